@@ -1,0 +1,1 @@
+"""toolqueue: call-now, fetch-later SaaS API jobs for AI agents."""

@@ -1,0 +1,109 @@
+"""Vendor accounts of a tenant: where to call (base URL) and with what (sealed credentials)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from app import keys, tokens
+from app.errors import InvalidInput, NotFound
+from app.redis import get_redis
+from connectors import VENDORS
+
+
+class OAuth2Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["oauth2"]
+    access_token: SecretStr
+    refresh_token: SecretStr | None = None
+    expires_in: float | None = Field(None, ge=0, description="Seconds the access token lives")
+    expires_at: float | None = Field(None, ge=0, description="Epoch seconds of expiry")
+    token_url: str | None = Field(None, description="Token endpoint; default the vendor's")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _refreshable(self) -> OAuth2Credentials:
+        if self.refresh_token and not (self.client_id and self.client_secret):
+            raise ValueError("a refresh_token needs client_id and client_secret to be usable")
+        return self
+
+
+class BearerCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["bearer"]
+    token: SecretStr
+
+
+Credentials = Annotated[OAuth2Credentials | BearerCredentials, Field(discriminator="type")]
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vendor: str = Field(description="One of the vendors in GET /v1/tools")
+    name: str = Field(min_length=1, max_length=200)
+    base_url: str | None = Field(None, description="Overrides the vendor's API host", max_length=2000)
+    credentials: Credentials
+
+    @field_validator("vendor")
+    @classmethod
+    def _vendor(cls, value: str) -> str:
+        if value not in VENDORS:
+            raise ValueError(f"unknown vendor {value!r}; known: {', '.join(sorted(VENDORS))}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+
+def create_account(tenant_id: str, req: AccountCreate) -> dict[str, Any]:
+    account_id = "acc_" + secrets.token_hex(8)
+    vendor = VENDORS[req.vendor]
+    base_url = req.base_url or vendor.base_url
+    get_redis().hset(
+        keys.account(account_id),
+        mapping={
+            "tenant_id": tenant_id,
+            "vendor": req.vendor,
+            "name": req.name,
+            "base_url": base_url,
+            "created_at": time.time(),
+        },
+    )
+    tokens.store_initial(account_id, req.credentials, base_url, vendor.token_url)
+    return view(account_id, tenant_id)
+
+
+def load(account_id: str, tenant_id: str | None = None) -> dict[str, str]:
+    """The account record; NotFound for another tenant's account as for a missing one."""
+    acc = get_redis().hgetall(keys.account(account_id)) if account_id else {}
+    if not acc or (tenant_id is not None and acc.get("tenant_id") != tenant_id):
+        raise NotFound(f"account {account_id!r} not found", code="account_not_found")
+    return acc
+
+
+def view(account_id: str, tenant_id: str) -> dict[str, Any]:
+    acc = load(account_id, tenant_id)
+    return {
+        "account_id": account_id,
+        "vendor": acc["vendor"],
+        "name": acc["name"],
+        "base_url": acc["base_url"],
+        "created_at": float(acc["created_at"]),
+        **tokens.status(account_id),
+    }
+
+
+def require_vendor(account: dict[str, str], vendor: str) -> None:
+    if account["vendor"] != vendor:
+        raise InvalidInput(
+            f"tool is for {vendor} but the account is a {account['vendor']} account",
+            code="account_vendor_mismatch",
+        )

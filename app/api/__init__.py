@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): `uvicorn app.api.main:app`."""

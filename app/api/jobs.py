@@ -1,0 +1,51 @@
+"""/v1/jobs and /v1/tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from app import jobs
+from app.api.auth import tenant_id
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+JOB_ID = {"max_length": 200}
+
+
+@router.get("/tools", summary="Every tool, with the JSON schema of its args")
+def list_tools(_: str = Depends(tenant_id)) -> dict[str, Any]:
+    return {"tools": jobs.tools()}
+
+
+@router.post("/jobs", status_code=202, summary="Call a tool now; fetch the result later")
+def create_job(
+    req: jobs.JobCreate, response: Response, tenant: str = Depends(tenant_id)
+) -> dict[str, Any]:
+    job = jobs.enqueue(tenant, req)
+    response.headers["Location"] = f"/v1/jobs/{job['job_id']}"
+    return job
+
+
+@router.get("/jobs/{job_id}", summary="State, progress, history")
+def get_job(job_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
+    return jobs.get(tenant, job_id)
+
+
+@router.get(
+    "/jobs/{job_id}/result",
+    summary="The result body (≤ 131,072 bytes), or export block `block`",
+    responses={200: {"content": {"application/json": {}}}, 409: {"description": "not finished"}},
+)
+def get_result(
+    job_id: str,
+    block: int = Query(0, ge=0, le=1_000_000),
+    tenant: str = Depends(tenant_id),
+) -> Response:
+    return Response(jobs.result(tenant, job_id, block), media_type="application/json")
+
+
+@router.post("/jobs/{job_id}/cancel", summary="Stop further steps")
+def cancel_job(job_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
+    return jobs.cancel(tenant, job_id)

@@ -1,0 +1,26 @@
+"""The ASGI app: `uvicorn app.api.main:app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.api import accounts, errors, health, jobs
+from app.api.limits import BodyLimit
+from app.settings import get_settings
+
+
+def create_app() -> FastAPI:
+    api = FastAPI(
+        title="toolqueue",
+        version="0.1.0",
+        description="Call-now, fetch-later SaaS API jobs for AI agents.",
+    )
+    errors.install(api)
+    api.include_router(health.router)
+    api.include_router(jobs.router)
+    api.include_router(accounts.router)
+    api.add_middleware(BodyLimit, max_bytes=get_settings().max_request_bytes)
+    return api
+
+
+app = create_app()

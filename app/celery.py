@@ -1,0 +1,51 @@
+"""The Celery app (`celery -A app.celery worker|beat|flower`).
+
+Reliability settings follow the design: late acks plus reject-on-worker-lost so a killed
+worker's step is redelivered; prefetch 1 so a busy worker does not hoard steps; events on
+so Flower sees a task from the moment it is sent. The broker's visibility timeout bounds
+crash recovery (redelivery ≈ visibility timeout + restore sweep period), and every step's
+soft time limit stays well inside it (checked by `Settings`).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from app.settings import get_settings
+
+settings = get_settings()
+
+app = Celery("toolqueue", include=["tasks.steps", "tasks.webhooks"])
+app.conf.update(
+    broker_url=settings.effective_redis_url,
+    result_backend=settings.effective_redis_url,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={
+        "visibility_timeout": settings.visibility_timeout_s,
+        "unacked_restore_interval": settings.restore_interval_s,
+        "unacked_restore_throttle": 1,
+    },
+    result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    event_serializer="json",
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    task_track_started=True,
+    task_ignore_result=True,
+    task_soft_time_limit=settings.step_time_limit_s,
+    task_time_limit=settings.step_time_limit_s + 2,
+    result_expires=settings.spool_ttl_s,
+    worker_hijack_root_logger=False,
+    worker_redirect_stdouts=False,
+    timezone="UTC",
+    beat_schedule={
+        "wake-parked-jobs": {"task": "toolqueue.wake_parked", "schedule": 1.0},
+        "refresh-expiring-tokens": {"task": "toolqueue.refresh_tokens", "schedule": 30.0},
+    },
+)
+celery = app

@@ -1,0 +1,54 @@
+"""The exception hierarchy every surface maps to HTTP in one place (`app.api.errors`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ToolqueueError(Exception):
+    """Base: a machine-readable `code`, a message that says what to fix, an HTTP status."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.extra}
+
+
+class Unauthorized(ToolqueueError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ToolqueueError):
+    """Also what another tenant sees for an object that exists: never a 403 with details."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ToolqueueError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ToolqueueError):
+    status = 413
+    code = "request_too_large"
+
+
+class InvalidInput(ToolqueueError):
+    status = 422
+    code = "invalid_request"
+
+
+class TooManyRequests(ToolqueueError):
+    status = 429
+    code = "rate_limit_exceeded"

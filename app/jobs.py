@@ -1,0 +1,213 @@
+"""Jobs as the surfaces see them: enqueue (call now), read, result, cancel (fetch later).
+
+The HTTP API, the MCP server and trusted in-process agents all call these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from app import keys, spool
+from app.crypto import digest
+from app.errors import Conflict, InvalidInput, NotFound
+from app.jobstore import TERMINAL, encode, load_for, log, now_iso, write
+from app.redis import get_redis
+from app.settings import get_settings
+from app.webhooks import check_callback_url
+from connectors import TOOLS
+from tasks.steps import ensure_webhook, run_step
+
+# Account ownership, vendor match, idempotency and the new record: one round trip.
+_CREATE = """
+local owner = redis.call('HGET', KEYS[1], 'tenant_id')
+if owner ~= ARGV[1] then return {'no_account'} end
+local vendor = redis.call('HGET', KEYS[1], 'vendor')
+if vendor ~= ARGV[2] then return {'vendor', vendor} end
+if ARGV[3] == '1' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {'exists', existing} end
+  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
+end
+redis.call('HSET', KEYS[3], unpack(ARGV, 8))
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('RPUSH', KEYS[4], ARGV[7])
+redis.call('EXPIRE', KEYS[4], ARGV[5])
+redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
+return {'ok'}
+"""
+
+
+class JobCreate(BaseModel):
+    """A tool call. Either `tool` + `account_id` (+ `args`), or a `continuation`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str | None = Field(None, description="Tool name from GET /v1/tools", max_length=200)
+    account_id: str | None = Field(None, max_length=100)
+    args: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments")
+    fields: list[str] | None = Field(
+        None, max_length=200, description="Project each record to these (dotted) fields"
+    )
+    callback_url: str | None = Field(None, max_length=2000, description="Webhook target")
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    max_bytes: int | None = Field(None, ge=4096, le=131072, description="Result body cap")
+    delivery: Literal["single", "blocks"] = Field(
+        "single", description="`blocks`: fetch everything into consecutive capped blocks"
+    )
+    continuation: str | None = Field(None, max_length=200, description="From a truncated result")
+
+    @model_validator(mode="after")
+    def _shape(self) -> JobCreate:
+        if self.continuation is None and not (self.tool and self.account_id):
+            raise ValueError("give `tool` and `account_id`, or a `continuation`")
+        if self.continuation is not None and (self.tool or self.account_id or self.args):
+            raise ValueError("a `continuation` carries its tool, account and args: omit them")
+        if self.fields is not None and any(not f or len(f) > 200 for f in self.fields):
+            raise ValueError("each of `fields` must be 1-200 characters")
+        return self
+
+
+def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
+    """Record the job and send its first step; no vendor call happens here."""
+    settings = get_settings()
+    cursor: dict[str, Any] = {"page": None, "skip": 0}
+    if req.continuation is not None:
+        cont = spool.load_continuation(req.continuation)
+        if not cont or cont["tenant_id"] != tenant_id:
+            raise NotFound("unknown or expired continuation", code="continuation_not_found")
+        tool_name, account_id, args = cont["tool"], cont["account_id"], cont["args"]
+        fields, max_bytes, delivery = cont["fields"], cont["max_bytes"], cont["delivery"]
+        cursor = cont["cursor"]
+    else:
+        tool_name, account_id, fields = req.tool or "", req.account_id or "", req.fields
+        max_bytes, delivery = req.max_bytes or settings.spool_max_bytes, req.delivery
+        tool = TOOLS.get(tool_name)
+        if tool is None:
+            raise InvalidInput(
+                f"unknown tool {tool_name!r}; GET /v1/tools lists them", code="unknown_tool"
+            )
+        try:
+            args = tool.args.model_validate(req.args).model_dump(mode="json")
+        except ValidationError as exc:
+            raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
+    if req.callback_url:
+        check_callback_url(req.callback_url)
+    tool = TOOLS[tool_name]
+    job_id = str(uuid.uuid4())
+    now = time.time()
+    record = {
+        "tenant_id": tenant_id, "account_id": account_id, "tool": tool_name, "args": args,
+        "fields": fields, "callback_url": req.callback_url or "", "max_bytes": max_bytes,
+        "delivery": delivery, "status": "queued", "created_at": now, "updated_at": now,
+        "seq": 0, "enqueued_seq": 0, "cursor": cursor, "pages": 0, "records": 0, "bytes": 0,
+        "block": 0, "block_bytes": 2, "block_records": 0, "blocks": 1, "attempts": 0,
+        "reserve": spool.reserve(job_id, tool_name), "idempotency_key": req.idempotency_key or "",
+        "continued_from": req.continuation or "",
+    }
+    entry = json.dumps({"status": "queued", "at": now_iso(now), "reason": "enqueued"})
+    idem = keys.idempotency(tenant_id, digest(req.idempotency_key or ""))
+    r = get_redis()
+    outcome = r.eval(
+        _CREATE, 5, keys.account(account_id), idem, keys.job(job_id), keys.job_log(job_id),
+        keys.tenant_jobs(tenant_id),
+        tenant_id, tool.vendor, "1" if req.idempotency_key else "0", job_id,
+        settings.spool_ttl_s, now, entry, *encode(record),
+    )
+    if outcome[0] == "no_account":
+        raise NotFound(f"account {account_id!r} not found", code="account_not_found")
+    if outcome[0] == "vendor":
+        raise InvalidInput(
+            f"tool {tool_name} needs a {tool.vendor} account; {account_id} is {outcome[1]}",
+            code="account_vendor_mismatch",
+        )
+    if outcome[0] == "exists":
+        return view(load_for(outcome[1], tenant_id), outcome[1])
+    run_step.apply_async(args=[job_id, 0], task_id=job_id)
+    return {"job_id": job_id, "status": "queued", "tool": tool_name, "account_id": account_id,
+            "created_at": now_iso(now)}
+
+
+def get(tenant_id: str, job_id: str) -> dict[str, Any]:
+    return view(load_for(job_id, tenant_id), job_id)
+
+
+def view(job: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def iso(key: str) -> str | None:
+        return now_iso(job[key]) if job.get(key) else None
+
+    out: dict[str, Any] = {
+        "job_id": job_id,
+        "tool": job["tool"],
+        "account_id": job["account_id"],
+        "status": job["status"],
+        "delivery": job.get("delivery") or "single",
+        "progress": {
+            "pages": job["pages"], "records": job["records"], "bytes": job["bytes"],
+            "blocks": job["blocks"] if job["records"] else 0,
+        },
+        "created_at": iso("created_at"),
+        "updated_at": iso("updated_at"),
+        "started_at": iso("started_at"),
+        "finished_at": iso("finished_at"),
+        "retry_at": iso("retry_at") if job["status"] not in TERMINAL else None,
+        "truncated": job["truncated"],
+        "history": log(job_id),
+    }
+    if job.get("continuation"):
+        out["continuation"] = job["continuation"]
+    if job.get("error"):
+        out["error"] = job["error"]
+    if job.get("callback_url"):
+        out["callback_url"] = job["callback_url"]
+    return out
+
+
+def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:
+    """The result body (or export block `block`): at most the job's `max_bytes`."""
+    job = load_for(job_id, tenant_id)
+    if job["status"] not in TERMINAL:
+        raise Conflict(
+            f"job {job_id} is {job['status']}; the result exists once it ends",
+            code="job_not_finished", status=job["status"],
+        )
+    if not 0 <= block < max(job["blocks"], 1):
+        raise NotFound(
+            f"block {block} does not exist; the job has {job['blocks']} block(s)",
+            code="block_not_found",
+        )
+    return spool.render(spool.envelope(job_id, job, block=block), spool.read_block(job_id, block))
+
+
+def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
+    job = load_for(job_id, tenant_id)
+    if job["status"] in ("succeeded", "failed"):
+        raise Conflict(f"job {job_id} already {job['status']}", code="job_already_finished",
+                       status=job["status"])
+    if job["status"] != "cancelled" and write(
+        job_id, {"finished_at": time.time(), "retry_at": None}, status="cancelled",
+        reason="cancelled by the caller",
+    ):
+        get_redis().zrem(keys.PARKED, job_id)
+        ensure_webhook(job_id, load_for(job_id, tenant_id))
+    return get(tenant_id, job_id)
+
+
+def tools() -> list[dict[str, Any]]:
+    return [
+        {"name": t.name, "vendor": t.vendor, "description": t.description,
+         "input_schema": t.args.model_json_schema()}
+        for t in TOOLS.values()
+    ]
+
+
+def _explain(exc: ValidationError, prefix: str) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]))
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,151 @@
+"""Job records in Redis: state, progress, checkpoint, and the log of every state change."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from app import keys
+from app.errors import NotFound
+from app.redis import get_redis
+from app.settings import get_settings
+
+STATES = (
+    "queued",
+    "running",
+    "waiting_rate_limit",
+    "waiting_vendor",
+    "needs_reauth",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+JSON_FIELDS = ("args", "fields", "cursor", "error", "prev_cursor")
+INT_FIELDS = (
+    "seq", "enqueued_seq", "pages", "records", "bytes", "block", "block_bytes",
+    "block_records", "blocks", "max_bytes", "attempts", "reserve",
+)
+FLOAT_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "retry_at", "waited_s")
+
+# Fenced write: only the lease holder of the current step (or anyone, with an empty token)
+# may change a job that has not ended; optionally append spooled records and a log entry.
+_WRITE = """
+local job, lease, log = KEYS[1], KEYS[2], KEYS[3]
+if ARGV[1] ~= '' and redis.call('GET', lease) ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', job, 'seq') ~= ARGV[2] then return 0 end
+local st = redis.call('HGET', job, 'status')
+if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 0 end
+local ttl = tonumber(ARGV[3])
+local i = 4
+local np = tonumber(ARGV[i]); i = i + 1
+local h = {}
+for j = 1, np * 2 do h[j] = ARGV[i]; i = i + 1 end
+for k = 4, #KEYS do
+  local n = tonumber(ARGV[i]); i = i + 1
+  local batch = {}
+  for j = 1, n do
+    batch[#batch + 1] = ARGV[i]; i = i + 1
+    if #batch == 500 then redis.call('RPUSH', KEYS[k], unpack(batch)); batch = {} end
+  end
+  if #batch > 0 then redis.call('RPUSH', KEYS[k], unpack(batch)) end
+  if n > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
+end
+if np > 0 then redis.call('HSET', job, unpack(h)) end
+redis.call('EXPIRE', job, ttl)
+local entry = ARGV[i]
+if entry and entry ~= '' then
+  redis.call('RPUSH', log, entry)
+  redis.call('EXPIRE', log, ttl)
+  redis.call('PUBLISH', KEYS[3] .. ':events', entry)
+end
+return 1
+"""
+
+
+def now_iso(ts: float | None = None) -> str:
+    """Fixed-width UTC timestamps (the spool's size reserve relies on the width)."""
+    dt = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def load(job_id: str) -> dict[str, Any] | None:
+    raw = get_redis().hgetall(keys.job(job_id)) if job_id else {}
+    return decode(raw) if raw else None
+
+
+def decode(raw: dict[str, str]) -> dict[str, Any]:
+    job: dict[str, Any] = dict(raw)
+    for f in JSON_FIELDS:
+        if raw.get(f):
+            job[f] = json.loads(raw[f])
+        else:
+            job[f] = None
+    for f in INT_FIELDS:
+        job[f] = int(raw[f]) if raw.get(f) else 0
+    for f in FLOAT_FIELDS:
+        job[f] = float(raw[f]) if raw.get(f) else None
+    job["truncated"] = raw.get("truncated") == "1"
+    return job
+
+
+def load_for(job_id: str, tenant_id: str) -> dict[str, Any]:
+    """Another tenant's job is indistinguishable from a missing one."""
+    job = load(job_id)
+    if not job or job.get("tenant_id") != tenant_id:
+        raise NotFound(f"job {job_id!r} not found", code="job_not_found")
+    return job
+
+
+def encode(fields: dict[str, Any]) -> list[Any]:
+    flat: list[Any] = []
+    for k, v in fields.items():
+        if k in JSON_FIELDS:
+            v = json.dumps(v, separators=(",", ":")) if v is not None else ""
+        elif isinstance(v, bool):
+            v = "1" if v else "0"
+        elif v is None:
+            v = ""
+        flat += [k, v]
+    return flat
+
+
+def write(
+    job_id: str,
+    fields: dict[str, Any],
+    *,
+    lease: str = "",
+    seq: int | None = None,
+    status: str | None = None,
+    reason: str = "",
+    spool: dict[int, list[str]] | None = None,
+) -> bool:
+    """One atomic, fenced update: fields, spooled records per block, and a state-log entry.
+
+    Returns False (and changes nothing) when the job has ended or the caller lost its lease.
+    """
+    now = time.time()
+    fields = {**fields, "updated_at": now}
+    entry = ""
+    if status:
+        fields["status"] = status
+        entry = json.dumps({"status": status, "at": now_iso(now), "reason": reason})
+    elif reason:
+        entry = json.dumps({"status": None, "at": now_iso(now), "reason": reason})
+    pairs = encode(fields)
+    blocks = sorted((spool or {}).items())
+    keys_ = [keys.job(job_id), keys.job_lease(job_id), keys.job_log(job_id)]
+    argv: list[Any] = [lease, "" if seq is None else seq, get_settings().spool_ttl_s, len(pairs) // 2]
+    argv += pairs
+    for block, records in blocks:
+        keys_.append(keys.job_spool(job_id, block))
+        argv.append(len(records))
+        argv += records
+    argv.append(entry)
+    return bool(get_redis().eval(_WRITE, len(keys_), *keys_, *argv))
+
+
+def log(job_id: str) -> list[dict[str, Any]]:
+    return [json.loads(e) for e in get_redis().lrange(keys.job_log(job_id), 0, -1)]

@@ -1,0 +1,63 @@
+"""Redis key names, in one place so scripts and readers agree."""
+
+P = "tq"
+
+
+def tenant(tid: str) -> str:
+    return f"{P}:tenant:{tid}"
+
+
+def api_key(digest: str) -> str:
+    return f"{P}:apikey:{digest}"
+
+
+def tenant_jobs(tid: str) -> str:
+    return f"{P}:tenant:{tid}:jobs"
+
+
+def account(aid: str) -> str:
+    return f"{P}:account:{aid}"
+
+
+def token(aid: str) -> str:
+    return f"{P}:token:{aid}"
+
+
+def refresh_lock(aid: str) -> str:
+    return f"{P}:refresh:{aid}"
+
+
+def job(jid: str) -> str:
+    return f"{P}:job:{jid}"
+
+
+def job_log(jid: str) -> str:
+    return f"{P}:job:{jid}:log"
+
+
+def job_lease(jid: str) -> str:
+    return f"{P}:job:{jid}:lease"
+
+
+def job_spool(jid: str, block: int) -> str:
+    return f"{P}:job:{jid}:spool:{block}"
+
+
+def job_deliveries(jid: str) -> str:
+    return f"{P}:job:{jid}:deliveries"
+
+
+def job_events(jid: str) -> str:
+    return f"{P}:job:{jid}:events"
+
+
+def idempotency(tid: str, digest: str) -> str:
+    return f"{P}:idem:{tid}:{digest}"
+
+
+def continuation(token_: str) -> str:
+    return f"{P}:cont:{token_}"
+
+
+PARKED = f"{P}:parked"  # zset job_id -> wake time (waits longer than a countdown may be)
+TOKEN_EXPIRY = f"{P}:tokens:expiry"  # zset account_id -> access-token expiry (refreshable only)

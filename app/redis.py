@@ -1,0 +1,21 @@
+"""One Redis connection pool per process, shared by jobs, spool, tokens and locks."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+
+from app.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def get_redis() -> redis.Redis:
+    """Process-wide client (decoded strings); pools are fork-safe in redis-py."""
+    return redis.Redis.from_url(
+        get_settings().effective_redis_url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_keepalive=True,
+        retry_on_timeout=True,
+    )

@@ -1,0 +1,177 @@
+"""The one settings class. Every knob is an env var with the ``TOOLQUEUE_`` prefix."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FIELDS = ("secret_key", "flower_password")
+
+
+class Settings(BaseSettings):
+    """Effective configuration; unset secrets get generated local defaults under ``home``."""
+
+    model_config = SettingsConfigDict(env_prefix="TOOLQUEUE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        None, description="Redis for broker, backend, jobs, spool and locks; unset: local Redis"
+    )
+    home: Path = Field(Path(".toolqueue"), description="Data dir: local Redis AOF, keys, logs")
+    local_redis_port: int = Field(6390, description="Port of the local Redis `toolqueue up` starts")
+    api_host: str = Field("127.0.0.1", description="Interface the HTTP API binds")
+    api_port: int = Field(8000, description="HTTP API port")
+    flower_port: int = Field(5555, description="Flower port")
+    flower_user: str = Field("admin", description="Flower basic-auth user")
+    flower_password: SecretStr | None = Field(
+        None, description="Flower basic-auth password; unset: generated under home"
+    )
+    sandbox_port: int = Field(8100, description="Vendor sandbox port")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s), comma-separated, first one writes; unset: generated under home",
+    )
+
+    spool_max_bytes: int = Field(131072, description="Cap of every result body, in bytes")
+    spool_ttl_s: int = Field(86400, description="Seconds a job's spool and record live")
+    continuation_ttl_s: int = Field(7 * 86400, description="Seconds a continuation stays usable")
+    block_limit: int = Field(1024, description="Max blocks of an export-mode (`blocks`) job")
+    pages_per_step: int = Field(5, description="Pages a step fetches before re-enqueueing")
+    step_time_limit_s: int = Field(60, description="Soft time limit of one step")
+    visibility_timeout_s: int = Field(
+        300, description="Broker visibility timeout: a lost message is redelivered after it"
+    )
+    restore_interval_s: float = Field(
+        10.0, description="How often a worker sweeps for unacked messages of dead workers"
+    )
+    http_timeout_s: float = Field(30.0, description="Timeout of one vendor request")
+    max_request_bytes: int = Field(1_048_576, description="Largest accepted API request body")
+
+    webhook_timeout_s: float = Field(15.0, description="Timeout of one webhook attempt")
+    webhook_retry_schedule_s: list[float] = Field(
+        [0, 5, 30, 120], description="Delays of successive webhook attempts (JSON list)"
+    )
+    webhook_allow_networks: list[str] = Field(
+        ["127.0.0.0/8", "::1/128"],
+        description="Networks callback URLs may resolve into despite being private (JSON list)",
+    )
+    rate_limit_max_wait_s: float = Field(
+        3600.0, description="Total time a job may spend waiting on vendor rate limits"
+    )
+    token_refresh_buffer_s: float = Field(
+        30.0, description="Refresh an access token this long (plus 0–30 s jitter) before expiry"
+    )
+
+    sandbox_hubspot_contacts: int = Field(90000, description="Sandbox: HubSpot contacts seeded")
+    sandbox_rate_budget: int = Field(100, description="Sandbox: requests allowed per window")
+    sandbox_rate_window_ms: int = Field(10000, description="Sandbox: rate window in ms")
+    sandbox_token_ttl_s: int = Field(1800, description="Sandbox: access-token lifetime")
+    sandbox_latency_ms: int = Field(0, description="Sandbox: added latency per request")
+    sandbox_error_rate: float = Field(0.0, description="Sandbox: share of requests answered 503")
+
+    log_level: str = Field("INFO", description="Log level of every process")
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)
+        return value
+
+    @field_validator("spool_max_bytes")
+    @classmethod
+    def _cap(cls, value: int) -> int:
+        if not 4096 <= value <= 131072:
+            raise ValueError("spool_max_bytes must be between 4096 and 131072")
+        return value
+
+    @model_validator(mode="after")
+    def _limits(self) -> Settings:
+        if self.lease_ttl_s >= self.visibility_timeout_s:
+            raise ValueError(
+                "step_time_limit_s + 4 must stay below visibility_timeout_s, or a running "
+                "step would be redelivered to a second worker"
+            )
+        return self
+
+    @property
+    def lease_ttl_s(self) -> int:
+        """A step's lease outlives its hard time limit (soft + 2 s) and expires before redelivery."""
+        return self.step_time_limit_s + 4
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.local_redis_port}/0"
+
+    @property
+    def uses_local_redis(self) -> bool:
+        return self.redis_url is None
+
+    def fernet_keys(self) -> list[bytes]:
+        """Keys for MultiFernet: the first encrypts, all decrypt (rotation)."""
+        raw = self.secret_key.get_secret_value() if self.secret_key else _local_secret(
+            self.home, "secret.key", lambda: Fernet.generate_key().decode()
+        )
+        return [k.strip().encode() for k in raw.split(",") if k.strip()]
+
+    def flower_basic_auth(self) -> str:
+        pw = self.flower_password.get_secret_value() if self.flower_password else _local_secret(
+            self.home, "flower.password", lambda: secrets.token_urlsafe(12)
+        )
+        return f"{self.flower_user}:{pw}"
+
+    def public(self) -> dict[str, object]:
+        """Effective settings as JSON-able values, secrets masked."""
+        out: dict[str, object] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                value = "********" if value else "(generated under home)"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        out["effective_redis_url"] = _mask_url(self.effective_redis_url)
+        if self.redis_url:
+            out["redis_url"] = _mask_url(self.redis_url)
+        return out
+
+
+def _mask_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:********@{parts.hostname}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _local_secret(home: Path, name: str, make) -> str:
+    """Read or create a secret file (mode 0600) under the data dir; race-safe across processes."""
+    path = home / name
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = home / f".{name}.{os.getpid()}.tmp"
+    tmp.write_text(make())
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)  # atomic: the first writer wins, the others read its value
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

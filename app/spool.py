@@ -1,0 +1,144 @@
+"""The spool: records kept in Redis as compact JSON, packed into blocks under the byte cap.
+
+Every body that carries records (the result, each export block, the webhook) is rendered
+by `render`, and the packer guarantees it serializes to at most `max_bytes`: each block's
+records get `max_bytes - reserve` bytes, where `reserve` is the worst-case size of
+everything around them (the envelope with maximal counters, a continuation and an error,
+wrapped in the webhook's event object).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from app import keys
+from app.jobstore import now_iso
+from app.redis import get_redis
+from app.settings import get_settings
+
+CONTINUATION_PREFIX = "tqc_"
+CONTINUATION_LEN = len(CONTINUATION_PREFIX) + 43  # token_urlsafe(32)
+ERROR_MESSAGE_MAX = 300
+_BIG = 10**15
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def project(record: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    """Keep only the requested fields; dotted names reach into nested objects."""
+    if not fields:
+        return record
+    out: dict[str, Any] = {}
+    for name in fields:
+        src: Any = record
+        parts = name.split(".")
+        for part in parts:
+            if not isinstance(src, dict) or part not in src:
+                break
+            src = src[part]
+        else:
+            dst = out
+            for part in parts[:-1]:
+                dst = dst.setdefault(part, {})
+            dst[parts[-1]] = src
+    return out
+
+
+def envelope(job_id: str, job: dict[str, Any], *, block: int = 0) -> dict[str, Any]:
+    """The result body minus its records."""
+    body: dict[str, Any] = {
+        "job_id": job_id,
+        "tool": job["tool"],
+        "status": job["status"],
+        "record_count": 0,
+        "truncated": bool(job.get("truncated")),
+        "pages_fetched": job.get("pages", 0),
+        "started_at": now_iso(job["started_at"]) if job.get("started_at") else None,
+        "finished_at": now_iso(job["finished_at"]) if job.get("finished_at") else None,
+    }
+    if job.get("truncated") and job.get("continuation"):
+        body["continuation"] = job["continuation"]
+    if job.get("delivery") == "blocks":
+        body.update(blocks=job.get("blocks", 1), block=block, total_records=job.get("records", 0))
+    if job.get("error"):
+        err = job["error"]
+        body["error"] = {"code": err["code"][:64], "message": err["message"][:ERROR_MESSAGE_MAX]}
+    return body
+
+
+def render(env: dict[str, Any], records: list[str]) -> bytes:
+    """Envelope plus raw spooled records, without re-serializing them."""
+    env = {**env, "record_count": len(records)}
+    head = dumps(env)
+    return (head[:-1] + ',"records":[' + ",".join(records) + "]}").encode()
+
+
+def render_event(event_type: str, data: bytes, timestamp: str) -> bytes:
+    return ('{"type":' + dumps(event_type) + ',"timestamp":' + dumps(timestamp)
+            + ',"data":').encode() + data + b"}"
+
+
+def reserve(job_id: str, tool: str) -> int:
+    """Worst-case bytes around the records, for this job id and tool."""
+    worst = {
+        "tool": tool, "status": "succeeded", "truncated": True, "pages": _BIG,
+        "started_at": 0.0, "finished_at": 0.0, "continuation": "c" * CONTINUATION_LEN,
+        "delivery": "blocks", "blocks": _BIG, "records": _BIG,
+        # a control character escapes to 6 bytes, the worst case per character
+        "error": {"code": "x" * 64, "message": "\x00" * ERROR_MESSAGE_MAX},
+    }
+    env = {**envelope(job_id, worst, block=_BIG), "record_count": _BIG}
+    body = render(env, [])
+    return len(render_event("delivery.exhausted", body, now_iso(0))) + 32
+
+
+@dataclass
+class Packer:
+    """Places records into blocks; pure, so the step can decide before it writes."""
+
+    budget: int  # bytes available to the records of one block
+    block: int = 0
+    block_bytes: int = 2  # "[]"
+    block_records: int = 0
+    max_blocks: int = 1
+
+    def cost(self, record: str) -> int:
+        return len(record.encode()) + (1 if self.block_records else 0)
+
+    def fits_alone(self, record: str) -> bool:
+        return len(record.encode()) + 2 <= self.budget
+
+    def place(self, record: str) -> int | None:
+        """The block the record goes into, or None when every allowed block is full."""
+        size = self.cost(record)
+        if self.block_bytes + size > self.budget:
+            if self.block + 1 >= self.max_blocks:
+                return None
+            self.block += 1
+            self.block_bytes, self.block_records = 2, 0
+            size = self.cost(record)
+        self.block_bytes += size
+        self.block_records += 1
+        return self.block
+
+
+def read_block(job_id: str, block: int) -> list[str]:
+    return get_redis().lrange(keys.job_spool(job_id, block), 0, -1)
+
+
+def save_continuation(state: dict[str, Any]) -> str:
+    token = CONTINUATION_PREFIX + secrets.token_urlsafe(32)
+    get_redis().set(
+        keys.continuation(token), dumps(state), ex=get_settings().continuation_ttl_s
+    )
+    return token
+
+
+def load_continuation(token: str) -> dict[str, Any] | None:
+    raw = get_redis().get(keys.continuation(token)) if token.startswith(CONTINUATION_PREFIX) else None
+    return json.loads(raw) if raw else None

@@ -1,0 +1,81 @@
+"""The wire for connectors: auth injection, one refresh-and-retry on 401, error classes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from connectors import ratelimit
+from connectors.base import Vendor
+from connectors.errors import AuthRejected, RateLimited, Transient, VendorError
+
+TokenSource = Callable[[bool], str]  # force_refresh -> access token
+
+_session: requests.Session | None = None
+
+
+def session() -> requests.Session:
+    """One pooled session per process; redirects are followed by requests only for GETs."""
+    global _session
+    if _session is None:
+        _session = requests.Session()
+        _session.headers["User-Agent"] = "toolqueue/0.1"
+    return _session
+
+
+class VendorHttp:
+    """Bound to one account: its base URL, its token source and its vendor's error dialect."""
+
+    def __init__(
+        self, vendor: Vendor, base_url: str, token: TokenSource, *, timeout: float = 30.0
+    ) -> None:
+        self.vendor = vendor
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.last_rate: ratelimit.RateLimit | None = None
+        self.requests = 0
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        extra = kwargs.pop("headers", {})
+        for attempt in (0, 1):
+            headers = {"Accept": "application/json", **extra}
+            headers["Authorization"] = f"Bearer {self.token(attempt == 1)}"
+            try:
+                resp = session().request(
+                    method, self.url(path), headers=headers, timeout=self.timeout,
+                    allow_redirects=False, **kwargs,
+                )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                raise Transient(f"{type(exc).__name__} talking to {self.vendor.name}") from None
+            self.requests += 1
+            self.last_rate = ratelimit.parse(resp.headers, resp.status_code, resp.content)
+            if resp.status_code == 401 and attempt == 0:
+                continue  # the token may have been revoked or expired early: refresh once
+            if resp.status_code == 401:
+                raise AuthRejected(
+                    f"{self.vendor.name} rejected a freshly refreshed token (401)", status=401
+                )
+            self.vendor.classify(resp)
+            check(resp, self.last_rate, self.vendor.name)
+            return resp
+        raise AssertionError("unreachable")
+
+
+def check(resp: requests.Response, rate: ratelimit.RateLimit, vendor: str) -> None:
+    """Default classification after the vendor's own: limits, transient, then refusals."""
+    if rate.limited:
+        raise RateLimited(rate.wait, policy=rate.policy, status=resp.status_code)
+    if resp.status_code >= 500 or resp.status_code in (408, 425):
+        raise Transient(f"{vendor} answered {resp.status_code}", status=resp.status_code)
+    if resp.status_code >= 300:
+        raise VendorError(
+            f"http_{resp.status_code}", resp.text[:500] or resp.reason, status=resp.status_code
+        )

@@ -1,0 +1,58 @@
+"""The OAuth 2.0 refresh-token grant, with the vendors' error dialects (no storage here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+from connectors.errors import AuthRejected, Transient
+
+PERMANENT = {"invalid_grant", "bad_refresh_token", "BAD_REFRESH_TOKEN", "BAD_CLIENT_ID",
+             "invalid_client", "unauthorized_client"}
+
+
+@dataclass(frozen=True)
+class Grant:
+    access_token: str
+    refresh_token: str | None  # None: the vendor kept the old one
+    expires_in: float | None  # None: the vendor did not say (Salesforce)
+
+
+def refresh(
+    token_url: str, refresh_token: str, client_id: str, client_secret: str, *, timeout: float = 15.0
+) -> Grant:
+    """One refresh call; AuthRejected for a permanent refusal, Transient for anything retryable."""
+    try:
+        resp = requests.post(
+            token_url,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": client_id,
+                "client_secret": client_secret,
+            },
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    except (requests.Timeout, requests.ConnectionError) as exc:
+        raise Transient(f"token endpoint: {type(exc).__name__}") from None
+    if resp.status_code >= 500 or resp.status_code == 429:
+        raise Transient(f"token endpoint answered {resp.status_code}", status=resp.status_code)
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = {}
+    code = str(doc.get("error") or doc.get("status") or "") if isinstance(doc, dict) else ""
+    if code in PERMANENT or (resp.status_code >= 400 and not doc.get("access_token")):
+        detail = doc.get("error_description") or doc.get("message") or code or resp.status_code
+        raise AuthRejected(f"refresh token rejected: {detail}", status=resp.status_code)
+    if not doc.get("access_token"):
+        raise Transient("token endpoint answered without an access_token")
+    expires = doc.get("expires_in")
+    return Grant(
+        access_token=str(doc["access_token"]),
+        refresh_token=str(doc["refresh_token"]) if doc.get("refresh_token") else None,
+        expires_in=float(expires) if expires is not None else None,
+    )

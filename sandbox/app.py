@@ -1,0 +1,32 @@
+"""Sandbox app factory: one router per vendor, each under its own prefix, plus ``/_sandbox``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.settings import Settings
+from sandbox import admin, hubspot
+from sandbox.common import RequestLogMiddleware
+from sandbox.state import SandboxState
+
+# Each vendor module exposes NAME (= path prefix), router and ROTATES_REFRESH_TOKENS.
+VENDOR_MODULES = (hubspot,)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Fresh app with its own state; a new ``Settings()`` (not the cached one) by default."""
+    settings = settings if settings is not None else Settings()
+    state = SandboxState(settings, {m.NAME: m.ROTATES_REFRESH_TOKENS for m in VENDOR_MODULES})
+    app = FastAPI(title="toolqueue vendor sandbox", docs_url="/_sandbox/docs",
+                  openapi_url="/_sandbox/openapi.json", redoc_url=None)
+    app.state.sandbox = state
+    app.add_middleware(RequestLogMiddleware, state=state)
+    for module in VENDOR_MODULES:
+        app.include_router(module.router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app

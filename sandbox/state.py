@@ -1,0 +1,267 @@
+"""In-memory state shared by every vendor router; one instance per app, guarded by one lock.
+
+Admin endpoints are sync (threadpool) and vendor endpoints async (event loop), so every
+mutation happens under ``lock`` and never across an ``await``.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.settings import Settings
+
+LOG_MAX = 200_000  # request-log entries kept; a full 90k-contact crawl needs ~900
+
+
+class LiveConfig(BaseModel):
+    """Knobs tests and the demo change at runtime; replaced whole on update (atomic swap)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hubspot_contacts: int = Field(ge=0)
+    rate_budget: int = Field(ge=0, description="Accepted requests per rolling window, per vendor")
+    rate_window_ms: int = Field(ge=1)
+    token_ttl_s: int = Field(ge=0, description="Lifetime of issued access tokens")
+    latency_ms: int = Field(ge=0)
+    error_rate: float = Field(ge=0.0, le=1.0)
+    rotate_refresh_tokens: dict[str, bool] = Field(description="Per vendor: rotate on refresh")
+    daily_budget: int = Field(500_000, ge=0)
+
+
+@dataclass
+class AccessToken:
+    vendor: str
+    expires_at: float | None  # wall clock; None: static, never expires
+
+
+@dataclass
+class RefreshToken:
+    vendor: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Issued:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """Outcome of one rate check; ``policy`` is None when accepted, else the exhausted one."""
+
+    policy: Literal["TEN_SECONDLY_ROLLING", "DAILY"] | None
+    limit: int
+    remaining: int
+    window_ms: int
+    daily_limit: int
+    daily_remaining: int
+
+
+class TokenError(Exception):
+    """A refresh was refused; each vendor renders ``reason`` in its own dialect."""
+
+    def __init__(self, reason: Literal["client", "refresh_token"]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SandboxState:
+    """Config, request log, rate windows, tokens and counters of one sandbox instance."""
+
+    def __init__(self, settings: Settings, rotate_defaults: dict[str, bool], seed: int = 0) -> None:
+        self.lock = threading.Lock()
+        self.vendors: tuple[str, ...] = tuple(rotate_defaults)
+        self._seed = seed
+        self.config = LiveConfig(
+            hubspot_contacts=settings.sandbox_hubspot_contacts,
+            rate_budget=settings.sandbox_rate_budget,
+            rate_window_ms=settings.sandbox_rate_window_ms,
+            token_ttl_s=settings.sandbox_token_ttl_s,
+            latency_ms=settings.sandbox_latency_ms,
+            error_rate=settings.sandbox_error_rate,
+            rotate_refresh_tokens=dict(rotate_defaults),
+        )
+        self.reset()
+
+    # ---- lifecycle / config -------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget everything but the config; re-seed faults so runs repeat exactly."""
+        with self.lock:
+            self.log: deque[dict[str, Any]] = deque(maxlen=LOG_MAX)
+            self.windows: dict[str, deque[float]] = defaultdict(deque)
+            self.daily: dict[str, tuple[int, int]] = {}  # vendor -> (UTC day, accepted count)
+            self.access: dict[str, AccessToken] = {}
+            self.refresh_tokens: dict[str, RefreshToken] = {}
+            self.clients: dict[tuple[str, str], str] = {}  # (vendor, client_id) -> secret
+            self.requests_total = 0
+            self.refresh_calls: dict[str, int] = dict.fromkeys(self.vendors, 0)
+            self.rate_limited = 0
+            self.rng = random.Random(self._seed)
+
+    def update_config(self, changes: dict[str, Any]) -> LiveConfig:
+        """Partial update; raises ``pydantic.ValidationError`` (unknown key, bad value).
+
+        ``rotate_refresh_tokens`` may be a bool (all vendors) or a partial per-vendor map.
+        """
+        with self.lock:
+            merged = self.config.model_dump()
+            rotate = changes.get("rotate_refresh_tokens")
+            if isinstance(rotate, bool):
+                changes = {**changes, "rotate_refresh_tokens": dict.fromkeys(self.vendors, rotate)}
+            elif isinstance(rotate, dict):
+                if unknown := set(rotate) - set(self.vendors):
+                    raise ValueError(f"rotate_refresh_tokens: unknown vendor(s) {sorted(unknown)}")
+                rotate = {**merged["rotate_refresh_tokens"], **rotate}
+                changes = {**changes, "rotate_refresh_tokens": rotate}
+            self.config = LiveConfig.model_validate({**merged, **changes})
+            return self.config
+
+    # ---- request log & counters -----------------------------------------------------------
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.log.append(entry)
+            self.requests_total += 1
+
+    def requests(self, since: float | None = None, vendor: str | None = None) -> list[dict]:
+        with self.lock:
+            entries = list(self.log)
+        return [
+            e for e in entries
+            if (since is None or e["t"] >= since) and (vendor is None or e["vendor"] == vendor)
+        ]
+
+    def clear_requests(self) -> None:
+        with self.lock:
+            self.log.clear()
+
+    def count_refresh(self, vendor: str) -> None:
+        with self.lock:
+            self.refresh_calls[vendor] = self.refresh_calls.get(vendor, 0) + 1
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": self.requests_total,
+                "refresh_calls": dict(self.refresh_calls),
+                "rate_limited": self.rate_limited,
+            }
+
+    # ---- faults & rate limits --------------------------------------------------------------
+
+    def roll_fault(self) -> int | None:
+        """502/503 for an ``error_rate`` share of calls; seeded so a run is reproducible."""
+        rate = self.config.error_rate
+        if rate <= 0:
+            return None
+        with self.lock:
+            if self.rng.random() >= rate:
+                return None
+            return self.rng.choice((502, 503))
+
+    def take_rate(self, vendor: str) -> RateDecision:
+        """Rolling window of accepted calls per vendor (one portal budget); refusals are free."""
+        cfg = self.config
+        now = time.monotonic()
+        day = int(time.time() // 86400)
+        with self.lock:
+            window = self.windows[vendor]
+            while window and window[0] <= now - cfg.rate_window_ms / 1000:
+                window.popleft()
+            d_day, d_used = self.daily.get(vendor, (day, 0))
+            if d_day != day:
+                d_used = 0
+            policy: Literal["TEN_SECONDLY_ROLLING", "DAILY"] | None = None
+            if d_used >= cfg.daily_budget:
+                policy = "DAILY"
+            elif len(window) >= cfg.rate_budget:
+                policy = "TEN_SECONDLY_ROLLING"
+            else:
+                window.append(now)
+                d_used += 1
+            self.daily[vendor] = (day, d_used)
+            if policy:
+                self.rate_limited += 1
+            return RateDecision(
+                policy=policy,
+                limit=cfg.rate_budget,
+                remaining=max(0, cfg.rate_budget - len(window)),
+                window_ms=cfg.rate_window_ms,
+                daily_limit=cfg.daily_budget,
+                daily_remaining=max(0, cfg.daily_budget - d_used),
+            )
+
+    # ---- tokens -----------------------------------------------------------------------------
+
+    def _issue(self, vendor: str, client_id: str, expires_in: int, now: float) -> Issued:
+        access = "C" + secrets.token_urlsafe(48)
+        refresh = f"na1-{uuid.uuid4()}"
+        self.access[access] = AccessToken(vendor, now + expires_in)
+        self.refresh_tokens[refresh] = RefreshToken(vendor, client_id)
+        return Issued(access, refresh, expires_in)
+
+    def mint(self, vendor: str, client_id: str, client_secret: str,
+             expires_in: int | None = None) -> Issued:
+        """Create an account: register the client and hand out a fresh token pair."""
+        ttl = self.config.token_ttl_s if expires_in is None else expires_in
+        with self.lock:
+            self.clients[(vendor, client_id)] = client_secret
+            return self._issue(vendor, client_id, ttl, time.time())
+
+    def add_static(self, vendor: str, token: str) -> None:
+        with self.lock:
+            self.access[token] = AccessToken(vendor, None)
+
+    def revoke(self, vendor: str, refresh_token: str | None = None) -> int:
+        """Drop one refresh token, or every one of ``vendor``; access tokens live on to expiry."""
+        with self.lock:
+            doomed = [
+                t for t, r in self.refresh_tokens.items()
+                if r.vendor == vendor and (refresh_token is None or t == refresh_token)
+            ]
+            for t in doomed:
+                del self.refresh_tokens[t]
+            return len(doomed)
+
+    def check_access(self, vendor: str, token: str | None) -> float | None | Literal["invalid"]:
+        """``None`` if valid, seconds since expiry if expired, ``"invalid"`` if unknown."""
+        if not token:
+            return "invalid"
+        with self.lock:
+            found = self.access.get(token)
+        if found is None or found.vendor != vendor:
+            return "invalid"
+        if found.expires_at is None:
+            return None
+        late = time.time() - found.expires_at
+        return late if late >= 0 else None
+
+    def refresh(self, vendor: str, client_id: str, client_secret: str,
+                refresh_token: str) -> Issued:
+        """OAuth refresh grant; rotates the refresh token when the vendor's config says so."""
+        cfg = self.config
+        with self.lock:
+            if self.clients.get((vendor, client_id)) != client_secret or not client_id:
+                raise TokenError("client")
+            found = self.refresh_tokens.get(refresh_token)
+            if found is None or found.vendor != vendor or found.client_id != client_id:
+                raise TokenError("refresh_token")
+            now = time.time()
+            if cfg.rotate_refresh_tokens.get(vendor, False):
+                del self.refresh_tokens[refresh_token]
+                return self._issue(vendor, client_id, cfg.token_ttl_s, now)
+            access = "C" + secrets.token_urlsafe(48)
+            self.access[access] = AccessToken(vendor, now + cfg.token_ttl_s)
+            return Issued(access, refresh_token, cfg.token_ttl_s)

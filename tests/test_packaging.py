@@ -1,0 +1,148 @@
+"""The ways to run toolqueue (compose, Dockerfile, Makefile, CI script) point at real code.
+
+Docker does not run here, so the compose file is checked statically, and every command it
+runs is resolved against the importable entrypoints it names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = {"redis", "api", "worker", "beat", "flower", "sandbox"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command")
+    assert cmd, "every service states its command"
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(part) for part in cmd]
+
+
+def test_compose_has_every_service(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) >= SERVICES
+    assert services["sandbox"].get("profiles") == ["dev"]
+    for name in SERVICES - {"sandbox"}:
+        assert "profiles" not in services[name], f"{name} must run by default"
+    assert "container_name" not in services["worker"], "worker must scale with --scale"
+
+
+def test_compose_redis_is_durable(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    assert str(redis["image"]).startswith("redis:7")
+    cmd = _command(redis)
+    assert cmd[0] == "redis-server"
+    assert cmd[cmd.index("--appendonly") + 1] == "yes"
+    assert cmd[cmd.index("--appendfsync") + 1] == "everysec"
+    volume = redis["volumes"][0]
+    name, _, target = volume.partition(":")
+    assert target == "/data" and name in compose["volumes"], "AOF must live in a named volume"
+    assert "healthcheck" in redis
+
+
+def test_compose_app_services_share_redis_and_secret(compose: dict[str, Any]) -> None:
+    for name in SERVICES - {"redis"}:
+        env = compose["services"][name]["environment"]
+        assert env["TOOLQUEUE_REDIS_URL"] == "redis://redis:6379/0", name
+        assert env["TOOLQUEUE_SECRET_KEY"].startswith("${TOOLQUEUE_SECRET_KEY:?"), name
+    flower_env = compose["services"]["flower"]["environment"]
+    assert "FLOWER_BASIC_AUTH" in flower_env
+    assert "FLOWER_UNAUTHENTICATED_API" not in flower_env
+    beat = compose["services"]["beat"]
+    schedule = _command(beat)[_command(beat).index("-s") + 1]
+    assert any(v.split(":")[1] == str(Path(schedule).parent) for v in beat["volumes"])
+
+
+def _check_celery(cmd: list[str]) -> None:
+    module = cmd[cmd.index("-A") + 1]
+    assert module == "app.celery"
+    assert cmd[cmd.index("-A") + 2] in {"worker", "beat", "flower"}
+    celery_app = importlib.import_module(module).app
+    from celery import Celery
+
+    assert isinstance(celery_app, Celery)
+
+
+def _check_uvicorn(cmd: list[str]) -> None:
+    target = next(arg for arg in cmd[1:] if ":" in arg and not arg.startswith("-"))
+    module_name, _, attr = target.partition(":")
+    obj = getattr(importlib.import_module(module_name), attr)
+    if "--factory" in cmd:
+        obj = obj()
+    assert callable(obj), f"{target} is not an ASGI app"
+    assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
+
+
+def _check_python_m(cmd: list[str]) -> None:
+    module = cmd[cmd.index("-m") + 1]
+    assert importlib.util.find_spec(module) is not None
+    assert importlib.util.find_spec(f"{module}.__main__") is not None
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES - {"redis"}))
+def test_compose_commands_name_real_entrypoints(compose: dict[str, Any], service: str) -> None:
+    cmd = _command(compose["services"][service])
+    if cmd[0] == "celery":
+        _check_celery(cmd)
+    elif cmd[0] == "uvicorn":
+        _check_uvicorn(cmd)
+    elif cmd[0] in {"python", "python3"} and "-m" in cmd:
+        _check_python_m(cmd)
+    else:
+        pytest.fail(f"{service}: unknown entrypoint {cmd!r}")
+
+
+def test_python_m_sandbox_exists() -> None:
+    _check_python_m(["python", "-m", "sandbox"])
+
+
+def test_dockerfile_installs_project_as_non_root() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r"pip install[^\n]*\s\.(\s|$)", text), "the image must `pip install .`"
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and users[-1] not in {"root", "0"}
+
+
+def test_ci_run_calls_make_test() -> None:
+    script = ROOT / ".ci" / "run"
+    assert os.access(script, os.X_OK)
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash") or text.startswith("#!/bin/bash")
+    assert "set -euo pipefail" in text
+    assert re.search(r"\bmake test\b", text)
+
+
+def test_makefile_targets() -> None:
+    text = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([A-Za-z][\w.-]*)\s*:(?!=)", text, re.M))
+    assert {"install", "up", "demo", "test", "bench"} <= targets
+    assert re.search(r"^PYTHON \?=", text, re.M)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_makefile_parses_and_targets_self_install() -> None:
+    for target in ("up", "demo", "test", "bench"):
+        out = subprocess.run(
+            ["make", "-n", "-C", str(ROOT), "-W", "pyproject.toml", target],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert "pip install" in out, f"`make {target}` must install first"
