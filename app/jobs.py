@@ -16,7 +16,7 @@ from app import keys, spool
 from app.crypto import digest
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobstore import TERMINAL, encode, load_for, log, now_iso, write
-from app.redis import get_redis
+from app.redis import get_redis, run_script
 from app.settings import get_settings
 from app.webhooks import check_callback_url
 from connectors import TOOLS
@@ -100,23 +100,22 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     tool = TOOLS[tool_name]
     job_id = str(uuid.uuid4())
     now = time.time()
-    record = {
+    record = {  # counters absent from the hash read as 0 (see jobstore.decode)
         "tenant_id": tenant_id, "account_id": account_id, "tool": tool_name, "args": args,
-        "fields": fields, "callback_url": req.callback_url or "", "max_bytes": max_bytes,
-        "delivery": delivery, "status": "queued", "created_at": now, "updated_at": now,
-        "seq": 0, "enqueued_seq": 0, "cursor": cursor, "pages": 0, "records": 0, "bytes": 0,
-        "block": 0, "block_bytes": 2, "block_records": 0, "blocks": 1, "attempts": 0,
-        "reserve": spool.reserve(job_id, tool_name), "idempotency_key": req.idempotency_key or "",
-        "continued_from": req.continuation or "",
+        "max_bytes": max_bytes, "delivery": delivery, "status": "queued", "created_at": now,
+        "updated_at": now, "seq": 0, "cursor": cursor, "reserve": spool.reserve(job_id, tool_name),
     }
+    optional = {"fields": fields, "callback_url": req.callback_url,
+                "idempotency_key": req.idempotency_key, "continued_from": req.continuation}
+    record.update((k, v) for k, v in optional.items() if v)
     entry = json.dumps({"status": "queued", "at": now_iso(now), "reason": "enqueued"})
     idem = keys.idempotency(tenant_id, digest(req.idempotency_key or ""))
-    r = get_redis()
-    outcome = r.eval(
-        _CREATE, 5, keys.account(account_id), idem, keys.job(job_id), keys.job_log(job_id),
-        keys.tenant_jobs(tenant_id),
-        tenant_id, tool.vendor, "1" if req.idempotency_key else "0", job_id,
-        settings.spool_ttl_s, now, entry, *encode(record),
+    outcome: Any = run_script(
+        _CREATE,
+        [keys.account(account_id), idem, keys.job(job_id), keys.job_log(job_id),
+         keys.tenant_jobs(tenant_id)],
+        [tenant_id, tool.vendor, "1" if req.idempotency_key else "0", job_id,
+         settings.spool_ttl_s, now, entry, *encode(record)],
     )
     if outcome[0] == "no_account":
         raise NotFound(f"account {account_id!r} not found", code="account_not_found")

@@ -9,7 +9,7 @@ from typing import Any
 
 from app import keys
 from app.errors import NotFound
-from app.redis import get_redis
+from app.redis import get_redis, run_script
 from app.settings import get_settings
 
 STATES = (
@@ -144,7 +144,7 @@ def write(
         argv.append(len(records))
         argv += records
     argv.append(entry)
-    return bool(get_redis().eval(_WRITE, len(keys_), *keys_, *argv))
+    return bool(run_script(_WRITE, keys_, argv))
 
 
 def log(job_id: str) -> list[dict[str, Any]]:

@@ -19,3 +19,14 @@ def get_redis() -> redis.Redis:
         socket_keepalive=True,
         retry_on_timeout=True,
     )
+
+
+_scripts: dict[str, redis.commands.core.Script] = {}
+
+
+def run_script(source: str, keys: list[str], args: list[object]) -> object:
+    """EVALSHA a Lua script (loaded once per process, reloaded after a Redis restart)."""
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = get_redis().register_script(source)
+    return script(keys=keys, args=args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +85,13 @@ def render_event(event_type: str, data: bytes, timestamp: str) -> bytes:
 
 
 def reserve(job_id: str, tool: str) -> int:
-    """Worst-case bytes around the records, for this job id and tool."""
+    """Worst-case bytes around the records; depends only on the id's length and the tool."""
+    return _reserve(len(job_id), tool)
+
+
+@lru_cache(maxsize=256)
+def _reserve(id_len: int, tool: str) -> int:
+    job_id = "x" * id_len
     worst = {
         "tool": tool, "status": "succeeded", "truncated": True, "pages": _BIG,
         "started_at": 0.0, "finished_at": 0.0, "continuation": "c" * CONTINUATION_LEN,

@@ -467,7 +467,8 @@ def _banner(stack: Stack) -> object:
     table.add_column(style="bold cyan")
     table.add_column()
     table.add_row("API", urls["api"])
-    table.add_row("OpenAPI docs", f"{urls['docs']}  ({urls['openapi']})")
+    table.add_row("OpenAPI docs", urls["docs"])
+    table.add_row("OpenAPI schema", urls["openapi"])
     table.add_row(
         "Flower",
         f"{urls['flower']}  user [bold]{escape(user)}[/] password [bold]{escape(password)}[/]",
@@ -511,6 +512,7 @@ def run_foreground(
                     f"[bold red]{name} exited with status {code}[/]; last lines of "
                     f"{escape(str(stack.log_path(name)))}:\n{escape(stack.log_tail(name))}",
                     highlight=False,
+                    soft_wrap=True,
                 )
                 return 1
         return 0
@@ -519,7 +521,9 @@ def run_foreground(
     except StackError as exc:
         if stack.stop_requested.is_set():
             return 0  # a component died of the same Ctrl-C that stopped us
-        console.print(f"[bold red]toolqueue up failed:[/] {escape(str(exc))}", highlight=False)
+        console.print(
+            f"[bold red]toolqueue up failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         return 1
     finally:
         # Ignore repeated Ctrl-C while stopping: the ordered stop is bounded anyway.

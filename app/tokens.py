@@ -17,7 +17,7 @@ import redis_lock
 
 from app import keys
 from app.crypto import seal, unseal
-from app.redis import get_redis
+from app.redis import get_redis, run_script
 from app.settings import get_settings
 from connectors import oauth
 from connectors.errors import AuthRejected
@@ -139,12 +139,12 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
     if grant.refresh_token:
         secret["refresh_token"] = grant.refresh_token
     lifetime = grant.expires_in if grant.expires_in is not None else 7200.0
-    written = r.eval(
-        _CAS, 1, keys.token(account_id), t["version"],
+    written = run_script(_CAS, [keys.token(account_id)], [
+        t["version"],
         "sealed", seal(secret), "expires_at", now + lifetime, "version", int(t["version"]) + 1,
         "last_refresh_at", now, "last_refresh_outcome", "ok",
         "refresh_count", int(t.get("refresh_count") or 0) + 1,
-    )
+    ])
     if not written:  # a newer token landed meanwhile; it wins
         return unseal(r.hget(keys.token(account_id), "sealed"))["access_token"]
     r.zadd(keys.TOKEN_EXPIRY, {account_id: now + lifetime})

@@ -23,7 +23,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from app import accounts, keys, spool, tokens
 from app.celery import app
 from app.jobstore import TERMINAL, load, write
-from app.redis import get_redis
+from app.redis import get_redis, run_script
 from app.settings import get_settings
 from connectors import TOOLS, VENDORS
 from connectors.errors import (
@@ -82,7 +82,7 @@ def run_step(job_id: str, seq: int) -> None:
     try:
         Step(job_id, job, token).run()
     finally:
-        r.eval(_RELEASE, 1, keys.job_lease(job_id), token)
+        run_script(_RELEASE, [keys.job_lease(job_id)], [token])
 
 
 class Step:
