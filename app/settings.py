@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         ["127.0.0.0/8", "::1/128"],
         description="Networks callback URLs may resolve into despite being private (JSON list)",
     )
+    retry_max_attempts: int = Field(
+        6, description="Retries of transient vendor failures (5xx, timeouts) per job"
+    )
+    retry_backoff_base_s: float = Field(1.0, description="First transient-retry backoff ceiling")
+    retry_backoff_cap_s: float = Field(60.0, description="Largest transient-retry backoff")
     rate_limit_max_wait_s: float = Field(
         3600.0, description="Total time a job may spend waiting on vendor rate limits"
     )

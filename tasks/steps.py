@@ -37,10 +37,6 @@ from connectors.http import VendorHttp
 
 log = logging.getLogger("toolqueue.steps")
 
-MAX_TRANSIENT_ATTEMPTS = 6
-BACKOFF_BASE_S = 1.0
-BACKOFF_CAP_S = 60.0
-
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -246,7 +242,7 @@ class Step:
         if exc.retry_after is not None:
             delay = exc.retry_after + random.uniform(0, min(1.0, 0.1 * exc.retry_after + 0.05))
         else:  # the vendor gave no timing: full-jitter exponential backoff
-            delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** job["attempts"]))
+            delay = self.backoff(job["attempts"])
         waited = (job.get("waited_s") or 0) + delay
         if waited > self.settings.rate_limit_max_wait_s:
             self.finish("failed", {
@@ -265,15 +261,21 @@ class Step:
 
     def retry_transient(self, message: str, status: int | None) -> None:
         attempts = self.job["attempts"] + 1
-        if attempts > MAX_TRANSIENT_ATTEMPTS:
+        if attempts > self.settings.retry_max_attempts:
             self.finish("failed", {
                 "code": "retry_budget_exhausted",
                 "message": f"{message}; gave up after {attempts - 1} retries"
                            + (f" (last upstream status {status})" if status else ""),
             })
             return
-        delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempts))
-        self.advance(delay, fields={"attempts": attempts}, reason=f"{message}; retry in {delay:.2f}s")
+        delay = self.backoff(attempts)
+        self.advance(delay, fields={"attempts": attempts},
+                     reason=f"{message}; retry {attempts} in {delay:.2f}s")
+
+    def backoff(self, attempt: int) -> float:
+        """Capped exponential backoff with full jitter."""
+        s = self.settings
+        return random.uniform(0, min(s.retry_backoff_cap_s, s.retry_backoff_base_s * 2**attempt))
 
 
 def _recover_lost_enqueue(job_id: str, job: dict[str, Any], seq: int) -> None:

@@ -51,6 +51,8 @@ ENV = {
     "TOOLQUEUE_SANDBOX_RATE_BUDGET": "100000",
     "TOOLQUEUE_SANDBOX_RATE_WINDOW_MS": "1000",
     "TOOLQUEUE_LOG_LEVEL": "INFO",
+    "TOOLQUEUE_RETRY_BACKOFF_BASE_S": "0.05",
+    "TOOLQUEUE_RETRY_BACKOFF_CAP_S": "0.5",
 }
 os.environ.update(ENV)  # before any app module reads settings
 

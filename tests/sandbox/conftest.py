@@ -22,10 +22,16 @@ from sandbox.app import create_app  # noqa: E402
 
 @pytest.fixture
 def make_client() -> Callable[..., TestClient]:
-    """``make_client(hubspot_contacts=250, rate_budget=3)`` → client of a new sandbox."""
+    """``make_client(hubspot_contacts=250, rate_budget=3)`` → client of a new sandbox.
+
+    Unlisted knobs take the field defaults, not ``TOOLQUEUE_SANDBOX_*`` from the environment
+    (tests/conftest.py exports some for the integration stack).
+    """
+    defaults = {n: f.default for n, f in Settings.model_fields.items() if n.startswith("sandbox_")}
 
     def make(**sandbox: Any) -> TestClient:
-        return TestClient(create_app(Settings(**{f"sandbox_{k}": v for k, v in sandbox.items()})))
+        overrides = {f"sandbox_{k}": v for k, v in sandbox.items()}
+        return TestClient(create_app(Settings(**{**defaults, **overrides})))
 
     return make
 

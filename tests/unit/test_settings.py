@@ -1,0 +1,45 @@
+"""Settings: one class, env prefix, secrets masked, unsafe timeouts refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from app.settings import Settings
+
+
+def test_config_json_masks_secrets(tmp_path):
+    env = {"TOOLQUEUE_HOME": str(tmp_path), "TOOLQUEUE_SECRET_KEY": "k" * 44,
+           "TOOLQUEUE_REDIS_URL": "redis://:hunter2@127.0.0.1:6399/0", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "app.cli", "config", "--json"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    conf = json.loads(out)
+    assert "hunter2" not in out and "k" * 44 not in out
+    assert conf["secret_key"] == "********"
+    assert conf["redis_url"] == "redis://:********@127.0.0.1:6399/0"
+    assert conf["spool_max_bytes"] == 131072
+    assert conf["api_port"] == 8000 and conf["flower_port"] == 5555
+    assert conf["sandbox_port"] == 8100
+
+
+def test_defaults_and_local_redis(tmp_path):
+    s = Settings(home=tmp_path, redis_url=None, secret_key=None)
+    assert s.uses_local_redis
+    assert s.effective_redis_url == f"redis://127.0.0.1:{s.local_redis_port}/0"
+    key = s.fernet_keys()
+    assert key == Settings(home=tmp_path, secret_key=None).fernet_keys()  # generated once, then reused
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_step_limit_must_fit_in_visibility_timeout():
+    with pytest.raises(ValidationError, match="visibility_timeout_s"):
+        Settings(visibility_timeout_s=30, step_time_limit_s=30)
+
+
+def test_cap_cannot_exceed_128_kib():
+    with pytest.raises(ValidationError):
+        Settings(spool_max_bytes=131073)
