@@ -45,7 +45,9 @@ class AccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vendor: str = Field(description="One of the vendors in GET /v1/tools")
     name: str = Field(min_length=1, max_length=200)
-    base_url: str | None = Field(None, description="Overrides the vendor's API host", max_length=2000)
+    base_url: str | None = Field(
+        None, description="Overrides the vendor's API host", max_length=2000
+    )
     credentials: Credentials
 
     @field_validator("vendor")

@@ -79,8 +79,10 @@ def cmd_call(args: argparse.Namespace) -> int:
     if not args.wait:
         _print(job)
         return 0
-    print(f"enqueued {job['job_id']} in {elapsed:.1f} ms; waiting up to {args.wait:g}s",
-          file=sys.stderr)
+    print(
+        f"enqueued {job['job_id']} in {elapsed:.1f} ms; waiting up to {args.wait:g}s",
+        file=sys.stderr,
+    )
     _print(client.wait(job["job_id"], budget_s=args.wait))
     return 0
 
@@ -98,8 +100,10 @@ def cmd_result(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     s = get_settings()
     p = argparse.ArgumentParser(prog="toolqueue", description=__doc__)
-    p.add_argument("--api-url", default=os.environ.get(
-        "TOOLQUEUE_API_URL", f"http://{s.api_host}:{s.api_port}"))
+    p.add_argument(
+        "--api-url",
+        default=os.environ.get("TOOLQUEUE_API_URL", f"http://{s.api_host}:{s.api_port}"),
+    )
     p.add_argument("--api-key", default=os.environ.get("TOOLQUEUE_API_KEY"))
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -108,7 +112,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--concurrency", type=int, default=4)
     up.set_defaults(fn=cmd_up)
     sub.add_parser("demo", help="start the stack and play an agent end to end").set_defaults(
-        fn=cmd_demo)
+        fn=cmd_demo
+    )
     cfg = sub.add_parser("config", help="effective settings, secrets masked")
     cfg.add_argument("--json", action="store_true")
     cfg.set_defaults(fn=cmd_config)
@@ -123,8 +128,11 @@ def parser() -> argparse.ArgumentParser:
     aa.add_argument("--vendor", required=True)
     aa.add_argument("--name", required=True)
     aa.add_argument("--base-url")
-    aa.add_argument("--credentials", help="JSON credentials object (oauth2 or bearer); "
-                    "default: bearer token from TOOLQUEUE_VENDOR_TOKEN")
+    aa.add_argument(
+        "--credentials",
+        help="JSON credentials object (oauth2 or bearer); "
+        "default: bearer token from TOOLQUEUE_VENDOR_TOKEN",
+    )
     aa.set_defaults(fn=cmd_accounts_add)
 
     call = sub.add_parser("call", help="enqueue a tool call")

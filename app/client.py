@@ -42,12 +42,14 @@ class Client:
                 body = resp.json()
             except ValueError:
                 body = {"error": f"http_{resp.status_code}", "message": resp.text[:500]}
-            raise ClientError(resp.status_code, str(body.get("error")),
-                              str(body.get("message")), body)
+            raise ClientError(
+                resp.status_code, str(body.get("error")), str(body.get("message")), body
+            )
         return resp.json()
 
-    def call(self, tool: str, account_id: str, args: dict[str, Any] | None = None,
-             **options: Any) -> dict[str, Any]:
+    def call(
+        self, tool: str, account_id: str, args: dict[str, Any] | None = None, **options: Any
+    ) -> dict[str, Any]:
         """Enqueue; returns `{"job_id", "status": "queued", ...}` at once.
 
         Options: fields, callback_url, idempotency_key, max_bytes, delivery.

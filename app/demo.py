@@ -65,45 +65,81 @@ def _agent(stack: Stack) -> int:
     from app.tenants import create_tenant
 
     sandbox = stack.sandbox_url
-    requests.post(f"{sandbox}/_sandbox/config", json={
-        "hubspot_contacts": 90000, "rate_budget": 1000, "rate_window_ms": 10000,
-    }, timeout=5).raise_for_status()
+    requests.post(
+        f"{sandbox}/_sandbox/config",
+        json={
+            "hubspot_contacts": 90000,
+            "rate_budget": 1000,
+            "rate_window_ms": 10000,
+        },
+        timeout=5,
+    ).raise_for_status()
     tenant = create_tenant("demo")
     client = Client(stack.api_url, tenant["api_key"])
-    tokens = requests.post(f"{sandbox}/_sandbox/tokens", json={
-        "vendor": "hubspot", "client_id": "demo-app", "client_secret": "demo-secret",
-    }, timeout=5).json()
-    account = client._request("POST", "/v1/accounts", json={
-        "vendor": "hubspot", "name": "Acme CRM (sandbox)", "base_url": f"{sandbox}/hubspot",
-        "credentials": {"type": "oauth2", "access_token": tokens["access_token"],
-                        "refresh_token": tokens["refresh_token"],
-                        "expires_in": tokens["expires_in"], "client_id": "demo-app",
-                        "client_secret": "demo-secret"},
-    })
-    console.print(f"tenant {tenant['tenant_id']}, HubSpot sandbox account "
-                  f"{account['account_id']} (90,000 contacts)")
+    tokens = requests.post(
+        f"{sandbox}/_sandbox/tokens",
+        json={
+            "vendor": "hubspot",
+            "client_id": "demo-app",
+            "client_secret": "demo-secret",
+        },
+        timeout=5,
+    ).json()
+    account = client._request(
+        "POST",
+        "/v1/accounts",
+        json={
+            "vendor": "hubspot",
+            "name": "Acme CRM (sandbox)",
+            "base_url": f"{sandbox}/hubspot",
+            "credentials": {
+                "type": "oauth2",
+                "access_token": tokens["access_token"],
+                "refresh_token": tokens["refresh_token"],
+                "expires_in": tokens["expires_in"],
+                "client_id": "demo-app",
+                "client_secret": "demo-secret",
+            },
+        },
+    )
+    console.print(
+        f"tenant {tenant['tenant_id']}, HubSpot sandbox account "
+        f"{account['account_id']} (90,000 contacts)"
+    )
 
     receiver = Receiver()
     fields = ["id", "properties.firstname", "properties.lastname", "properties.email"]
     console.rule("agent: tool call")
     started = time.perf_counter()
-    job = client.call("hubspot.contacts.list", account["account_id"],
-                      {"limit": 100, "properties": ["firstname", "lastname", "email"]},
-                      fields=fields, callback_url=receiver.url)
+    job = client.call(
+        "hubspot.contacts.list",
+        account["account_id"],
+        {"limit": 100, "properties": ["firstname", "lastname", "email"]},
+        fields=fields,
+        callback_url=receiver.url,
+    )
     enqueue_ms = (time.perf_counter() - started) * 1000
-    console.print(f"hubspot.contacts.list → job [bold]{job['job_id']}[/] "
-                  f"({job['status']}) in [bold]{enqueue_ms:.1f} ms[/]; the agent moves on")
+    console.print(
+        f"hubspot.contacts.list → job [bold]{job['job_id']}[/] "
+        f"({job['status']}) in [bold]{enqueue_ms:.1f} ms[/]; the agent moves on"
+    )
 
     headers, body = receiver.next()
     event = Webhook(tenant["webhook_secret"]).verify(body, headers)
     data = event["data"]
-    console.print(f"webhook {headers['webhook-id']} received; signature verified with "
-                  "standardwebhooks")
+    console.print(
+        f"webhook {headers['webhook-id']} received; signature verified with standardwebhooks"
+    )
     table = Table(title="first job")
     for col in ("event", "pages", "records", "bytes", "truncated"):
         table.add_column(col)
-    table.add_row(event["type"], str(data["pages_fetched"]), str(data["record_count"]),
-                  f"{len(body):,} (cap 131,072)", str(data["truncated"]))
+    table.add_row(
+        event["type"],
+        str(data["pages_fetched"]),
+        str(data["record_count"]),
+        f"{len(body):,} (cap 131,072)",
+        str(data["truncated"]),
+    )
     console.print(table)
     ok = event["type"] == "job.succeeded" and len(body) <= 131072
     last = data["records"][-1]
@@ -114,8 +150,10 @@ def _agent(stack: Stack) -> int:
         headers2, body2 = receiver.next()
         event2 = Webhook(tenant["webhook_secret"]).verify(body2, headers2)
         first = event2["data"]["records"][0]
-        console.print(f"job {nxt['job_id']}: {event2['data']['record_count']} more records; "
-                      f"last of job 1 was id {last['id']}, first of job 2 is id {first['id']}")
+        console.print(
+            f"job {nxt['job_id']}: {event2['data']['record_count']} more records; "
+            f"last of job 1 was id {last['id']}, first of job 2 is id {first['id']}"
+        )
         ok = ok and int(first["id"]) == int(last["id"]) + 1
         console.print(json.dumps(event2["data"]["records"][:2], ensure_ascii=False))
 

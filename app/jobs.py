@@ -101,21 +101,47 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     job_id = str(uuid.uuid4())
     now = time.time()
     record = {  # counters absent from the hash read as 0 (see jobstore.decode)
-        "tenant_id": tenant_id, "account_id": account_id, "tool": tool_name, "args": args,
-        "max_bytes": max_bytes, "delivery": delivery, "status": "queued", "created_at": now,
-        "updated_at": now, "seq": 0, "cursor": cursor, "reserve": spool.reserve(job_id, tool_name),
+        "tenant_id": tenant_id,
+        "account_id": account_id,
+        "tool": tool_name,
+        "args": args,
+        "max_bytes": max_bytes,
+        "delivery": delivery,
+        "status": "queued",
+        "created_at": now,
+        "updated_at": now,
+        "seq": 0,
+        "cursor": cursor,
+        "reserve": spool.reserve(job_id, tool_name),
     }
-    optional = {"fields": fields, "callback_url": req.callback_url,
-                "idempotency_key": req.idempotency_key, "continued_from": req.continuation}
+    optional = {
+        "fields": fields,
+        "callback_url": req.callback_url,
+        "idempotency_key": req.idempotency_key,
+        "continued_from": req.continuation,
+    }
     record.update((k, v) for k, v in optional.items() if v)
     entry = json.dumps({"status": "queued", "at": now_iso(now), "reason": "enqueued"})
     idem = keys.idempotency(tenant_id, digest(req.idempotency_key or ""))
     outcome: Any = run_script(
         _CREATE,
-        [keys.account(account_id), idem, keys.job(job_id), keys.job_log(job_id),
-         keys.tenant_jobs(tenant_id)],
-        [tenant_id, tool.vendor, "1" if req.idempotency_key else "0", job_id,
-         settings.spool_ttl_s, now, entry, *encode(record)],
+        [
+            keys.account(account_id),
+            idem,
+            keys.job(job_id),
+            keys.job_log(job_id),
+            keys.tenant_jobs(tenant_id),
+        ],
+        [
+            tenant_id,
+            tool.vendor,
+            "1" if req.idempotency_key else "0",
+            job_id,
+            settings.spool_ttl_s,
+            now,
+            entry,
+            *encode(record),
+        ],
     )
     if outcome[0] == "no_account":
         raise NotFound(f"account {account_id!r} not found", code="account_not_found")
@@ -127,8 +153,13 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     if outcome[0] == "exists":
         return view(load_for(outcome[1], tenant_id), outcome[1])
     run_step.apply_async(args=[job_id, 0], task_id=job_id)
-    return {"job_id": job_id, "status": "queued", "tool": tool_name, "account_id": account_id,
-            "created_at": now_iso(now)}
+    return {
+        "job_id": job_id,
+        "status": "queued",
+        "tool": tool_name,
+        "account_id": account_id,
+        "created_at": now_iso(now),
+    }
 
 
 def get(tenant_id: str, job_id: str) -> dict[str, Any]:
@@ -146,7 +177,9 @@ def view(job: dict[str, Any], job_id: str) -> dict[str, Any]:
         "status": job["status"],
         "delivery": job.get("delivery") or "single",
         "progress": {
-            "pages": job["pages"], "records": job["records"], "bytes": job["bytes"],
+            "pages": job["pages"],
+            "records": job["records"],
+            "bytes": job["bytes"],
             "blocks": job["blocks"] if job["records"] else 0,
         },
         "created_at": iso("created_at"),
@@ -172,7 +205,8 @@ def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:
     if job["status"] not in TERMINAL:
         raise Conflict(
             f"job {job_id} is {job['status']}; the result exists once it ends",
-            code="job_not_finished", status=job["status"],
+            code="job_not_finished",
+            status=job["status"],
         )
     if not 0 <= block < max(job["blocks"], 1):
         raise NotFound(
@@ -185,10 +219,15 @@ def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:
 def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
     job = load_for(job_id, tenant_id)
     if job["status"] in ("succeeded", "failed"):
-        raise Conflict(f"job {job_id} already {job['status']}", code="job_already_finished",
-                       status=job["status"])
+        raise Conflict(
+            f"job {job_id} already {job['status']}",
+            code="job_already_finished",
+            status=job["status"],
+        )
     if job["status"] != "cancelled" and write(
-        job_id, {"finished_at": time.time(), "retry_at": None}, status="cancelled",
+        job_id,
+        {"finished_at": time.time(), "retry_at": None},
+        status="cancelled",
         reason="cancelled by the caller",
     ):
         get_redis().zrem(keys.PARKED, job_id)
@@ -198,8 +237,12 @@ def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
 
 def tools() -> list[dict[str, Any]]:
     return [
-        {"name": t.name, "vendor": t.vendor, "description": t.description,
-         "input_schema": t.args.model_json_schema()}
+        {
+            "name": t.name,
+            "vendor": t.vendor,
+            "description": t.description,
+            "input_schema": t.args.model_json_schema(),
+        }
         for t in TOOLS.values()
     ]
 

@@ -25,8 +25,18 @@ STATES = (
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 JSON_FIELDS = ("args", "fields", "cursor", "error", "prev_cursor")
 INT_FIELDS = (
-    "seq", "enqueued_seq", "pages", "records", "bytes", "block", "block_bytes",
-    "block_records", "blocks", "max_bytes", "attempts", "reserve",
+    "seq",
+    "enqueued_seq",
+    "pages",
+    "records",
+    "bytes",
+    "block",
+    "block_bytes",
+    "block_records",
+    "blocks",
+    "max_bytes",
+    "attempts",
+    "reserve",
 )
 FLOAT_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "retry_at", "waited_s")
 
@@ -137,7 +147,12 @@ def write(
     pairs = encode(fields)
     blocks = sorted((spool or {}).items())
     keys_ = [keys.job(job_id), keys.job_lease(job_id), keys.job_log(job_id)]
-    argv: list[Any] = [lease, "" if seq is None else seq, get_settings().spool_ttl_s, len(pairs) // 2]
+    argv: list[Any] = [
+        lease,
+        "" if seq is None else seq,
+        get_settings().spool_ttl_s,
+        len(pairs) // 2,
+    ]
     argv += pairs
     for block, records in blocks:
         keys_.append(keys.job_spool(job_id, block))

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
 
     @property
     def lease_ttl_s(self) -> int:
-        """A step's lease outlives its hard time limit (soft + 2 s) and expires before redelivery."""
+        """A step's lease outlives its hard time limit (soft + 2 s), expires before redelivery."""
         return self.step_time_limit_s + 4
 
     @property
@@ -120,14 +120,18 @@ class Settings(BaseSettings):
 
     def fernet_keys(self) -> list[bytes]:
         """Keys for MultiFernet: the first encrypts, all decrypt (rotation)."""
-        raw = self.secret_key.get_secret_value() if self.secret_key else _local_secret(
-            self.home, "secret.key", lambda: Fernet.generate_key().decode()
+        raw = (
+            self.secret_key.get_secret_value()
+            if self.secret_key
+            else _local_secret(self.home, "secret.key", lambda: Fernet.generate_key().decode())
         )
         return [k.strip().encode() for k in raw.split(",") if k.strip()]
 
     def flower_basic_auth(self) -> str:
-        pw = self.flower_password.get_secret_value() if self.flower_password else _local_secret(
-            self.home, "flower.password", lambda: secrets.token_urlsafe(12)
+        pw = (
+            self.flower_password.get_secret_value()
+            if self.flower_password
+            else _local_secret(self.home, "flower.password", lambda: secrets.token_urlsafe(12))
         )
         return f"{self.flower_user}:{pw}"
 

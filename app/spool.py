@@ -10,9 +10,10 @@ wrapped in the webhook's event object).
 from __future__ import annotations
 
 import json
+import re
 import secrets
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from app import keys
@@ -27,7 +28,14 @@ _BIG = 10**15
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON that always encodes to UTF-8: a lone surrogate from a vendor's JSON
+    falls back to ASCII escapes (which decode to the same value)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def project(record: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
@@ -68,7 +76,8 @@ def envelope(job_id: str, job: dict[str, Any], *, block: int = 0) -> dict[str, A
         body.update(blocks=job.get("blocks", 1), block=block, total_records=job.get("records", 0))
     if job.get("error"):
         err = job["error"]
-        body["error"] = {"code": err["code"][:64], "message": err["message"][:ERROR_MESSAGE_MAX]}
+        code = re.sub(r"[^A-Za-z0-9_.:-]", "_", str(err["code"]))[:64]
+        body["error"] = {"code": code, "message": str(err["message"])[:ERROR_MESSAGE_MAX]}
     return body
 
 
@@ -80,8 +89,11 @@ def render(env: dict[str, Any], records: list[str]) -> bytes:
 
 
 def render_event(event_type: str, data: bytes, timestamp: str) -> bytes:
-    return ('{"type":' + dumps(event_type) + ',"timestamp":' + dumps(timestamp)
-            + ',"data":').encode() + data + b"}"
+    return (
+        ('{"type":' + dumps(event_type) + ',"timestamp":' + dumps(timestamp) + ',"data":').encode()
+        + data
+        + b"}"
+    )
 
 
 def reserve(job_id: str, tool: str) -> int:
@@ -93,14 +105,21 @@ def reserve(job_id: str, tool: str) -> int:
 def _reserve(id_len: int, tool: str) -> int:
     job_id = "x" * id_len
     worst = {
-        "tool": tool, "status": "succeeded", "truncated": True, "pages": _BIG,
-        "started_at": 0.0, "finished_at": 0.0, "continuation": "c" * CONTINUATION_LEN,
-        "delivery": "blocks", "blocks": _BIG, "records": _BIG,
+        "tool": tool,
+        "status": "succeeded",
+        "truncated": True,
+        "pages": _BIG,
+        "started_at": 4.1e9,
+        "finished_at": 4.1e9,
+        "continuation": "c" * CONTINUATION_LEN,
+        "delivery": "blocks",
+        "blocks": _BIG,
+        "records": _BIG,
         # a control character escapes to 6 bytes, the worst case per character
         "error": {"code": "x" * 64, "message": "\x00" * ERROR_MESSAGE_MAX},
     }
     env = {**envelope(job_id, worst, block=_BIG), "record_count": _BIG}
-    body = render(env, [])
+    body = (dumps(env)[:-1] + ',"records":[]}').encode()
     return len(render_event("delivery.exhausted", body, now_iso(0))) + 32
 
 
@@ -140,12 +159,12 @@ def read_block(job_id: str, block: int) -> list[str]:
 
 def save_continuation(state: dict[str, Any]) -> str:
     token = CONTINUATION_PREFIX + secrets.token_urlsafe(32)
-    get_redis().set(
-        keys.continuation(token), dumps(state), ex=get_settings().continuation_ttl_s
-    )
+    get_redis().set(keys.continuation(token), dumps(state), ex=get_settings().continuation_ttl_s)
     return token
 
 
 def load_continuation(token: str) -> dict[str, Any] | None:
-    raw = get_redis().get(keys.continuation(token)) if token.startswith(CONTINUATION_PREFIX) else None
+    raw = (
+        get_redis().get(keys.continuation(token)) if token.startswith(CONTINUATION_PREFIX) else None
+    )
     return json.loads(raw) if raw else None

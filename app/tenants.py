@@ -21,7 +21,11 @@ def create_tenant(name: str) -> dict[str, str]:
     with r.pipeline() as p:
         p.hset(
             keys.tenant(tenant_id),
-            mapping={"name": name, "created_at": time.time(), "webhook_secret": seal(webhook_secret)},
+            mapping={
+                "name": name,
+                "created_at": time.time(),
+                "webhook_secret": seal(webhook_secret),
+            },
         )
         p.set(keys.api_key(digest(api_key)), tenant_id)
         p.execute()

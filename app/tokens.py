@@ -121,30 +121,55 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
     now = time.time()
     try:
         grant = oauth.refresh(
-            secret["token_url"], secret["refresh_token"], secret["client_id"],
-            secret["client_secret"], timeout=REFRESH_TIMEOUT_S,
+            secret["token_url"],
+            secret["refresh_token"],
+            secret["client_id"],
+            secret["client_secret"],
+            timeout=REFRESH_TIMEOUT_S,
         )
     except AuthRejected:
-        r.hset(keys.token(account_id), mapping={
-            "status": "needs_reauth", "last_refresh_at": now, "last_refresh_outcome": "rejected",
-        })
+        r.hset(
+            keys.token(account_id),
+            mapping={
+                "status": "needs_reauth",
+                "last_refresh_at": now,
+                "last_refresh_outcome": "rejected",
+            },
+        )
         r.zrem(keys.TOKEN_EXPIRY, account_id)
         raise
     except Exception:
-        r.hset(keys.token(account_id), mapping={
-            "last_refresh_at": now, "last_refresh_outcome": "transient_error",
-        })
+        r.hset(
+            keys.token(account_id),
+            mapping={
+                "last_refresh_at": now,
+                "last_refresh_outcome": "transient_error",
+            },
+        )
         raise
     secret = {**secret, "access_token": grant.access_token}
     if grant.refresh_token:
         secret["refresh_token"] = grant.refresh_token
     lifetime = grant.expires_in if grant.expires_in is not None else 7200.0
-    written = run_script(_CAS, [keys.token(account_id)], [
-        t["version"],
-        "sealed", seal(secret), "expires_at", now + lifetime, "version", int(t["version"]) + 1,
-        "last_refresh_at", now, "last_refresh_outcome", "ok",
-        "refresh_count", int(t.get("refresh_count") or 0) + 1,
-    ])
+    written = run_script(
+        _CAS,
+        [keys.token(account_id)],
+        [
+            t["version"],
+            "sealed",
+            seal(secret),
+            "expires_at",
+            now + lifetime,
+            "version",
+            int(t["version"]) + 1,
+            "last_refresh_at",
+            now,
+            "last_refresh_outcome",
+            "ok",
+            "refresh_count",
+            int(t.get("refresh_count") or 0) + 1,
+        ],
+    )
     if not written:  # a newer token landed meanwhile; it wins
         return unseal(r.hget(keys.token(account_id), "sealed"))["access_token"]
     r.zadd(keys.TOKEN_EXPIRY, {account_id: now + lifetime})
@@ -153,4 +178,6 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
 
 def expiring(horizon_s: float) -> list[str]:
     """Accounts whose refreshable access token expires within the horizon."""
-    return get_redis().zrangebyscore(keys.TOKEN_EXPIRY, 0, time.time() + horizon_s, start=0, num=1000)
+    return get_redis().zrangebyscore(
+        keys.TOKEN_EXPIRY, 0, time.time() + horizon_s, start=0, num=1000
+    )

@@ -22,7 +22,9 @@ def check_callback_url(url: str) -> None:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("callback_url must be an absolute http(s) URL", code="invalid_callback_url")
+        raise InvalidInput(
+            "callback_url must be an absolute http(s) URL", code="invalid_callback_url"
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)

@@ -36,11 +36,13 @@ def _pct(samples: list[float], q: float) -> float:
 def main(n: int = 2000) -> None:
     home = Path(tempfile.mkdtemp(prefix="tq-bench-"))
     redis_port, api_port = _port(), _port()
-    os.environ.update({
-        "TOOLQUEUE_HOME": str(home),
-        "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "TOOLQUEUE_API_PORT": str(api_port),
-    })
+    os.environ.update(
+        {
+            "TOOLQUEUE_HOME": str(home),
+            "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "TOOLQUEUE_API_PORT": str(api_port),
+        }
+    )
     from cryptography.fernet import Fernet
 
     os.environ["TOOLQUEUE_SECRET_KEY"] = Fernet.generate_key().decode()
@@ -55,12 +57,23 @@ def main(n: int = 2000) -> None:
 
     with LocalRedis(redis_port, home / "redis"):
         tenant = create_tenant("bench")
-        account = create_account(tenant["tenant_id"], AccountCreate.model_validate({
-            "vendor": "hubspot", "name": "bench", "base_url": "http://127.0.0.1:9/hubspot",
-            "credentials": {"type": "bearer", "token": "t"},
-        }))["account_id"]
-        req = {"tool": "hubspot.contacts.list", "account_id": account,
-               "args": {"limit": 100}, "fields": ["id", "properties.email"]}
+        account = create_account(
+            tenant["tenant_id"],
+            AccountCreate.model_validate(
+                {
+                    "vendor": "hubspot",
+                    "name": "bench",
+                    "base_url": "http://127.0.0.1:9/hubspot",
+                    "credentials": {"type": "bearer", "token": "t"},
+                }
+            ),
+        )["account_id"]
+        req = {
+            "tool": "hubspot.contacts.list",
+            "account_id": account,
+            "args": {"limit": 100},
+            "fields": ["id", "properties.email"],
+        }
 
         def raw() -> None:
             job_id = str(uuid.uuid4())
@@ -70,9 +83,20 @@ def main(n: int = 2000) -> None:
             enqueue(tenant["tenant_id"], JobCreate.model_validate(req))
 
         api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.api.main:app", "--host", "127.0.0.1",
-             "--port", str(api_port), "--log-level", "warning"],
-            cwd=ROOT, env=os.environ.copy(),
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.api.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
         )
         try:
             session = requests.Session()
@@ -93,7 +117,7 @@ def main(n: int = 2000) -> None:
                 assert resp.status_code == 202, resp.text
 
             results = {}
-            for name, fn in (("raw", raw), ("inproc", inproc), ("http", http)):
+            for fn in (raw, inproc, http):
                 for _ in range(200):  # warm-up: connections, script cache, imports
                     fn()
             # Interleave rounds so drift (GC, Redis memory growth) hits all three alike.
@@ -112,8 +136,11 @@ def main(n: int = 2000) -> None:
 
     print(f"enqueue latency over {n} calls each (ms):")
     print(f"{'':24}{'p50':>8}{'p99':>8}{'mean':>8}")
-    labels = {"raw": "raw Celery apply_async", "inproc": "toolqueue in-process",
-              "http": "HTTP POST /v1/jobs"}
+    labels = {
+        "raw": "raw Celery apply_async",
+        "inproc": "toolqueue in-process",
+        "http": "HTTP POST /v1/jobs",
+    }
     for name, (p50, p99, mean) in results.items():
         print(f"{labels[name]:24}{p50:8.3f}{p99:8.3f}{mean:8.3f}")
     base = results["raw"]

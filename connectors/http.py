@@ -50,8 +50,12 @@ class VendorHttp:
             headers["Authorization"] = f"Bearer {self.token(attempt == 1)}"
             try:
                 resp = session().request(
-                    method, self.url(path), headers=headers, timeout=self.timeout,
-                    allow_redirects=False, **kwargs,
+                    method,
+                    self.url(path),
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    **kwargs,
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 raise Transient(f"{type(exc).__name__} talking to {self.vendor.name}") from None

@@ -32,7 +32,9 @@ def classify(resp: Any) -> None:
     except ValueError:
         doc = {}
     code = doc.get("category") or doc.get("errorType") or f"http_{resp.status_code}"
-    raise VendorError(str(code), str(doc.get("message") or resp.text[:500]), status=resp.status_code)
+    raise VendorError(
+        str(code), str(doc.get("message") or resp.text[:500]), status=resp.status_code
+    )
 
 
 def list_contacts(http: Http, args: ContactsListArgs, cursor: Cursor | None) -> Page:

@@ -8,8 +8,14 @@ import requests
 
 from connectors.errors import AuthRejected, Transient
 
-PERMANENT = {"invalid_grant", "bad_refresh_token", "BAD_REFRESH_TOKEN", "BAD_CLIENT_ID",
-             "invalid_client", "unauthorized_client"}
+PERMANENT = {
+    "invalid_grant",
+    "bad_refresh_token",
+    "BAD_REFRESH_TOKEN",
+    "BAD_CLIENT_ID",
+    "invalid_client",
+    "unauthorized_client",
+}
 
 
 @dataclass(frozen=True)

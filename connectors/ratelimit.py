@@ -90,7 +90,9 @@ def parse(
         limit = _int(h["x-rate-limit"])
     if "ratelimit" in h:  # structured forms: draft-07 dictionary or -08+ named lists
         fields = dict(re.findall(r"\b([a-z]+)=([^,;\s]+)", h["ratelimit"]))
-        remaining = _int(fields.get("remaining", fields.get("r"))) if remaining is None else remaining
+        remaining = (
+            _int(fields.get("remaining", fields.get("r"))) if remaining is None else remaining
+        )
         if limit is None and "limit" in fields:
             limit = _int(fields["limit"])
         if reset is None and ("reset" in fields or "t" in fields):

@@ -29,6 +29,7 @@ router = APIRouter(prefix=f"/{NAME}", tags=[NAME])
 DEFAULT_PROPERTIES = (
     "createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"
 )
+ALWAYS_PROPERTIES = ("createdate", "hs_object_id", "lastmodifieddate")
 KNOWN_PROPERTIES = frozenset(DEFAULT_PROPERTIES + ("phone", "company", "notes"))
 
 ASCII_FIRST = (
@@ -210,7 +211,9 @@ async def list_contacts(request: Request) -> Response:
 
     wanted = [p for v in params.getlist("properties") for p in v.split(",") if p.strip()]
     names = list(dict.fromkeys(p.strip() for p in wanted)) if wanted else list(DEFAULT_PROPERTIES)
-    names = [n for n in names if n in KNOWN_PROPERTIES]
+    # HubSpot always adds these three to whatever was asked for.
+    names = [n for n in names if n in KNOWN_PROPERTIES] + [
+        n for n in ALWAYS_PROPERTIES if n not in names]
 
     total = 0 if archived == "true" else state.config.hubspot_contacts  # nothing is archived
     stop = min(total, offset + limit)

@@ -99,8 +99,9 @@ class Step:
         tool = TOOLS[job["tool"]]
         if job["status"] != "running":
             extra = {} if job.get("started_at") else {"started_at": time.time()}
-            if not self.write({**extra, "retry_at": None}, status="running",
-                              reason=f"step {self.seq} started"):
+            if not self.write(
+                {**extra, "retry_at": None}, status="running", reason=f"step {self.seq} started"
+            ):
                 return
             job.update(extra)
         try:
@@ -120,8 +121,11 @@ class Step:
             self.retry_transient(str(exc), exc.status)
             return
         except AuthRejected as exc:
-            self.write({"error": {"code": "needs_reauth", "message": exc.message}},
-                       status="needs_reauth", reason=exc.message)
+            self.write(
+                {"error": {"code": "needs_reauth", "message": exc.message}},
+                status="needs_reauth",
+                reason=exc.message,
+            )
             return
         except ConnectorError as exc:
             self.finish("failed", {"code": exc.code, "message": exc.message})
@@ -156,18 +160,21 @@ class Step:
                 raise PaginationLoop(nxt)
             placed: dict[int, list[str]] = {}
             stop: str | None = None
-            for i, record in enumerate(page.records[cursor["skip"]:], start=cursor["skip"]):
+            for i, record in enumerate(page.records[cursor["skip"] :], start=cursor["skip"]):
                 text = spool.dumps(spool.project(record, fields))
                 if not packer.fits_alone(text):
                     rid = tool.record_id(record)
                     self.commit(placed, packer, cursor, pages, records, nbytes, prev)
-                    self.finish("failed", {
-                        "code": "record_too_large",
-                        "message": f"record {rid} alone is {len(text.encode())} bytes, over the "
-                                   f"{job['max_bytes']}-byte cap; project fewer fields with "
-                                   "`fields`",
-                        "record_id": rid,
-                    })
+                    self.finish(
+                        "failed",
+                        {
+                            "code": "record_too_large",
+                            "message": f"record {rid} alone is {len(text.encode())} bytes, "
+                            f"over the {job['max_bytes']}-byte cap; project fewer fields "
+                            "with `fields`",
+                            "record_id": rid,
+                        },
+                    )
                     return "ended"
                 block = packer.place(text)
                 if block is None:
@@ -190,39 +197,75 @@ class Step:
                 return "ended"
         return "continue"
 
-    def commit(self, placed: dict[int, list[str]], packer: spool.Packer, cursor: dict[str, Any],
-               pages: int, records: int, nbytes: int, prev: Any) -> bool:
+    def commit(
+        self,
+        placed: dict[int, list[str]],
+        packer: spool.Packer,
+        cursor: dict[str, Any],
+        pages: int,
+        records: int,
+        nbytes: int,
+        prev: Any,
+    ) -> bool:
         fields = {
-            "cursor": cursor, "prev_cursor": prev, "pages": pages, "records": records,
-            "bytes": nbytes, "block": packer.block, "block_bytes": packer.block_bytes,
-            "block_records": packer.block_records, "blocks": packer.block + 1,
+            "cursor": cursor,
+            "prev_cursor": prev,
+            "pages": pages,
+            "records": records,
+            "bytes": nbytes,
+            "block": packer.block,
+            "block_bytes": packer.block_bytes,
+            "block_records": packer.block_records,
+            "blocks": packer.block + 1,
         }
         self.job.update(fields)
         return self.write(fields, spool=placed)
 
     def finish_truncated(self, cursor: dict[str, Any]) -> None:
         job = self.job
-        token = spool.save_continuation({
-            "tenant_id": job["tenant_id"], "account_id": job["account_id"], "tool": job["tool"],
-            "args": job["args"], "fields": job.get("fields"), "max_bytes": job["max_bytes"],
-            "delivery": job["delivery"], "cursor": cursor,
-        })
+        token = spool.save_continuation(
+            {
+                "tenant_id": job["tenant_id"],
+                "account_id": job["account_id"],
+                "tool": job["tool"],
+                "args": job["args"],
+                "fields": job.get("fields"),
+                "max_bytes": job["max_bytes"],
+                "delivery": job["delivery"],
+                "cursor": cursor,
+            }
+        )
         self.finish("succeeded", truncated=True, continuation=token)
 
-    def finish(self, status: str, error: dict[str, Any] | None = None, *,
-               truncated: bool = False, continuation: str | None = None) -> None:
+    def finish(
+        self,
+        status: str,
+        error: dict[str, Any] | None = None,
+        *,
+        truncated: bool = False,
+        continuation: str | None = None,
+    ) -> None:
         fields = {"finished_at": time.time(), "truncated": truncated, "retry_at": None}
         if continuation:
             fields["continuation"] = continuation
         if error:
             fields["error"] = error
-        reason = error["message"] if error else (
-            "cap reached; continuation issued" if truncated else "all pages fetched")
+        reason = (
+            error["message"]
+            if error
+            else ("cap reached; continuation issued" if truncated else "all pages fetched")
+        )
         if self.write(fields, status=status, reason=reason):
             ensure_webhook(self.id, load(self.id) or {})
 
-    def advance(self, countdown: float, *, fields: dict[str, Any] | None = None,
-                status: str | None = None, reason: str = "") -> None:
+    def advance(
+        self,
+        countdown: float,
+        *,
+        fields: dict[str, Any] | None = None,
+        status: str | None = None,
+        reason: str = "",
+    ) -> None:
         """Hand the job to its next step, now or later; park it if later is too late."""
         fields = dict(fields or {})
         fields["seq"] = self.seq + 1
@@ -245,11 +288,14 @@ class Step:
             delay = self.backoff(job["attempts"])
         waited = (job.get("waited_s") or 0) + delay
         if waited > self.settings.rate_limit_max_wait_s:
-            self.finish("failed", {
-                "code": "rate_limit_budget_exhausted",
-                "message": f"waited {waited:.0f}s on rate limits, over the "
-                           f"{self.settings.rate_limit_max_wait_s:.0f}s budget",
-            })
+            self.finish(
+                "failed",
+                {
+                    "code": "rate_limit_budget_exhausted",
+                    "message": f"waited {waited:.0f}s on rate limits, over the "
+                    f"{self.settings.rate_limit_max_wait_s:.0f}s budget",
+                },
+            )
             return
         policy = f" ({exc.policy})" if exc.policy else ""
         self.advance(
@@ -262,15 +308,21 @@ class Step:
     def retry_transient(self, message: str, status: int | None) -> None:
         attempts = self.job["attempts"] + 1
         if attempts > self.settings.retry_max_attempts:
-            self.finish("failed", {
-                "code": "retry_budget_exhausted",
-                "message": f"{message}; gave up after {attempts - 1} retries"
-                           + (f" (last upstream status {status})" if status else ""),
-            })
+            self.finish(
+                "failed",
+                {
+                    "code": "retry_budget_exhausted",
+                    "message": f"{message}; gave up after {attempts - 1} retries"
+                    + (f" (last upstream status {status})" if status else ""),
+                },
+            )
             return
         delay = self.backoff(attempts)
-        self.advance(delay, fields={"attempts": attempts},
-                     reason=f"{message}; retry {attempts} in {delay:.2f}s")
+        self.advance(
+            delay,
+            fields={"attempts": attempts},
+            reason=f"{message}; retry {attempts} in {delay:.2f}s",
+        )
 
     def backoff(self, attempt: int) -> float:
         """Capped exponential backoff with full jitter."""
@@ -281,10 +333,10 @@ class Step:
 def _recover_lost_enqueue(job_id: str, job: dict[str, Any], seq: int) -> None:
     """A step committed its hand-over but died before enqueueing: the redelivered old
     message re-enqueues the current step (only once: `enqueued_seq` records it)."""
-    if job["seq"] == seq + 1 and job["enqueued_seq"] < job["seq"]:
-        if get_redis().zscore(keys.PARKED, job_id) is None:
-            delay = max(0.0, (job.get("retry_at") or 0) - time.time())
-            enqueue(job_id, job["seq"], delay)
+    lost = job["seq"] == seq + 1 and job["enqueued_seq"] < job["seq"]
+    if lost and get_redis().zscore(keys.PARKED, job_id) is None:
+        delay = max(0.0, (job.get("retry_at") or 0) - time.time())
+        enqueue(job_id, job["seq"], delay)
 
 
 def ensure_webhook(job_id: str, job: dict[str, Any]) -> None:

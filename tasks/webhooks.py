@@ -43,8 +43,13 @@ def deliver(job_id: str, attempt: int) -> None:
     try:
         check_callback_url(url)
         headers = sign(tenants.webhook_secret(job["tenant_id"]), msg_id, now, body)
-        resp = requests.post(url, data=body, headers=headers, timeout=settings.webhook_timeout_s,
-                             allow_redirects=False)
+        resp = requests.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=settings.webhook_timeout_s,
+            allow_redirects=False,
+        )
         status = resp.status_code
         if not 200 <= status < 300:
             error = f"receiver answered {status}"
@@ -52,8 +57,14 @@ def deliver(job_id: str, attempt: int) -> None:
         error = exc.message
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}"
-    entry = {"attempt": attempt + 1, "at": now_iso(), "status_code": status, "error": error or None,
-             "latency_ms": round((time.perf_counter() - started) * 1000, 1), "webhook_id": msg_id}
+    entry = {
+        "attempt": attempt + 1,
+        "at": now_iso(),
+        "status_code": status,
+        "error": error or None,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+        "webhook_id": msg_id,
+    }
     r = get_redis()
     r.rpush(keys.job_deliveries(job_id), json.dumps(entry))
     r.expire(keys.job_deliveries(job_id), settings.spool_ttl_s)
@@ -61,8 +72,13 @@ def deliver(job_id: str, attempt: int) -> None:
         return
     schedule = settings.webhook_retry_schedule_s
     if attempt + 1 < len(schedule):
-        log.info("webhook for %s failed (%s); attempt %d in %.0fs", job_id, error, attempt + 2,
-                 schedule[attempt + 1])
+        log.info(
+            "webhook for %s failed (%s); attempt %d in %.0fs",
+            job_id,
+            error,
+            attempt + 2,
+            schedule[attempt + 1],
+        )
         deliver.apply_async(args=[job_id, attempt + 1], countdown=schedule[attempt + 1])
     else:
         log.warning("webhook for %s failed for good after %d attempts", job_id, attempt + 1)

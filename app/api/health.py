@@ -32,5 +32,6 @@ def healthz() -> JSONResponse:
         redis_ok = False
     workers = _workers() if redis_ok else []
     ok = redis_ok and bool(workers)
-    return JSONResponse({"ok": ok, "redis": redis_ok, "workers": workers},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"ok": ok, "redis": redis_ok, "workers": workers}, status_code=200 if ok else 503
+    )

@@ -69,6 +69,8 @@ def test_unknown_job_and_account_ids(api):
 @pytest.mark.parametrize("raw", [
     b"{", b"not json at all", b'{"tool": "hubspot.contacts.list",}', b"\xff\xfe\x00garbage",
     b'{"tool": "x"} trailing',
+    b'{"tool": "\x82"}',  # not UTF-8 (found by schemathesis: was 400 `http_400`)
+    b"\\\x01\x82",
 ])
 def test_malformed_json(api, raw):
     resp = api.s.post(api.url + "/v1/jobs", data=raw, timeout=10,

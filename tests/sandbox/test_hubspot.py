@@ -60,12 +60,14 @@ def test_properties_projection_and_defaults(make_client, mint):
 
     doc = client.get(CONTACTS, params={"properties": "email,notes,nope", "limit": 7},
                      headers=h).json()
-    assert all(set(r["properties"]) == {"email", "notes"} for r in doc["results"])
+    assert all(set(r["properties"]) == {"email", "notes", "createdate", "hs_object_id",
+                                        "lastmodifieddate"} for r in doc["results"])
     assert len(doc["results"][0]["properties"]["notes"].encode()) >= 200
     repeated = client.get(f"{CONTACTS}?properties=firstname&properties=phone&limit=7",
                           headers=h).json()
     seventh = repeated["results"][6]["properties"]
-    assert set(seventh) == {"firstname", "phone"}
+    assert set(seventh) == {"firstname", "phone", "createdate", "hs_object_id",
+                            "lastmodifieddate"}
     assert not seventh["firstname"].isascii()  # every 7th contact has a multi-byte name
     fresh = make_client(hubspot_contacts=30)  # data is a pure function of the index
     assert fresh.get(CONTACTS, headers=bearer(mint(fresh))).json() == \

@@ -31,7 +31,8 @@ def test_defaults_and_local_redis(tmp_path):
     assert s.uses_local_redis
     assert s.effective_redis_url == f"redis://127.0.0.1:{s.local_redis_port}/0"
     key = s.fernet_keys()
-    assert key == Settings(home=tmp_path, secret_key=None).fernet_keys()  # generated once, then reused
+    # generated once, then reused
+    assert key == Settings(home=tmp_path, secret_key=None).fernet_keys()
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
 
 
