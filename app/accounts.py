@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from app import keys, tokens
 from app.errors import InvalidInput, NotFound
 from app.redis import get_redis
+from app.ssrf import check_public_url
+from app.timefmt import now_iso
 from connectors import VENDORS
 
 
@@ -66,6 +68,8 @@ class AccountCreate(BaseModel):
 
 
 def create_account(tenant_id: str, req: AccountCreate) -> dict[str, Any]:
+    if req.base_url:
+        check_public_url(req.base_url, field="base_url")
     account_id = "acc_" + secrets.token_hex(8)
     vendor = VENDORS[req.vendor]
     base_url = req.base_url or vendor.base_url
@@ -98,7 +102,7 @@ def view(account_id: str, tenant_id: str) -> dict[str, Any]:
         "vendor": acc["vendor"],
         "name": acc["name"],
         "base_url": acc["base_url"],
-        "created_at": float(acc["created_at"]),
+        "created_at": now_iso(float(acc["created_at"])),
         **tokens.status(account_id),
     }
 

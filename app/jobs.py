@@ -18,7 +18,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.jobstore import TERMINAL, encode, load_for, log, now_iso, write
 from app.redis import get_redis, run_script
 from app.settings import get_settings
-from app.webhooks import check_callback_url
+from app.ssrf import check_public_url
 from connectors import TOOLS
 from tasks.steps import ensure_webhook, run_step
 
@@ -65,8 +65,12 @@ class JobCreate(BaseModel):
     def _shape(self) -> JobCreate:
         if self.continuation is None and not (self.tool and self.account_id):
             raise ValueError("give `tool` and `account_id`, or a `continuation`")
-        if self.continuation is not None and (self.tool or self.account_id or self.args):
-            raise ValueError("a `continuation` carries its tool, account and args: omit them")
+        carried = {"tool", "account_id", "args", "fields", "max_bytes", "delivery"}
+        if self.continuation is not None and carried & self.model_fields_set:
+            raise ValueError(
+                "a `continuation` carries its tool, account_id, args, fields, max_bytes and "
+                "delivery: omit them (only callback_url and idempotency_key may be added)"
+            )
         if self.fields is not None and any(not f or len(f) > 200 for f in self.fields):
             raise ValueError("each of `fields` must be 1-200 characters")
         return self
@@ -96,7 +100,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         except ValidationError as exc:
             raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
     if req.callback_url:
-        check_callback_url(req.callback_url)
+        check_public_url(req.callback_url)
     tool = TOOLS[tool_name]
     job_id = str(uuid.uuid4())
     now = time.time()
@@ -150,8 +154,16 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             f"tool {tool_name} needs a {tool.vendor} account; {account_id} is {outcome[1]}",
             code="account_vendor_mismatch",
         )
-    if outcome[0] == "exists":
-        return view(load_for(outcome[1], tenant_id), outcome[1])
+    if outcome[0] == "exists":  # same shape as a first call, with the job's current status
+        job = load_for(outcome[1], tenant_id)
+        return {
+            "job_id": outcome[1],
+            "status": job["status"],
+            "tool": job["tool"],
+            "account_id": job["account_id"],
+            "created_at": now_iso(job["created_at"]),
+            "idempotent_replay": True,
+        }
     run_step.apply_async(args=[job_id, 0], task_id=job_id)
     return {
         "job_id": job_id,

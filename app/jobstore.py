@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from app import keys
 from app.errors import NotFound
 from app.redis import get_redis, run_script
 from app.settings import get_settings
+from app.timefmt import now_iso
 
 STATES = (
     "queued",
@@ -36,6 +36,7 @@ INT_FIELDS = (
     "blocks",
     "max_bytes",
     "attempts",
+    "limited",
     "reserve",
 )
 FLOAT_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "retry_at", "waited_s")
@@ -73,12 +74,6 @@ if entry and entry ~= '' then
 end
 return 1
 """
-
-
-def now_iso(ts: float | None = None) -> str:
-    """Fixed-width UTC timestamps (the spool's size reserve relies on the width)."""
-    dt = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def load(job_id: str) -> dict[str, Any] | None:

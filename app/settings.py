@@ -57,9 +57,9 @@ class Settings(BaseSettings):
     webhook_retry_schedule_s: list[float] = Field(
         [0, 5, 30, 120], description="Delays of successive webhook attempts (JSON list)"
     )
-    webhook_allow_networks: list[str] = Field(
+    outbound_allow_networks: list[str] = Field(
         ["127.0.0.0/8", "::1/128"],
-        description="Networks callback URLs may resolve into despite being private (JSON list)",
+        description="Private networks callback and base URLs may resolve into (JSON list)",
     )
     retry_max_attempts: int = Field(
         6, description="Retries of transient vendor failures (5xx, timeouts) per job"
@@ -78,11 +78,13 @@ class Settings(BaseSettings):
     sandbox_rate_window_ms: int = Field(10000, description="Sandbox: rate window in ms")
     sandbox_token_ttl_s: int = Field(1800, description="Sandbox: access-token lifetime")
     sandbox_latency_ms: int = Field(0, description="Sandbox: added latency per request")
-    sandbox_error_rate: float = Field(0.0, description="Sandbox: share of requests answered 503")
+    sandbox_error_rate: float = Field(
+        0.0, description="Sandbox: share of requests answered 502/503"
+    )
 
     log_level: str = Field("INFO", description="Log level of every process")
 
-    @field_validator("webhook_allow_networks")
+    @field_validator("outbound_allow_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for net in value:

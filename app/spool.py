@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 from app import keys
-from app.jobstore import now_iso
 from app.redis import get_redis
 from app.settings import get_settings
+from app.timefmt import now_iso
 
 CONTINUATION_PREFIX = "tqc_"
 CONTINUATION_LEN = len(CONTINUATION_PREFIX) + 43  # token_urlsafe(32)

@@ -19,6 +19,7 @@ from app import keys
 from app.crypto import seal, unseal
 from app.redis import get_redis, run_script
 from app.settings import get_settings
+from app.timefmt import now_iso
 from connectors import oauth
 from connectors.errors import AuthRejected
 
@@ -71,8 +72,10 @@ def status(account_id: str) -> dict[str, Any]:
     exp = float(t.get("expires_at") or 0)
     return {
         "status": t.get("status", "active"),
-        "token_expires_at": exp or None,
-        "last_refresh_at": float(t["last_refresh_at"]) if t.get("last_refresh_at") else None,
+        "token_expires_at": now_iso(exp) if exp else None,
+        "last_refresh_at": now_iso(float(t["last_refresh_at"]))
+        if t.get("last_refresh_at")
+        else None,
         "last_refresh_outcome": t.get("last_refresh_outcome"),
         "refresh_count": int(t.get("refresh_count") or 0),
     }

@@ -48,6 +48,15 @@ def step_task_id(job_id: str, seq: int) -> str:
     return job_id if seq == 0 else f"{job_id}.{seq}"
 
 
+def schedule(job_id: str, seq: int, countdown: float) -> None:
+    """A countdown when it is safely inside the visibility timeout; otherwise park the job
+    (a longer countdown would be redelivered early by the Redis transport)."""
+    if countdown > get_settings().visibility_timeout_s / 2:
+        get_redis().zadd(keys.PARKED, {job_id: time.time() + countdown})
+    else:
+        enqueue(job_id, seq, countdown)
+
+
 def enqueue(job_id: str, seq: int, countdown: float = 0.0) -> None:
     run_step.apply_async(
         args=[job_id, seq], task_id=step_task_id(job_id, seq), countdown=countdown or None
@@ -71,9 +80,17 @@ def run_step(job_id: str, seq: int) -> None:
     ttl_ms = get_settings().lease_ttl_s * 1000
     if not r.set(keys.job_lease(job_id), token, nx=True, px=ttl_ms):
         # Another worker runs this very step (a redelivery while it still works): look again
-        # once its lease must have ended, whether it finished or died.
-        wait = max(r.pttl(keys.job_lease(job_id)), 100) / 1000 + 0.5
-        run_step.apply_async(args=[job_id, seq], countdown=wait)
+        # the moment its lease ends; by then it has handed over (this message is then stale)
+        # or it died (this message takes over).
+        wait = min(
+            max(r.pttl(keys.job_lease(job_id)), 50) / 1000 + 0.1,
+            get_settings().visibility_timeout_s / 2,
+        )
+        run_step.apply_async(
+            args=[job_id, seq],
+            countdown=wait,
+            task_id=f"{step_task_id(job_id, seq)}.recheck-{token[:6]}",
+        )
         return
     try:
         Step(job_id, job, token).run()
@@ -137,7 +154,7 @@ class Step:
             self.finish("failed", {"code": "internal_error", "message": type(exc).__name__})
             return
         if outcome == "continue":
-            self.advance(0.0, fields={"attempts": 0})
+            self.advance(0.0, fields={"attempts": 0, "limited": 0})
 
     def fetch_pages(self, tool: Any, http: VendorHttp, args: Any) -> str:
         """Returns 'continue' when the step ran out of pages; otherwise the job ended."""
@@ -184,8 +201,8 @@ class Step:
                 placed.setdefault(block, []).append(text)
                 records += 1
                 nbytes += len(text.encode())
-            if stop:
-                self.commit(placed, packer, cursor, pages, records, nbytes, prev)
+            if stop:  # the page was fetched, even if the cap fell inside it
+                self.commit(placed, packer, cursor, pages + 1, records, nbytes, prev)
                 self.finish_truncated(cursor)
                 return "ended"
             pages += 1
@@ -269,23 +286,20 @@ class Step:
         """Hand the job to its next step, now or later; park it if later is too late."""
         fields = dict(fields or {})
         fields["seq"] = self.seq + 1
-        limit = self.settings.visibility_timeout_s / 2
-        parked = countdown > limit
         if countdown > 0:
             fields["retry_at"] = time.time() + countdown
         if not self.write(fields, status=status, reason=reason):
             return
-        if parked:
-            get_redis().zadd(keys.PARKED, {self.id: time.time() + countdown})
-        else:
-            enqueue(self.id, self.seq + 1, countdown)
+        # Let go first, so the next step never finds this step's lease still held.
+        run_script(_RELEASE, [keys.job_lease(self.id)], [self.lease])
+        schedule(self.id, self.seq + 1, countdown)
 
     def defer_rate_limit(self, exc: RateLimited) -> None:
         job = self.job
         if exc.retry_after is not None:
             delay = exc.retry_after + random.uniform(0, min(1.0, 0.1 * exc.retry_after + 0.05))
         else:  # the vendor gave no timing: full-jitter exponential backoff
-            delay = self.backoff(job["attempts"])
+            delay = self.backoff(job["limited"])
         waited = (job.get("waited_s") or 0) + delay
         if waited > self.settings.rate_limit_max_wait_s:
             self.finish(
@@ -300,7 +314,7 @@ class Step:
         policy = f" ({exc.policy})" if exc.policy else ""
         self.advance(
             delay,
-            fields={"waited_s": waited, "attempts": job["attempts"] + 1},
+            fields={"waited_s": waited, "limited": job["limited"] + 1},
             status="waiting_rate_limit",
             reason=f"vendor rate limit{policy}: retry in {delay:.2f}s",
         )
@@ -335,8 +349,7 @@ def _recover_lost_enqueue(job_id: str, job: dict[str, Any], seq: int) -> None:
     message re-enqueues the current step (only once: `enqueued_seq` records it)."""
     lost = job["seq"] == seq + 1 and job["enqueued_seq"] < job["seq"]
     if lost and get_redis().zscore(keys.PARKED, job_id) is None:
-        delay = max(0.0, (job.get("retry_at") or 0) - time.time())
-        enqueue(job_id, job["seq"], delay)
+        schedule(job_id, job["seq"], max(0.0, (job.get("retry_at") or 0) - time.time()))
 
 
 def ensure_webhook(job_id: str, job: dict[str, Any]) -> None:

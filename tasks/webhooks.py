@@ -12,10 +12,12 @@ import requests
 from app import keys, spool, tenants
 from app.celery import app
 from app.errors import InvalidInput
-from app.jobstore import load, now_iso
+from app.jobstore import load
 from app.redis import get_redis
 from app.settings import get_settings
-from app.webhooks import check_callback_url, sign
+from app.ssrf import check_public_url
+from app.timefmt import now_iso
+from app.webhooks import sign
 
 log = logging.getLogger("toolqueue.webhooks")
 
@@ -41,7 +43,7 @@ def deliver(job_id: str, attempt: int) -> None:
     status: int | None = None
     error = ""
     try:
-        check_callback_url(url)
+        check_public_url(url)
         headers = sign(tenants.webhook_secret(job["tenant_id"]), msg_id, now, body)
         resp = requests.post(
             url,

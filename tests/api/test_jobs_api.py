@@ -51,6 +51,27 @@ def test_enqueue_answers_202_before_any_vendor_call(api, fresh_sandbox, api_requ
     assert len(api_requests()) == 10
 
 
+def test_enqueue_does_not_wait_for_a_slow_vendor(api, fresh_sandbox, api_requests, r, until):
+    fresh_sandbox.config(latency_ms=3000)
+    account = api.account(fresh_sandbox)
+    started = time.monotonic()
+    resp = api.post("/v1/jobs", {"tool": "hubspot.contacts.list", "account_id": account,
+                                 "fields": ["id"]})
+    elapsed = time.monotonic() - started
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["status"] == "queued"
+    assert elapsed < 1.5, f"enqueue took {elapsed:.2f}s: it waited on the vendor"
+    assert api_requests() == []  # none completed (a request is logged when it completes)
+    job_id = resp.json()["job_id"]
+    assert api.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+    # Let a step that was already waiting on the vendor finish, so its late request does not
+    # land in the next test's sandbox log.
+    from app import keys
+
+    time.sleep(0.5)
+    until(lambda: not r.exists(keys.job_lease(job_id)), 10)
+
+
 def test_result_is_409_while_running(api, fresh_sandbox):
     fresh_sandbox.config(latency_ms=300)
     account = api.account(fresh_sandbox)

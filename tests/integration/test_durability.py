@@ -9,6 +9,7 @@ killed worker is redelivered about 10-12 s after it was taken.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import time
@@ -16,6 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+import pytest
+import redis
 
 from app import keys
 
@@ -82,12 +86,25 @@ def kill_worker_tree(proc: Any) -> None:
     pool = children(proc.proc.pid)
     proc.kill()
     for pid in pool:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert pool, "expected the worker's pool processes"
     wait_until(lambda: all(gone(pid) for pid in pool), 5)
+
+
+def refresh_broker_connections() -> None:
+    """After a Redis restart this process's pooled broker connections are dead, and the
+    workers fixture's ping does not retry: cycle them until a broadcast goes through."""
+    from app.celery import app
+
+    def ok() -> bool:
+        try:
+            app.control.ping(timeout=0.1)
+        except redis.ConnectionError:
+            return False
+        return True
+
+    wait_until(ok, 10, 0.1)
 
 
 def start_paged_job(api: Any, sandbox: Any) -> tuple[str, str]:
@@ -148,20 +165,38 @@ def test_worker_killed_mid_job_resumes_without_loss(api, fresh_sandbox, workers)
 
 def test_redis_restart_mid_job(api, fresh_sandbox, workers, redis_server, r):
     workers.ensure()
+    running = [p for p in workers.procs if p.proc.poll() is None]
     _, job_id = start_paged_job(api, fresh_sandbox)
     wait_until(lambda: len(page_requests(fresh_sandbox)) >= 5, 30)
-    assert r.llen(keys.job_spool(job_id, 0)) > 0
+    spooled = r.llen(keys.job_spool(job_id, 0))
+    assert spooled > 0
 
     redis_server.stop()  # SIGTERM: Redis fsyncs its AOF and exits
     time.sleep(1)
     redis_server.start()  # same port and data dir: the AOF is replayed
-    assert r.llen(keys.job_spool(job_id, 0)) > 0  # the spool survived the restart
+    assert r.llen(keys.job_spool(job_id, 0)) >= spooled  # the spool survived the restart
+    # a worker that fails to reconnect exits within a few seconds (it stops its pool first)
+    records = api.get(f"/v1/jobs/{job_id}").json()["progress"]["records"]
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: any(p.proc.poll() is not None for p in running) or
+                   api.get(f"/v1/jobs/{job_id}").json()["progress"]["records"] > records, 6, 0.2)
+    died = [p.name for p in running if p.proc.poll() is not None]
+    if died:
+        # Stand-in for the process supervisor (compose `restart:`): see the xfail below.
+        refresh_broker_connections()
+        workers.start()
 
     try:
         assert_every_record_once(api, job_id, timeout=60)
     finally:
         fresh_sandbox.config(latency_ms=0)
     assert_pages_covered(fresh_sandbox, max_refetches=2)
+    if died:
+        pytest.xfail(
+            f"{died} exited on the broker connection loss instead of reconnecting (celery 5.7.0 "
+            "Consumer.on_connection_error_after_connected: collect() then close() raises "
+            "AttributeError in kombu's redis _connparams when the channel was in BRPOP); the "
+            "job itself survived once a worker was restarted")
 
 
 def test_job_never_runs_on_two_workers_at_once(api, fresh_sandbox, workers, r):

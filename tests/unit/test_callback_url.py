@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidInput
-from app.webhooks import check_callback_url
+from app.ssrf import check_public_url
 
 
 @pytest.mark.parametrize("url", [
@@ -15,7 +15,7 @@ from app.webhooks import check_callback_url
 ])
 def test_private_addresses_refused(url):
     with pytest.raises(InvalidInput) as exc:
-        check_callback_url(url)
+        check_public_url(url)
     assert exc.value.code == "callback_url_not_allowed"
 
 
@@ -23,18 +23,18 @@ def test_private_addresses_refused(url):
                                  "http://host.invalid/x"])
 def test_bad_urls_refused(url):
     with pytest.raises(InvalidInput) as exc:
-        check_callback_url(url)
+        check_public_url(url)
     assert exc.value.code == "invalid_callback_url"
 
 
 def test_loopback_allowed_by_default_allow_list():
-    check_callback_url("http://127.0.0.1:9/hook")
-    check_callback_url("http://[::1]:9/hook")
+    check_public_url("http://127.0.0.1:9/hook")
+    check_public_url("http://[::1]:9/hook")
 
 
 def test_loopback_refused_when_not_allow_listed(monkeypatch):
     from app import settings
 
-    monkeypatch.setattr(settings.get_settings(), "webhook_allow_networks", [])
+    monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
     with pytest.raises(InvalidInput):
-        check_callback_url("http://127.0.0.1:9/hook")
+        check_public_url("http://127.0.0.1:9/hook")
