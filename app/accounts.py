@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from app import keys, tokens
 from app.errors import InvalidInput, NotFound
 from app.redis import get_redis
+from app.registry import registry
 from app.ssrf import check_public_url
 from app.timefmt import now_iso
-from connectors import VENDORS
 
 
 class OAuth2Credentials(BaseModel):
@@ -21,8 +21,12 @@ class OAuth2Credentials(BaseModel):
     type: Literal["oauth2"]
     access_token: SecretStr
     refresh_token: SecretStr | None = None
-    expires_in: float | None = Field(None, ge=0, description="Seconds the access token lives")
-    expires_at: float | None = Field(None, ge=0, description="Epoch seconds of expiry")
+    expires_in: float | None = Field(
+        None, ge=0, le=10 * 365 * 86400, description="Seconds the access token lives (≤ 10 y)"
+    )
+    expires_at: float | None = Field(
+        None, ge=0, le=253402300799, description="Epoch seconds of expiry (≤ year 9999)"
+    )
     token_url: str | None = Field(None, description="Token endpoint; default the vendor's")
     client_id: str | None = None
     client_secret: SecretStr | None = None
@@ -55,8 +59,9 @@ class AccountCreate(BaseModel):
     @field_validator("vendor")
     @classmethod
     def _vendor(cls, value: str) -> str:
-        if value not in VENDORS:
-            raise ValueError(f"unknown vendor {value!r}; known: {', '.join(sorted(VENDORS))}")
+        vendors = registry().vendors
+        if value not in vendors:
+            raise ValueError(f"unknown vendor {value!r}; known: {', '.join(sorted(vendors))}")
         return value
 
     @field_validator("base_url")
@@ -71,7 +76,7 @@ def create_account(tenant_id: str, req: AccountCreate) -> dict[str, Any]:
     if req.base_url:
         check_public_url(req.base_url, field="base_url")
     account_id = "acc_" + secrets.token_hex(8)
-    vendor = VENDORS[req.vendor]
+    vendor = registry().vendors[req.vendor]
     base_url = req.base_url or vendor.base_url
     get_redis().hset(
         keys.account(account_id),

@@ -17,9 +17,9 @@ from app.crypto import digest
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobstore import TERMINAL, encode, load_for, log, now_iso, write
 from app.redis import get_redis, run_script
+from app.registry import registry
 from app.settings import get_settings
 from app.ssrf import check_public_url
-from connectors import TOOLS
 from tasks.steps import ensure_webhook, run_step
 
 # Account ownership, vendor match, idempotency and the new record: one round trip.
@@ -27,7 +27,9 @@ _CREATE = """
 local owner = redis.call('HGET', KEYS[1], 'tenant_id')
 if owner ~= ARGV[1] then return {'no_account'} end
 local vendor = redis.call('HGET', KEYS[1], 'vendor')
-if vendor ~= ARGV[2] then return {'vendor', vendor} end
+if not string.find(',' .. ARGV[2] .. ',', ',' .. vendor .. ',', 1, true) then
+  return {'vendor', vendor}
+end
 if ARGV[3] == '1' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {'exists', existing} end
@@ -90,7 +92,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     else:
         tool_name, account_id, fields = req.tool or "", req.account_id or "", req.fields
         max_bytes, delivery = req.max_bytes or settings.spool_max_bytes, req.delivery
-        tool = TOOLS.get(tool_name)
+        tool = registry().tools.get(tool_name)
         if tool is None:
             raise InvalidInput(
                 f"unknown tool {tool_name!r}; GET /v1/tools lists them", code="unknown_tool"
@@ -101,7 +103,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
     if req.callback_url:
         check_public_url(req.callback_url)
-    tool = TOOLS[tool_name]
+    tool = registry().tools[tool_name]
     job_id = str(uuid.uuid4())
     now = time.time()
     record = {  # counters absent from the hash read as 0 (see jobstore.decode)
@@ -138,7 +140,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         ],
         [
             tenant_id,
-            tool.vendor,
+            ",".join(tool.accepts),
             "1" if req.idempotency_key else "0",
             job_id,
             settings.spool_ttl_s,
@@ -151,7 +153,8 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         raise NotFound(f"account {account_id!r} not found", code="account_not_found")
     if outcome[0] == "vendor":
         raise InvalidInput(
-            f"tool {tool_name} needs a {tool.vendor} account; {account_id} is {outcome[1]}",
+            f"tool {tool_name} runs on {' or '.join(tool.accepts)} accounts; "
+            f"{account_id} is a {outcome[1]} account",
             code="account_vendor_mismatch",
         )
     if outcome[0] == "exists":  # same shape as a first call, with the job's current status
@@ -251,11 +254,11 @@ def tools() -> list[dict[str, Any]]:
     return [
         {
             "name": t.name,
-            "vendor": t.vendor,
+            "vendors": list(t.accepts),
             "description": t.description,
             "input_schema": t.args.model_json_schema(),
         }
-        for t in TOOLS.values()
+        for t in registry().tools.values()
     ]
 
 

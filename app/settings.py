@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis for broker, backend, jobs, spool and locks; unset: local Redis"
     )
+    connectors_dir: Path | None = Field(
+        None, description="Extra declarative connector specs (*.json, *.yaml) to load"
+    )
     home: Path = Field(Path(".toolqueue"), description="Data dir: local Redis AOF, keys, logs")
     local_redis_port: int = Field(6390, description="Port of the local Redis `toolqueue up` starts")
     api_host: str = Field("127.0.0.1", description="Interface the HTTP API binds")
@@ -74,6 +77,7 @@ class Settings(BaseSettings):
     )
 
     sandbox_hubspot_contacts: int = Field(90000, description="Sandbox: HubSpot contacts seeded")
+    sandbox_volume: int = Field(1000, description="Sandbox: records per other collection")
     sandbox_rate_budget: int = Field(100, description="Sandbox: requests allowed per window")
     sandbox_rate_window_ms: int = Field(10000, description="Sandbox: rate window in ms")
     sandbox_token_ttl_s: int = Field(1800, description="Sandbox: access-token lifetime")
@@ -100,6 +104,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _limits(self) -> Settings:
+        if any(d > self.visibility_timeout_s / 2 for d in self.webhook_retry_schedule_s):
+            raise ValueError(
+                "every webhook_retry_schedule_s delay must be at most half of "
+                "visibility_timeout_s: a longer countdown is redelivered early by Redis"
+            )
         if self.lease_ttl_s >= self.visibility_timeout_s:
             raise ValueError(
                 "step_time_limit_s + 4 must stay below visibility_timeout_s, or a running "

@@ -153,7 +153,7 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
     secret = {**secret, "access_token": grant.access_token}
     if grant.refresh_token:
         secret["refresh_token"] = grant.refresh_token
-    lifetime = grant.expires_in if grant.expires_in is not None else 7200.0
+    lifetime = min(grant.expires_in if grant.expires_in is not None else 7200.0, 10 * 365 * 86400)
     written = run_script(
         _CAS,
         [keys.token(account_id)],

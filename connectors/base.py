@@ -22,8 +22,13 @@ class Http(Protocol):
     """What a connector may do on the wire; auth, refresh and timeouts are handled for it."""
 
     base_url: str
+    vendor: Vendor
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+
+def _record_id(record: Record) -> str:
+    return str(record.get("id", "?"))
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,20 @@ class Tool:
     description: str
     args: type[BaseModel]
     fetch: Callable[[Http, Any, Cursor | None], Page]
-    record_id: Callable[[Record], str] = field(default=lambda r: str(r.get("id", "?")))
+    record_id: Callable[[Record], str] = _record_id
+    vendors: tuple[str, ...] = ()  # accounts it runs on; default: the name's prefix
 
     @property
     def vendor(self) -> str:
         return self.name.split(".", 1)[0]
+
+    @property
+    def accepts(self) -> tuple[str, ...]:
+        return self.vendors or (self.vendor,)
+
+
+def _no_errors(resp: Any) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -44,5 +58,9 @@ class Vendor:
     name: str
     base_url: str  # the real API host; an account's base_url overrides it
     token_url: str  # OAuth refresh endpoint (absolute, or relative to base_url)
-    classify: Callable[[Any], None]  # raise the right connector error for a non-2xx response
+    classify: Callable[[Any], None] = _no_errors  # raise the vendor's errors (even on 200)
     tools: tuple[Tool, ...] = ()
+    auth_header: str = "Authorization"
+    auth_format: str = "Bearer {token}"
+    rate_limit: str = ""  # the dialect's name, for budgets seeded from known policies
+    extra: dict[str, Any] = field(default_factory=dict)

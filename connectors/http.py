@@ -47,7 +47,8 @@ class VendorHttp:
         extra = kwargs.pop("headers", {})
         for attempt in (0, 1):
             headers = {"Accept": "application/json", **extra}
-            headers["Authorization"] = f"Bearer {self.token(attempt == 1)}"
+            token = self.token(attempt == 1)
+            headers[self.vendor.auth_header] = self.vendor.auth_format.format(token=token)
             try:
                 resp = session().request(
                     method,

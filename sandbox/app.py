@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from fastapi import FastAPI
 
+import sandbox
 from app.settings import Settings
-from sandbox import admin, hubspot
+from sandbox import admin
 from sandbox.common import RequestLogMiddleware
 from sandbox.state import SandboxState
 
-# Each vendor module exposes NAME (= path prefix), router and ROTATES_REFRESH_TOKENS.
-VENDOR_MODULES = (hubspot,)
+# Every module of this package with NAME (= path prefix), router and ROTATES_REFRESH_TOKENS
+# is a vendor: adding one is adding one file.
+VENDOR_MODULES = tuple(
+    module
+    for module in (
+        importlib.import_module(f"sandbox.{info.name}")
+        for info in sorted(pkgutil.iter_modules(sandbox.__path__), key=lambda i: i.name)
+        if not info.name.startswith("_")
+    )
+    if all(hasattr(module, a) for a in ("NAME", "router", "ROTATES_REFRESH_TOKENS"))
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

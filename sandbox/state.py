@@ -35,6 +35,22 @@ class LiveConfig(BaseModel):
     error_rate: float = Field(ge=0.0, le=1.0)
     rotate_refresh_tokens: dict[str, bool] = Field(description="Per vendor: rotate on refresh")
     daily_budget: int = Field(500_000, ge=0)
+    default_volume: int = Field(1000, ge=0, description="Records per collection by default")
+    volumes: dict[str, int] = Field(
+        default_factory=dict, description='Per collection, e.g. {"zendesk.tickets": 0}'
+    )
+    rate_budgets: dict[str, int] = Field(
+        default_factory=dict, description="Per vendor override of rate_budget"
+    )
+
+    def volume(self, collection: str) -> int:
+        """How many records a `vendor.collection` holds (hubspot.contacts has its own knob)."""
+        if collection == "hubspot.contacts":
+            return self.hubspot_contacts
+        return self.volumes.get(collection, self.default_volume)
+
+    def budget(self, vendor: str) -> int:
+        return self.rate_budgets.get(vendor, self.rate_budget)
 
 
 @dataclass
@@ -85,6 +101,7 @@ class SandboxState:
         self._seed = seed
         self.config = LiveConfig(
             hubspot_contacts=settings.sandbox_hubspot_contacts,
+            default_volume=settings.sandbox_volume,
             rate_budget=settings.sandbox_rate_budget,
             rate_window_ms=settings.sandbox_rate_window_ms,
             token_ttl_s=settings.sandbox_token_ttl_s,
@@ -186,7 +203,7 @@ class SandboxState:
             policy: Literal["TEN_SECONDLY_ROLLING", "DAILY"] | None = None
             if d_used >= cfg.daily_budget:
                 policy = "DAILY"
-            elif len(window) >= cfg.rate_budget:
+            elif len(window) >= cfg.budget(vendor):
                 policy = "TEN_SECONDLY_ROLLING"
             else:
                 window.append(now)
@@ -196,8 +213,8 @@ class SandboxState:
                 self.rate_limited += 1
             return RateDecision(
                 policy=policy,
-                limit=cfg.rate_budget,
-                remaining=max(0, cfg.rate_budget - len(window)),
+                limit=cfg.budget(vendor),
+                remaining=max(0, cfg.budget(vendor) - len(window)),
                 window_ms=cfg.rate_window_ms,
                 daily_limit=cfg.daily_budget,
                 daily_remaining=max(0, cfg.daily_budget - d_used),

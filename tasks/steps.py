@@ -24,8 +24,8 @@ from app import accounts, keys, spool, tokens
 from app.celery import app
 from app.jobstore import TERMINAL, load, write
 from app.redis import get_redis, run_script
+from app.registry import registry
 from app.settings import get_settings
-from connectors import TOOLS, VENDORS
 from connectors.errors import (
     AuthRejected,
     ConnectorError,
@@ -113,7 +113,7 @@ class Step:
 
     def run(self) -> None:
         job = self.job
-        tool = TOOLS[job["tool"]]
+        tool = registry().tools[job["tool"]]
         if job["status"] != "running":
             extra = {} if job.get("started_at") else {"started_at": time.time()}
             if not self.write(
@@ -124,7 +124,7 @@ class Step:
         try:
             account = accounts.load(job["account_id"])
             http = VendorHttp(
-                VENDORS[account["vendor"]],
+                registry().vendors[account["vendor"]],
                 account["base_url"],
                 lambda force: tokens.get_access_token(job["account_id"], force=force),
                 timeout=self.settings.http_timeout_s,

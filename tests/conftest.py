@@ -129,8 +129,10 @@ class Sandbox:
 
     def reset(self, **config: Any) -> None:
         requests.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
-        self.config(hubspot_contacts=1000, rate_budget=100000, rate_window_ms=1000,
-                    latency_ms=0, error_rate=0.0, token_ttl_s=1800, **config)
+        defaults = {"hubspot_contacts": 1000, "rate_budget": 100000, "rate_window_ms": 1000,
+                    "latency_ms": 0, "error_rate": 0.0, "token_ttl_s": 1800, "volumes": {},
+                    "rate_budgets": {}}
+        self.config(**{**defaults, **config})
 
     def requests(self, vendor: str = "hubspot") -> list[dict[str, Any]]:
         resp = requests.get(f"{self.url}/_sandbox/requests", params={"vendor": vendor}, timeout=5)
@@ -244,14 +246,17 @@ class Api:
     def post(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
         return self.s.post(self.url + path, json=body, timeout=10, **kw)
 
-    def account(self, sandbox: Sandbox, **creds: Any) -> str:
-        tokens = sandbox.mint()
+    def account(self, sandbox: Sandbox, vendor: str = "hubspot", *,
+                base_url: str | None = None, **creds: Any) -> str:
+        """An OAuth account on the sandbox's `vendor`; `creds` override credential fields
+        (e.g. `token_url` for vendors whose token endpoint is on another host)."""
+        tokens = sandbox.mint(vendor)
         credentials = {"type": "oauth2", "access_token": tokens["access_token"],
                        "refresh_token": tokens["refresh_token"],
                        "expires_in": tokens["expires_in"], "client_id": "cid",
                        "client_secret": "csecret", **creds}
-        resp = self.post("/v1/accounts", {"vendor": "hubspot", "name": "sandbox",
-                                          "base_url": sandbox.hubspot(),
+        resp = self.post("/v1/accounts", {"vendor": vendor, "name": "sandbox",
+                                          "base_url": base_url or f"{sandbox.url}/{vendor}",
                                           "credentials": credentials})
         assert resp.status_code == 201, resp.text
         return resp.json()["account_id"]

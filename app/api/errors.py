@@ -9,7 +9,13 @@ from starlette.exceptions import HTTPException
 
 from app.errors import ToolqueueError
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+_HTTP_CODES = {
+    400: "malformed_json",  # FastAPI's only 400: a body it could not decode
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+}
 
 
 def install(app: FastAPI) -> None:

@@ -256,3 +256,27 @@ def test_wrong_content_type(api):
                       headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert 400 <= resp.status_code < 500, resp.text
     _error(resp, resp.status_code)
+
+
+@pytest.mark.parametrize("expiry", [
+    {"expires_in": 1e300},
+    {"expires_at": 1e20},
+    {"expires_at": 253402300800},  # the first second of year 10000
+], ids=["expires_in_huge", "expires_at_huge", "expires_at_year_10000"])
+def test_absurd_token_expiry_is_refused_not_crashed(api, expiry):
+    """Found by schemathesis: a far-future expiry made GET/POST /v1/accounts answer 500
+    (datetime.fromtimestamp overflow while rendering `token_expires_at`)."""
+    creds = {"type": "oauth2", "access_token": "a", **expiry}
+    resp = api.post("/v1/accounts", {"vendor": "hubspot", "name": "x", "credentials": creds})
+    assert resp.status_code < 500, resp.text
+    _error(resp, 422)
+
+
+@pytest.mark.parametrize("literal", [b"1e400", b"Infinity", b"NaN", b"-1e400"])
+def test_non_finite_expiry_is_refused_not_crashed(api, literal):
+    raw = (b'{"vendor": "hubspot", "name": "x", "credentials": {"type": "oauth2", '
+           b'"access_token": "a", "expires_in": ' + literal + b"}}")
+    resp = api.s.post(api.url + "/v1/accounts", data=raw, timeout=10,
+                      headers={"Content-Type": "application/json"})
+    assert resp.status_code < 500, resp.text
+    _error(resp, resp.status_code)

@@ -173,7 +173,7 @@ def test_tools_lists_hubspot_contacts_with_schema(api):
     assert resp.status_code == 200, resp.text
     tools = {t["name"]: t for t in resp.json()["tools"]}
     tool = tools["hubspot.contacts.list"]
-    assert tool["vendor"] == "hubspot"
+    assert tool["vendors"] == ["hubspot"]
     assert tool["description"]
     schema = tool["input_schema"]
     assert schema["type"] == "object"

@@ -44,3 +44,8 @@ def test_step_limit_must_fit_in_visibility_timeout():
 def test_cap_cannot_exceed_128_kib():
     with pytest.raises(ValidationError):
         Settings(spool_max_bytes=131073)
+
+
+def test_webhook_countdowns_must_fit_in_visibility_timeout():
+    with pytest.raises(ValidationError, match="webhook_retry_schedule_s"):
+        Settings(visibility_timeout_s=60, webhook_retry_schedule_s=[0, 5, 31])

@@ -19,8 +19,8 @@ import pytest
 
 from app import spool
 from app.jobstore import TERMINAL, now_iso
+from app.registry import registry
 from app.settings import get_settings
-from connectors import TOOLS
 
 # 1-byte, escaped (2 and 6 bytes), 2-, 3- and 4-byte UTF-8, and JSON-legal oddities.
 ALPHABET = (
@@ -28,7 +28,7 @@ ALPHABET = (
     + ['"', "\\", "\x00", "\x01", "\x1f", "\n", "\t", "\x7f"]
     + ["é", "ß", "Ł", "Д", "李", "雷", "€", "\u2028", "\u2029", "\ufeff", "𠮷", "😀", "\U0010ffff"]
 )
-TOOL_NAMES = [*TOOLS, "salesforce.opportunities.list", "x.y"]
+TOOL_NAMES = [*registry().tools, "salesforce.opportunities.list", "x.y"]
 
 
 def text(rng: random.Random, n: int) -> str:

@@ -1,0 +1,307 @@
+"""Declarative connectors: JSON (or YAML) specs that become tools without Python.
+
+The shape extends the motivating article's (`name`, `resource`, `method`, `query` with
+`{{args.x}}`, `recurse` with `if` and `config.query`) with what a real spec needs: the
+vendor (base URL, token URL, auth placement, error fields, rate-limit dialect), the records
+path (JMESPath), a named pagination dialect and argument declarations. A bad spec is refused
+at load with the file and field named.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import jmespath
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from connectors import pagination as p
+from connectors.base import Tool, Vendor
+from connectors.resource import Resource
+from connectors.templates import check
+
+TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,3}$")
+ARG_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
+
+
+class SpecError(ValueError):
+    """A refused spec: the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ArgSpec(_Strict):
+    type: Literal["string", "integer", "number", "boolean", "array"]
+    description: str = ""
+    required: bool = False
+    default: Any = None
+    enum: list[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    items: Literal["string", "integer"] = "string"
+
+
+class PaginationSpec(_Strict):
+    type: Literal[
+        "body_cursor",
+        "next_url",
+        "link_header",
+        "offset",
+        "page_token",
+        "starting_after",
+        "graphql",
+        "none",
+    ]
+    cursor: str = ""
+    param: str = ""
+    has_more: str = ""
+    in_body: bool = False
+    url: str = ""
+    done: str = ""
+    rel: str = "next"
+    start: str = "startAt"
+    total: str = "total"
+    is_last: str = "isLast"
+    token: str = "nextPageToken"
+    id_field: str = "id"
+    page_info: str = ""
+    variable: str = "after"
+
+
+class RecurseConfig(_Strict):
+    query: dict[str, Any]
+
+
+class RecurseSpec(_Strict):
+    if_: str = Field(alias="if")
+    config: RecurseConfig
+
+
+class ResourceSpec(_Strict):
+    name: str = ""
+    vendor: str = ""
+    resource: str = ""
+    method: str = "list"
+    description: str = ""
+    http_method: Literal["GET", "POST"] = "GET"
+    path: str
+    query: dict[str, Any] = Field(default_factory=dict)
+    body: Any = None
+    args: dict[str, ArgSpec] = Field(default_factory=dict)
+    records: str
+    pagination: PaginationSpec | None = None
+    recurse: RecurseSpec | None = None
+    record_id: str = "id"
+    persist: bool | None = None  # accepted for the article's shape; spools are always used
+
+
+class VendorSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    base_url: str = Field(pattern=r"^https?://")
+    token_url: str = ""
+    auth_header: str = "Authorization"
+    auth_format: str = "Bearer {token}"
+    error_code: str = "error"
+    error_message: str = "message"
+    rate_limit: str = ""
+
+
+class SpecFile(_Strict):
+    vendor: VendorSpec | None = None
+    resources: list[ResourceSpec] = Field(default_factory=list)
+
+
+def error_classifier(code_path: str, message_path: str) -> Any:
+    """A vendor's refusals (4xx other than 401/429) as VendorError with its code and text."""
+    from connectors.errors import VendorError
+
+    def classify(resp: Any) -> None:
+        if resp.status_code < 400 or resp.status_code in (401, 429) or resp.status_code >= 500:
+            return
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = {}
+        code = p.search(code_path, doc) if isinstance(doc, dict) else None
+        message = p.search(message_path, doc) if isinstance(doc, dict) else None
+        raise VendorError(
+            str(code or f"http_{resp.status_code}"),
+            str(message or resp.text[:500] or resp.reason),
+            status=resp.status_code,
+        )
+
+    return classify
+
+
+def load_file(path: Path) -> tuple[Vendor | None, list[Tool]]:
+    """Parse and validate one spec file; SpecError names the file and the field."""
+    try:
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml  # optional: only needed for YAML specs
+
+            raw = yaml.safe_load(text)
+        else:
+            raw = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the spec's fault
+        raise SpecError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    if (
+        isinstance(raw, dict)
+        and "resources" not in raw
+        and "vendor" not in raw
+        or (isinstance(raw, dict) and isinstance(raw.get("vendor"), str))
+    ):
+        raw = {"resources": [raw]}  # a single resource in the article's shape
+    try:
+        spec = SpecFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise SpecError(f"{path}: field `{loc}`: {err['msg']}") from None
+    vendor = None
+    if spec.vendor:
+        v = spec.vendor
+        vendor = Vendor(
+            name=v.name,
+            base_url=v.base_url,
+            token_url=v.token_url,
+            classify=error_classifier(v.error_code, v.error_message),
+            auth_header=v.auth_header,
+            auth_format=v.auth_format,
+            rate_limit=v.rate_limit,
+        )
+    tools = []
+    for i, res in enumerate(spec.resources):
+        where = f"{path}: resources[{i}]"
+        tools.append(_resource(res, spec.vendor.name if spec.vendor else "", where).tool())
+    return vendor, tools
+
+
+def _resource(res: ResourceSpec, vendor: str, where: str) -> Resource:
+    vendor = res.vendor or vendor
+    name = res.name if "." in res.name else ""
+    if not name:
+        if not (vendor and res.resource):
+            raise SpecError(f"{where}: give `name` (vendor.resource.action) or vendor + resource")
+        name = f"{vendor}.{res.resource.replace('/', '.')}.{res.method}"
+    if not TOOL_NAME.match(name):
+        raise SpecError(
+            f"{where}: field `name`: {name!r} is not of the form vendor.resource.action"
+        )
+    where = f"{where} ({name})"
+    for field_name, expr in [("records", res.records), ("record_id", res.record_id)]:
+        _jmes(expr, where, field_name)
+    problems = check([res.path, res.query, res.body], {"args"})
+    for ref in re.findall(
+        r"\{\{\s*args\.([A-Za-z_]\w*)", json.dumps([res.path, res.query, res.body])
+    ):
+        if ref not in res.args:
+            problems.append(f"`args.{ref}` is used but not declared in `args`")
+    if problems:
+        raise SpecError(f"{where}: field `path/query/body`: {problems[0]}")
+    if res.pagination and res.recurse:
+        raise SpecError(f"{where}: give `pagination` or `recurse`, not both")
+    dialect: p.Dialect = p.NoPages()
+    if res.recurse:
+        problems = check([res.recurse.if_, res.recurse.config.query], {"response", "records"})
+        if problems:
+            raise SpecError(f"{where}: field `recurse`: {problems[0]}")
+        dialect = p.Recurse(res.recurse.if_, res.recurse.config.query)
+    elif res.pagination:
+        dialect = _dialect(res.pagination, where)
+    return Resource(
+        name=name,
+        description=res.description or f"{name} (declarative spec)",
+        args=_args_model(name, res.args),
+        path=res.path,
+        records=res.records,
+        method=res.http_method,
+        query=res.query,
+        body=res.body,
+        paginate=dialect,
+        record_id=res.record_id,
+    )
+
+
+def _dialect(spec: PaginationSpec, where: str) -> p.Dialect:
+    for f in (
+        "cursor",
+        "has_more",
+        "url",
+        "done",
+        "start",
+        "total",
+        "is_last",
+        "token",
+        "page_info",
+    ):
+        _jmes(getattr(spec, f), where, f"pagination.{f}")
+    need = {
+        "body_cursor": ("cursor", "param"),
+        "next_url": ("url",),
+        "graphql": ("page_info",),
+    }.get(spec.type, ())
+    for f in need:
+        if not getattr(spec, f):
+            raise SpecError(f"{where}: field `pagination.{f}` is required for {spec.type}")
+    match spec.type:
+        case "body_cursor":
+            return p.BodyCursor(spec.cursor, spec.param, spec.has_more, spec.in_body)
+        case "next_url":
+            return p.NextUrl(spec.url, spec.done, spec.has_more)
+        case "link_header":
+            return p.LinkHeader(spec.rel)
+        case "offset":
+            return p.Offset(spec.param or "startAt", spec.start, spec.total, spec.is_last)
+        case "page_token":
+            return p.PageToken(spec.token, spec.param or "nextPageToken", spec.is_last)
+        case "starting_after":
+            return p.StartingAfter(
+                spec.has_more or "has_more", spec.id_field, spec.param or "starting_after"
+            )
+        case "graphql":
+            return p.GraphQLPageInfo(spec.page_info, spec.variable)
+    return p.NoPages()
+
+
+def _jmes(expr: str, where: str, field_name: str) -> None:
+    if not expr:
+        return
+    try:
+        jmespath.compile(expr)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise SpecError(f"{where}: field `{field_name}`: bad JMESPath {expr!r}: {exc}") from None
+
+
+def _args_model(name: str, args: dict[str, ArgSpec]) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for arg, spec in args.items():
+        if not re.match(r"^[A-Za-z_]\w*$", arg):
+            raise SpecError(f"{name}: argument name {arg!r} is not an identifier")
+        typ: Any = ARG_TYPES.get(spec.type, Any)
+        if spec.type == "array":
+            typ = list[ARG_TYPES[spec.items]]
+        if spec.enum:
+            typ = Literal[tuple(spec.enum)]
+        default = ... if spec.required else spec.default
+        fields[arg] = (
+            typ if spec.required else typ | None,
+            Field(default, description=spec.description, ge=spec.minimum, le=spec.maximum),
+        )
+    model_name = "".join(part.title() for part in re.split(r"[._]", name)) + "Args"
+    return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def load_dir(directory: Path) -> tuple[list[Vendor], list[Tool]]:
+    vendors, tools = [], []
+    for path in sorted(directory.glob("*")):
+        if path.suffix in (".json", ".yaml", ".yml"):
+            vendor, file_tools = load_file(path)
+            if vendor:
+                vendors.append(vendor)
+            tools += file_tools
+    return vendors, tools
