@@ -58,6 +58,9 @@ class JobCreate(BaseModel):
     callback_url: str | None = Field(None, max_length=2000, description="Webhook target")
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
     max_bytes: int | None = Field(None, ge=4096, le=131072, description="Result body cap")
+    max_pages: int | None = Field(
+        None, ge=1, le=1_000_000, description="Page budget: stop and return a continuation"
+    )
     delivery: Literal["single", "blocks"] = Field(
         "single", description="`blocks`: fetch everything into consecutive capped blocks"
     )
@@ -67,7 +70,7 @@ class JobCreate(BaseModel):
     def _shape(self) -> JobCreate:
         if self.continuation is None and not (self.tool and self.account_id):
             raise ValueError("give `tool` and `account_id`, or a `continuation`")
-        carried = {"tool", "account_id", "args", "fields", "max_bytes", "delivery"}
+        carried = {"tool", "account_id", "args", "fields", "max_bytes", "delivery", "max_pages"}
         if self.continuation is not None and carried & self.model_fields_set:
             raise ValueError(
                 "a `continuation` carries its tool, account_id, args, fields, max_bytes and "
@@ -88,10 +91,12 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             raise NotFound("unknown or expired continuation", code="continuation_not_found")
         tool_name, account_id, args = cont["tool"], cont["account_id"], cont["args"]
         fields, max_bytes, delivery = cont["fields"], cont["max_bytes"], cont["delivery"]
+        max_pages = cont.get("max_pages")
         cursor = cont["cursor"]
     else:
         tool_name, account_id, fields = req.tool or "", req.account_id or "", req.fields
         max_bytes, delivery = req.max_bytes or settings.spool_max_bytes, req.delivery
+        max_pages = req.max_pages
         tool = registry().tools.get(tool_name)
         if tool is None:
             raise InvalidInput(
@@ -121,6 +126,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         "reserve": spool.reserve(job_id, tool_name),
     }
     optional = {
+        "max_pages": max_pages,
         "fields": fields,
         "callback_url": req.callback_url,
         "idempotency_key": req.idempotency_key,

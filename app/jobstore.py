@@ -36,25 +36,31 @@ INT_FIELDS = (
     "blocks",
     "max_bytes",
     "attempts",
+    "max_pages",
     "limited",
     "reserve",
 )
 FLOAT_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "retry_at", "waited_s")
 
 # Fenced write: only the lease holder of the current step (or anyone, with an empty token)
-# may change a job that has not ended; optionally append spooled records and a log entry.
+# may change a job that has not ended; optionally append spooled records and a log entry,
+# and record a pagination cursor as seen (-1, and no change, if it was seen before: a loop).
 _WRITE = """
-local job, lease, log = KEYS[1], KEYS[2], KEYS[3]
+local job, lease, log, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if ARGV[1] ~= '' and redis.call('GET', lease) ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '' and redis.call('HGET', job, 'seq') ~= ARGV[2] then return 0 end
 local st = redis.call('HGET', job, 'status')
 if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 0 end
 local ttl = tonumber(ARGV[3])
-local i = 4
+if ARGV[4] ~= '' then
+  if redis.call('SADD', seen, ARGV[4]) == 0 then return -1 end
+  redis.call('EXPIRE', seen, ttl)
+end
+local i = 5
 local np = tonumber(ARGV[i]); i = i + 1
 local h = {}
 for j = 1, np * 2 do h[j] = ARGV[i]; i = i + 1 end
-for k = 4, #KEYS do
+for k = 5, #KEYS do
   local n = tonumber(ARGV[i]); i = i + 1
   local batch = {}
   for j = 1, n do
@@ -126,10 +132,12 @@ def write(
     status: str | None = None,
     reason: str = "",
     spool: dict[int, list[str]] | None = None,
-) -> bool:
+    seen: str = "",
+) -> int:
     """One atomic, fenced update: fields, spooled records per block, and a state-log entry.
 
-    Returns False (and changes nothing) when the job has ended or the caller lost its lease.
+    Returns 0 (and changes nothing) when the job has ended or the caller lost its lease,
+    -1 when `seen` (a cursor's digest) was already recorded for this job, else 1.
     """
     now = time.time()
     fields = {**fields, "updated_at": now}
@@ -141,11 +149,12 @@ def write(
         entry = json.dumps({"status": None, "at": now_iso(now), "reason": reason})
     pairs = encode(fields)
     blocks = sorted((spool or {}).items())
-    keys_ = [keys.job(job_id), keys.job_lease(job_id), keys.job_log(job_id)]
+    keys_ = [keys.job(job_id), keys.job_lease(job_id), keys.job_log(job_id), keys.job_seen(job_id)]
     argv: list[Any] = [
         lease,
         "" if seq is None else seq,
         get_settings().spool_ttl_s,
+        seen,
         len(pairs) // 2,
     ]
     argv += pairs
@@ -154,7 +163,7 @@ def write(
         argv.append(len(records))
         argv += records
     argv.append(entry)
-    return bool(run_script(_WRITE, keys_, argv))
+    return int(run_script(_WRITE, keys_, argv))  # type: ignore[call-overload]
 
 
 def log(job_id: str) -> list[dict[str, Any]]:

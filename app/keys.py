@@ -43,6 +43,10 @@ def job_spool(jid: str, block: int) -> str:
     return f"{P}:job:{jid}:spool:{block}"
 
 
+def job_seen(jid: str) -> str:
+    return f"{P}:job:{jid}:seen"
+
+
 def job_deliveries(jid: str) -> str:
     return f"{P}:job:{jid}:deliveries"
 

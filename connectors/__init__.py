@@ -48,7 +48,7 @@ def load(extra_dir: Path | None = None) -> Registry:
             tools[tool.name] = tool
     from connectors.unified import unified_tools
 
-    tools.update((t.name, t) for t in unified_tools(vendors))
+    tools.update((t.name, t) for t in unified_tools(tools))
     return Registry(vendors, tools)
 
 

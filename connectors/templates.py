@@ -22,7 +22,7 @@ class TemplateError(ValueError):
 def lookup(path: str, ctx: Any) -> Any:
     value = ctx
     for part in path.replace("[", ".").replace("]", "").split("."):
-        if not _SEGMENT.match(part):
+        if not _SEGMENT.match(part) or part.startswith("__"):
             raise TemplateError(f"invalid path segment {part!r} in {path!r}")
         if isinstance(value, dict):
             value = value.get(part)

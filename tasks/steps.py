@@ -12,6 +12,7 @@ timeout), longer ones park the job in a sorted set that the beat task `wake_park
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import secrets
@@ -108,7 +109,7 @@ class Step:
         self.seq = job["seq"]
         self.settings = get_settings()
 
-    def write(self, fields: dict[str, Any], **kw: Any) -> bool:
+    def write(self, fields: dict[str, Any], **kw: Any) -> int:
         return write(self.id, fields, lease=self.lease, seq=self.seq, **kw)
 
     def run(self) -> None:
@@ -169,11 +170,14 @@ class Step:
             max_blocks=self.settings.block_limit if job["delivery"] == "blocks" else 1,
         )
         pages, records, nbytes = job["pages"], job["records"], job["bytes"]
-        prev = job.get("prev_cursor")
+        max_pages = job.get("max_pages") or 0
         for _ in range(self.settings.pages_per_step):
+            if max_pages and pages >= max_pages and cursor["page"] is not None:
+                self.finish_truncated(cursor, reason=f"page budget of {max_pages} reached")
+                return "ended"
             page = tool.fetch(http, args, cursor["page"])
             nxt = page.next_cursor
-            if nxt is not None and (nxt == cursor["page"] or nxt == prev):
+            if nxt is not None and nxt == cursor["page"]:
                 raise PaginationLoop(nxt)
             placed: dict[int, list[str]] = {}
             stop: str | None = None
@@ -181,7 +185,7 @@ class Step:
                 text = spool.dumps(spool.project(record, fields))
                 if not packer.fits_alone(text):
                     rid = tool.record_id(record)
-                    self.commit(placed, packer, cursor, pages, records, nbytes, prev)
+                    self.commit(placed, packer, cursor, pages, records, nbytes)
                     self.finish(
                         "failed",
                         {
@@ -202,12 +206,15 @@ class Step:
                 records += 1
                 nbytes += len(text.encode())
             if stop:  # the page was fetched, even if the cap fell inside it
-                self.commit(placed, packer, cursor, pages + 1, records, nbytes, prev)
+                self.commit(placed, packer, cursor, pages + 1, records, nbytes)
                 self.finish_truncated(cursor)
                 return "ended"
             pages += 1
-            prev, cursor = cursor["page"], {"page": nxt, "skip": 0}
-            if not self.commit(placed, packer, cursor, pages, records, nbytes, prev):
+            cursor = {"page": nxt, "skip": 0}
+            written = self.commit(placed, packer, cursor, pages, records, nbytes, seen=nxt)
+            if written == -1:
+                raise PaginationLoop(nxt)
+            if not written:
                 return "ended"  # cancelled, or another worker took over
             if nxt is None:
                 self.finish("succeeded")
@@ -222,11 +229,11 @@ class Step:
         pages: int,
         records: int,
         nbytes: int,
-        prev: Any,
-    ) -> bool:
+        seen: Any = None,
+    ) -> int:
+        """Spool a page's records and move the cursor; a cursor seen before is a loop (-1)."""
         fields = {
             "cursor": cursor,
-            "prev_cursor": prev,
             "pages": pages,
             "records": records,
             "bytes": nbytes,
@@ -235,10 +242,13 @@ class Step:
             "block_records": packer.block_records,
             "blocks": packer.block + 1,
         }
-        self.job.update(fields)
-        return self.write(fields, spool=placed)
+        digest = "" if seen is None else hashlib.sha1(spool.dumps(seen).encode()).hexdigest()
+        written = self.write(fields, spool=placed, seen=digest)
+        if written == 1:
+            self.job.update(fields)
+        return written
 
-    def finish_truncated(self, cursor: dict[str, Any]) -> None:
+    def finish_truncated(self, cursor: dict[str, Any], reason: str = "") -> None:
         job = self.job
         token = spool.save_continuation(
             {
@@ -249,10 +259,11 @@ class Step:
                 "fields": job.get("fields"),
                 "max_bytes": job["max_bytes"],
                 "delivery": job["delivery"],
+                "max_pages": job.get("max_pages") or None,
                 "cursor": cursor,
             }
         )
-        self.finish("succeeded", truncated=True, continuation=token)
+        self.finish("succeeded", truncated=True, continuation=token, reason=reason)
 
     def finish(
         self,
@@ -261,18 +272,20 @@ class Step:
         *,
         truncated: bool = False,
         continuation: str | None = None,
+        reason: str = "",
     ) -> None:
         fields = {"finished_at": time.time(), "truncated": truncated, "retry_at": None}
         if continuation:
             fields["continuation"] = continuation
         if error:
             fields["error"] = error
-        reason = (
-            error["message"]
-            if error
-            else ("cap reached; continuation issued" if truncated else "all pages fetched")
-        )
-        if self.write(fields, status=status, reason=reason):
+        if error:
+            reason = error["message"]
+        elif truncated:
+            reason = f"{reason or 'cap reached'}; continuation issued"
+        else:
+            reason = "all pages fetched"
+        if self.write(fields, status=status, reason=reason) == 1:
             ensure_webhook(self.id, load(self.id) or {})
 
     def advance(

@@ -107,6 +107,17 @@ def refresh_broker_connections() -> None:
     wait_until(ok, 10, 0.1)
 
 
+def broker_state(r: Any, job_id: str) -> str:
+    """Where the job's step is (or is not), for failure messages."""
+    job = r.hgetall(keys.job(job_id))
+    unacked = [tag for tag, raw in r.hgetall("unacked").items() if job_id in raw]
+    return (f"job status={job.get('status')} seq={job.get('seq')} "
+            f"enqueued_seq={job.get('enqueued_seq')} records={job.get('records')}; "
+            f"lease ttl={r.pttl(keys.job_lease(job_id))}ms; queued steps="
+            f"{sum(job_id in m for m in r.lrange('celery', 0, -1))}; unacked={unacked}; "
+            f"parked={r.zscore(keys.PARKED, job_id)}")
+
+
 def start_paged_job(api: Any, sandbox: Any) -> tuple[str, str]:
     sandbox.config(hubspot_contacts=CONTACTS, latency_ms=LATENCY_MS)
     account = api.account(sandbox)
@@ -188,6 +199,8 @@ def test_redis_restart_mid_job(api, fresh_sandbox, workers, redis_server, r):
 
     try:
         assert_every_record_once(api, job_id, timeout=60)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{broker_state(r, job_id)}") from None
     finally:
         fresh_sandbox.config(latency_ms=0)
     assert_pages_covered(fresh_sandbox, max_refetches=2)
