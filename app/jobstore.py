@@ -131,7 +131,7 @@ def write(
     seq: int | None = None,
     status: str | None = None,
     reason: str = "",
-    spool: dict[int, list[str]] | None = None,
+    spool: dict[int, list[bytes]] | None = None,
     seen: str = "",
 ) -> int:
     """One atomic, fenced update: fields, spooled records per block, and a state-log entry.

@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     spool_ttl_s: int = Field(86400, description="Seconds a job's spool and record live")
     continuation_ttl_s: int = Field(7 * 86400, description="Seconds a continuation stays usable")
     block_limit: int = Field(1024, description="Max blocks of an export-mode (`blocks`) job")
-    pages_per_step: int = Field(5, description="Pages a step fetches before re-enqueueing")
+    pages_per_step: int = Field(50, description="Most pages a step fetches before handing over")
+    step_budget_s: float = Field(
+        10.0, description="A step hands over after this long, so jobs share workers fairly"
+    )
     step_time_limit_s: int = Field(60, description="Soft time limit of one step")
     visibility_timeout_s: int = Field(
         300, description="Broker visibility timeout: a lost message is redelivered after it"
@@ -104,6 +107,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _limits(self) -> Settings:
+        if self.step_budget_s >= self.step_time_limit_s:
+            raise ValueError("step_budget_s must be below step_time_limit_s")
         if any(d > self.visibility_timeout_s / 2 for d in self.webhook_retry_schedule_s):
             raise ValueError(
                 "every webhook_retry_schedule_s delay must be at most half of "

@@ -63,4 +63,5 @@ class Vendor:
     auth_header: str = "Authorization"
     auth_format: str = "Bearer {token}"
     rate_limit: str = ""  # the dialect's name, for budgets seeded from known policies
+    limits_in_body: bool = False  # 2xx bodies may carry a throttle (Shopify GraphQL cost)
     extra: dict[str, Any] = field(default_factory=dict)

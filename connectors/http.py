@@ -61,7 +61,10 @@ class VendorHttp:
             except (requests.Timeout, requests.ConnectionError) as exc:
                 raise Transient(f"{type(exc).__name__} talking to {self.vendor.name}") from None
             self.requests += 1
-            self.last_rate = ratelimit.parse(resp.headers, resp.status_code, resp.content)
+            # Bodies are parsed for limits only where they can carry one: refusals, and
+            # vendors that throttle inside a 200 (parsing every page twice costs CPU).
+            body = resp.content if resp.status_code >= 300 or self.vendor.limits_in_body else None
+            self.last_rate = ratelimit.parse(resp.headers, resp.status_code, body)
             if resp.status_code == 401 and attempt == 0:
                 continue  # the token may have been revoked or expired early: refresh once
             if resp.status_code == 401:

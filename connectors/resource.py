@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from connectors.base import Cursor, Http, Page, Tool
@@ -39,7 +40,7 @@ class Resource:
     def fetch(self, http: Http, args: BaseModel, cursor: Cursor | None) -> Page:
         req = self.paginate.apply(self.request(args), cursor)
         resp = http.request(req.method, req.path, params=req.params or None, json=req.json)
-        doc = resp.json() if resp.content else {}
+        doc = orjson.loads(resp.content) if resp.content else {}
         records = search(self.records, doc) or []
         return Page(list(records), self.paginate.next(resp, doc, records))
 

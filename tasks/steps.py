@@ -127,7 +127,7 @@ class Step:
             http = VendorHttp(
                 registry().vendors[account["vendor"]],
                 account["base_url"],
-                lambda force: tokens.get_access_token(job["account_id"], force=force),
+                self.token_source(job["account_id"]),
                 timeout=self.settings.http_timeout_s,
             )
             args = tool.args.model_validate(job["args"])
@@ -157,6 +157,18 @@ class Step:
         if outcome == "continue":
             self.advance(0.0, fields={"attempts": 0, "limited": 0})
 
+    @staticmethod
+    def token_source(account_id: str) -> Any:
+        """The account's token, read once per step; a forced refresh (after a 401) replaces it."""
+        cached: list[str] = []
+
+        def token(force: bool) -> str:
+            if force or not cached:
+                cached[:] = [tokens.get_access_token(account_id, force=force)]
+            return cached[0]
+
+        return token
+
     def fetch_pages(self, tool: Any, http: VendorHttp, args: Any) -> str:
         """Returns 'continue' when the step ran out of pages; otherwise the job ended."""
         job = self.job
@@ -171,7 +183,10 @@ class Step:
         )
         pages, records, nbytes = job["pages"], job["records"], job["bytes"]
         max_pages = job.get("max_pages") or 0
+        deadline = time.monotonic() + self.settings.step_budget_s
         for _ in range(self.settings.pages_per_step):
+            if time.monotonic() > deadline:
+                break
             if max_pages and pages >= max_pages and cursor["page"] is not None:
                 self.finish_truncated(cursor, reason=f"page budget of {max_pages} reached")
                 return "ended"
@@ -179,10 +194,10 @@ class Step:
             nxt = page.next_cursor
             if nxt is not None and nxt == cursor["page"]:
                 raise PaginationLoop(nxt)
-            placed: dict[int, list[str]] = {}
+            placed: dict[int, list[bytes]] = {}
             stop: str | None = None
             for i, record in enumerate(page.records[cursor["skip"] :], start=cursor["skip"]):
-                text = spool.dumps(spool.project(record, fields))
+                text = spool.encode_record(spool.project(record, fields))
                 if not packer.fits_alone(text):
                     rid = tool.record_id(record)
                     self.commit(placed, packer, cursor, pages, records, nbytes)
@@ -190,7 +205,7 @@ class Step:
                         "failed",
                         {
                             "code": "record_too_large",
-                            "message": f"record {rid} alone is {len(text.encode())} bytes, "
+                            "message": f"record {rid} alone is {len(text)} bytes, "
                             f"over the {job['max_bytes']}-byte cap; project fewer fields "
                             "with `fields`",
                             "record_id": rid,
@@ -204,7 +219,7 @@ class Step:
                     break
                 placed.setdefault(block, []).append(text)
                 records += 1
-                nbytes += len(text.encode())
+                nbytes += len(text)
             if stop:  # the page was fetched, even if the cap fell inside it
                 self.commit(placed, packer, cursor, pages + 1, records, nbytes)
                 self.finish_truncated(cursor)
@@ -223,7 +238,7 @@ class Step:
 
     def commit(
         self,
-        placed: dict[int, list[str]],
+        placed: dict[int, list[bytes]],
         packer: spool.Packer,
         cursor: dict[str, Any],
         pages: int,

@@ -245,15 +245,7 @@ def inflating_proxy(fresh_sandbox):
 
 def test_record_larger_than_cap_fails_with_advice(api, fresh_sandbox, inflating_proxy):
     fresh_sandbox.config(hubspot_contacts=10)
-    tokens = fresh_sandbox.mint()
-    resp = api.post("/v1/accounts", {
-        "vendor": "hubspot", "name": "proxied", "base_url": inflating_proxy.url,
-        "credentials": {"type": "oauth2", "access_token": tokens["access_token"],
-                        "refresh_token": tokens["refresh_token"],
-                        "expires_in": tokens["expires_in"], "client_id": "cid",
-                        "client_secret": "csecret"}})
-    assert resp.status_code == 201, resp.text
-    account = resp.json()["account_id"]
+    account = api.account(fresh_sandbox, base_url=inflating_proxy.url)
     args = {"limit": 2, "properties": ["email", "firstname", "lastname", "notes", "company"]}
 
     job = api.call(account_id=account, args=args, max_bytes=4096)

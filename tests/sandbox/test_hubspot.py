@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from sandbox.hubspot import _encode_after
 
 CONTACTS = "/hubspot/crm/v3/objects/contacts"
@@ -156,7 +158,7 @@ def test_refresh_rotation_and_reuse(make_client, mint):
 
     bad_client = refresh(client, account, rotated["refresh_token"], client_secret="wrong")
     assert bad_client.status_code == 400 and bad_client.json()["status"] == "BAD_CLIENT_ID"
-    assert client.get("/_sandbox/stats").json()["refresh_calls"] == {"hubspot": 5}
+    assert client.get("/_sandbox/stats").json()["refresh_calls"]["hubspot"] == 5
 
     log = client.get("/_sandbox/requests", params={"vendor": "hubspot"}).json()
     assert [e["status"] for e in log if e["kind"] == "token"] == [200, 200, 400, 200, 400]
@@ -196,8 +198,9 @@ def test_admin_endpoints(make_client, mint):
     client.delete("/_sandbox/requests")
     assert client.get("/_sandbox/requests").json() == []
     client.post("/_sandbox/reset")
-    assert client.get("/_sandbox/stats").json() == {"requests": 0, "refresh_calls": {"hubspot": 0},
-                                                    "rate_limited": 0}
+    stats = client.get("/_sandbox/stats").json()
+    assert stats["requests"] == 0 and stats["rate_limited"] == 0
+    assert set(stats["refresh_calls"].values()) == {0} and "hubspot" in stats["refresh_calls"]
     assert client.get(CONTACTS, headers={"Authorization": "Bearer pat-na1-x"}).status_code == 401
 
 
@@ -210,3 +213,277 @@ def test_faults_are_seeded(make_client, mint):
     first = statuses()
     assert first == statuses()
     assert set(first) >= {200} and set(first) & {502, 503}
+
+
+# ---- companies and deals --------------------------------------------------------------------
+
+OBJECTS = "/hubspot/crm/v3/objects"
+COMPANY_DEFAULTS = {"createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"}
+DEAL_DEFAULTS = {"amount", "closedate", "createdate", "dealname", "dealstage",
+                 "hs_lastmodifieddate", "hs_object_id", "pipeline"}
+ALWAYS = {"createdate", "hs_lastmodifieddate", "hs_object_id"}
+
+
+@pytest.mark.parametrize("kind,defaults", [("companies", COMPANY_DEFAULTS),
+                                           ("deals", DEAL_DEFAULTS)])
+def test_companies_and_deals_page_like_contacts(make_client, mint, kind, defaults):
+    client = make_client()
+    client.post("/_sandbox/config", json={"volumes": {f"hubspot.{kind}": 250}})
+    h = bearer(mint(client))
+    ids: list[str] = []
+    params: dict = {"limit": 100}
+    while True:
+        resp = client.get(f"{OBJECTS}/{kind}", params=params, headers=h)
+        assert resp.status_code == 200 and all(n in resp.headers for n in RATE_HEADERS)
+        doc = resp.json()
+        ids += [r["id"] for r in doc["results"]]
+        if "paging" not in doc:
+            break
+        assert doc["paging"]["next"]["link"].startswith(f"http://testserver{OBJECTS}/{kind}?")
+        params["after"] = doc["paging"]["next"]["after"]
+    assert ids == [str(i) for i in range(1, 251)]
+    rec = doc["results"][0]
+    assert set(rec["properties"]) == defaults
+    assert rec["archived"] is False and rec["createdAt"] == rec["properties"]["createdate"]
+    assert rec["updatedAt"] == rec["properties"]["hs_lastmodifieddate"]
+    assert len(client.get(f"{OBJECTS}/{kind}", headers=h).json()["results"]) == 10
+
+    asked = "name,industry,city,nope" if kind == "companies" else "dealname,amount,nope"
+    doc = client.get(f"{OBJECTS}/{kind}", params={"properties": asked, "limit": 14},
+                     headers=h).json()
+    expected = set(asked.split(",")) - {"nope"} | ALWAYS
+    assert all(set(r["properties"]) == expected for r in doc["results"])
+    if kind == "companies":
+        assert not doc["results"][6]["properties"]["name"].isascii()  # every 7th: multi-byte
+    for params in ({"after": "not-a-cursor!"}, {"limit": 101}, {"limit": "ten"}):
+        resp = client.get(f"{OBJECTS}/{kind}", params=params, headers=h)
+        assert resp.status_code == 400 and resp.json()["category"] == "VALIDATION_ERROR"
+    assert client.get(f"{OBJECTS}/{kind}").json()["category"] == "INVALID_AUTHENTICATION"
+
+
+def test_empty_collections_and_shared_portal_budget(make_client, mint):
+    client = make_client(rate_budget=3, rate_window_ms=10_000)
+    client.post("/_sandbox/config", json={"volumes": {"hubspot.companies": 0,
+                                                      "hubspot.deals": 0}})
+    h = bearer(mint(client))
+    for kind in ("companies", "deals"):
+        assert client.get(f"{OBJECTS}/{kind}", headers=h).json() == {"results": []}
+    assert client.get(CONTACTS, headers=h).status_code == 200
+    refused = client.get(f"{OBJECTS}/deals", headers=h)  # one budget for the whole portal
+    assert refused.status_code == 429
+    assert refused.json()["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert refused.headers["X-HubSpot-RateLimit-Remaining"] == "0"
+
+
+def test_company_and_deal_data_is_deterministic():
+    from sandbox.hubspot import company, deal
+
+    assert company(5) == company(5) and deal(9) == deal(9)
+    c = company(1)["properties"]
+    assert set(c) >= {"name", "domain", "industry", "city", "createdate",
+                      "hs_lastmodifieddate", "hs_object_id"}
+    d = deal(4)["properties"]
+    assert float(d["amount"]) > 0 and d["pipeline"] == "default" and d["closedate"] > d[
+        "createdate"]
+
+
+# ---- search -----------------------------------------------------------------------------------
+
+SEARCH = f"{OBJECTS}/contacts/search"
+
+
+def search_client(make_client, mint, contacts: int = 250, per_second: int = 1000):
+    client = make_client(hubspot_contacts=contacts)
+    client.post("/_sandbox/config", json={"rate_budgets": {"hubspot.search": per_second}})
+    return client, bearer(mint(client))
+
+
+def matching(body: dict) -> dict:
+    return {"filterGroups": [{"filters": [body]}]}
+
+
+def test_search_pages_with_string_offsets_and_ends_without_paging(make_client, mint):
+    client, h = search_client(make_client, mint)
+    ids: list[str] = []
+    body: dict = {"limit": 100, "filterGroups": []}
+    while True:
+        resp = client.post(SEARCH, json=body, headers=h)
+        assert resp.status_code == 200
+        assert not any(k.lower().startswith("x-hubspot-ratelimit") for k in resp.headers)
+        doc = resp.json()
+        assert doc["total"] == 250
+        ids += [r["id"] for r in doc["results"]]
+        if "paging" not in doc:
+            break
+        assert doc["paging"] == {"next": {"after": str(len(ids))}}
+        body["after"] = doc["paging"]["next"]["after"]
+    assert ids == [str(i) for i in range(1, 251)]
+    # Same records as the list endpoint, same default properties.
+    listed = client.get(CONTACTS, params={"limit": 5}, headers=h).json()["results"]
+    assert client.post(SEARCH, json={"limit": 5}, headers=h).json()["results"] == listed
+    assert len(client.post(SEARCH, json={}, headers=h).json()["results"]) == 10  # default
+    single = client.post(SEARCH, json={"limit": 200, "after": "100"}, headers=h).json()
+    assert len(single["results"]) == 150 and "paging" not in single
+
+
+def test_search_filters_eq_and_contains_token(make_client, mint):
+    from sandbox.hubspot import contact
+
+    client, h = search_client(make_client, mint, contacts=500)
+    everyone = [contact(i)["properties"] for i in range(1, 501)]
+
+    def ids(filters: list[dict], **extra) -> list[str]:
+        body = {"filterGroups": [{"filters": filters}], "limit": 200, **extra}
+        out: list[str] = []
+        while True:
+            doc = client.post(SEARCH, json=body, headers=h).json()
+            out += [r["id"] for r in doc["results"]]
+            if "paging" not in doc:
+                assert doc["total"] == len(out)
+                return out
+            body["after"] = doc["paging"]["next"]["after"]
+
+    def expect(pred) -> list[str]:
+        return [p["hs_object_id"] for p in everyone if pred(p)]
+
+    email = everyone[41]["email"]
+    assert ids([{"propertyName": "email", "operator": "EQ", "value": email.upper()}]) == ["42"]
+    assert ids([{"propertyName": "firstname", "operator": "EQ", "value": "Alice"}]) == \
+        expect(lambda p: p["firstname"] == "Alice")
+    assert ids([{"propertyName": "lastname", "operator": "CONTAINS_TOKEN", "value": "smith"}]) \
+        == expect(lambda p: p["lastname"] == "Smith")
+    assert ids([{"propertyName": "company", "operator": "CONTAINS_TOKEN",
+                 "value": "industries"}]) == expect(lambda p: "Industries" in p["company"])
+    wild = ids([{"propertyName": "email", "operator": "CONTAINS_TOKEN",
+                 "value": "*@acme.example"}])
+    assert wild == expect(lambda p: p["email"].endswith("@acme.example")) and wild
+    assert ids([{"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "acme"}]) == wild
+    # AND inside a group, OR across groups.
+    both = ids([{"propertyName": "firstname", "operator": "EQ", "value": "Bob"},
+                {"propertyName": "company", "operator": "EQ", "value": "Globex"}])
+    assert both == expect(lambda p: p["firstname"] == "Bob" and p["company"] == "Globex")
+    body = {"filterGroups": [
+        {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Bob"}]},
+        {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Carol"}]}],
+        "limit": 200}
+    either = [r["id"] for r in client.post(SEARCH, json=body, headers=h).json()["results"]]
+    assert either == expect(lambda p: p["firstname"] in ("Bob", "Carol"))
+
+    assert ids([{"propertyName": "hs_object_id", "operator": "GT", "value": "490"}]) == \
+        [str(i) for i in range(491, 501)]
+    assert ids([{"propertyName": "hs_object_id", "operator": "BETWEEN", "value": "5",
+                 "highValue": 7}]) == ["5", "6", "7"]
+    created = everyone[9]["createdate"]
+    assert ids([{"propertyName": "createdate", "operator": "LT", "value": created}]) == \
+        [str(i) for i in range(1, 10)]
+    assert ids([{"propertyName": "company", "operator": "IN",
+                 "values": ["Hooli", "Tyrell"]}]) == \
+        expect(lambda p: p["company"] in ("Hooli", "Tyrell"))
+    assert ids([{"propertyName": "company", "operator": "NEQ", "value": "Hooli"}]) == \
+        expect(lambda p: p["company"] != "Hooli")
+    assert len(ids([{"propertyName": "email", "operator": "HAS_PROPERTY"}])) == 500
+    assert ids([{"propertyName": "email", "operator": "NOT_HAS_PROPERTY"}]) == []
+
+    # One sort rule, and the asked-for properties (plus the always-on ones).
+    doc = client.post(SEARCH, headers=h, json={
+        **matching({"propertyName": "firstname", "operator": "EQ", "value": "Alice"}),
+        "sorts": [{"propertyName": "createdate", "direction": "DESCENDING"}],
+        "properties": ["firstname", "company"], "limit": 3}).json()
+    alices = expect(lambda p: p["firstname"] == "Alice")
+    assert [r["id"] for r in doc["results"]] == alices[::-1][:3]
+    assert set(doc["results"][0]["properties"]) == {"firstname", "company", "createdate",
+                                                    "hs_object_id", "lastmodifieddate"}
+    assert doc["paging"]["next"]["after"] == "3" and doc["total"] == len(alices)
+
+
+def test_search_ceiling_of_10000_results(make_client, mint):
+    client, h = search_client(make_client, mint, contacts=10_500)
+    body = {**matching({"propertyName": "email", "operator": "HAS_PROPERTY"}), "limit": 200,
+            "after": "9800"}
+    doc = client.post(SEARCH, json=body, headers=h).json()
+    assert doc["total"] == 10_500 and len(doc["results"]) == 200
+    assert doc["results"][-1]["id"] == "10000"
+    assert doc["paging"] == {"next": {"after": "10000"}}  # offered, but a trap
+    capped = client.post(SEARCH, json={**body, "after": "9900"}, headers=h).json()
+    assert [r["id"] for r in capped["results"]][-1] == "10000" and len(capped["results"]) == 100
+    for after in ("10000", 10_000, "10200"):
+        resp = client.post(SEARCH, json={**body, "after": after}, headers=h)
+        assert resp.status_code == 400
+        err = resp.json()
+        assert err["status"] == "error" and err["category"] == "VALIDATION_ERROR"
+        assert "10000" in err["message"]
+        uuid.UUID(err["correlationId"])
+
+
+def test_search_validation_errors_are_hubspot_shaped(make_client, mint):
+    client, h = search_client(make_client, mint)
+    bad = [
+        matching({"propertyName": "email", "operator": "LIKE", "value": "x"}),
+        matching({"propertyName": "email", "operator": "EQ"}),
+        matching({"operator": "EQ", "value": "x"}),
+        matching({"propertyName": "email", "operator": "IN", "values": []}),
+        {"limit": 201}, {"limit": 0}, {"limit": "many"}, {"after": "abc"},
+        {"sorts": ["createdate", "email"]},
+        {"sorts": [{"propertyName": "createdate", "direction": "UP"}]},
+        {"filterGroups": [{"filters": []}] * 6},
+        {"filterGroups": "nope"}, {"properties": "email"},
+    ]
+    for body in bad:
+        resp = client.post(SEARCH, json=body, headers=h)
+        assert resp.status_code == 400, body
+        err = resp.json()
+        assert err["status"] == "error" and err["category"] == "VALIDATION_ERROR", body
+        uuid.UUID(err["correlationId"])
+    op = client.post(SEARCH, json=bad[0], headers=h).json()["message"]
+    assert 'from String "LIKE"' in op and "CONTAINS_TOKEN" in op
+    raw = client.post(SEARCH, content=b"{nope", headers={**h, "content-type": "application/json"})
+    assert raw.status_code == 400 and raw.json()["message"].startswith("Invalid input JSON")
+    assert client.post(SEARCH, json={}).json()["category"] == "INVALID_AUTHENTICATION"
+    expired = client.post(SEARCH, json={}, headers=bearer(mint(client, expires_in=0)))
+    assert expired.status_code == 401 and expired.json()["category"] == "EXPIRED_AUTHENTICATION"
+
+
+def test_search_has_its_own_secondly_limit(make_client, mint):
+    client = make_client(rate_budget=100, rate_window_ms=10_000)
+    h = bearer(mint(client))
+    # Real HubSpot: about 5 search requests per second, whatever the portal's burst budget.
+    statuses = [client.post(SEARCH, json={"limit": 1}, headers=h).status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    resp = client.post(SEARCH, json={"limit": 1}, headers=h)
+    assert resp.status_code == 429
+    body = resp.json()
+    assert body == {"status": "error", "message": "You have reached your secondly limit.",
+                    "errorType": "RATE_LIMIT", "correlationId": body["correlationId"],
+                    "policyName": "SECONDLY"}
+    assert not any(k.lower().startswith("x-hubspot-ratelimit") for k in resp.headers)
+    assert "retry-after" not in resp.headers
+    # The list endpoints' budget is untouched by search, and search's by them.
+    listed = client.get(CONTACTS, headers=h)
+    assert listed.status_code == 200 and listed.headers["X-HubSpot-RateLimit-Remaining"] == "99"
+    time.sleep(1.05)
+    assert client.post(SEARCH, json={"limit": 1}, headers=h).status_code == 200
+    assert client.get("/_sandbox/stats").json()["rate_limited"] == 2
+
+    client.post("/_sandbox/config", json={"rate_budgets": {"hubspot.search": 1}})
+    client.post("/_sandbox/reset")  # forgets the window (and the tokens)
+    h = bearer(mint(client))
+    assert [client.post(SEARCH, json={}, headers=h).status_code for _ in range(2)] == [200, 429]
+
+
+def test_missing_scopes_403(make_client):
+    client = make_client()
+    token = "pat-na1-test~crm.objects.contacts.read"  # sandbox convention: only these scopes
+    client.post("/_sandbox/static-token", json={"vendor": "hubspot", "token": token})
+    h = {"Authorization": f"Bearer {token}"}
+    assert client.get(CONTACTS, headers=h).status_code == 200
+    assert client.post(SEARCH, json={}, headers=h).status_code == 200
+    for resp in (client.get(f"{OBJECTS}/deals", headers=h),
+                 client.post(f"{OBJECTS}/companies/search", json={}, headers=h)):
+        assert resp.status_code == 403
+        body = resp.json()
+        assert body["category"] == "MISSING_SCOPES" and body["status"] == "error"
+        assert body["message"].startswith("This app hasn't been granted all required scopes")
+        assert body["errors"][0]["context"]["requiredGranularScopes"][0].startswith(
+            "crm.objects.")
+        assert body["links"] == {"scopes": "https://developers.hubspot.com/scopes"}
+        assert resp.headers["X-HubSpot-Correlation-Id"] == body["correlationId"]

@@ -250,6 +250,8 @@ def test_reserve_covers_error_code_with_control_characters() -> None:
            "error": {"code": "\x01" * 64, "message": "\x01" * 300}}
     body = spool.render(spool.envelope(job_id, job, block=1023), records)
     assert len(spool.render_event("job.failed", body, now_iso())) <= max_bytes
+    code = json.loads(body)["error"]["code"]
+    assert code and all(" " < ch < "\x7f" for ch in code)  # still a machine-readable code
 
 
 def test_render_survives_lone_surrogates_from_the_vendor() -> None:

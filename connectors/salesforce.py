@@ -1,0 +1,111 @@
+"""Salesforce REST: SOQL query paged by the relative `nextRecordsUrl` until `done`.
+
+The batch size travels in the `Sforce-Query-Options` header (which a declarative resource
+cannot set), so the tool is a small `fetch` over the shared `NextUrl` dialect. Rate-limit
+refusals (403 REQUEST_LIMIT_EXCEEDED, no timing) and 401 INVALID_SESSION_ID are left to the
+generic layer; every other error array becomes VendorError(errorCode, message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors import ratelimit
+from connectors.base import Cursor, Http, Page, Record, Tool, Vendor
+from connectors.errors import VendorError
+from connectors.pagination import NextUrl, PageRequest
+
+API_VERSION = "v62.0"
+QUERY_PATH = f"/services/data/{API_VERSION}/query"
+
+
+class QueryArgs(BaseModel):
+    """Arguments of `salesforce.query`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    soql: str = Field(
+        min_length=1,
+        max_length=100_000,
+        description=(
+            'The SOQL query, e.g. "SELECT Id, FirstName, LastName, Email, Account.Name FROM '
+            'Contact WHERE CreatedDate = LAST_N_DAYS:30". Select only the fields you need.'
+        ),
+    )
+    batch_size: int | None = Field(
+        None,
+        ge=200,
+        le=2000,
+        description=(
+            "Records per vendor page (Sforce-Query-Options batchSize, 200-2000; Salesforce "
+            "treats it as a hint). Default: Salesforce's 2000."
+        ),
+    )
+
+
+PAGES = NextUrl(url="nextRecordsUrl", done="done")
+
+
+def fetch(http: Http, args: QueryArgs, cursor: Cursor | None) -> Page:
+    """One batch: the query itself, or the `nextRecordsUrl` the previous batch named."""
+    headers = {"Sforce-Query-Options": f"batchSize={args.batch_size}"} if args.batch_size else {}
+    req = PAGES.apply(PageRequest("GET", QUERY_PATH, {"q": args.soql}), cursor)
+    resp = http.request(req.method, req.path, params=req.params or None, headers=headers)
+    doc = orjson.loads(resp.content) if resp.content else {}
+    records = doc.get("records") or []
+    return Page(list(records), PAGES.next(resp, doc, records))
+
+
+def record_id(record: Record) -> str:
+    """`Id` when selected; otherwise the id at the end of `attributes.url`."""
+    if record.get("Id"):
+        return str(record["Id"])
+    url = (record.get("attributes") or {}).get("url") or ""
+    return url.rsplit("/", 1)[-1] or "?"
+
+
+def classify(resp: Any) -> None:
+    """Salesforce errors are arrays of `{"message", "errorCode"}`; keep its code and text."""
+    status = resp.status_code
+    if status < 400 or status == 401 or status >= 500:
+        return
+    if ratelimit.parse(resp.headers, status, resp.content).limited:
+        return  # 403 REQUEST_LIMIT_EXCEEDED: the generic layer defers the job
+    try:
+        doc = resp.json()
+    except ValueError:
+        return
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict) and doc[0].get("errorCode"):
+        raise VendorError(str(doc[0]["errorCode"]), str(doc[0].get("message", "")), status=status)
+    if isinstance(doc, dict) and doc.get("error"):  # OAuth-style bodies
+        raise VendorError(
+            str(doc["error"]), str(doc.get("error_description") or doc["error"]), status=status
+        )
+
+
+query = Tool(
+    name="salesforce.query",
+    description=(
+        "Run a SOQL query against Salesforce (REST /services/data/v62.0/query) and return "
+        "every matching record, all batches fetched for you. Records keep Salesforce's shape: "
+        "an `attributes` object plus the selected fields, relationship fields nested "
+        '(`Account.Name` -> {"Account": {"Name": ...}}). Use `fields` to project only '
+        "what you need."
+    ),
+    args=QueryArgs,
+    fetch=fetch,
+    record_id=record_id,
+)
+
+VENDOR = Vendor(
+    name="salesforce",
+    # No shared API host: an account's base_url must be its instance_url (My Domain).
+    base_url="https://MyDomainName.my.salesforce.com",
+    token_url="/services/oauth2/token",  # served by every instance / My Domain
+    classify=classify,
+    rate_limit="salesforce",
+    tools=(query,),
+)

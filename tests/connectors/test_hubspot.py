@@ -1,0 +1,258 @@
+"""HubSpot tools end to end (real API, Redis, worker; the sandbox as HubSpot), plus the search
+tool's ceiling and SECONDLY handling against canned responses."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+OBJECTS = "/hubspot/crm/v3/objects"
+HAS_EMAIL = {"filters": [{"propertyName": "email", "operator": "HAS_PROPERTY"}]}
+# tool -> (sandbox collection, request path, args that page 100 at a time)
+TOOLS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "hubspot.contacts.list": ("hubspot.contacts", f"{OBJECTS}/contacts", {"limit": 100}),
+    "hubspot.companies.list": ("hubspot.companies", f"{OBJECTS}/companies", {"limit": 100}),
+    "hubspot.deals.list": ("hubspot.deals", f"{OBJECTS}/deals", {"limit": 100}),
+    "hubspot.contacts.search": (
+        "hubspot.contacts",
+        f"{OBJECTS}/contacts/search",
+        {"limit": 100, "filter_groups": [HAS_EMAIL]},
+    ),
+}
+SCOPE = {"hubspot.contacts": "crm.objects.contacts.read",
+         "hubspot.companies": "crm.objects.companies.read",
+         "hubspot.deals": "crm.objects.deals.read"}
+FAST_SEARCH = {"hubspot.search": 10_000}  # search's own budget, out of the way
+
+
+def set_volume(sandbox: Any, collection: str, n: int, **config: Any) -> None:
+    if collection == "hubspot.contacts":
+        sandbox.config(hubspot_contacts=n, **config)
+    else:
+        sandbox.config(volumes={collection: n}, **config)
+
+
+def api_requests(sandbox: Any, path: str) -> list[dict[str, Any]]:
+    return [e for e in sandbox.requests("hubspot") if e["kind"] == "api" and e["path"] == path]
+
+
+def run(api: Any, account: str, tool: str, args: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    job = api.call(tool, account_id=account, args=args, **kw)
+    return api.wait(job["job_id"], timeout=60)
+
+
+def ids_of(api: Any, job: dict[str, Any]) -> list[str]:
+    """Every record id of a job, across all of its blocks."""
+    first = api.result(job["job_id"])
+    out = [r["id"] for r in first["records"]]
+    for block in range(1, first.get("blocks", 1)):
+        out += [r["id"] for r in api.result(job["job_id"], block)["records"]]
+    return out
+
+
+def statuses(job: dict[str, Any]) -> list[str]:
+    return [h["status"] for h in job["history"]]
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_full_traversal_once_in_order_and_stops_at_end_signal(api, fresh_sandbox, tool):
+    collection, path, args = TOOLS[tool]
+    set_volume(fresh_sandbox, collection, 1050, rate_budgets=FAST_SEARCH)
+    account = api.account(fresh_sandbox)
+    done = run(api, account, tool, args, fields=["id"])
+    assert done["status"] == "succeeded" and done["truncated"] is False, done
+    assert ids_of(api, done) == [str(i) for i in range(1, 1051)]
+    assert done["progress"] == {**done["progress"], "pages": 11, "records": 1050}
+    log = api_requests(fresh_sandbox, path)
+    # 11 pages; the 11th carried no `paging` and nothing was asked after it.
+    assert [e["status"] for e in log] == [200] * 11
+    if tool.endswith(".list"):
+        assert "after=" not in log[0]["query"] and all("after=" in e["query"] for e in log[1:])
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_empty_collection_and_single_page(api, fresh_sandbox, tool):
+    collection, path, args = TOOLS[tool]
+    set_volume(fresh_sandbox, collection, 0, rate_budgets=FAST_SEARCH)
+    account = api.account(fresh_sandbox)
+    empty = run(api, account, tool, args)
+    assert empty["status"] == "succeeded", empty
+    assert api.result(empty["job_id"])["records"] == []
+    assert len(api_requests(fresh_sandbox, path)) == 1
+
+    set_volume(fresh_sandbox, collection, 37)
+    asked = {"hubspot.contacts": ["email"], "hubspot.companies": ["name", "industry"],
+             "hubspot.deals": ["dealname", "amount"]}[collection]
+    single = run(api, account, tool, {**args, "properties": asked})
+    assert single["status"] == "succeeded", single
+    records = api.result(single["job_id"])["records"]
+    assert [r["id"] for r in records] == [str(i) for i in range(1, 38)]
+    assert set(asked) <= set(records[0]["properties"]) and "hs_object_id" in records[0][
+        "properties"]
+    assert len(api_requests(fresh_sandbox, path)) == 2  # one request for the single page
+
+
+def bearer_account(api: Any, sandbox: Any, scopes: list[str]) -> str:
+    """A private-app account whose token lacks other scopes (sandbox: `pat-…~scope+scope`)."""
+    token = f"pat-na1-{uuid.uuid4()}~{'+'.join(scopes)}"
+    requests.post(f"{sandbox.url}/_sandbox/static-token",
+                  json={"vendor": "hubspot", "token": token}, timeout=5).raise_for_status()
+    resp = api.post("/v1/accounts", {"vendor": "hubspot", "name": "private app",
+                                     "base_url": sandbox.hubspot(),
+                                     "credentials": {"type": "bearer", "token": token}})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["account_id"]
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_missing_scope_fails_with_hubspots_category_and_message(api, fresh_sandbox, tool):
+    collection, path, args = TOOLS[tool]
+    others = [s for c, s in SCOPE.items() if c != collection]
+    account = bearer_account(api, fresh_sandbox, others)
+    done = run(api, account, tool, args)
+    assert done["status"] == "failed", done
+    assert done["error"]["code"] == "MISSING_SCOPES"
+    assert done["error"]["message"].startswith(
+        "This app hasn't been granted all required scopes to make this call.")
+    assert [e["status"] for e in api_requests(fresh_sandbox, path)] == [403]  # no retry
+    assert api.result(done["job_id"])["error"]["code"] == "MISSING_SCOPES"
+
+
+def test_search_invalid_operator_fails_with_validation_error(api, fresh_sandbox):
+    account = api.account(fresh_sandbox)
+    bad = {"filters": [{"propertyName": "email", "operator": "LIKE", "value": "x"}]}
+    done = run(api, account, "hubspot.contacts.search", {"filter_groups": [bad]})
+    assert done["status"] == "failed", done
+    assert done["error"]["code"] == "VALIDATION_ERROR"
+    assert 'from String "LIKE"' in done["error"]["message"]
+    assert [e["status"] for e in api_requests(fresh_sandbox, f"{OBJECTS}/contacts/search")] == [
+        400]
+
+
+def test_search_filters_reach_hubspot(api, fresh_sandbox):
+    from sandbox.hubspot import contact
+
+    account = api.account(fresh_sandbox)  # 1000 contacts
+    groups = [{"filters": [{"propertyName": "email", "operator": "CONTAINS_TOKEN",
+                            "value": "*@acme.example"}]},
+              {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Bob"},
+                           {"propertyName": "company", "operator": "EQ", "value": "Globex"}]}]
+    done = run(api, account, "hubspot.contacts.search",
+               {"filter_groups": groups, "limit": 20,
+                "sorts": [{"propertyName": "createdate", "direction": "DESCENDING"}]},
+               fields=["id"])
+    assert done["status"] == "succeeded", done
+
+    def hit(p: dict[str, str]) -> bool:
+        return p["email"].endswith("@acme.example") or (
+            p["firstname"] == "Bob" and p["company"] == "Globex")
+
+    expected = [str(i) for i in range(1000, 0, -1) if hit(contact(i)["properties"])]
+    assert len(expected) > 60 and ids_of(api, done) == expected
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_rate_limit_refusal_waits_then_completes(api, fresh_sandbox, tool):
+    collection, path, args = TOOLS[tool]
+    if tool.endswith(".search"):  # search: its own ~5/s limit, 429 SECONDLY, no headers
+        set_volume(fresh_sandbox, collection, 1000, rate_budgets={"hubspot.search": 3})
+    else:  # lists: the portal's rolling window, 429 TEN_SECONDLY_ROLLING
+        set_volume(fresh_sandbox, collection, 1000, rate_budget=4, rate_window_ms=1000)
+    account = api.account(fresh_sandbox)
+    done = run(api, account, tool, args, fields=["id"])
+    assert done["status"] == "succeeded", done
+    assert "waiting_rate_limit" in statuses(done)
+    assert ids_of(api, done) == [str(i) for i in range(1, 1001)]
+    log = api_requests(fresh_sandbox, path)
+    refused = [e for e in log if e["status"] == 429]
+    assert refused and len(log) - len(refused) == 10
+    policy = "SECONDLY" if tool.endswith(".search") else "TEN_SECONDLY_ROLLING"
+    waits = [h for h in done["history"] if h["status"] == "waiting_rate_limit"]
+    assert all(f"({policy})" in h["reason"] for h in waits)
+    assert len(refused) <= 4  # each refusal was waited out, no burst of retries
+
+
+def test_search_ceiling_ends_with_a_clear_error_after_10000(api, fresh_sandbox):
+    fresh_sandbox.config(hubspot_contacts=10_500, rate_budgets=FAST_SEARCH)
+    account = api.account(fresh_sandbox)
+    done = run(api, account, "hubspot.contacts.search",
+               {"filter_groups": [HAS_EMAIL], "limit": 200}, fields=["id"], delivery="blocks")
+    assert done["status"] == "failed", done
+    err = done["error"]
+    assert err["code"] == "SEARCH_RESULT_CEILING"
+    assert "10,000" in err["message"] and "10,500" in err["message"]
+    assert "hubspot.contacts.list" in err["message"] and "filters" in err["message"]
+    assert done["progress"]["records"] == 10_000
+    assert ids_of(api, done) == [str(i) for i in range(1, 10_001)]
+    log = api_requests(fresh_sandbox, f"{OBJECTS}/contacts/search")
+    assert [e["status"] for e in log] == [200] * 50  # never asked for after=10000 (a 400)
+    assert api.result(done["job_id"])["error"]["code"] == "SEARCH_RESULT_CEILING"
+
+
+# ---- the search tool's own logic against canned HubSpot answers -----------------------------
+
+
+class FakeResponse:
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.content = json.dumps(doc).encode()
+        self.status_code = 200
+        self.headers: dict[str, str] = {}
+        self._doc = doc
+
+    def json(self) -> dict[str, Any]:
+        return self._doc
+
+
+class FakeHttp:
+    base_url = "https://api.hubapi.com"
+    vendor = None
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[str, str, Any]] = []
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        self.sent.append((method, path, kw.get("json")))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return FakeResponse(answer)
+
+
+def test_search_tool_cursor_ceiling_and_secondly_wait():
+    from connectors.errors import ConnectorError, RateLimited
+    from connectors.hubspot import SearchArgs, search_contacts
+
+    args = SearchArgs(filter_groups=[HAS_EMAIL], limit=200, properties=["email"])
+    page = {"total": 12_345, "results": [{"id": "1"}], "paging": {"next": {"after": "9800"}}}
+    http = FakeHttp(page)
+    got = search_contacts(http, args, "9600")
+    assert got.next_cursor == "9800"
+    method, path, body = http.sent[0]
+    assert (method, path) == ("POST", "/crm/v3/objects/contacts/search")
+    assert body == {"filterGroups": [HAS_EMAIL], "limit": 200, "properties": ["email"],
+                    "after": "9600"}
+    # HubSpot offers after=10000 on the page ending at the ceiling: the tool keeps the page
+    # and ends the job on the next fetch, naming the total, without asking HubSpot.
+    http = FakeHttp({**page, "paging": {"next": {"after": "10000"}}})
+    got = search_contacts(http, args, "9800")
+    assert got.records == [{"id": "1"}] and isinstance(got.next_cursor, dict)
+    with pytest.raises(ConnectorError) as exc:
+        search_contacts(http, args, got.next_cursor)
+    assert exc.value.code == "SEARCH_RESULT_CEILING" and "12,345" in exc.value.message
+    assert len(exc.value.message) <= 300 and len(http.sent) == 1
+    with pytest.raises(ConnectorError):
+        search_contacts(FakeHttp(), args, "10000")
+    # Exactly 10,000 matches: the last page has no paging, the job simply succeeds.
+    last = search_contacts(FakeHttp({"total": 10_000, "results": [{"id": "x"}]}), args, "9800")
+    assert last.next_cursor is None
+    # SECONDLY 429s name no reset: wait one second (search's window).
+    limited = RateLimited(None, policy="SECONDLY", status=429)
+    with pytest.raises(RateLimited) as rl:
+        search_contacts(FakeHttp(limited), args, None)
+    assert rl.value.retry_after == 1.0 and rl.value.policy == "SECONDLY"
+    assert FakeHttp().sent == [] and SearchArgs().model_dump()["filter_groups"] == []

@@ -1,0 +1,120 @@
+"""zendesk.tickets.list (declarative spec) through the real stack: API, worker, sandbox."""
+
+from __future__ import annotations
+
+import requests
+
+from sandbox.zendesk import encode_cursor
+
+TOOL = "zendesk.tickets.list"
+
+
+def api_log(sandbox) -> list[dict]:
+    return [e for e in sandbox.requests("zendesk") if e["kind"] == "api"]
+
+
+def run(api, account: str, **body) -> tuple[dict, dict]:
+    job = api.call(TOOL, account_id=account, **body)
+    done = api.wait(job["job_id"], timeout=60)
+    return done, api.result(job["job_id"])
+
+
+def test_full_traversal_every_ticket_once_in_order(api, fresh_sandbox):
+    fresh_sandbox.config(volumes={"zendesk.tickets": 1000})
+    account = api.account(fresh_sandbox, "zendesk")
+    done, body = run(api, account, args={}, fields=["id", "status"])
+    assert done["status"] == "succeeded", done
+    assert [r["id"] for r in body["records"]] == list(range(1, 1001))
+    assert body["truncated"] is False and body["pages_fetched"] == 10
+    log = api_log(fresh_sandbox)
+    assert len(log) == 10 and all(e["status"] == 200 for e in log)
+    assert "page%5Bafter%5D" not in log[0]["query"]
+    # The last page still carries an after_cursor; has_more=false ended the job, so
+    # nothing asked for the page after it.
+    last_cursor = requests.utils.quote(encode_cursor(1000), safe="")
+    assert not any(last_cursor in e["query"] for e in log)
+    assert all("page%5Bsize%5D=100" in e["query"] for e in log)
+
+
+def test_empty_collection(api, fresh_sandbox):
+    fresh_sandbox.config(volumes={"zendesk.tickets": 0})
+    account = api.account(fresh_sandbox, "zendesk")
+    done, body = run(api, account, args={})
+    assert done["status"] == "succeeded", done
+    assert body["records"] == [] and body["pages_fetched"] == 1
+    assert len(api_log(fresh_sandbox)) == 1
+
+
+def test_single_page_and_page_size(api, fresh_sandbox):
+    fresh_sandbox.config(volumes={"zendesk.tickets": 42})
+    account = api.account(fresh_sandbox, "zendesk")
+    done, body = run(api, account, args={"page_size": 50})
+    assert done["status"] == "succeeded", done
+    assert [r["id"] for r in body["records"]] == list(range(1, 43))
+    rec = body["records"][0]
+    assert {"subject", "description", "status", "priority", "assignee_id", "requester_id",
+            "created_at", "updated_at", "tags", "url"} <= set(rec)  # fmt: skip
+    log = api_log(fresh_sandbox)
+    assert len(log) == 1 and "page%5Bsize%5D=50" in log[0]["query"]
+
+
+def test_after_cursor_arg_resumes_listing(api, fresh_sandbox):
+    fresh_sandbox.config(volumes={"zendesk.tickets": 250})
+    account = api.account(fresh_sandbox, "zendesk")
+    done, body = run(api, account, args={"after_cursor": encode_cursor(200)}, fields=["id"])
+    assert done["status"] == "succeeded", done
+    assert [r["id"] for r in body["records"]] == list(range(201, 251))
+
+
+def test_vendor_400_fails_with_zendesk_code_and_message(api, fresh_sandbox):
+    account = api.account(fresh_sandbox, "zendesk")
+    done = api.wait(api.call(TOOL, account_id=account, args={"after_cursor": "bogus"})["job_id"])
+    assert done["status"] == "failed", done
+    assert done["error"]["code"] == "InvalidPaginationParameter"
+    assert done["error"]["message"] == "page[after] is not a valid cursor"
+    assert [e["status"] for e in api_log(fresh_sandbox)] == [400]  # a 400 is not retried
+
+
+def test_429_retry_after_waits_then_completes(api, fresh_sandbox):
+    fresh_sandbox.config(rate_budgets={"zendesk": 3}, rate_window_ms=1000,
+                         volumes={"zendesk.tickets": 1000})  # fmt: skip
+    account = api.account(fresh_sandbox, "zendesk")
+    done, body = run(api, account, args={}, fields=["id"])
+    assert done["status"] == "succeeded", done
+    assert "waiting_rate_limit" in [h["status"] for h in done["history"]]
+    assert [r["id"] for r in body["records"]] == list(range(1, 1001))
+    log = api_log(fresh_sandbox)
+    refusals = sum(e["status"] == 429 for e in log)
+    assert refusals >= 1
+    assert sum(e["status"] == 200 for e in log) == 10
+    assert refusals <= 6  # each 429 was waited out (Retry-After), not hammered
+
+
+def test_401_refreshes_rotating_token_once(api, fresh_sandbox):
+    fresh_sandbox.config(volumes={"zendesk.tickets": 300})
+    account = api.account(fresh_sandbox, "zendesk", access_token="revoked-or-unknown")
+    done, body = run(api, account, args={}, fields=["id"])
+    assert done["status"] == "succeeded", done
+    assert len(body["records"]) == 300
+    log = fresh_sandbox.requests("zendesk")
+    assert [e["status"] for e in log][:3] == [401, 200, 200]
+    assert [e["kind"] for e in log][:2] == ["api", "token"]
+    view = api.get(f"/v1/accounts/{account}").json()
+    assert view["refresh_count"] == 1 and view["last_refresh_outcome"] == "ok"
+    # The rotated refresh token was stored: a second refresh works.
+    from app.tokens import get_access_token
+
+    assert get_access_token(account, force=True)
+    assert api.get(f"/v1/accounts/{account}").json()["refresh_count"] == 2
+
+
+def test_rejected_refresh_parks_job_in_needs_reauth(api, fresh_sandbox):
+    account = api.account(fresh_sandbox, "zendesk", access_token="revoked-or-unknown")
+    requests.post(
+        f"{fresh_sandbox.url}/_sandbox/revoke", json={"vendor": "zendesk"}, timeout=5
+    ).raise_for_status()
+    job = api.call(TOOL, account_id=account, args={})
+    done = api.wait(job["job_id"], states=("needs_reauth", "failed", "succeeded"))
+    assert done["status"] == "needs_reauth", done
+    token_calls = [e for e in fresh_sandbox.requests("zendesk") if e["kind"] == "token"]
+    assert [e["status"] for e in token_calls] == [400]  # invalid_grant
