@@ -77,6 +77,12 @@ def create_account(tenant_id: str, req: AccountCreate) -> dict[str, Any]:
         check_public_url(req.base_url, field="base_url")
     account_id = "acc_" + secrets.token_hex(8)
     vendor = registry().vendors[req.vendor]
+    if not req.base_url and "{" in vendor.base_url:
+        raise InvalidInput(
+            f"{req.vendor} accounts need a `base_url` (the account's own host, like "
+            f"{vendor.base_url})",
+            code="base_url_required",
+        )
     base_url = req.base_url or vendor.base_url
     get_redis().hset(
         keys.account(account_id),

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 WORKER_NAME = "worker1"
+MAX_RESTARTS = 5  # per component within 5 minutes, like a process supervisor
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -142,9 +143,9 @@ class _Child:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *, append: bool = False) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:  # the child keeps its own copy of the fd
+        with self.log_path.open("ab" if append else "wb") as log:  # the child keeps its fd
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT,
@@ -409,6 +410,15 @@ class Stack:
                 return child.name, code
         return None
 
+    def restart(self, name: str) -> None:
+        """Start a component that died again (a supervisor's job: Redis reloads its AOF)."""
+        if name == "redis" and self.redis is not None:
+            self.redis.start()
+            return
+        for child in self.children:
+            if child.name == name:
+                child.start(append=True)
+
     def log_tail(self, name: str, lines: int = 20) -> str:
         if name == "redis" and self.redis is not None:
             return self.redis.log_tail(lines)
@@ -504,17 +514,24 @@ def run_foreground(
         with console.status("starting toolqueue (redis, sandbox, worker, beat, api, flower)…"):
             stack.start()
         console.print(_banner(stack))
+        restarts: dict[str, list[float]] = {}
         while not stack.stop_requested.wait(0.5):
             dead = stack.poll()
             if dead is not None and not stack.stop_requested.is_set():
                 name, code = dead
+                recent = [t for t in restarts.get(name, []) if time.monotonic() - t < 300]
                 console.print(
                     f"[bold red]{name} exited with status {code}[/]; last lines of "
                     f"{escape(str(stack.log_path(name)))}:\n{escape(stack.log_tail(name))}",
                     highlight=False,
                     soft_wrap=True,
                 )
-                return 1
+                if len(recent) >= MAX_RESTARTS:  # crash-looping: give up loudly
+                    console.print(f"[bold red]{name} died {MAX_RESTARTS} times in 5 min; stopping")
+                    return 1
+                restarts[name] = [*recent, time.monotonic()]
+                console.print(f"restarting {name} ({len(recent) + 1}/{MAX_RESTARTS})")
+                stack.restart(name)
         return 0
     except StackInterrupted:
         return 0

@@ -17,6 +17,11 @@ class VendorError(ConnectorError):
     """The vendor refused the request for good (4xx other than auth and rate limits)."""
 
 
+class Unauthorized(VendorError):
+    """The vendor's 401 in another guise (Slack `invalid_auth`/`token_expired` in a 200):
+    refreshed once and retried, like a 401."""
+
+
 class PaginationLoop(ConnectorError):
     def __init__(self, cursor: object) -> None:
         super().__init__("pagination_loop", f"the vendor returned cursor {cursor!r} twice")

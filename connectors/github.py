@@ -5,6 +5,9 @@ refreshed at github.com (rotating; errors come back as HTTP 200, see connectors/
 Errors: GitHub's body has only `message` (plus `errors` on a 422), so a refusal becomes
 VendorError(`http_<status>`, message): the same code the generic path gives any vendor
 without its own codes, and the message is GitHub's own text.
+
+A `link` URL outside the account's API root is refused (`foreign_next_link`): following it
+would send the account's token to another host.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors import ratelimit
 from connectors.base import Cursor, Http, Page, Tool, Vendor
-from connectors.errors import VendorError
+from connectors.errors import RateLimited, VendorError
 from connectors.pagination import LinkHeader
 from connectors.resource import Resource
 
@@ -127,20 +130,32 @@ def same_origin(resource: Resource) -> Tool:
 def _within(url: str, base_url: str) -> bool:
     u, b = urlsplit(url), urlsplit(base_url)
     path = b.path.rstrip("/")
-    return (
-        (u.scheme, u.netloc.lower()) == (b.scheme, b.netloc.lower())
-        and (u.path == path or u.path.startswith(path + "/"))
+    return (u.scheme, u.netloc.lower()) == (b.scheme, b.netloc.lower()) and (
+        u.path == path or u.path.startswith(path + "/")
     )
+
+
+SECONDARY_MIN_WAIT_S = 60.0
 
 
 def classify(resp: Any) -> None:
     """Raise GitHub's refusals; leave 401, rate-limit refusals (403 with remaining 0 or a
-    secondary-limit message, 429) and 5xx to the generic handling."""
+    secondary-limit message, 429) and 5xx to the generic handling.
+
+    One GitHub rule the generic parser does not know: a secondary-limit refusal without
+    `retry-after` (and with budget left) means "wait at least one minute", not "until
+    x-ratelimit-reset" (which belongs to the primary window and may be seconds or an hour
+    away), so it becomes RateLimited(60) here."""
     status = resp.status_code
-    if status < 400 or status in (401, 429) or status >= 500:
+    if status < 400 or status == 401 or status >= 500:
         return
-    if status == 403 and ratelimit.parse(resp.headers, status, resp.content).limited:
-        return
+    if status in (403, 429):
+        rate = ratelimit.parse(resp.headers, status, resp.content)
+        secondary = "secondary rate limit" in resp.text.lower()
+        if secondary and rate.retry_after is None and rate.remaining != 0:
+            raise RateLimited(SECONDARY_MIN_WAIT_S, policy="secondary", status=status)
+        if rate.limited:
+            return
     try:
         doc = resp.json()
     except ValueError:

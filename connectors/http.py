@@ -9,7 +9,7 @@ import requests
 
 from connectors import ratelimit
 from connectors.base import Vendor
-from connectors.errors import AuthRejected, RateLimited, Transient, VendorError
+from connectors.errors import AuthRejected, RateLimited, Transient, Unauthorized, VendorError
 
 TokenSource = Callable[[bool], str]  # force_refresh -> access token
 
@@ -71,7 +71,15 @@ class VendorHttp:
                 raise AuthRejected(
                     f"{self.vendor.name} rejected a freshly refreshed token (401)", status=401
                 )
-            self.vendor.classify(resp)
+            try:
+                self.vendor.classify(resp)
+            except Unauthorized as exc:
+                if attempt == 0:
+                    continue  # refresh once, as for a 401
+                raise AuthRejected(
+                    f"{self.vendor.name} rejected a freshly refreshed token ({exc.code})",
+                    status=resp.status_code,
+                ) from None
             check(resp, self.last_rate, self.vendor.name)
             return resp
         raise AssertionError("unreachable")

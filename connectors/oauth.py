@@ -15,7 +15,13 @@ PERMANENT = {
     "BAD_CLIENT_ID",
     "invalid_client",
     "unauthorized_client",
+    # Slack answers these with HTTP 200 and ok:false
+    "invalid_refresh_token",
+    "invalid_client_id",
+    "bad_client_secret",
+    "invalid_grant_type",
 }
+RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,11 @@ def refresh(
         doc = resp.json()
     except ValueError:
         doc = {}
-    code = str(doc.get("error") or doc.get("status") or "") if isinstance(doc, dict) else ""
-    if code in PERMANENT or (resp.status_code >= 400 and not doc.get("access_token")):
+    if not isinstance(doc, dict):
+        doc = {}
+    code = str(doc.get("error") or doc.get("status") or "")
+    refused = doc.get("ok") is False and code not in RETRYABLE  # Slack: errors in a 200
+    if code in PERMANENT or refused or (resp.status_code >= 400 and not doc.get("access_token")):
         detail = doc.get("error_description") or doc.get("message") or code or resp.status_code
         raise AuthRejected(f"refresh token rejected: {detail}", status=resp.status_code)
     if not doc.get("access_token"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -75,13 +76,19 @@ def _graphql_errors(doc: Any) -> list[dict[str, Any]]:
 
 
 def classify(resp: requests.Response) -> None:
-    """Raise Shopify's refusals; 401, 429, 5xx and THROTTLED are left to the generic path."""
+    """Raise Shopify's refusals; 401, 429, 5xx and THROTTLED are left to the generic path.
+
+    A 2xx body is read only for GraphQL (errors ride in a 200 there); REST pages are not
+    parsed here a second time.
+    """
     status = resp.status_code
     if status == 401 or status == 429 or status >= 500:
         return
+    if status < 300 and not urlsplit(resp.url or "").path.endswith("/graphql.json"):
+        return
     try:
-        doc = resp.json() if resp.content else None
-    except ValueError:
+        doc = orjson.loads(resp.content) if resp.content else None
+    except orjson.JSONDecodeError:
         doc = None
     errors = _graphql_errors(doc)
     if errors and status < 300:
@@ -135,7 +142,7 @@ class ShopResource(Resource):
         resp = http.request(
             req.method, api_path(http, req.path), params=req.params or None, json=req.json
         )
-        doc = resp.json() if resp.content else {}
+        doc = orjson.loads(resp.content) if resp.content else {}
         records = search(self.records, doc) or []
         return Page(list(records), self.paginate.next(resp, doc, records))
 
@@ -265,7 +272,7 @@ def graphql_fetch(http: Http, args: GraphQLArgs, cursor: Cursor | None) -> Page:
     body = {"query": args.query, "variables": dict(args.variables)}
     req = dialect.apply(PageRequest("POST", "graphql.json", json=body), cursor)
     resp = http.request("POST", api_path(http, req.path), json=req.json)
-    doc = resp.json() if resp.content else {}
+    doc = orjson.loads(resp.content) if resp.content else {}
     conn = search(where, doc)
     if not isinstance(conn, dict):
         keys = sorted(doc.get("data") or {}) if isinstance(doc, dict) else []
@@ -308,5 +315,6 @@ VENDOR = Vendor(
     auth_header="X-Shopify-Access-Token",
     auth_format="{token}",
     rate_limit="shopify",
+    limits_in_body=True,  # GraphQL answers THROTTLED inside an HTTP 200
     tools=(customers_list.tool(), orders_list.tool(), graphql_query),
 )

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import Cursor, Http, Page, Vendor
-from connectors.errors import AuthRejected, Transient, VendorError
+from connectors.base import Vendor
+from connectors.errors import Transient, Unauthorized, VendorError
 from connectors.pagination import BodyCursor, PageRequest
 from connectors.resource import Resource
 
@@ -27,7 +27,7 @@ AUTH_ERRORS = frozenset(
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable"})
 
 
-class SlackAuthError(VendorError):
+class SlackAuthError(Unauthorized):
     """An HTTP 200 `ok:false` auth failure: Slack's 401."""
 
 
@@ -63,44 +63,14 @@ def classify(resp: Any) -> None:
     raise VendorError(code, _detail(doc, code), status=resp.status_code)
 
 
-class _Reauth:
-    """Gives Slack's 200-with-auth-error the treatment http.py gives a 401: one forced
-    refresh and one retry, then AuthRejected."""
-
-    def __init__(self, http: Http) -> None:
-        self.http = http
-        self.base_url = http.base_url
-        self.vendor = http.vendor
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            return self.http.request(method, path, **kwargs)
-        except SlackAuthError as exc:
-            first = exc
-        force_refresh = getattr(self.http, "token", None)
-        if force_refresh is None:
-            raise AuthRejected(f"slack refused the token ({first.code})", status=first.status)
-        force_refresh(True)
-        try:
-            return self.http.request(method, path, **kwargs)
-        except SlackAuthError as exc:
-            raise AuthRejected(
-                f"slack rejected a freshly refreshed token ({exc.code})", status=exc.status
-            ) from None
-
-
 @dataclass(frozen=True)
 class SlackResource(Resource):
-    """A Resource whose booleans go out as Slack spells them and whose auth failures
-    trigger one refresh."""
+    """A Resource whose booleans go out as Slack spells them."""
 
     def request(self, args: BaseModel) -> PageRequest:
         req = super().request(args)
         params = {k: "true" if v is True else v for k, v in req.params.items() if v is not False}
         return replace(req, params=params)
-
-    def fetch(self, http: Http, args: BaseModel, cursor: Cursor | None) -> Page:
-        return super().fetch(_Reauth(http), args, cursor)
 
 
 class HistoryArgs(BaseModel):

@@ -19,7 +19,8 @@ varies from page to page; the last page has no rel="next", a single page no `lin
 Knobs (module level, for in-process tests): `PRIMARY_LIMIT_STATUS` (403 or 429; None, the
 default, alternates 403, 429, 403… per refusal, so a remote test sees both), and the
 secondary limit, enabled by a `rate_budgets["github:secondary"]` budget in the live config
-(same window length), answered 403 with `retry-after`.
+(same window length), answered 403 with `retry-after` (`SECONDARY_RETRY_AFTER_S` pins it;
+0 omits it).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ NAME = "github"
 ROTATES_REFRESH_TOKENS = True  # GitHub App user tokens: every refresh returns a new ghr_
 PRIMARY_LIMIT_STATUS: int | None = None  # 403 | 429 | None (alternate per refusal)
 SECONDARY_KEY = f"{NAME}:secondary"  # rate_budgets key enabling the secondary limit
-SECONDARY_RETRY_AFTER_S: int | None = None  # None: seconds until the secondary window frees
+# Secondary refusals' retry-after: None = seconds until the secondary window frees; 0 = no
+# retry-after at all (GitHub then says: wait at least a minute).
+SECONDARY_RETRY_AFTER_S: int | None = None
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 PERIOD = 12  # state and labels repeat every PERIOD numbers
@@ -75,25 +78,62 @@ REFRESH_TOKEN_TTL_S = 15_811_200  # six months, as GitHub says in every refresh 
 # ---- deterministic data, a pure function of (repository, number) ---------------------------
 
 LOGINS = (
-    "octocat", "hubot", "monalisa", "defunkt", "mojombo", "pjhyett", "wycats", "ezmobius",
-    "technoweenie", "atmos", "kneath", "holman", "jbarnette", "tmm1", "rtomayko", "nvie",
-    "zoë-dev", "mislav", "tpope", "bkeepers",
+    "octocat",
+    "hubot",
+    "monalisa",
+    "defunkt",
+    "mojombo",
+    "pjhyett",
+    "wycats",
+    "ezmobius",
+    "technoweenie",
+    "atmos",
+    "kneath",
+    "holman",
+    "jbarnette",
+    "tmm1",
+    "rtomayko",
+    "nvie",
+    "zoë-dev",
+    "mislav",
+    "tpope",
+    "bkeepers",
 )
 PRIMARY_LABELS = ("bug", "enhancement", "documentation", None)
 PRIORITY_LABELS = (  # by n % 12; the unified ticketing tool reads `priority: …` labels
-    "priority: low", "priority: medium", None, "priority: high", None, "priority: low",
-    "priority: medium", None, None, "priority: high", "priority: low", None,
+    "priority: low",
+    "priority: medium",
+    None,
+    "priority: high",
+    None,
+    "priority: low",
+    "priority: medium",
+    None,
+    None,
+    "priority: high",
+    "priority: low",
+    None,
 )
 LABEL_COLORS = {
-    "bug": "d73a4a", "enhancement": "a2eeef", "documentation": "0075ca",
-    "good first issue": "7057ff", "help wanted": "008672", "priority: low": "c2e0c6",
-    "priority: medium": "fbca04", "priority: high": "b60205",
+    "bug": "d73a4a",
+    "enhancement": "a2eeef",
+    "documentation": "0075ca",
+    "good first issue": "7057ff",
+    "help wanted": "008672",
+    "priority: low": "c2e0c6",
+    "priority: medium": "fbca04",
+    "priority: high": "b60205",
 }
 VERBS = ("Fix", "Add", "Remove", "Document", "Refactor", "Speed up", "Handle", "Test")
 THINGS = (
-    "pagination of the issues list", "rate-limit handling", "OAuth token refresh",
-    "the CLI's --json flag", "Unicode in titles (ünïcødé, 中文, 🚀)", "webhook retries",
-    "the config loader", "error messages on 422",
+    "pagination of the issues list",
+    "rate-limit handling",
+    "OAuth token refresh",
+    "the CLI's --json flag",
+    "Unicode in titles (ünïcødé, 中文, 🚀)",
+    "webhook retries",
+    "the config loader",
+    "error messages on 422",
 )
 EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
 
@@ -150,18 +190,26 @@ def _user(api: str, i: int) -> dict[str, Any]:
     login = LOGINS[i % len(LOGINS)]
     uid = 583231 + i % len(LOGINS)
     return {
-        "login": login, "id": uid, "node_id": f"MDQ6VXNlcj{uid}",
+        "login": login,
+        "id": uid,
+        "node_id": f"MDQ6VXNlcj{uid}",
         "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
-        "url": f"{api}/users/{login}", "html_url": f"https://github.com/{login}",
-        "type": "User", "site_admin": False,
+        "url": f"{api}/users/{login}",
+        "html_url": f"https://github.com/{login}",
+        "type": "User",
+        "site_admin": False,
     }
 
 
 def _label(api: str, repo: str, name: str) -> dict[str, Any]:
     lid = 1_000_000 + zlib.crc32(name.encode()) % 1_000_000
     return {
-        "id": lid, "node_id": f"LA_kwDO{lid}", "url": f"{api}/repos/{repo}/labels/{quote(name)}",
-        "name": name, "color": LABEL_COLORS[name], "default": name in PRIMARY_LABELS,
+        "id": lid,
+        "node_id": f"LA_kwDO{lid}",
+        "url": f"{api}/repos/{repo}/labels/{quote(name)}",
+        "name": name,
+        "color": LABEL_COLORS[name],
+        "default": name in PRIMARY_LABELS,
         "description": None,
     }
 
@@ -317,8 +365,9 @@ def _base_headers() -> dict[str, str]:
     return {"x-github-request-id": _request_id(), "x-github-api-version-selected": "2022-11-28"}
 
 
-def _error(status: int, message: str, doc: str, headers: dict[str, str] | None = None,
-           **extra: Any) -> JSONResponse:
+def _error(
+    status: int, message: str, doc: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {"message": message, **extra, "documentation_url": doc, "status": str(status)}
     return JSONResponse(body, status_code=status, headers={**_base_headers(), **(headers or {})})
 
@@ -352,8 +401,11 @@ def _rate_headers(state: SandboxState, d: RateDecision) -> dict[str, str]:
 
 def _unauthenticated_headers() -> dict[str, str]:
     return {
-        "x-ratelimit-limit": "60", "x-ratelimit-remaining": "59", "x-ratelimit-used": "1",
-        "x-ratelimit-reset": str(int(time.time()) + 3600), "x-ratelimit-resource": "core",
+        "x-ratelimit-limit": "60",
+        "x-ratelimit-remaining": "59",
+        "x-ratelimit-used": "1",
+        "x-ratelimit-reset": str(int(time.time()) + 3600),
+        "x-ratelimit-resource": "core",
     }
 
 
@@ -375,20 +427,28 @@ async def _gate(request: Request) -> tuple[Response | None, dict[str, str]]:
     headers = {**_base_headers(), **_rate_headers(state, decision)}
     if decision.policy is not None:
         status = PRIMARY_LIMIT_STATUS or (403 if state.stats()["rate_limited"] % 2 else 429)
-        body = {"message": "API rate limit exceeded for user ID 1.", "documentation_url":
-                f"{RATE_DOC}#about-the-primary-rate-limit", "status": str(status)}
+        body = {
+            "message": "API rate limit exceeded for user ID 1.",
+            "documentation_url": f"{RATE_DOC}#about-the-primary-rate-limit",
+            "status": str(status),
+        }
         return JSONResponse(body, status_code=status, headers=headers), headers
     if SECONDARY_KEY in state.config.rate_budgets:
         second = state.take_rate(SECONDARY_KEY)
         if second.policy is not None:
-            wait = SECONDARY_RETRY_AFTER_S or max(
-                1, math.ceil(_window_end(state, SECONDARY_KEY, second.window_ms) - time.time()))
-            body = {"message": "You have exceeded a secondary rate limit. Please wait a few "
-                    "minutes before you try again. If you reach out to GitHub Support for help, "
-                    f"please include the request ID {headers['x-github-request-id']}.",
-                    "documentation_url": SECONDARY_DOC, "status": "403"}
-            return JSONResponse(body, status_code=403,
-                                headers={**headers, "retry-after": str(wait)}), headers
+            wait = SECONDARY_RETRY_AFTER_S
+            if wait is None:
+                end = _window_end(state, SECONDARY_KEY, second.window_ms)
+                wait = max(1, math.ceil(end - time.time()))
+            body = {
+                "message": "You have exceeded a secondary rate limit. Please wait a few "
+                "minutes before you try again. If you reach out to GitHub Support for help, "
+                f"please include the request ID {headers['x-github-request-id']}.",
+                "documentation_url": SECONDARY_DOC,
+                "status": "403",
+            }
+            extra = {"retry-after": str(wait)} if wait else {}
+            return JSONResponse(body, status_code=403, headers={**headers, **extra}), headers
     return None, headers
 
 
@@ -400,12 +460,18 @@ def _int(raw: str | None, default: int) -> int:
 
 
 def _invalid(resource: str, field: str, doc: str, headers: dict[str, str]) -> JSONResponse:
-    return _error(422, "Validation Failed", doc, headers,
-                  errors=[{"resource": resource, "field": field, "code": "invalid"}])
+    return _error(
+        422,
+        "Validation Failed",
+        doc,
+        headers,
+        errors=[{"resource": resource, "field": field, "code": "invalid"}],
+    )
 
 
-async def _list(request: Request, owner: str | None, repo: str | None, rid: int | None,
-                kind: str) -> Response:
+async def _list(
+    request: Request, owner: str | None, repo: str | None, rid: int | None, kind: str
+) -> Response:
     state = sandbox_state(request)
     denied, headers = await _gate(request)
     if denied is not None:
@@ -533,25 +599,41 @@ async def token(request: Request) -> Response:
         return PlainTextResponse(text, media_type="application/x-www-form-urlencoded")
 
     def error(code: str, description: str, anchor: str) -> Response:
-        return answer({"error": code, "error_description": description,
-                       "error_uri": f"{TOKEN_DOC}#{anchor}"})
+        return answer(
+            {"error": code, "error_description": description, "error_uri": f"{TOKEN_DOC}#{anchor}"}
+        )
 
     if form.get("grant_type") != "refresh_token":
-        return error("unsupported_grant_type", "The grant type is not supported.",
-                     "unsupported-grant-type")
+        return error(
+            "unsupported_grant_type", "The grant type is not supported.", "unsupported-grant-type"
+        )
     presented = form.get("refresh_token", "")
     try:
-        issued = state.refresh(NAME, form.get("client_id", ""), form.get("client_secret", ""),
-                               presented)
+        issued = state.refresh(
+            NAME, form.get("client_id", ""), form.get("client_secret", ""), presented
+        )
     except TokenError as exc:
         if exc.reason == "client":
-            return error("incorrect_client_credentials",
-                         "The client_id and/or client_secret passed are incorrect.",
-                         "incorrect-client-credentials")
-        return answer({"error": "bad_refresh_token",
-                       "error_description": "The refresh token passed is incorrect or expired.",
-                       "error_uri": REFRESH_DOC})
+            return error(
+                "incorrect_client_credentials",
+                "The client_id and/or client_secret passed are incorrect.",
+                "incorrect-client-credentials",
+            )
+        return answer(
+            {
+                "error": "bad_refresh_token",
+                "error_description": "The refresh token passed is incorrect or expired.",
+                "error_uri": REFRESH_DOC,
+            }
+        )
     access, refresh = _brand(state, issued, presented)
-    return answer({"access_token": access, "expires_in": issued.expires_in,
-                   "refresh_token": refresh, "refresh_token_expires_in": REFRESH_TOKEN_TTL_S,
-                   "token_type": "bearer", "scope": ""})
+    return answer(
+        {
+            "access_token": access,
+            "expires_in": issued.expires_in,
+            "refresh_token": refresh,
+            "refresh_token_expires_in": REFRESH_TOKEN_TTL_S,
+            "token_type": "bearer",
+            "scope": "",
+        }
+    )

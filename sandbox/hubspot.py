@@ -1,10 +1,12 @@
 """HubSpot CRM v3 double: contacts/companies/deals list and search, OAuth refresh.
 
 Order of checks mirrors the real edge: latency/fault, auth (401 carries no rate headers,
-the portal is unknown), rate limit (refusals are free), then validation and the data.
-List calls share one rolling budget per portal and carry X-HubSpot-RateLimit-* headers;
-search has its own per-second budget (``SEARCH_PER_SECOND``), no rate headers, a 429 with
-``policyName: SECONDLY``, and a 10,000-result ceiling per query (``after`` >= 10000: 400).
+the portal is unknown), scopes (403 MISSING_SCOPES; see ``_missing_scope``), rate limit
+(refusals are free), then validation and the data. List calls share one rolling budget
+per portal and carry X-HubSpot-RateLimit-* headers; search has its own per-second budget
+(``SEARCH_PER_SECOND``, override: ``rate_budgets["hubspot.search"]``), no rate headers,
+a 429 with ``policyName: SECONDLY``, and a 10,000-result ceiling per query (``after`` >=
+10000: 400). Search does not count against the daily budget here.
 """
 
 from __future__ import annotations

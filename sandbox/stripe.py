@@ -60,7 +60,7 @@ class Kind:
         if not m:
             return None
         i = int(m.group(1))
-        return i if 1 <= i <= volume and m.group(2) == self.id(i)[-self.suffix:] else None
+        return i if 1 <= i <= volume and m.group(2) == self.id(i)[-self.suffix :] else None
 
 
 def _suffix(seed: str, length: int) -> str:
@@ -98,8 +98,12 @@ def customer(i: int) -> dict[str, Any]:
         "discount": None,
         "email": _email(i),
         "invoice_prefix": f"{zlib.crc32(str(i).encode()):08X}",
-        "invoice_settings": {"custom_fields": None, "default_payment_method": None,
-                             "footer": None, "rendering_options": None},
+        "invoice_settings": {
+            "custom_fields": None,
+            "default_payment_method": None,
+            "footer": None,
+            "rendering_options": None,
+        },
         "livemode": False,
         "metadata": {"sandbox_index": str(i)},
         "name": f"{first} {LAST[(i * 3) % len(LAST)]}",
@@ -138,9 +142,12 @@ def charge(i: int, customers: int) -> dict[str, Any]:
         "failure_message": "Your card was declined." if status == "failed" else None,
         "livemode": False,
         "metadata": {},
-        "outcome": {"network_status": "declined_by_network" if status == "failed"
-                    else "approved_by_network", "type": "issuer_declined"
-                    if status == "failed" else "authorized"},
+        "outcome": {
+            "network_status": "declined_by_network"
+            if status == "failed"
+            else "approved_by_network",
+            "type": "issuer_declined" if status == "failed" else "authorized",
+        },
         "paid": paid,
         "payment_intent": f"pi_{_suffix(f'pi{i}', 24)}",
         "payment_method": f"pm_{_suffix(f'pm{i}', 24)}",
@@ -157,9 +164,15 @@ def _request_id() -> str:
     return "req_" + secrets.token_urlsafe(10).replace("-", "x").replace("_", "y")[:14]
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None, *,
-           code: str | None = None, param: str | None = None,
-           err_type: str = "invalid_request_error") -> JSONResponse:
+def _error(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    err_type: str = "invalid_request_error",
+) -> JSONResponse:
     rid = _request_id()
     err: dict[str, Any] = {}
     if code:
@@ -169,10 +182,13 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None, *,
     if param:
         err["param"] = param
     if status != 401:
-        err["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{rid}?t={int(time.time())}"
+        err["request_log_url"] = (
+            f"https://dashboard.stripe.com/test/logs/{rid}?t={int(time.time())}"
+        )
     err["type"] = err_type
-    return JSONResponse({"error": err}, status_code=status,
-                        headers={"request-id": rid, **(headers or {})})
+    return JSONResponse(
+        {"error": err}, status_code=status, headers={"request-id": rid, **(headers or {})}
+    )
 
 
 def _unavailable() -> dict[str, Any]:
@@ -206,51 +222,67 @@ async def _gate(request: Request) -> Response | None:
     key = _key(request)
     headers = {"www-authenticate": 'Basic realm="Stripe"'}
     if key is None:
-        return _error(401, "You did not provide an API key. You need to provide your API key in "
-                      "the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
-                      "YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for "
-                      "details, or we can help at https://support.stripe.com/.", headers)
+        return _error(
+            401,
+            "You did not provide an API key. You need to provide your API key in "
+            "the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+            "YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for "
+            "details, or we can help at https://support.stripe.com/.",
+            headers,
+        )
     if state.check_access(NAME, key) == "invalid":  # keys never expire: lateness is fine
         return _error(401, f"Invalid API Key provided: {_masked(key)}", headers)
     if state.take_rate(NAME).policy is not None:
-        return _error(429, "Request rate limit exceeded. You can learn more about rate limits "
-                      "here https://stripe.com/docs/rate-limits.", {"stripe-should-retry": "true"},
-                      code="rate_limit")
+        return _error(
+            429,
+            "Request rate limit exceeded. You can learn more about rate limits "
+            "here https://stripe.com/docs/rate-limits.",
+            {"stripe-should-retry": "true"},
+            code="rate_limit",
+        )
     return None
 
 
 Progression = tuple[int, int, int]  # (first index, step, count), in list order
 
 
-def _page(request: Request, kind: Kind, known: set[str], volume: int,
-          items: Progression | None, make: Any) -> Response:
+def _page(
+    request: Request, kind: Kind, known: set[str], volume: int, items: Progression | None, make: Any
+) -> Response:
     """Validate the list parameters and answer one page of `items` (None: a filter matched
     nothing)."""
     params = request.query_params
     for name in params:
         if name not in known and not name.startswith("expand["):
-            return _error(400, f"Received unknown parameter: {name}", code="parameter_unknown",
-                          param=name)
+            return _error(
+                400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name
+            )
     raw = params.get("limit", str(DEFAULT_LIMIT))
     if not re.fullmatch(r"-?\d+", raw.strip()):
-        return _error(400, f"Invalid integer: {raw}", code="parameter_invalid_integer",
-                      param="limit")
+        return _error(
+            400, f"Invalid integer: {raw}", code="parameter_invalid_integer", param="limit"
+        )
     limit = int(raw)
     if not 1 <= limit <= MAX_LIMIT:
         bound = "greater than or equal to 1" if limit < 1 else f"less than or equal to {MAX_LIMIT}"
-        return _error(400, f"This value must be {bound}.", code="parameter_invalid_integer",
-                      param="limit")
+        return _error(
+            400, f"This value must be {bound}.", code="parameter_invalid_integer", param="limit"
+        )
     after, before = params.get("starting_after"), params.get("ending_before")
     if after is not None and before is not None:
-        return _error(400, "You may only specify one of these parameters: ending_before, "
-                      "starting_after.", param="ending_before")
+        return _error(
+            400,
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            param="ending_before",
+        )
     anchor = None
     for name, value in (("starting_after", after), ("ending_before", before)):
         if value is not None:
             anchor = kind.index(value, volume)
             if anchor is None:
-                return _error(400, f"No such {kind.noun}: '{value}'", code="resource_missing",
-                              param=name)
+                return _error(
+                    400, f"No such {kind.noun}: '{value}'", code="resource_missing", param=name
+                )
     start, step, count = items or (1, 1, 0)
     if after is not None:  # the items after the anchor, in list order
         skip = 0 if anchor < start else min(count, (anchor - start) // step + 1)
@@ -264,8 +296,10 @@ def _page(request: Request, kind: Kind, known: set[str], volume: int,
         first, n = 0, min(limit, count)
         has_more = n < count
     data = [make(start + (first + k) * step) for k in range(max(0, n))]
-    return JSONResponse({"object": "list", "data": data, "has_more": has_more, "url": kind.path},
-                        headers={"request-id": _request_id()})
+    return JSONResponse(
+        {"object": "list", "data": data, "has_more": has_more, "url": kind.path},
+        headers={"request-id": _request_id()},
+    )
 
 
 # ---- endpoints ----------------------------------------------------------------------------
@@ -283,8 +317,14 @@ async def list_customers(request: Request) -> Response:
         m = re.search(r"\.(\d+)@example\.com$", email)
         i = int(m.group(1)) if m else 0
         items = (i, 1, 1) if 1 <= i <= total and _email(i) == email else None
-    return _page(request, CUSTOMER, {"limit", "starting_after", "ending_before", "email"},
-                 total, items, customer)
+    return _page(
+        request,
+        CUSTOMER,
+        {"limit", "starting_after", "ending_before", "email"},
+        total,
+        items,
+        customer,
+    )
 
 
 @router.get("/v1/charges")
@@ -299,8 +339,15 @@ async def list_charges(request: Request) -> Response:
     if wanted is not None:
         c = CUSTOMER.index(wanted, customers)
         if c is None:
-            return _error(400, f"No such customer: '{wanted}'", code="resource_missing",
-                          param="customer")
+            return _error(
+                400, f"No such customer: '{wanted}'", code="resource_missing", param="customer"
+            )
         items = (c, customers, max(0, (total - c) // customers + 1)) if c <= total else None
-    return _page(request, CHARGE, {"limit", "starting_after", "ending_before", "customer"},
-                 total, items, lambda i: charge(i, customers))
+    return _page(
+        request,
+        CHARGE,
+        {"limit", "starting_after", "ending_before", "customer"},
+        total,
+        items,
+        lambda i: charge(i, customers),
+    )

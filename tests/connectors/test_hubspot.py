@@ -23,9 +23,11 @@ TOOLS: dict[str, tuple[str, str, dict[str, Any]]] = {
         {"limit": 100, "filter_groups": [HAS_EMAIL]},
     ),
 }
-SCOPE = {"hubspot.contacts": "crm.objects.contacts.read",
-         "hubspot.companies": "crm.objects.companies.read",
-         "hubspot.deals": "crm.objects.deals.read"}
+SCOPE = {
+    "hubspot.contacts": "crm.objects.contacts.read",
+    "hubspot.companies": "crm.objects.companies.read",
+    "hubspot.deals": "crm.objects.deals.read",
+}
 FAST_SEARCH = {"hubspot.search": 10_000}  # search's own budget, out of the way
 
 
@@ -85,25 +87,38 @@ def test_empty_collection_and_single_page(api, fresh_sandbox, tool):
     assert len(api_requests(fresh_sandbox, path)) == 1
 
     set_volume(fresh_sandbox, collection, 37)
-    asked = {"hubspot.contacts": ["email"], "hubspot.companies": ["name", "industry"],
-             "hubspot.deals": ["dealname", "amount"]}[collection]
+    asked = {
+        "hubspot.contacts": ["email"],
+        "hubspot.companies": ["name", "industry"],
+        "hubspot.deals": ["dealname", "amount"],
+    }[collection]
     single = run(api, account, tool, {**args, "properties": asked})
     assert single["status"] == "succeeded", single
     records = api.result(single["job_id"])["records"]
     assert [r["id"] for r in records] == [str(i) for i in range(1, 38)]
-    assert set(asked) <= set(records[0]["properties"]) and "hs_object_id" in records[0][
-        "properties"]
+    assert (
+        set(asked) <= set(records[0]["properties"]) and "hs_object_id" in records[0]["properties"]
+    )
     assert len(api_requests(fresh_sandbox, path)) == 2  # one request for the single page
 
 
 def bearer_account(api: Any, sandbox: Any, scopes: list[str]) -> str:
     """A private-app account whose token lacks other scopes (sandbox: `pat-…~scope+scope`)."""
     token = f"pat-na1-{uuid.uuid4()}~{'+'.join(scopes)}"
-    requests.post(f"{sandbox.url}/_sandbox/static-token",
-                  json={"vendor": "hubspot", "token": token}, timeout=5).raise_for_status()
-    resp = api.post("/v1/accounts", {"vendor": "hubspot", "name": "private app",
-                                     "base_url": sandbox.hubspot(),
-                                     "credentials": {"type": "bearer", "token": token}})
+    requests.post(
+        f"{sandbox.url}/_sandbox/static-token",
+        json={"vendor": "hubspot", "token": token},
+        timeout=5,
+    ).raise_for_status()
+    resp = api.post(
+        "/v1/accounts",
+        {
+            "vendor": "hubspot",
+            "name": "private app",
+            "base_url": sandbox.hubspot(),
+            "credentials": {"type": "bearer", "token": token},
+        },
+    )
     assert resp.status_code == 201, resp.text
     return resp.json()["account_id"]
 
@@ -117,7 +132,8 @@ def test_missing_scope_fails_with_hubspots_category_and_message(api, fresh_sandb
     assert done["status"] == "failed", done
     assert done["error"]["code"] == "MISSING_SCOPES"
     assert done["error"]["message"].startswith(
-        "This app hasn't been granted all required scopes to make this call.")
+        "This app hasn't been granted all required scopes to make this call."
+    )
     assert [e["status"] for e in api_requests(fresh_sandbox, path)] == [403]  # no retry
     assert api.result(done["job_id"])["error"]["code"] == "MISSING_SCOPES"
 
@@ -129,27 +145,43 @@ def test_search_invalid_operator_fails_with_validation_error(api, fresh_sandbox)
     assert done["status"] == "failed", done
     assert done["error"]["code"] == "VALIDATION_ERROR"
     assert 'from String "LIKE"' in done["error"]["message"]
-    assert [e["status"] for e in api_requests(fresh_sandbox, f"{OBJECTS}/contacts/search")] == [
-        400]
+    assert [e["status"] for e in api_requests(fresh_sandbox, f"{OBJECTS}/contacts/search")] == [400]
 
 
 def test_search_filters_reach_hubspot(api, fresh_sandbox):
     from sandbox.hubspot import contact
 
     account = api.account(fresh_sandbox)  # 1000 contacts
-    groups = [{"filters": [{"propertyName": "email", "operator": "CONTAINS_TOKEN",
-                            "value": "*@acme.example"}]},
-              {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Bob"},
-                           {"propertyName": "company", "operator": "EQ", "value": "Globex"}]}]
-    done = run(api, account, "hubspot.contacts.search",
-               {"filter_groups": groups, "limit": 20,
-                "sorts": [{"propertyName": "createdate", "direction": "DESCENDING"}]},
-               fields=["id"])
+    groups = [
+        {
+            "filters": [
+                {"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "*@acme.example"}
+            ]
+        },
+        {
+            "filters": [
+                {"propertyName": "firstname", "operator": "EQ", "value": "Bob"},
+                {"propertyName": "company", "operator": "EQ", "value": "Globex"},
+            ]
+        },
+    ]
+    done = run(
+        api,
+        account,
+        "hubspot.contacts.search",
+        {
+            "filter_groups": groups,
+            "limit": 20,
+            "sorts": [{"propertyName": "createdate", "direction": "DESCENDING"}],
+        },
+        fields=["id"],
+    )
     assert done["status"] == "succeeded", done
 
     def hit(p: dict[str, str]) -> bool:
         return p["email"].endswith("@acme.example") or (
-            p["firstname"] == "Bob" and p["company"] == "Globex")
+            p["firstname"] == "Bob" and p["company"] == "Globex"
+        )
 
     expected = [str(i) for i in range(1000, 0, -1) if hit(contact(i)["properties"])]
     assert len(expected) > 60 and ids_of(api, done) == expected
@@ -179,8 +211,14 @@ def test_rate_limit_refusal_waits_then_completes(api, fresh_sandbox, tool):
 def test_search_ceiling_ends_with_a_clear_error_after_10000(api, fresh_sandbox):
     fresh_sandbox.config(hubspot_contacts=10_500, rate_budgets=FAST_SEARCH)
     account = api.account(fresh_sandbox)
-    done = run(api, account, "hubspot.contacts.search",
-               {"filter_groups": [HAS_EMAIL], "limit": 200}, fields=["id"], delivery="blocks")
+    done = run(
+        api,
+        account,
+        "hubspot.contacts.search",
+        {"filter_groups": [HAS_EMAIL], "limit": 200},
+        fields=["id"],
+        delivery="blocks",
+    )
     assert done["status"] == "failed", done
     err = done["error"]
     assert err["code"] == "SEARCH_RESULT_CEILING"
@@ -234,8 +272,12 @@ def test_search_tool_cursor_ceiling_and_secondly_wait():
     assert got.next_cursor == "9800"
     method, path, body = http.sent[0]
     assert (method, path) == ("POST", "/crm/v3/objects/contacts/search")
-    assert body == {"filterGroups": [HAS_EMAIL], "limit": 200, "properties": ["email"],
-                    "after": "9600"}
+    assert body == {
+        "filterGroups": [HAS_EMAIL],
+        "limit": 200,
+        "properties": ["email"],
+        "after": "9600",
+    }
     # HubSpot offers after=10000 on the page ending at the ceiling: the tool keeps the page
     # and ends the job on the next fetch, naming the total, without asking HubSpot.
     http = FakeHttp({**page, "paging": {"next": {"after": "10000"}}})

@@ -13,8 +13,13 @@ import sandbox.github as gh
 ISSUES = "/github/repos/octo/hello/issues"
 PULLS = "/github/repos/octo/hello/pulls"
 TOKEN = "/github/login/oauth/access_token"
-RATE = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset",
-        "x-ratelimit-resource")
+RATE = (
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-used",
+    "x-ratelimit-reset",
+    "x-ratelimit-resource",
+)
 
 
 def bearer(account: dict) -> dict[str, str]:
@@ -32,8 +37,9 @@ def rel_order(resp) -> list[str]:
 
 def setup(make_client, mint, issues: int = 1000, pulls: int = 1000, **knobs):
     client = make_client(**knobs)
-    client.post("/_sandbox/config", json={"volumes": {"github.issues": issues,
-                                                      "github.pulls": pulls}})
+    client.post(
+        "/_sandbox/config", json={"volumes": {"github.issues": issues, "github.pulls": pulls}}
+    )
     return client, bearer(mint(client, "github"))
 
 
@@ -86,8 +92,19 @@ def test_issue_and_pull_shapes(make_client, mint):
     prs = [i for i in items if "pull_request" in i]
     assert len(prs) == 20 and all(i["number"] % 2 == 0 for i in prs)
     for rec in items:
-        assert {"id", "number", "title", "state", "html_url", "url", "user", "assignee",
-                "labels", "created_at", "updated_at"} <= set(rec)
+        assert {
+            "id",
+            "number",
+            "title",
+            "state",
+            "html_url",
+            "url",
+            "user",
+            "assignee",
+            "labels",
+            "created_at",
+            "updated_at",
+        } <= set(rec)
         assert isinstance(rec["user"]["login"], str)
         assert rec["assignee"] is None or isinstance(rec["assignee"]["login"], str)
         assert all(isinstance(label["name"], str) for label in rec["labels"])
@@ -111,15 +128,20 @@ def test_filters_match_a_brute_force_scan(make_client, mint):
     for state in ("open", "closed"):
         got, _ = crawl(client, h, ISSUES, {"state": state, "per_page": 7})
         assert [r["number"] for r in got] == [
-            r["number"] for r in everything if r["state"] == state]
+            r["number"] for r in everything if r["state"] == state
+        ]
     got, _ = crawl(client, h, ISSUES, {"labels": "Enhancement,good first issue", "per_page": 9})
     assert got and [r["number"] for r in got] == [
-        r["number"] for r in everything if r["state"] == "open"
-        and {"enhancement", "good first issue"} <= {x["name"] for x in r["labels"]}]
+        r["number"]
+        for r in everything
+        if r["state"] == "open"
+        and {"enhancement", "good first issue"} <= {x["name"] for x in r["labels"]}
+    ]
     assert client.get(ISSUES, params={"labels": "nope"}, headers=h).json() == []
     asc, _ = crawl(client, h, PULLS, {"state": "closed", "direction": "asc", "per_page": 11})
     assert [p["number"] for p in asc] == sorted(
-        r["number"] for r in everything if "pull_request" in r and r["state"] == "closed")
+        r["number"] for r in everything if "pull_request" in r and r["state"] == "closed"
+    )
 
 
 @pytest.mark.parametrize("issues,pulls", [(0, 0), (5, 0), (0, 5), (13, 40), (40, 13), (97, 97)])
@@ -132,7 +154,7 @@ def test_select_equals_naive(issues, pulls):
                 for offset in (0, 1, 11, 12, 25, len(matches)):
                     for limit in (1, 7, 100):
                         got = gh.select(segs, pred, offset, limit)
-                        assert got == (matches[offset:offset + limit], len(matches))
+                        assert got == (matches[offset : offset + limit], len(matches))
     assert sum(gh.is_pull(n, issues, pulls) for n in range(1, issues + pulls + 1)) == pulls
 
 
@@ -151,9 +173,11 @@ def test_error_shapes(make_client, mint):
     client, h = setup(make_client, mint)
     resp = client.get("/github/repos/missing/hello/issues", headers=h)
     assert resp.status_code == 404
-    assert resp.json() == {"message": "Not Found", "documentation_url":
-                           "https://docs.github.com/rest/issues/issues#list-repository-issues",
-                           "status": "404"}
+    assert resp.json() == {
+        "message": "Not Found",
+        "documentation_url": "https://docs.github.com/rest/issues/issues#list-repository-issues",
+        "status": "404",
+    }
     assert all(name in resp.headers for name in RATE)
     assert client.get("/github/repos/missing/x/pulls", headers=h).json()["message"] == "Not Found"
     assert client.get("/github/repositories/7/issues", headers=h).status_code == 404
@@ -165,15 +189,19 @@ def test_error_shapes(make_client, mint):
     assert body["errors"] == [{"resource": "Issue", "field": "state", "code": "invalid"}]
     assert body["documentation_url"].startswith("https://docs.github.com/")
     assert all(name in resp.headers for name in RATE)
-    assert client.get(PULLS, params={"state": "x"}, headers=h).json()["errors"][0][
-        "resource"] == "PullRequest"
+    assert (
+        client.get(PULLS, params={"state": "x"}, headers=h).json()["errors"][0]["resource"]
+        == "PullRequest"
+    )
 
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic eA=="}):
         resp = client.get(ISSUES, headers=headers)
         assert resp.status_code == 401
-        assert resp.json() == {"message": "Bad credentials",
-                               "documentation_url": "https://docs.github.com/rest",
-                               "status": "401"}
+        assert resp.json() == {
+            "message": "Bad credentials",
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "401",
+        }
         assert all(name in resp.headers for name in RATE)
     token = h["Authorization"].split()[1]
     assert client.get(ISSUES, headers={"Authorization": f"token {token}"}).status_code == 200
@@ -222,10 +250,24 @@ def test_secondary_limit_has_retry_after(make_client, mint):
     assert client.get(ISSUES, headers=h).status_code == 200
 
 
+def test_secondary_limit_without_retry_after_knob(make_client, mint, monkeypatch):
+    monkeypatch.setattr(gh, "SECONDARY_RETRY_AFTER_S", 0)
+    client, h = setup(make_client, mint, rate_window_ms=5000)
+    client.post("/_sandbox/config", json={"rate_budgets": {"github:secondary": 1}})
+    assert client.get(ISSUES, headers=h).status_code == 200
+    resp = client.get(ISSUES, headers=h)
+    assert resp.status_code == 403 and "retry-after" not in resp.headers
+    assert "secondary rate limit" in resp.json()["message"]
+
+
 def refresh(client, account: dict, refresh_token: str | None = None, json: bool = True, **over):
-    form = {"grant_type": "refresh_token", "client_id": account["client_id"],
-            "client_secret": account["client_secret"],
-            "refresh_token": refresh_token or account["refresh_token"], **over}
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": account["client_id"],
+        "client_secret": account["client_secret"],
+        "refresh_token": refresh_token or account["refresh_token"],
+        **over,
+    }
     headers = {"Accept": "application/json"} if json else {}
     return client.post(TOKEN, data=form, headers=headers)
 
@@ -236,8 +278,14 @@ def test_refresh_rotates_and_reuse_is_a_200_error(make_client, mint):
     resp = refresh(client, account)
     assert resp.status_code == 200
     doc = resp.json()
-    assert set(doc) == {"access_token", "expires_in", "refresh_token",
-                        "refresh_token_expires_in", "token_type", "scope"}
+    assert set(doc) == {
+        "access_token",
+        "expires_in",
+        "refresh_token",
+        "refresh_token_expires_in",
+        "token_type",
+        "scope",
+    }
     assert doc["access_token"].startswith("ghu_") and doc["refresh_token"].startswith("ghr_")
     assert doc["expires_in"] == 28800 and doc["refresh_token_expires_in"] == 15811200
     assert doc["token_type"] == "bearer" and doc["scope"] == ""

@@ -12,8 +12,10 @@ from sandbox.hubspot import _encode_after
 CONTACTS = "/hubspot/crm/v3/objects/contacts"
 TOKEN = "/hubspot/oauth/v1/token"
 RATE_HEADERS = (
-    "X-HubSpot-RateLimit-Max", "X-HubSpot-RateLimit-Remaining",
-    "X-HubSpot-RateLimit-Interval-Milliseconds", "X-HubSpot-RateLimit-Daily",
+    "X-HubSpot-RateLimit-Max",
+    "X-HubSpot-RateLimit-Remaining",
+    "X-HubSpot-RateLimit-Interval-Milliseconds",
+    "X-HubSpot-RateLimit-Daily",
     "X-HubSpot-RateLimit-Daily-Remaining",
 )
 
@@ -23,9 +25,13 @@ def bearer(account: dict) -> dict[str, str]:
 
 
 def refresh(client, account: dict, refresh_token: str | None = None, **over: str):
-    form = {"grant_type": "refresh_token", "client_id": account["client_id"],
-            "client_secret": account["client_secret"],
-            "refresh_token": refresh_token or account["refresh_token"], **over}
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": account["client_id"],
+        "client_secret": account["client_secret"],
+        "refresh_token": refresh_token or account["refresh_token"],
+        **over,
+    }
     return client.post(TOKEN, data=form)
 
 
@@ -55,25 +61,36 @@ def test_properties_projection_and_defaults(make_client, mint):
     client = make_client(hubspot_contacts=30)
     h = bearer(mint(client))
     rec = client.get(CONTACTS, headers=h).json()["results"][0]
-    assert set(rec["properties"]) == {"createdate", "email", "firstname", "hs_object_id",
-                                      "lastmodifieddate", "lastname"}
+    assert set(rec["properties"]) == {
+        "createdate",
+        "email",
+        "firstname",
+        "hs_object_id",
+        "lastmodifieddate",
+        "lastname",
+    }
     assert rec["createdAt"].endswith("Z") and rec["archived"] is False
     assert rec["createdAt"] == rec["properties"]["createdate"]
 
-    doc = client.get(CONTACTS, params={"properties": "email,notes,nope", "limit": 7},
-                     headers=h).json()
-    assert all(set(r["properties"]) == {"email", "notes", "createdate", "hs_object_id",
-                                        "lastmodifieddate"} for r in doc["results"])
+    doc = client.get(
+        CONTACTS, params={"properties": "email,notes,nope", "limit": 7}, headers=h
+    ).json()
+    assert all(
+        set(r["properties"]) == {"email", "notes", "createdate", "hs_object_id", "lastmodifieddate"}
+        for r in doc["results"]
+    )
     assert len(doc["results"][0]["properties"]["notes"].encode()) >= 200
-    repeated = client.get(f"{CONTACTS}?properties=firstname&properties=phone&limit=7",
-                          headers=h).json()
+    repeated = client.get(
+        f"{CONTACTS}?properties=firstname&properties=phone&limit=7", headers=h
+    ).json()
     seventh = repeated["results"][6]["properties"]
-    assert set(seventh) == {"firstname", "phone", "createdate", "hs_object_id",
-                            "lastmodifieddate"}
+    assert set(seventh) == {"firstname", "phone", "createdate", "hs_object_id", "lastmodifieddate"}
     assert not seventh["firstname"].isascii()  # every 7th contact has a multi-byte name
     fresh = make_client(hubspot_contacts=30)  # data is a pure function of the index
-    assert fresh.get(CONTACTS, headers=bearer(mint(fresh))).json() == \
-        client.get(CONTACTS, headers=h).json()
+    assert (
+        fresh.get(CONTACTS, headers=bearer(mint(fresh))).json()
+        == client.get(CONTACTS, headers=h).json()
+    )
 
 
 def test_validation_errors_are_hubspot_shaped(make_client, mint):
@@ -108,15 +125,20 @@ def test_401_shapes(make_client, mint):
 def test_rolling_rate_limit_then_recovery(make_client, mint):
     client = make_client(rate_budget=3, rate_window_ms=200)
     h = bearer(mint(client))
-    remaining = [client.get(CONTACTS, headers=h).headers["X-HubSpot-RateLimit-Remaining"]
-                 for _ in range(3)]
+    remaining = [
+        client.get(CONTACTS, headers=h).headers["X-HubSpot-RateLimit-Remaining"] for _ in range(3)
+    ]
     assert remaining == ["2", "1", "0"]
     resp = client.get(CONTACTS, headers=h)
     assert resp.status_code == 429
     body = resp.json()
-    assert body == {"status": "error", "message": "You have reached your ten_secondly_rolling "
-                    "limit.", "errorType": "RATE_LIMIT", "correlationId": body["correlationId"],
-                    "policyName": "TEN_SECONDLY_ROLLING"}
+    assert body == {
+        "status": "error",
+        "message": "You have reached your ten_secondly_rolling limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": body["correlationId"],
+        "policyName": "TEN_SECONDLY_ROLLING",
+    }
     assert "retry-after" not in resp.headers
     assert resp.headers["X-HubSpot-RateLimit-Max"] == "3"
     assert resp.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "200"
@@ -168,8 +190,9 @@ def test_refresh_rotation_and_reuse(make_client, mint):
 def test_last_page_of_90000(make_client, mint):
     client = make_client()  # settings default: 90,000 contacts
     h = bearer(mint(client))
-    doc = client.get(CONTACTS, params={"limit": 100, "after": _encode_after(89_900)},
-                     headers=h).json()
+    doc = client.get(
+        CONTACTS, params={"limit": 100, "after": _encode_after(89_900)}, headers=h
+    ).json()
     assert [r["id"] for r in doc["results"]] == [str(i) for i in range(89_901, 90_001)]
     assert "paging" not in doc
 
@@ -179,17 +202,28 @@ def test_admin_endpoints(make_client, mint):
     assert client.get("/healthz").json() == {"ok": True}
     assert client.post("/_sandbox/config", json={"bogus": 1}).status_code == 422
     assert client.post("/_sandbox/config", json={"error_rate": 2}).status_code == 422
-    assert client.post("/_sandbox/tokens", json={"vendor": "nope", "client_id": "a",
-                                                 "client_secret": "b"}).status_code == 422
+    assert (
+        client.post(
+            "/_sandbox/tokens", json={"vendor": "nope", "client_id": "a", "client_secret": "b"}
+        ).status_code
+        == 422
+    )
 
-    assert client.post("/_sandbox/static-token", json={"vendor": "hubspot",
-                                                       "token": "pat-na1-x"}).status_code == 200
+    assert (
+        client.post(
+            "/_sandbox/static-token", json={"vendor": "hubspot", "token": "pat-na1-x"}
+        ).status_code
+        == 200
+    )
     t0 = time.time()
-    assert client.get(f"{CONTACTS}?limit=1", headers={"Authorization": "Bearer pat-na1-x"}
-                      ).status_code == 200
+    assert (
+        client.get(f"{CONTACTS}?limit=1", headers={"Authorization": "Bearer pat-na1-x"}).status_code
+        == 200
+    )
     entries = client.get("/_sandbox/requests", params={"since": t0}).json()
-    assert [(e["vendor"], e["method"], e["path"], e["query"], e["status"], e["kind"])
-            for e in entries] == [("hubspot", "GET", CONTACTS, "limit=1", 200, "api")]
+    assert [
+        (e["vendor"], e["method"], e["path"], e["query"], e["status"], e["kind"]) for e in entries
+    ] == [("hubspot", "GET", CONTACTS, "limit=1", 200, "api")]
 
     account = mint(client)
     assert client.post("/_sandbox/revoke", json={"vendor": "hubspot"}).json() == {"revoked": 1}
@@ -219,13 +253,22 @@ def test_faults_are_seeded(make_client, mint):
 
 OBJECTS = "/hubspot/crm/v3/objects"
 COMPANY_DEFAULTS = {"createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"}
-DEAL_DEFAULTS = {"amount", "closedate", "createdate", "dealname", "dealstage",
-                 "hs_lastmodifieddate", "hs_object_id", "pipeline"}
+DEAL_DEFAULTS = {
+    "amount",
+    "closedate",
+    "createdate",
+    "dealname",
+    "dealstage",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+    "pipeline",
+}
 ALWAYS = {"createdate", "hs_lastmodifieddate", "hs_object_id"}
 
 
-@pytest.mark.parametrize("kind,defaults", [("companies", COMPANY_DEFAULTS),
-                                           ("deals", DEAL_DEFAULTS)])
+@pytest.mark.parametrize(
+    "kind,defaults", [("companies", COMPANY_DEFAULTS), ("deals", DEAL_DEFAULTS)]
+)
 def test_companies_and_deals_page_like_contacts(make_client, mint, kind, defaults):
     client = make_client()
     client.post("/_sandbox/config", json={"volumes": {f"hubspot.{kind}": 250}})
@@ -249,8 +292,9 @@ def test_companies_and_deals_page_like_contacts(make_client, mint, kind, default
     assert len(client.get(f"{OBJECTS}/{kind}", headers=h).json()["results"]) == 10
 
     asked = "name,industry,city,nope" if kind == "companies" else "dealname,amount,nope"
-    doc = client.get(f"{OBJECTS}/{kind}", params={"properties": asked, "limit": 14},
-                     headers=h).json()
+    doc = client.get(
+        f"{OBJECTS}/{kind}", params={"properties": asked, "limit": 14}, headers=h
+    ).json()
     expected = set(asked.split(",")) - {"nope"} | ALWAYS
     assert all(set(r["properties"]) == expected for r in doc["results"])
     if kind == "companies":
@@ -263,8 +307,7 @@ def test_companies_and_deals_page_like_contacts(make_client, mint, kind, default
 
 def test_empty_collections_and_shared_portal_budget(make_client, mint):
     client = make_client(rate_budget=3, rate_window_ms=10_000)
-    client.post("/_sandbox/config", json={"volumes": {"hubspot.companies": 0,
-                                                      "hubspot.deals": 0}})
+    client.post("/_sandbox/config", json={"volumes": {"hubspot.companies": 0, "hubspot.deals": 0}})
     h = bearer(mint(client))
     for kind in ("companies", "deals"):
         assert client.get(f"{OBJECTS}/{kind}", headers=h).json() == {"results": []}
@@ -280,11 +323,19 @@ def test_company_and_deal_data_is_deterministic():
 
     assert company(5) == company(5) and deal(9) == deal(9)
     c = company(1)["properties"]
-    assert set(c) >= {"name", "domain", "industry", "city", "createdate",
-                      "hs_lastmodifieddate", "hs_object_id"}
+    assert set(c) >= {
+        "name",
+        "domain",
+        "industry",
+        "city",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+    }
     d = deal(4)["properties"]
-    assert float(d["amount"]) > 0 and d["pipeline"] == "default" and d["closedate"] > d[
-        "createdate"]
+    assert (
+        float(d["amount"]) > 0 and d["pipeline"] == "default" and d["closedate"] > d["createdate"]
+    )
 
 
 # ---- search -----------------------------------------------------------------------------------
@@ -348,58 +399,85 @@ def test_search_filters_eq_and_contains_token(make_client, mint):
 
     email = everyone[41]["email"]
     assert ids([{"propertyName": "email", "operator": "EQ", "value": email.upper()}]) == ["42"]
-    assert ids([{"propertyName": "firstname", "operator": "EQ", "value": "Alice"}]) == \
-        expect(lambda p: p["firstname"] == "Alice")
-    assert ids([{"propertyName": "lastname", "operator": "CONTAINS_TOKEN", "value": "smith"}]) \
-        == expect(lambda p: p["lastname"] == "Smith")
-    assert ids([{"propertyName": "company", "operator": "CONTAINS_TOKEN",
-                 "value": "industries"}]) == expect(lambda p: "Industries" in p["company"])
-    wild = ids([{"propertyName": "email", "operator": "CONTAINS_TOKEN",
-                 "value": "*@acme.example"}])
+    assert ids([{"propertyName": "firstname", "operator": "EQ", "value": "Alice"}]) == expect(
+        lambda p: p["firstname"] == "Alice"
+    )
+    assert ids(
+        [{"propertyName": "lastname", "operator": "CONTAINS_TOKEN", "value": "smith"}]
+    ) == expect(lambda p: p["lastname"] == "Smith")
+    assert ids(
+        [{"propertyName": "company", "operator": "CONTAINS_TOKEN", "value": "industries"}]
+    ) == expect(lambda p: "Industries" in p["company"])
+    wild = ids([{"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "*@acme.example"}])
     assert wild == expect(lambda p: p["email"].endswith("@acme.example")) and wild
     assert ids([{"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "acme"}]) == wild
     # AND inside a group, OR across groups.
-    both = ids([{"propertyName": "firstname", "operator": "EQ", "value": "Bob"},
-                {"propertyName": "company", "operator": "EQ", "value": "Globex"}])
+    both = ids(
+        [
+            {"propertyName": "firstname", "operator": "EQ", "value": "Bob"},
+            {"propertyName": "company", "operator": "EQ", "value": "Globex"},
+        ]
+    )
     assert both == expect(lambda p: p["firstname"] == "Bob" and p["company"] == "Globex")
-    body = {"filterGroups": [
-        {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Bob"}]},
-        {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Carol"}]}],
-        "limit": 200}
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Bob"}]},
+            {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Carol"}]},
+        ],
+        "limit": 200,
+    }
     either = [r["id"] for r in client.post(SEARCH, json=body, headers=h).json()["results"]]
     assert either == expect(lambda p: p["firstname"] in ("Bob", "Carol"))
 
-    assert ids([{"propertyName": "hs_object_id", "operator": "GT", "value": "490"}]) == \
-        [str(i) for i in range(491, 501)]
-    assert ids([{"propertyName": "hs_object_id", "operator": "BETWEEN", "value": "5",
-                 "highValue": 7}]) == ["5", "6", "7"]
+    assert ids([{"propertyName": "hs_object_id", "operator": "GT", "value": "490"}]) == [
+        str(i) for i in range(491, 501)
+    ]
+    assert ids(
+        [{"propertyName": "hs_object_id", "operator": "BETWEEN", "value": "5", "highValue": 7}]
+    ) == ["5", "6", "7"]
     created = everyone[9]["createdate"]
-    assert ids([{"propertyName": "createdate", "operator": "LT", "value": created}]) == \
-        [str(i) for i in range(1, 10)]
-    assert ids([{"propertyName": "company", "operator": "IN",
-                 "values": ["Hooli", "Tyrell"]}]) == \
-        expect(lambda p: p["company"] in ("Hooli", "Tyrell"))
-    assert ids([{"propertyName": "company", "operator": "NEQ", "value": "Hooli"}]) == \
-        expect(lambda p: p["company"] != "Hooli")
+    assert ids([{"propertyName": "createdate", "operator": "LT", "value": created}]) == [
+        str(i) for i in range(1, 10)
+    ]
+    assert ids(
+        [{"propertyName": "company", "operator": "IN", "values": ["Hooli", "Tyrell"]}]
+    ) == expect(lambda p: p["company"] in ("Hooli", "Tyrell"))
+    assert ids([{"propertyName": "company", "operator": "NEQ", "value": "Hooli"}]) == expect(
+        lambda p: p["company"] != "Hooli"
+    )
     assert len(ids([{"propertyName": "email", "operator": "HAS_PROPERTY"}])) == 500
     assert ids([{"propertyName": "email", "operator": "NOT_HAS_PROPERTY"}]) == []
 
     # One sort rule, and the asked-for properties (plus the always-on ones).
-    doc = client.post(SEARCH, headers=h, json={
-        **matching({"propertyName": "firstname", "operator": "EQ", "value": "Alice"}),
-        "sorts": [{"propertyName": "createdate", "direction": "DESCENDING"}],
-        "properties": ["firstname", "company"], "limit": 3}).json()
+    doc = client.post(
+        SEARCH,
+        headers=h,
+        json={
+            **matching({"propertyName": "firstname", "operator": "EQ", "value": "Alice"}),
+            "sorts": [{"propertyName": "createdate", "direction": "DESCENDING"}],
+            "properties": ["firstname", "company"],
+            "limit": 3,
+        },
+    ).json()
     alices = expect(lambda p: p["firstname"] == "Alice")
     assert [r["id"] for r in doc["results"]] == alices[::-1][:3]
-    assert set(doc["results"][0]["properties"]) == {"firstname", "company", "createdate",
-                                                    "hs_object_id", "lastmodifieddate"}
+    assert set(doc["results"][0]["properties"]) == {
+        "firstname",
+        "company",
+        "createdate",
+        "hs_object_id",
+        "lastmodifieddate",
+    }
     assert doc["paging"]["next"]["after"] == "3" and doc["total"] == len(alices)
 
 
 def test_search_ceiling_of_10000_results(make_client, mint):
     client, h = search_client(make_client, mint, contacts=10_500)
-    body = {**matching({"propertyName": "email", "operator": "HAS_PROPERTY"}), "limit": 200,
-            "after": "9800"}
+    body = {
+        **matching({"propertyName": "email", "operator": "HAS_PROPERTY"}),
+        "limit": 200,
+        "after": "9800",
+    }
     doc = client.post(SEARCH, json=body, headers=h).json()
     assert doc["total"] == 10_500 and len(doc["results"]) == 200
     assert doc["results"][-1]["id"] == "10000"
@@ -422,11 +500,15 @@ def test_search_validation_errors_are_hubspot_shaped(make_client, mint):
         matching({"propertyName": "email", "operator": "EQ"}),
         matching({"operator": "EQ", "value": "x"}),
         matching({"propertyName": "email", "operator": "IN", "values": []}),
-        {"limit": 201}, {"limit": 0}, {"limit": "many"}, {"after": "abc"},
+        {"limit": 201},
+        {"limit": 0},
+        {"limit": "many"},
+        {"after": "abc"},
         {"sorts": ["createdate", "email"]},
         {"sorts": [{"propertyName": "createdate", "direction": "UP"}]},
         {"filterGroups": [{"filters": []}] * 6},
-        {"filterGroups": "nope"}, {"properties": "email"},
+        {"filterGroups": "nope"},
+        {"properties": "email"},
     ]
     for body in bad:
         resp = client.post(SEARCH, json=body, headers=h)
@@ -452,9 +534,13 @@ def test_search_has_its_own_secondly_limit(make_client, mint):
     resp = client.post(SEARCH, json={"limit": 1}, headers=h)
     assert resp.status_code == 429
     body = resp.json()
-    assert body == {"status": "error", "message": "You have reached your secondly limit.",
-                    "errorType": "RATE_LIMIT", "correlationId": body["correlationId"],
-                    "policyName": "SECONDLY"}
+    assert body == {
+        "status": "error",
+        "message": "You have reached your secondly limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": body["correlationId"],
+        "policyName": "SECONDLY",
+    }
     assert not any(k.lower().startswith("x-hubspot-ratelimit") for k in resp.headers)
     assert "retry-after" not in resp.headers
     # The list endpoints' budget is untouched by search, and search's by them.
@@ -477,13 +563,14 @@ def test_missing_scopes_403(make_client):
     h = {"Authorization": f"Bearer {token}"}
     assert client.get(CONTACTS, headers=h).status_code == 200
     assert client.post(SEARCH, json={}, headers=h).status_code == 200
-    for resp in (client.get(f"{OBJECTS}/deals", headers=h),
-                 client.post(f"{OBJECTS}/companies/search", json={}, headers=h)):
+    for resp in (
+        client.get(f"{OBJECTS}/deals", headers=h),
+        client.post(f"{OBJECTS}/companies/search", json={}, headers=h),
+    ):
         assert resp.status_code == 403
         body = resp.json()
         assert body["category"] == "MISSING_SCOPES" and body["status"] == "error"
         assert body["message"].startswith("This app hasn't been granted all required scopes")
-        assert body["errors"][0]["context"]["requiredGranularScopes"][0].startswith(
-            "crm.objects.")
+        assert body["errors"][0]["context"]["requiredGranularScopes"][0].startswith("crm.objects.")
         assert body["links"] == {"scopes": "https://developers.hubspot.com/scopes"}
         assert resp.headers["X-HubSpot-Correlation-Id"] == body["correlationId"]

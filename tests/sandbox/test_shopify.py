@@ -333,6 +333,10 @@ def test_graphql_error_shapes(client, mint):
     assert errors(PAGE_QUERY, after="bm9wZQ==")[0]["message"] == (
         "Invalid cursor for current pagination sort."
     )
+    orders_cursor = _encode_cursor(ORDER_BASE + 5)  # another collection's cursor
+    assert errors(PAGE_QUERY, after=orders_cursor)[0]["message"] == (
+        "Invalid cursor for current pagination sort."
+    )
     missing = client.post(GRAPHQL, json={"variables": {}}, headers=h)
     assert missing.status_code == 400
     assert missing.json() == {"errors": {"query": "Required parameter missing or invalid"}}

@@ -19,10 +19,14 @@ H = {"Authorization": f"Bearer {KEY}"}
 def client(make_client):
     def make(customers: int = 250, charges: int = 1000, **knobs):
         c = make_client(**knobs)
-        c.post("/_sandbox/config", json={"volumes": {"stripe.customers": customers,
-                                                     "stripe.charges": charges}})
-        assert c.post("/_sandbox/static-token", json={"vendor": "stripe", "token": KEY}
-                      ).status_code == 200
+        c.post(
+            "/_sandbox/config",
+            json={"volumes": {"stripe.customers": customers, "stripe.charges": charges}},
+        )
+        assert (
+            c.post("/_sandbox/static-token", json={"vendor": "stripe", "token": KEY}).status_code
+            == 200
+        )
         return c
 
     return make
@@ -55,11 +59,13 @@ def test_starting_after_paging_to_has_more_false(client):
     created = [r["created"] for r in records]
     assert created == sorted(created, reverse=True)  # newest first, like Stripe
     assert len(c.get(CUSTOMERS, headers=H).json()["data"]) == 10  # Stripe's default limit
-    exact = c.get(CUSTOMERS, params={"limit": 50, "starting_after": records[199]["id"]},
-                  headers=H).json()
+    exact = c.get(
+        CUSTOMERS, params={"limit": 50, "starting_after": records[199]["id"]}, headers=H
+    ).json()
     assert len(exact["data"]) == 50 and exact["has_more"] is False
-    before = c.get(CUSTOMERS, params={"limit": 3, "ending_before": records[10]["id"]},
-                   headers=H).json()
+    before = c.get(
+        CUSTOMERS, params={"limit": 3, "ending_before": records[10]["id"]}, headers=H
+    ).json()
     assert [r["id"] for r in before["data"]] == [r["id"] for r in records[7:10]]
     assert before["has_more"] is True
 
@@ -111,8 +117,11 @@ def test_error_shapes(client):
     assert resp.status_code == 400
     err = resp.json()["error"]
     assert {k: err[k] for k in ("code", "message", "param", "type")} == {
-        "code": "parameter_invalid_integer", "message": "Invalid integer: abc",
-        "param": "limit", "type": "invalid_request_error"}
+        "code": "parameter_invalid_integer",
+        "message": "Invalid integer: abc",
+        "param": "limit",
+        "type": "invalid_request_error",
+    }
     assert err["doc_url"] == "https://stripe.com/docs/error-codes/parameter-invalid-integer"
     for limit in (0, 101):
         resp = c.get(CUSTOMERS, params={"limit": limit}, headers=H)
@@ -131,8 +140,7 @@ def test_error_shapes(client):
     resp = c.get(CUSTOMERS, params={"page": 2}, headers=H)
     assert resp.json()["error"]["code"] == "parameter_unknown"
     assert resp.json()["error"]["message"] == "Received unknown parameter: page"
-    resp = c.get(CUSTOMERS, params={"starting_after": beyond, "ending_before": beyond},
-                 headers=H)
+    resp = c.get(CUSTOMERS, params={"starting_after": beyond, "ending_before": beyond}, headers=H)
     assert resp.status_code == 400 and "only specify one" in resp.json()["error"]["message"]
 
 
@@ -140,9 +148,12 @@ def test_401_shapes(client, mint):
     c = client()
     resp = c.get(CUSTOMERS, headers={"Authorization": "Bearer sk_test_wrongwrongwrong9876"})
     assert resp.status_code == 401
-    assert resp.json() == {"error": {
-        "message": "Invalid API Key provided: sk_test_" + "*" * 15 + "9876",
-        "type": "invalid_request_error"}}
+    assert resp.json() == {
+        "error": {
+            "message": "Invalid API Key provided: sk_test_" + "*" * 15 + "9876",
+            "type": "invalid_request_error",
+        }
+    }
     resp = c.get(CUSTOMERS)
     assert resp.status_code == 401
     assert resp.json()["error"]["message"].startswith("You did not provide an API key.")

@@ -159,6 +159,7 @@ def test_401_shape(make_client, mint):
         resp = client.get(TICKETS, params={"page[size]": 10}, headers=headers)
         assert resp.status_code == 401
         assert resp.json() == {"error": "Couldn't authenticate you"}
+        assert all(name in resp.headers for name in RATE_HEADERS)  # on every response
     expired = mint(client, "zendesk", expires_in=0)
     resp = client.get(TICKETS, params={"page[size]": 10}, headers=bearer(expired))
     assert resp.status_code == 401 and resp.json() == {"error": "Couldn't authenticate you"}

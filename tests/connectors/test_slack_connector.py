@@ -4,14 +4,13 @@ connector's reading of Slack's HTTP-200 errors."""
 from __future__ import annotations
 
 import base64
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import requests
 
-from connectors.errors import AuthRejected, Transient, VendorError
-from connectors.slack import SlackAuthError, _Reauth, classify
+from connectors.errors import Transient, VendorError
+from connectors.slack import SlackAuthError, classify
 from sandbox.slack import ts_str, ts_us
 
 HISTORY = "slack.conversations.history"
@@ -136,11 +135,6 @@ def test_auth_error_in_200_refreshes_once(api, fresh_sandbox, failure):
     assert view["refresh_count"] == 1 and view["last_refresh_outcome"] == "ok"
 
 
-@pytest.mark.xfail(
-    reason="connectors/oauth.py reads Slack's HTTP-200 invalid_refresh_token as transient "
-    "(patch proposed: treat it, and any ok:false refusal, as permanent)",
-    strict=False,
-)
 def test_rejected_refresh_in_200_parks_job_in_needs_reauth(api, fresh_sandbox):
     account = api.account(fresh_sandbox, "slack", access_token="xoxp-unknown")
     requests.post(
@@ -191,32 +185,3 @@ def test_classify_reads_slack_errors_whatever_the_status():
             classify(FakeResponse(200, {"ok": False, "error": code}))
     with pytest.raises(Transient):
         classify(FakeResponse(200, {"ok": False, "error": "internal_error"}))
-
-
-class FakeHttp:
-    base_url = "https://slack.com"
-    vendor = SimpleNamespace(name="slack")
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.forced = 0
-
-    def token(self, force: bool) -> str:
-        self.forced += force
-        return "t"
-
-    def request(self, method: str, path: str, **kwargs: Any) -> str:
-        if self.failures:
-            self.failures -= 1
-            raise SlackAuthError("token_expired", "token_expired", status=200)
-        return "response"
-
-
-def test_reauth_refreshes_once_then_gives_up():
-    http = FakeHttp(failures=1)
-    assert _Reauth(http).request("GET", "/api/users.list") == "response"
-    assert http.forced == 1
-    http = FakeHttp(failures=2)
-    with pytest.raises(AuthRejected, match="freshly refreshed token"):
-        _Reauth(http).request("GET", "/api/users.list")
-    assert http.forced == 1
