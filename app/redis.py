@@ -5,19 +5,25 @@ from __future__ import annotations
 from functools import lru_cache
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.retry import Retry
 
 from app.settings import get_settings
 
 
 @lru_cache(maxsize=1)
 def get_redis() -> redis.Redis:
-    """Process-wide client (decoded strings); pools are fork-safe in redis-py."""
+    """Process-wide client (decoded strings). Commands ride out a Redis restart (a few
+    seconds of refused connections or AOF loading) by reconnecting with backoff; every
+    write we make is idempotent or fenced, so a retried command is safe."""
     return redis.Redis.from_url(
         get_settings().effective_redis_url,
         decode_responses=True,
         health_check_interval=30,
         socket_keepalive=True,
-        retry_on_timeout=True,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=10),
+        retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
     )
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors import ratelimit
 from connectors.base import Cursor, Http, Page, Tool, Vendor
-from connectors.errors import RateLimited, VendorError
+from connectors.errors import VendorError
 from connectors.pagination import LinkHeader
 from connectors.resource import Resource
 
@@ -135,27 +135,17 @@ def _within(url: str, base_url: str) -> bool:
     )
 
 
-SECONDARY_MIN_WAIT_S = 60.0
 
 
 def classify(resp: Any) -> None:
-    """Raise GitHub's refusals; leave 401, rate-limit refusals (403 with remaining 0 or a
-    secondary-limit message, 429) and 5xx to the generic handling.
-
-    One GitHub rule the generic parser does not know: a secondary-limit refusal without
-    `retry-after` (and with budget left) means "wait at least one minute", not "until
-    x-ratelimit-reset" (which belongs to the primary window and may be seconds or an hour
-    away), so it becomes RateLimited(60) here."""
+    """Raise GitHub's refusals; leave 401, rate-limit refusals (403/429 with remaining 0 or
+    a secondary-limit message: `ratelimit.parse` knows both, including "wait at least a
+    minute" for a secondary limit without `retry-after`) and 5xx to the generic handling."""
     status = resp.status_code
     if status < 400 or status == 401 or status >= 500:
         return
-    if status in (403, 429):
-        rate = ratelimit.parse(resp.headers, status, resp.content)
-        secondary = "secondary rate limit" in resp.text.lower()
-        if secondary and rate.retry_after is None and rate.remaining != 0:
-            raise RateLimited(SECONDARY_MIN_WAIT_S, policy="secondary", status=status)
-        if rate.limited:
-            return
+    if status in (403, 429) and ratelimit.parse(resp.headers, status, resp.content).limited:
+        return
     try:
         doc = resp.json()
     except ValueError:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import Cursor, Http, Page, Tool, Vendor
-from connectors.errors import ConnectorError, RateLimited
+from connectors.errors import ConnectorError
 from connectors.pagination import BodyCursor, PageRequest
 from connectors.resource import Resource
 from connectors.specs import error_classifier
@@ -81,7 +81,6 @@ deals_list = _list(
 
 SEARCH_CEILING = 10_000  # HubSpot returns at most this many results for one search query
 SEARCH_MAX_LIMIT = 200
-SECONDLY_WAIT_S = 1.0  # search's own limit is per second and names no reset
 Scalar = str | int | float | bool
 
 
@@ -198,12 +197,7 @@ def search_contacts(http: Http, args: SearchArgs, cursor: Cursor | None) -> Page
     if offset is not None and offset >= SEARCH_CEILING:
         raise _ceiling_error(None)
     req = SEARCH_AFTER.apply(PageRequest("POST", SEARCH_PATH, json=_search_body(args)), cursor)
-    try:
-        resp = http.request(req.method, req.path, json=req.json)
-    except RateLimited as exc:
-        if exc.retry_after is None and exc.policy == "SECONDLY":
-            raise RateLimited(SECONDLY_WAIT_S, policy=exc.policy, status=exc.status) from None
-        raise
+    resp = http.request(req.method, req.path, json=req.json)
     doc = resp.json() if resp.content else {}
     records = list(doc.get("results") or [])
     nxt = SEARCH_AFTER.next(resp, doc, records)

@@ -20,6 +20,7 @@ PERMANENT = {
     "invalid_client_id",
     "bad_client_secret",
     "invalid_grant_type",
+    "incorrect_client_credentials",  # GitHub, with HTTP 200
 }
 RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
 

@@ -120,6 +120,10 @@ def parse(
         policy = "REQUEST_LIMIT_EXCEEDED"
     if limited and reset is None and retry_after is None and policy == "TEN_SECONDLY_ROLLING":
         reset = 10.0
+    if limited and retry_after is None and remaining != 0 and "secondary rate limit" in _msg(doc):
+        retry_after = 60.0  # GitHub: wait at least a minute when it names no time
+    if limited and reset is None and retry_after is None and policy == "SECONDLY":
+        reset = 1.0  # HubSpot search: its own per-second limit, no rate headers
     if limited and retry_after is None and isinstance(throttle, dict):
         need = _float(_get(doc, "extensions", "cost", "requestedQueryCost")) or 1.0
         rate = _float(throttle.get("restoreRate")) or 1.0

@@ -103,7 +103,7 @@ query = Tool(
 VENDOR = Vendor(
     name="salesforce",
     # No shared API host: an account's base_url must be its instance_url (My Domain).
-    base_url="https://MyDomainName.my.salesforce.com",
+    base_url="https://{my-domain}.my.salesforce.com",
     token_url="/services/oauth2/token",  # served by every instance / My Domain
     classify=classify,
     rate_limit="salesforce",

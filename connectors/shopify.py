@@ -309,7 +309,7 @@ graphql_query = Tool(
 VENDOR = Vendor(
     name="shopify",
     # Accounts always name their own shop; this is the shape of the value.
-    base_url="https://your-development-store.myshopify.com",
+    base_url="https://{shop}.myshopify.com",
     token_url="/admin/oauth/access_token",
     classify=classify,
     auth_header="X-Shopify-Access-Token",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import Cursor, Http, Page, Record, Tool
 from connectors.errors import VendorError
@@ -195,7 +195,12 @@ def _unified(
     def fetch(http: Http, a: Any, cursor: Cursor | None) -> Page:
         mapping = available[http.vendor.name]
         tool = tools[mapping.tool]
-        page = tool.fetch(http, tool.args.model_validate(mapping.args(a)), cursor)
+        try:
+            vendor_args = tool.args.model_validate(mapping.args(a))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise VendorError("invalid_args", f"{err['loc'][0]}: {err['msg']}") from None
+        page = tool.fetch(http, vendor_args, cursor)
         records = []
         for r in page.records:
             if mapping.keep(r, a):

@@ -10,30 +10,17 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from support import HOME, Proc, free_port, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-HOME = Path(tempfile.mkdtemp(prefix="toolqueue-test-"))
 REDIS_PORT = free_port()
 ENV = {
     "TOOLQUEUE_HOME": str(HOME),
@@ -56,47 +43,6 @@ ENV = {
     "TOOLQUEUE_RETRY_BACKOFF_CAP_S": "0.5",
 }
 os.environ.update(ENV)  # before any app module reads settings
-
-
-def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-        time.sleep(interval)
-
-
-class Proc:
-    """A child process whose output goes to a log file under the test home."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.log_path = HOME / "logs" / f"{name}.log"
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            argv, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = 15, timeout: float = 15.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-    def kill(self) -> None:
-        self.stop(9)
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +134,12 @@ class Workers:
         from app.celery import app
 
         def up() -> bool:
-            replies = app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+            try:
+                replies = app.control.ping(
+                    destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+            except Exception:  # noqa: BLE001 - stale broker connections after a Redis restart
+                app.pool.force_close_all()
+                return False
             return bool(replies)
 
         try:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import requests
-from conftest import ROOT, free_port, wait_until
+from support import ROOT, free_port, wait_until
 
 
 def _children(pid: int) -> dict[int, str]:

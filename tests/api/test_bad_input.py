@@ -235,7 +235,8 @@ def test_long_and_odd_path_ids(api):
 
 @pytest.mark.parametrize("body", [
     {},
-    {"vendor": "salesforce", "name": "x", "credentials": {"type": "bearer", "token": "t"}},
+    {"vendor": "netsuite", "name": "x", "credentials": {"type": "bearer", "token": "t"}},
+    {"vendor": "zendesk", "name": "x", "credentials": {"type": "bearer", "token": "t"}},
     {"vendor": "hubspot", "name": "", "credentials": {"type": "bearer", "token": "t"}},
     {"vendor": "hubspot", "name": "x", "credentials": {"type": "magic"}},
     {"vendor": "hubspot", "name": "x", "base_url": "ftp://x",

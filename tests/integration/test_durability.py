@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote
 
 import pytest
 import redis
+from kombu.exceptions import OperationalError
 
 from app import keys
 
@@ -100,7 +101,7 @@ def refresh_broker_connections() -> None:
     def ok() -> bool:
         try:
             app.control.ping(timeout=0.1)
-        except redis.ConnectionError:
+        except (redis.ConnectionError, OperationalError):
             return False
         return True
 
@@ -186,6 +187,7 @@ def test_redis_restart_mid_job(api, fresh_sandbox, workers, redis_server, r):
     time.sleep(1)
     redis_server.start()  # same port and data dir: the AOF is replayed
     assert r.llen(keys.job_spool(job_id, 0)) >= spooled  # the spool survived the restart
+    refresh_broker_connections()  # for workers.start() here and in later tests
     # a worker that fails to reconnect exits within a few seconds (it stops its pool first)
     records = api.get(f"/v1/jobs/{job_id}").json()["progress"]["records"]
     with contextlib.suppress(AssertionError):
@@ -194,7 +196,6 @@ def test_redis_restart_mid_job(api, fresh_sandbox, workers, redis_server, r):
     died = [p.name for p in running if p.proc.poll() is not None]
     if died:
         # Stand-in for the process supervisor (compose `restart:`): see the xfail below.
-        refresh_broker_connections()
         workers.start()
 
     try:
@@ -223,22 +224,23 @@ def test_job_never_runs_on_two_workers_at_once(api, fresh_sandbox, workers, r):
     _, job_id = start_paged_job(api, fresh_sandbox)
     try:
         # Duplicate deliveries of the current step (what an early redelivery looks like),
-        # spread over both workers while the real step is running.
+        # spread over both workers, all through the job: during steps and at hand-overs.
         wait_until(lambda: len(page_requests(fresh_sandbox)) >= 1, 30)
-        for n in range(12):
-            job = api.get(f"/v1/jobs/{job_id}").json()
+        for n in range(150):
+            job = r.hgetall(keys.job(job_id))
             if job["status"] == "succeeded":
                 break
-            seq = int(r.hget(keys.job(job_id), "seq"))
             for k in range(2):
-                run_step.apply_async(args=[job_id, seq], task_id=f"{job_id}.dup-{n}-{k}")
-            time.sleep(0.25)
+                run_step.apply_async(args=[job_id, int(job["seq"])],
+                                     task_id=f"{job_id}.dup-{n}-{k}")
+            time.sleep(0.05)
         assert_every_record_once(api, job_id, timeout=60)
     finally:
         fresh_sandbox.config(latency_ms=0)
     reqs = page_requests(fresh_sandbox)
     # strictly sequential cursors: each page once, in order...
-    assert [after_offset(e["query"]) for e in reqs] == [k * LIMIT for k in range(PAGES)]
+    assert [after_offset(e["query"]) for e in reqs] == [k * LIMIT for k in range(PAGES)], [
+        (after_offset(e["query"]), round(e["t"] % 100, 3), e["status"]) for e in reqs]
     # ...and never two requests of the job in flight at once (each takes >= the latency)
     gaps = [b["t"] - a["t"] for a, b in zip(reqs, reqs[1:], strict=False)]
     assert min(gaps) >= LATENCY_MS / 1000 * 0.9, min(gaps)

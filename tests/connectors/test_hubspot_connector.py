@@ -262,7 +262,8 @@ class FakeHttp:
 
 
 def test_search_tool_cursor_ceiling_and_secondly_wait():
-    from connectors.errors import ConnectorError, RateLimited
+    from connectors import ratelimit
+    from connectors.errors import ConnectorError
     from connectors.hubspot import SearchArgs, search_contacts
 
     args = SearchArgs(filter_groups=[HAS_EMAIL], limit=200, properties=["email"])
@@ -293,8 +294,7 @@ def test_search_tool_cursor_ceiling_and_secondly_wait():
     last = search_contacts(FakeHttp({"total": 10_000, "results": [{"id": "x"}]}), args, "9800")
     assert last.next_cursor is None
     # SECONDLY 429s name no reset: wait one second (search's window).
-    limited = RateLimited(None, policy="SECONDLY", status=429)
-    with pytest.raises(RateLimited) as rl:
-        search_contacts(FakeHttp(limited), args, None)
-    assert rl.value.retry_after == 1.0 and rl.value.policy == "SECONDLY"
+    body = b'{"status":"error","errorType":"RATE_LIMIT","policyName":"SECONDLY"}'
+    rl = ratelimit.parse({}, 429, body)
+    assert rl.limited and rl.wait == 1.0 and rl.policy == "SECONDLY"
     assert FakeHttp().sent == [] and SearchArgs().model_dump()["filter_groups"] == []
