@@ -65,8 +65,9 @@ def reset(request: Request) -> dict[str, bool]:
 
 
 @router.get("/requests")
-def list_requests(request: Request, since: float | None = None,
-                  vendor: str | None = None) -> list[dict[str, Any]]:
+def list_requests(
+    request: Request, since: float | None = None, vendor: str | None = None
+) -> list[dict[str, Any]]:
     return sandbox_state(request).requests(since, vendor)
 
 
@@ -85,10 +86,14 @@ def stats(request: Request) -> dict[str, Any]:
 def mint(request: Request, body: MintRequest) -> dict[str, Any]:
     """Create an account: registers the client and returns a fresh token pair."""
     state = sandbox_state(request)
-    issued = state.mint(_known(state, body.vendor), body.client_id, body.client_secret,
-                        body.expires_in)
-    return {"access_token": issued.access_token, "refresh_token": issued.refresh_token,
-            "expires_in": issued.expires_in}
+    issued = state.mint(
+        _known(state, body.vendor), body.client_id, body.client_secret, body.expires_in
+    )
+    return {
+        "access_token": issued.access_token,
+        "refresh_token": issued.refresh_token,
+        "expires_in": issued.expires_in,
+    }
 
 
 @router.post("/static-token")

@@ -30,8 +30,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Fresh app with its own state; a new ``Settings()`` (not the cached one) by default."""
     settings = settings if settings is not None else Settings()
     state = SandboxState(settings, {m.NAME: m.ROTATES_REFRESH_TOKENS for m in VENDOR_MODULES})
-    app = FastAPI(title="toolqueue vendor sandbox", docs_url="/_sandbox/docs",
-                  openapi_url="/_sandbox/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="toolqueue vendor sandbox",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
     app.state.sandbox = state
     app.add_middleware(RequestLogMiddleware, state=state)
     for module in VENDOR_MODULES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,19 @@ def correlation_id() -> str:
 
 def mark_token_call(request: Request) -> None:
     request.scope[KIND_KEY] = "token"
+
+
+async def token_form(request: Request) -> dict[str, Any]:
+    """A token request's fields: form-encoded (the OAuth standard) or a JSON object
+    (Atlassian and Shopify accept both); anything else reads as empty."""
+    raw = (await request.body()).decode("utf-8", "replace")
+    if "json" not in request.headers.get("content-type", ""):
+        return dict(parse_qsl(raw, keep_blank_values=True))
+    try:
+        parsed = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def bearer_token(request: Request) -> str | None:
@@ -95,12 +109,14 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            self.state.record({
-                "t": started,
-                "vendor": vendor,
-                "method": scope["method"],
-                "path": path,
-                "query": _redact(scope.get("query_string", b"").decode("latin-1")),
-                "status": status,
-                "kind": scope.get(KIND_KEY, "api"),
-            })
+            self.state.record(
+                {
+                    "t": started,
+                    "vendor": vendor,
+                    "method": scope["method"],
+                    "path": path,
+                    "query": _redact(scope.get("query_string", b"").decode("latin-1")),
+                    "status": status,
+                    "kind": scope.get(KIND_KEY, "api"),
+                }
+            )

@@ -26,12 +26,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import bearer_token, mark_token_call, preamble, sandbox_state
+from sandbox.common import bearer_token, mark_token_call, preamble, sandbox_state, token_form
 from sandbox.state import RateDecision, TokenError
 
 NAME = "jira"
@@ -757,16 +757,7 @@ async def token(request: Request) -> Response:
     state.count_refresh(NAME)
     if (fault := await preamble(request, _unavailable)) is not None:
         return fault
-    raw = (await request.body()).decode("utf-8", "replace")
-    form: dict[str, Any]
-    if "json" in request.headers.get("content-type", ""):
-        try:
-            form = json.loads(raw or "{}")
-        except ValueError:
-            form = {}
-        form = form if isinstance(form, dict) else {}
-    else:
-        form = dict(parse_qsl(raw, keep_blank_values=True))
+    form = await token_form(request)
 
     def oauth_error(status: int, error: str, description: str) -> JSONResponse:
         return JSONResponse({"error": error, "error_description": description}, status_code=status)

@@ -42,12 +42,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import mark_token_call, preamble, sandbox_state
+from sandbox.common import mark_token_call, preamble, sandbox_state, token_form
 from sandbox.state import SandboxState, TokenError
 
 NAME = "shopify"
@@ -944,16 +944,7 @@ async def access_token(request: Request) -> Response:
     state.count_refresh(NAME)
     if (fault := await preamble(request, _unavailable)) is not None:
         return fault
-    raw = (await request.body()).decode("utf-8", "replace")
-    form: dict[str, Any]
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            parsed = json.loads(raw or "{}")
-        except ValueError:
-            parsed = None
-        form = parsed if isinstance(parsed, dict) else {}
-    else:
-        form = dict(parse_qsl(raw, keep_blank_values=True))
+    form = await token_form(request)
 
     def oauth_error(status: int, error: str, description: str) -> JSONResponse:
         return _json({"error": error, "error_description": description}, status)

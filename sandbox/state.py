@@ -156,7 +156,8 @@ class SandboxState:
         with self.lock:
             entries = list(self.log)
         return [
-            e for e in entries
+            e
+            for e in entries
             if (since is None or e["t"] >= since) and (vendor is None or e["vendor"] == vendor)
         ]
 
@@ -229,8 +230,9 @@ class SandboxState:
         self.refresh_tokens[refresh] = RefreshToken(vendor, client_id)
         return Issued(access, refresh, expires_in)
 
-    def mint(self, vendor: str, client_id: str, client_secret: str,
-             expires_in: int | None = None) -> Issued:
+    def mint(
+        self, vendor: str, client_id: str, client_secret: str, expires_in: int | None = None
+    ) -> Issued:
         """Create an account: register the client and hand out a fresh token pair."""
         ttl = self.config.token_ttl_s if expires_in is None else expires_in
         with self.lock:
@@ -245,7 +247,8 @@ class SandboxState:
         """Drop one refresh token, or every one of ``vendor``; access tokens live on to expiry."""
         with self.lock:
             doomed = [
-                t for t, r in self.refresh_tokens.items()
+                t
+                for t, r in self.refresh_tokens.items()
                 if r.vendor == vendor and (refresh_token is None or t == refresh_token)
             ]
             for t in doomed:
@@ -265,8 +268,9 @@ class SandboxState:
         late = time.time() - found.expires_at
         return late if late >= 0 else None
 
-    def refresh(self, vendor: str, client_id: str, client_secret: str,
-                refresh_token: str) -> Issued:
+    def refresh(
+        self, vendor: str, client_id: str, client_secret: str, refresh_token: str
+    ) -> Issued:
         """OAuth refresh grant; rotates the refresh token when the vendor's config says so."""
         cfg = self.config
         with self.lock:

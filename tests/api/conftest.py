@@ -6,30 +6,18 @@ workers and uvicorn); nothing is mocked.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
-
-
-def poll(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
-    """Like tests/conftest.py's ``wait_until`` (not importable from here: two conftests)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-        time.sleep(interval)
+from support import wait_until
 
 
 @pytest.fixture
 def until() -> Callable[..., Any]:
     """``until(predicate, timeout=30)``: poll until truthy, return the value."""
-    return poll
+    return wait_until
 
 
 @pytest.fixture
