@@ -73,10 +73,17 @@ class AccountCreate(BaseModel):
 
 
 def create_account(tenant_id: str, req: AccountCreate) -> dict[str, Any]:
+    vendor = registry().vendors[req.vendor]
     if req.base_url:
         check_public_url(req.base_url, field="base_url")
+    creds = req.credentials
+    if getattr(creds, "refresh_token", None) and not (creds.token_url or vendor.token_url):
+        raise InvalidInput(
+            f"{req.vendor} has no token endpoint: give `credentials.token_url`, or use "
+            '`{"type": "bearer"}` credentials',
+            code="token_url_required",
+        )
     account_id = "acc_" + secrets.token_hex(8)
-    vendor = registry().vendors[req.vendor]
     if not req.base_url and "{" in vendor.base_url:
         raise InvalidInput(
             f"{req.vendor} accounts need a `base_url` (the account's own host, like "

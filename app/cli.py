@@ -70,7 +70,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.fields:
         options["fields"] = args.fields.split(",")
-    for name in ("callback_url", "idempotency_key", "max_bytes", "delivery"):
+    for name in ("callback_url", "idempotency_key", "max_bytes", "max_pages", "delivery"):
         if getattr(args, name):
             options[name] = getattr(args, name)
     started = time.perf_counter()
@@ -143,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("--callback-url")
     call.add_argument("--idempotency-key")
     call.add_argument("--max-bytes", type=int)
+    call.add_argument("--max-pages", type=int, help="page budget; a continuation carries on")
     call.add_argument("--delivery", choices=["single", "blocks"])
     call.add_argument("--wait", type=float, default=0, help="seconds to wait for the result")
     call.set_defaults(fn=cmd_call)

@@ -4,12 +4,16 @@
     job = client.call("hubspot.contacts.list", account_id, {"limit": 100}, fields=["id"])
     outcome = client.wait(job["job_id"], budget_s=60)   # result, or state + progress
 
+    resp = call_with_backoff(lambda: requests.get(url, timeout=30))  # honours 429 timings
+
 Trusted in-process agents may call `app.jobs.enqueue` directly instead.
 """
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -26,6 +30,79 @@ class ClientError(Exception):
         self.code = code
         self.message = message
         self.body = body
+
+
+class RateLimitExhausted(ClientError):
+    """Still rate limited after `attempts` tries, or the next wait (`next_wait` seconds) would
+    exceed `max_wait_s`; `status` and `headers` are the last response's."""
+
+    def __init__(
+        self, response: requests.Response, attempts: int, next_wait: float | None, why: str
+    ) -> None:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        super().__init__(
+            response.status_code,
+            "rate_limit_exhausted",
+            why,
+            body if isinstance(body, dict) else {"error": "rate_limit_exhausted"},
+        )
+        self.response = response
+        self.headers = dict(response.headers)
+        self.attempts = attempts
+        self.next_wait = next_wait
+
+
+JITTER_S = 0.5  # added on top of a vendor-named wait: spreads retries, never undercuts them
+BACKOFF_BASE_S = 1.0  # full-jitter exponential backoff when the response names no time
+
+
+def call_with_backoff(
+    fn: Callable[[], requests.Response],
+    *,
+    max_attempts: int = 5,
+    max_wait_s: float = 300.0,
+    sleep: Callable[[float], Any] = time.sleep,
+    now: Callable[[], float] = time.time,
+) -> requests.Response:
+    """Call `fn` until its response is not a rate-limit refusal (429, or 503 with Retry-After).
+
+    The wait is exactly what the response says (`Retry-After`, else `ratelimit-reset` and the
+    vendor dialects `connectors.ratelimit.parse` understands; an epoch or a date there becomes
+    a delta, never seconds to sleep) plus up to `JITTER_S`; only when it names no time, full
+    jitter `uniform(0, BACKOFF_BASE_S * 2**(attempt-1))`. Raises `RateLimitExhausted` after
+    `max_attempts` refusals, or at once when the named wait exceeds `max_wait_s`.
+    """
+    from connectors.ratelimit import parse  # here: `import app.client` stays light (no pydantic)
+
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    attempt = 0
+    while True:
+        attempt += 1
+        resp = fn()
+        status = resp.status_code
+        if status not in (429, 503):
+            return resp
+        rate = parse(resp.headers, status, resp.content, now=now())
+        if status == 503 and rate.retry_after is None:
+            return resp  # an outage, not a request to come back later: the caller decides
+        told = rate.wait
+        if told is None:
+            wait = random.uniform(0.0, min(max_wait_s, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+        elif told > max_wait_s:
+            raise RateLimitExhausted(
+                resp, attempt, told, f"told to wait {told:g}s, more than max_wait_s={max_wait_s:g}"
+            )
+        else:
+            wait = min(max_wait_s, told + random.uniform(0.0, JITTER_S))
+        if attempt >= max_attempts:
+            raise RateLimitExhausted(
+                resp, attempt, wait, f"still rate limited ({status}) after {attempt} attempts"
+            )
+        sleep(wait)
 
 
 class Client:

@@ -73,8 +73,9 @@ class JobCreate(BaseModel):
         carried = {"tool", "account_id", "args", "fields", "max_bytes", "delivery", "max_pages"}
         if self.continuation is not None and carried & self.model_fields_set:
             raise ValueError(
-                "a `continuation` carries its tool, account_id, args, fields, max_bytes and "
-                "delivery: omit them (only callback_url and idempotency_key may be added)"
+                "a `continuation` carries its tool, account_id, args, fields, max_bytes, "
+                "delivery and max_pages: omit them (only callback_url and idempotency_key "
+                "may be added)"
             )
         if self.fields is not None and any(not f or len(f) > 200 for f in self.fields):
             raise ValueError("each of `fields` must be 1-200 characters")

@@ -135,8 +135,6 @@ def _within(url: str, base_url: str) -> bool:
     )
 
 
-
-
 def classify(resp: Any) -> None:
     """Raise GitHub's refusals; leave 401, rate-limit refusals (403/429 with remaining 0 or
     a secondary-limit message: `ratelimit.parse` knows both, including "wait at least a

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -22,6 +24,9 @@ def session() -> requests.Session:
     if _session is None:
         _session = requests.Session()
         _session.headers["User-Agent"] = "toolqueue/0.1"
+        # one session serves every tenant: a cookie one vendor account sets must never ride
+        # along on another's requests
+        _session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     return _session
 
 
@@ -39,7 +44,15 @@ class VendorHttp:
         self.requests = 0
 
     def url(self, path: str) -> str:
+        """Paths join the base URL; an absolute URL (a vendor's next link) must stay on the
+        account's own scheme, host and port, or the token would travel elsewhere."""
         if path.startswith(("http://", "https://")):
+            if urlsplit(path)[:2] != urlsplit(self.base_url)[:2]:
+                raise VendorError(
+                    "foreign_next_link",
+                    f"{self.vendor.name} pointed to {urlsplit(path).netloc}, outside the "
+                    f"account's {urlsplit(self.base_url).netloc}; not following it",
+                )
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 

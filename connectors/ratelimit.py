@@ -1,12 +1,23 @@
 """Every vendor's rate-limit dialect in, one normalized value out (and IETF headers back out).
 
-A "reset" that is plainly an epoch (> 1e9) or a date is converted to seconds from now; it is
-never slept as a delta — the motivating article's snippet has exactly that bug.
+A "reset" that is plainly an epoch (> 1e9 s, or ms) or a date is converted to seconds from now;
+it is never slept as a delta — the motivating article's snippet has exactly that bug.
+
+When a response carries several windows (Zendesk's account-wide and per-endpoint limits,
+HubSpot's burst and daily ones, IETF named policies), the binding one is reported: the window
+with the fewest requests remaining (on a tie, the one resetting last).
+
+`limited` means "this response is a rate-limit refusal": 429; 403 with remaining 0 (GitHub),
+`REQUEST_LIMIT_EXCEEDED` (Salesforce) or a secondary-limit message (GitHub); 503 with
+Retry-After (Jira); or a refusal inside a 200 (Shopify GraphQL `THROTTLED`, Slack
+`ratelimited`). A 200 with remaining 0 succeeded, so it is NOT limited; `remaining == 0`
+there tells the worker to defer the next request by `reset_after`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -16,6 +27,8 @@ from email.utils import parsedate_to_datetime
 
 EPOCH_THRESHOLD = 1e9
 
+Window = tuple[int | None, int | None, float | None]  # limit, remaining, reset_after
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -23,7 +36,7 @@ class RateLimit:
     remaining: int | None = None
     reset_after: float | None = None  # seconds from `now` until the window resets
     retry_after: float | None = None  # seconds the caller must wait, when the response says so
-    limited: bool = False  # this response is a rate-limit refusal
+    limited: bool = False  # this response is a rate-limit refusal (see the module docstring)
     policy: str = ""
 
     @property
@@ -34,15 +47,16 @@ class RateLimit:
         return self.reset_after
 
     def to_headers(self) -> dict[str, str]:
+        """The IETF trio (reset as integer delta seconds, rounded up) and `retry-after`."""
         out: dict[str, str] = {}
         if self.limit is not None:
             out["ratelimit-limit"] = str(self.limit)
         if self.remaining is not None:
             out["ratelimit-remaining"] = str(self.remaining)
         if self.reset_after is not None:
-            out["ratelimit-reset"] = str(max(0, int(-(-self.reset_after // 1))))
+            out["ratelimit-reset"] = str(max(0, math.ceil(self.reset_after)))
         if self.retry_after is not None:
-            out["retry-after"] = str(max(0, int(-(-self.retry_after // 1))))
+            out["retry-after"] = str(max(0, math.ceil(self.retry_after)))
         return out
 
 
@@ -54,81 +68,128 @@ def parse(
 ) -> RateLimit:
     """Normalize one response's rate-limit signals (headers case-insensitive)."""
     now = time.time() if now is None else now
-    h = {k.lower(): v.strip() for k, v in headers.items()}
+    h = {str(k).lower(): str(v).strip() for k, v in headers.items()}
     doc = _json(body)
-    limit = remaining = None
-    reset: float | None = None
-    policy = ""
-
-    if "x-hubspot-ratelimit-max" in h:
-        limit = _int(h["x-hubspot-ratelimit-max"])
-        remaining = _int(h.get("x-hubspot-ratelimit-remaining"))
-        ms = _float(h.get("x-hubspot-ratelimit-interval-milliseconds"))
-        reset = ms / 1000 if ms is not None else None
-    elif "x-hubspot-ratelimit-secondly" in h:
-        limit = _int(h["x-hubspot-ratelimit-secondly"])
-        remaining = _int(h.get("x-hubspot-ratelimit-secondly-remaining"))
-        reset = 1.0
-    if "sforce-limit-info" in h:
-        m = re.search(r"(?<![-\w])api-usage=(\d+)/(\d+)", h["sforce-limit-info"])
-        if m:
-            used, limit = int(m.group(1)), int(m.group(2))
-            remaining = max(0, limit - used)
-    if "x-shopify-shop-api-call-limit" in h:
-        m = re.match(r"(\d+)/(\d+)", h["x-shopify-shop-api-call-limit"])
-        if m:
-            used, limit = int(m.group(1)), int(m.group(2))
-            remaining = max(0, limit - used)
-    for prefix in ("x-ratelimit-", "x-rate-limit-", "ratelimit-"):
-        if limit is None and prefix + "limit" in h:
-            limit = _int(h[prefix + "limit"].split(",")[0].split(";")[0])
-        if remaining is None and prefix + "remaining" in h:
-            remaining = _int(h[prefix + "remaining"])
-        if reset is None and prefix + "reset" in h:
-            reset = _reset(h[prefix + "reset"], now)
-    if limit is None and "x-rate-limit" in h:
-        limit = _int(h["x-rate-limit"])
-    if "ratelimit" in h:  # structured forms: draft-07 dictionary or -08+ named lists
-        fields = dict(re.findall(r"\b([a-z]+)=([^,;\s]+)", h["ratelimit"]))
-        remaining = (
-            _int(fields.get("remaining", fields.get("r"))) if remaining is None else remaining
-        )
-        if limit is None and "limit" in fields:
-            limit = _int(fields["limit"])
-        if reset is None and ("reset" in fields or "t" in fields):
-            reset = _reset(fields.get("reset", fields.get("t", "")), now)
-    if limit is None and "ratelimit-policy" in h:
-        m = re.search(r"(?:^|[\s,;\"])(?:q=)?(\d+)\s*;", h["ratelimit-policy"] + ";")
-        limit = int(m.group(1)) if m else None
-
-    throttle = _get(doc, "extensions", "cost", "throttleStatus")
-    if isinstance(throttle, dict):  # Shopify GraphQL cost-based bucket
-        limit = _int(throttle.get("maximumAvailable"))
-        remaining = _int(throttle.get("currentlyAvailable"))
-
-    retry_after = _retry_after(h.get("retry-after"), now)
-    limited = status == 429
-    if status == 403:
-        limited = remaining == 0 or _sf_limit(doc) or "secondary rate limit" in _msg(doc)
-    if not limited and _graphql_throttled(doc):
-        limited = True
-    if isinstance(doc, dict) and doc.get("ok") is False and doc.get("error") == "ratelimited":
-        limited = True
-    if isinstance(doc, dict):
-        policy = str(doc.get("policyName") or "")
-    if limited and _sf_limit(doc):
+    windows = _windows(h, doc, now)
+    limit, remaining, reset = _binding(windows) if windows else (None, None, None)
+    retry_after = _reset(h["retry-after"], now) if "retry-after" in h else None
+    secondary = any(s in _msg(doc) for s in ("secondary rate limit", "abuse detection"))
+    policy = str(doc.get("policyName") or "") if isinstance(doc, dict) else ""
+    if _sf_limit(doc):
         policy = "REQUEST_LIMIT_EXCEEDED"
-    if limited and reset is None and retry_after is None and policy == "TEN_SECONDLY_ROLLING":
-        reset = 10.0
-    if limited and retry_after is None and remaining != 0 and "secondary rate limit" in _msg(doc):
-        retry_after = 60.0  # GitHub: wait at least a minute when it names no time
-    if limited and reset is None and retry_after is None and policy == "SECONDLY":
-        reset = 1.0  # HubSpot search: its own per-second limit, no rate headers
+
+    limited = (
+        status == 429
+        or (status == 403 and (remaining == 0 or _sf_limit(doc) or secondary))
+        or (status == 503 and retry_after is not None)
+        or _graphql_throttled(doc)
+        or (isinstance(doc, dict) and doc.get("ok") is False and doc.get("error") == "ratelimited")
+    )
+    if limited and reset is None and retry_after is None:
+        if policy == "TEN_SECONDLY_ROLLING":
+            reset = 10.0  # HubSpot's burst window, when the 429 came without headers
+        elif policy == "SECONDLY":
+            reset = 1.0  # HubSpot search: its own per-second limit, no rate headers
+    if limited and retry_after is None and secondary:
+        # GitHub: wait at least a minute when it names no time (longer if the primary is spent)
+        retry_after = max(60.0, reset or 0.0) if remaining == 0 else 60.0
+    throttle = _get(doc, "extensions", "cost", "throttleStatus")
     if limited and retry_after is None and isinstance(throttle, dict):
         need = _float(_get(doc, "extensions", "cost", "requestedQueryCost")) or 1.0
         rate = _float(throttle.get("restoreRate")) or 1.0
         retry_after = max(0.0, (need - (remaining or 0)) / rate)
     return RateLimit(limit, remaining, reset, retry_after, limited, policy)
+
+
+def _windows(h: dict[str, str], doc: object, now: float) -> list[Window]:
+    """Every (limit, remaining, reset_after) window the response describes."""
+    out: list[Window] = []
+    hub = "x-hubspot-ratelimit-"
+    if hub + "max" in h or hub + "remaining" in h:
+        ms = _float(h.get(hub + "interval-milliseconds"))
+        reset = ms / 1000 if ms is not None else None  # rolling window: at most this long
+        out.append((_int(h.get(hub + "max")), _int(h.get(hub + "remaining")), reset))
+    if hub + "secondly" in h:
+        out.append((_int(h[hub + "secondly"]), _int(h.get(hub + "secondly-remaining")), 1.0))
+    if hub + "daily" in h or hub + "daily-remaining" in h:
+        out.append((_int(h.get(hub + "daily")), _int(h.get(hub + "daily-remaining")), None))
+    # Salesforce: org-wide `api-usage=used/max` and `per-app-api-usage=used/max(appName=x)`
+    sforce = h.get("sforce-limit-info", "")
+    out.extend(
+        _used_of(m) for m in re.finditer(r"(?<![\w-])(?:per-app-)?api-usage=(\d+)/(\d+)", sforce)
+    )
+    m = re.match(r"(\d+)\s*/\s*(\d+)", h.get("x-shopify-shop-api-call-limit", ""))
+    if m:
+        out.append(_used_of(m))  # leaky bucket: used/size
+    for prefix, limit_keys in (
+        ("x-ratelimit-", ("x-ratelimit-limit",)),  # GitHub (epoch reset), Jira (ISO reset)
+        ("x-rate-limit-", ("x-rate-limit-limit", "x-rate-limit")),  # Zendesk account-wide
+        ("ratelimit-", ("ratelimit-limit",)),  # IETF early drafts (10, 10;w=1, 50;w=60), Zendesk
+    ):
+        raw = next((h[k] for k in limit_keys if k in h), None)
+        if raw is not None or prefix + "remaining" in h or prefix + "reset" in h:
+            limit = _int((raw or "").split(",")[0].split(";")[0])
+            if limit is None and prefix == "ratelimit-" and "ratelimit-policy" in h:
+                limit = next(iter(_policies(h["ratelimit-policy"]).values()), None)
+            reset = _reset(h[prefix + "reset"], now) if prefix + "reset" in h else None
+            out.append((limit, _int(h.get(prefix + "remaining")), reset))
+    for key, value in h.items():  # Zendesk per endpoint: total=100; remaining=99; resets=41
+        if key.startswith("zendesk-ratelimit-"):
+            f = dict(re.findall(r"([a-z]+)=([^;,\s]+)", value))
+            reset = _reset(f["resets"], now) if "resets" in f else None
+            out.append((_int(f.get("total")), _int(f.get("remaining")), reset))
+    if "ratelimit" in h:
+        out.extend(_structured(h["ratelimit"], h.get("ratelimit-policy", ""), now))
+    throttle = _get(doc, "extensions", "cost", "throttleStatus")
+    if isinstance(throttle, dict):  # Shopify GraphQL cost-based bucket
+        out.append(
+            (_int(throttle.get("maximumAvailable")), _int(throttle.get("currentlyAvailable")), None)
+        )
+    return [w for w in out if w != (None, None, None)]
+
+
+def _binding(windows: list[Window]) -> Window:
+    """The window with the fewest remaining (unknown counts last); on a tie, the latest reset."""
+    return min(windows, key=lambda w: (w[1] is None, w[1] or 0, -(w[2] or 0.0)))
+
+
+def _used_of(m: re.Match[str]) -> Window:
+    used, limit = int(m.group(1)), int(m.group(2))
+    return (limit, max(0, limit - used), None)
+
+
+def _structured(value: str, policy_field: str, now: float) -> list[Window]:
+    """`RateLimit`: draft-07 dictionary `limit=100, remaining=50, reset=5`, or -08+ named
+    items `"default";r=50;t=30` whose quota `q` is in the `RateLimit-Policy` of that name."""
+    quotas = _policies(policy_field)
+    fields = dict(re.findall(r"(?<![\w-])(limit|remaining|reset)=([^,;\s]+)", value))
+    if fields:
+        limit = _int(fields.get("limit"))
+        if limit is None and quotas:
+            limit = next(iter(quotas.values()))
+        reset = _reset(fields["reset"], now) if "reset" in fields else None
+        return [(limit, _int(fields.get("remaining")), reset)]
+    out: list[Window] = []
+    for item in value.split(","):
+        name = item.split(";")[0].strip().strip('"')
+        params = dict(re.findall(r";\s*([a-z]+)=([^;,\s]+)", item))
+        limit = quotas.get(name, next(iter(quotas.values())) if len(quotas) == 1 else None)
+        reset = _reset(params["t"], now) if "t" in params else None
+        out.append((limit, _int(params.get("r")), reset))
+    return out
+
+
+def _policies(value: str) -> dict[str, int | None]:
+    """Policy name → quota: `"burst";q=100;w=60` (-08+) or unnamed `100;w=10` (earlier)."""
+    out: dict[str, int | None] = {}
+    for item in value.split(","):
+        head = item.split(";")[0].strip()
+        q = re.search(r";\s*q=(\d+)", item)
+        if q:
+            out[head.strip('"')] = int(q.group(1))
+        elif head.isdigit():
+            out.setdefault("", int(head))
+    return out
 
 
 def _reset(value: str, now: float) -> float | None:
@@ -145,30 +206,25 @@ def _reset(value: str, now: float) -> float | None:
     return None if when is None else max(0.0, when - now)
 
 
-def _retry_after(value: str | None, now: float) -> float | None:
-    if not value:
-        return None
-    return _reset(value, now)
-
-
 def _date(value: str) -> float | None:
+    """HTTP-date (RFC 9110) or ISO-8601 (Jira's `2026-11-27T18:05Z`); no zone means UTC."""
     try:
-        return parsedate_to_datetime(value).timestamp()
+        dt = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
-        pass
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def _json(body: bytes | None) -> object:
-    if not body or body[:1] not in (b"{", b"["):
+    body = (body or b"").lstrip()
+    if body[:1] not in (b"{", b"["):
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -198,12 +254,14 @@ def _graphql_throttled(doc: object) -> bool:
 
 
 def _int(value: object) -> int | None:
+    """A non-negative count, or None for anything else (garbage, negative, NaN, inf)."""
     f = _float(value)
-    return None if f is None else int(f)
+    return None if f is None or f < 0 else int(f)
 
 
 def _float(value: object) -> float | None:
     try:
-        return float(str(value).strip())
+        f = float(str(value).strip())
     except (TypeError, ValueError):
         return None
+    return f if math.isfinite(f) else None

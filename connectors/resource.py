@@ -33,7 +33,11 @@ class Resource:
 
     def request(self, args: BaseModel) -> PageRequest:
         ctx = {"args": args.model_dump(mode="json")}
-        query = {k: v for k, v in render(self.query, ctx).items() if v not in (None, "", [])}
+        query = {
+            k: ("true" if v else "false") if isinstance(v, bool) else v
+            for k, v in render(self.query, ctx).items()
+            if v not in (None, "", [])
+        }
         body = render(self.body, ctx) if self.body is not None else None
         return PageRequest(self.method, render(self.path, ctx), query, body)
 

@@ -11,6 +11,7 @@ The account decides the vendor. The vendor's own record goes under `remote_data`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -106,6 +107,8 @@ CONTACTS: dict[str, Mapping] = {
 def _jql(a: TicketsArgs) -> str:
     if not a.project:
         raise VendorError("project_required", "give `project` (the Jira project key)")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", a.project):
+        raise VendorError("invalid_args", f"{a.project!r} is not a Jira project key")
     clauses = [f'project = "{a.project}"']
     if a.status == "open":
         clauses.append("statusCategory != Done")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app.api import accounts, errors, health, jobs
+from app.api import accounts, errors, health, jobs, proxy
 from app.api.limits import BodyLimit
+from app.registry import registry
 from app.settings import get_settings
 
 
 def create_app() -> FastAPI:
+    registry()  # a bad connector spec stops the API at start, naming the file and field
     api = FastAPI(
         title="toolqueue",
         version="0.1.0",
@@ -19,6 +21,7 @@ def create_app() -> FastAPI:
     api.include_router(health.router)
     api.include_router(jobs.router)
     api.include_router(accounts.router)
+    api.include_router(proxy.router)
     api.add_middleware(BodyLimit, max_bytes=get_settings().max_request_bytes)
     return api
 

@@ -4,6 +4,9 @@ mid-job (AOF), and the per-job lease under duplicate deliveries.
 Timing: the test env sets the broker's visibility timeout to 10 s (restore sweep every 2 s,
 step soft limit 5 s, 3 pages per step; see ENV in tests/conftest.py), so a step lost with a
 killed worker is redelivered about 10-12 s after it was taken.
+
+Each test pages 1000 sandbox contacts at 150 ms per page with its own page size, and the
+request log is filtered by that `limit`, so a straggler of an earlier test cannot pollute it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import base64
 import contextlib
 import os
 import signal
+import socket
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -25,9 +30,7 @@ from kombu.exceptions import OperationalError
 from app import keys
 
 LATENCY_MS = 150
-LIMIT = 20
 CONTACTS = 1000
-PAGES = CONTACTS // LIMIT
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> Any:
@@ -39,6 +42,9 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> Any:
     return value
 
 
+# ---- the sandbox's request log ------------------------------------------------------------
+
+
 def after_offset(query: str) -> int:
     """The sandbox's opaque `after` cursor is base64 of the offset; no cursor: offset 0."""
     raw = parse_qs(query).get("after")
@@ -48,19 +54,73 @@ def after_offset(query: str) -> int:
     return int(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode().strip())
 
 
-def page_requests(sandbox: Any) -> list[dict[str, Any]]:
-    """Contact-page requests (logged when answered), in the order they were sent."""
+def page_requests(sandbox: Any, limit: int) -> list[dict[str, Any]]:
+    """This test's contact-page requests (logged when answered), in the order sent."""
     reqs = [e for e in sandbox.requests()
-            if e["path"].endswith("/crm/v3/objects/contacts") and e["kind"] == "api"]
+            if e["path"].endswith("/crm/v3/objects/contacts") and e["kind"] == "api"
+            and parse_qs(e["query"]).get("limit") == [str(limit)]]
     return sorted(reqs, key=lambda e: e["t"])
 
 
-def offsets(sandbox: Any) -> list[int]:
-    return [after_offset(e["query"]) for e in page_requests(sandbox)]
+def offsets(sandbox: Any, limit: int) -> list[int]:
+    return [after_offset(e["query"]) for e in page_requests(sandbox, limit)]
+
+
+def assert_pages_covered(sandbox: Any, limit: int, max_refetches: int) -> None:
+    seen = offsets(sandbox, limit)
+    assert set(seen) == set(range(0, CONTACTS, limit))
+    dup = sum(n - 1 for n in Counter(seen).values())
+    assert dup <= max_refetches, f"{dup} pages fetched twice: {Counter(seen).most_common(3)}"
+
+
+# ---- jobs -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def paged_job(api: Any, sandbox: Any, limit: int) -> Iterator[str]:
+    """A slow 1000-contact job; cancelled on the way out if it has not ended (so it cannot
+    leak requests into the next test) and the sandbox latency is reset."""
+    sandbox.config(hubspot_contacts=CONTACTS, latency_ms=LATENCY_MS)
+    job_id = ""
+    try:
+        account = api.account(sandbox)
+        job_id = api.call(account_id=account, args={"limit": limit}, fields=["id"])["job_id"]
+        yield job_id
+    finally:
+        sandbox.config(latency_ms=0)
+        if job_id:
+            with contextlib.suppress(Exception):
+                api.post(f"/v1/jobs/{job_id}/cancel")
+
+
+def assert_every_record_once(api: Any, job_id: str, timeout: float, r: Any) -> None:
+    try:
+        done = api.wait(job_id, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{step_whereabouts(r, job_id)}") from None
+    assert done["status"] == "succeeded", done
+    body = api.result(job_id)
+    assert body["truncated"] is False
+    assert [int(rec["id"]) for rec in body["records"]] == list(range(1, CONTACTS + 1))
+    assert done["progress"]["records"] == CONTACTS
+
+
+def step_whereabouts(r: Any, job_id: str) -> str:
+    """Where the job's next step is (or is not), for failure messages."""
+    job = r.hgetall(keys.job(job_id))
+    unacked = [tag for tag, raw in r.hgetall("unacked").items() if job_id in raw]
+    return (f"job status={job.get('status')} seq={job.get('seq')} "
+            f"enqueued_seq={job.get('enqueued_seq')} records={job.get('records')}; "
+            f"lease ttl={r.pttl(keys.job_lease(job_id))}ms; queued steps="
+            f"{sum(job_id in m for m in r.lrange('celery', 0, -1))}; unacked={unacked}; "
+            f"parked={r.zscore(keys.PARKED, job_id)}")
+
+
+# ---- worker processes -------------------------------------------------------------------
 
 
 def proc_stat(pid: int) -> list[str] | None:
-    """State and ppid (and the rest) of a process from /proc, None when it is gone."""
+    """State, ppid, ... of a process from /proc; None when it is gone."""
     try:
         return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -85,12 +145,26 @@ def kill_worker_tree(proc: Any) -> None:
     """SIGKILL the worker and its pool processes, parent first, so no survivor can requeue
     or finish the step: the lost message comes back only through the broker."""
     pool = children(proc.proc.pid)
+    assert pool, "expected the worker's pool processes"
     proc.kill()
     for pid in pool:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    assert pool, "expected the worker's pool processes"
     wait_until(lambda: all(gone(pid) for pid in pool), 5)
+
+
+def live(workers: Any) -> list[Any]:
+    return [p for p in workers.procs if p.proc.poll() is None]
+
+
+def answers_ping(proc: Any) -> bool:
+    from app.celery import app
+
+    try:
+        return bool(app.control.ping(destination=[f"{proc.name}@{socket.gethostname()}"],
+                                     timeout=0.5))
+    except (redis.ConnectionError, OperationalError):
+        return False
 
 
 def refresh_broker_connections() -> None:
@@ -108,107 +182,73 @@ def refresh_broker_connections() -> None:
     wait_until(ok, 10, 0.1)
 
 
-def broker_state(r: Any, job_id: str) -> str:
-    """Where the job's step is (or is not), for failure messages."""
-    job = r.hgetall(keys.job(job_id))
-    unacked = [tag for tag, raw in r.hgetall("unacked").items() if job_id in raw]
-    return (f"job status={job.get('status')} seq={job.get('seq')} "
-            f"enqueued_seq={job.get('enqueued_seq')} records={job.get('records')}; "
-            f"lease ttl={r.pttl(keys.job_lease(job_id))}ms; queued steps="
-            f"{sum(job_id in m for m in r.lrange('celery', 0, -1))}; unacked={unacked}; "
-            f"parked={r.zscore(keys.PARKED, job_id)}")
+# ---- tests --------------------------------------------------------------------------------
 
 
-def start_paged_job(api: Any, sandbox: Any) -> tuple[str, str]:
-    sandbox.config(hubspot_contacts=CONTACTS, latency_ms=LATENCY_MS)
-    account = api.account(sandbox)
-    job = api.call(account_id=account, args={"limit": LIMIT}, fields=["id"])
-    return account, job["job_id"]
-
-
-def assert_every_record_once(api: Any, job_id: str, timeout: float) -> dict[str, Any]:
-    done = api.wait(job_id, timeout=timeout)
-    assert done["status"] == "succeeded", done
-    body = api.result(job_id)
-    assert body["truncated"] is False
-    assert [int(rec["id"]) for rec in body["records"]] == list(range(1, CONTACTS + 1))
-    assert done["progress"]["records"] == CONTACTS
-    return done
-
-
-def assert_pages_covered(sandbox: Any, max_refetches: int) -> list[int]:
-    seen = offsets(sandbox)
-    assert set(seen) == {k * LIMIT for k in range(PAGES)}
-    dup = sum(n - 1 for n in Counter(seen).values())
-    assert dup <= max_refetches, f"{dup} pages fetched twice: {Counter(seen).most_common(3)}"
-    return seen
-
-
-def test_worker_killed_mid_job_resumes_without_loss(api, fresh_sandbox, workers):
+def test_worker_killed_mid_job_resumes_without_loss(api, fresh_sandbox, workers, r):
+    limit = 20  # 50 pages
     workers.stop_all()
     try:
         victim = workers.start(concurrency=1)
-        _, job_id = start_paged_job(api, fresh_sandbox)
-        wait_until(lambda: len(page_requests(fresh_sandbox)) >= 5, 30)
-        before = api.get(f"/v1/jobs/{job_id}").json()
-        assert before["status"] == "running" and before["progress"]["records"] < CONTACTS
+        with paged_job(api, fresh_sandbox, limit) as job_id:
+            wait_until(lambda: len(page_requests(fresh_sandbox, limit)) >= 5, 30)
+            before = api.get(f"/v1/jobs/{job_id}").json()
+            assert before["status"] == "running" and before["progress"]["records"] < CONTACTS
 
-        kill_worker_tree(victim)
-        killed_at = time.time()
-        fetched_at_kill = len(page_requests(fresh_sandbox))
-        time.sleep(1)  # nothing runs the job while no worker is alive
-        assert len(page_requests(fresh_sandbox)) <= fetched_at_kill + 1  # the page in flight
+            kill_worker_tree(victim)
+            killed_at = time.time()
+            fetched_at_kill = len(page_requests(fresh_sandbox, limit))
+            time.sleep(1)  # nothing runs the job while no worker is alive
+            assert len(page_requests(fresh_sandbox, limit)) <= fetched_at_kill + 1  # in flight
 
-        # A live worker's restore sweep puts the dead worker's unacked step back on the queue
-        # once it is older than the visibility timeout (10 s here): ~10-12 s, not ~100 s.
-        survivor = workers.start(concurrency=1)
-        assert_every_record_once(api, job_id, timeout=60)
-        resumed = [e["t"] for e in page_requests(fresh_sandbox) if e["t"] > killed_at + 1]
-        assert resumed, "no page was fetched after the kill"
-        assert resumed[0] - killed_at < 25, "the lost step was not redelivered promptly"
-        assert job_id in survivor.log()
+            # A live worker's restore sweep puts the dead worker's unacked step back on the
+            # queue once it is older than the visibility timeout (10 s here): ~10-12 s.
+            survivor = workers.start(concurrency=1)
+            assert_every_record_once(api, job_id, 60, r)
+            resumed = [e["t"] for e in page_requests(fresh_sandbox, limit)
+                       if e["t"] > killed_at + 1]
+            assert resumed, "no page was fetched after the kill"
+            assert resumed[0] - killed_at < 25, "the lost step was not redelivered promptly"
+            assert job_id in survivor.log()
         # at most the page in flight at the kill is fetched twice; nothing is spooled twice
-        assert_pages_covered(fresh_sandbox, max_refetches=1)
+        assert_pages_covered(fresh_sandbox, limit, max_refetches=1)
     finally:
-        fresh_sandbox.config(latency_ms=0)
         workers.stop_all()
         workers.start()  # the session's normal worker, for the tests that follow
 
 
 def test_redis_restart_mid_job(api, fresh_sandbox, workers, redis_server, r):
+    limit = 40  # 25 pages
     workers.ensure()
-    running = [p for p in workers.procs if p.proc.poll() is None]
-    _, job_id = start_paged_job(api, fresh_sandbox)
-    wait_until(lambda: len(page_requests(fresh_sandbox)) >= 5, 30)
-    spooled = r.llen(keys.job_spool(job_id, 0))
-    assert spooled > 0
+    running = live(workers)
+    with paged_job(api, fresh_sandbox, limit) as job_id:
+        wait_until(lambda: len(page_requests(fresh_sandbox, limit)) >= 5, 30)
+        spooled = r.llen(keys.job_spool(job_id, 0))
+        assert spooled > 0
 
-    redis_server.stop()  # SIGTERM: Redis fsyncs its AOF and exits
-    time.sleep(1)
-    redis_server.start()  # same port and data dir: the AOF is replayed
-    assert r.llen(keys.job_spool(job_id, 0)) >= spooled  # the spool survived the restart
-    refresh_broker_connections()  # for workers.start() here and in later tests
-    # a worker that fails to reconnect exits within a few seconds (it stops its pool first)
-    records = api.get(f"/v1/jobs/{job_id}").json()["progress"]["records"]
-    with contextlib.suppress(AssertionError):
-        wait_until(lambda: any(p.proc.poll() is not None for p in running) or
-                   api.get(f"/v1/jobs/{job_id}").json()["progress"]["records"] > records, 6, 0.2)
-    died = [p.name for p in running if p.proc.poll() is not None]
-    if died:
-        # Stand-in for the process supervisor (compose `restart:`): see the xfail below.
-        workers.start()
+        redis_server.stop()  # SIGTERM: Redis fsyncs its AOF and exits
+        time.sleep(1)
+        redis_server.start()  # same port and data dir: the AOF is replayed
+        assert r.llen(keys.job_spool(job_id, 0)) >= spooled  # the spool survived the restart
+        refresh_broker_connections()  # this process's, for pings and workers.start()
 
-    try:
-        assert_every_record_once(api, job_id, timeout=60)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{broker_state(r, job_id)}") from None
-    finally:
-        fresh_sandbox.config(latency_ms=0)
+        # Each worker either reconnects (answers a ping again) or gives up and exits.
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: all(p.proc.poll() is not None or answers_ping(p)
+                                   for p in running), 20, 0.2)
+        died = [p for p in running if p.proc.poll() is not None or not answers_ping(p)]
+        for p in died:
+            p.stop()  # dead already, or alive but deaf: not a worker any more
+        if died:
+            # Stand-in for the process supervisor (compose `restart:`): see the xfail below.
+            workers.start()
+
+        assert_every_record_once(api, job_id, 60, r)
     # the page in flight when Redis went away may be fetched again (its commit failed)
-    assert_pages_covered(fresh_sandbox, max_refetches=2)
+    assert_pages_covered(fresh_sandbox, limit, max_refetches=2)
     if died:
         pytest.xfail(
-            f"{died} exited on the broker connection loss instead of reconnecting: celery "
+            f"{[p.name for p in died]} did not survive the broker connection loss: celery "
             "5.7.0's Consumer.on_connection_error_after_connected() collects, then closes the "
             "lost connection, and the close (and any later ack on it) hits kombu's redis "
             "_connparams with the transport's client gone -> AttributeError -> 'Unrecoverable "
@@ -218,31 +258,29 @@ def test_redis_restart_mid_job(api, fresh_sandbox, workers, redis_server, r):
 def test_job_never_runs_on_two_workers_at_once(api, fresh_sandbox, workers, r):
     from tasks.steps import run_step
 
-    while sum(p.proc.poll() is None for p in workers.procs) < 2:
+    limit = 25  # 40 pages
+    while len(live(workers)) < 2:
         workers.start()
-    live = [p for p in workers.procs if p.proc.poll() is None]
-    _, job_id = start_paged_job(api, fresh_sandbox)
-    try:
+    procs = live(workers)
+    with paged_job(api, fresh_sandbox, limit) as job_id:
         # Duplicate deliveries of the current step (what an early redelivery looks like),
         # spread over both workers, all through the job: during steps and at hand-overs.
-        wait_until(lambda: len(page_requests(fresh_sandbox)) >= 1, 30)
+        wait_until(lambda: len(page_requests(fresh_sandbox, limit)) >= 1, 30)
         for n in range(150):
             job = r.hgetall(keys.job(job_id))
-            if job["status"] == "succeeded":
+            if job["status"] != "running":
                 break
             for k in range(2):
                 run_step.apply_async(args=[job_id, int(job["seq"])],
                                      task_id=f"{job_id}.dup-{n}-{k}")
             time.sleep(0.05)
-        assert_every_record_once(api, job_id, timeout=60)
-    finally:
-        fresh_sandbox.config(latency_ms=0)
-    reqs = page_requests(fresh_sandbox)
+        assert_every_record_once(api, job_id, 60, r)
+    reqs = page_requests(fresh_sandbox, limit)
     # strictly sequential cursors: each page once, in order...
-    assert [after_offset(e["query"]) for e in reqs] == [k * LIMIT for k in range(PAGES)], [
+    assert [after_offset(e["query"]) for e in reqs] == list(range(0, CONTACTS, limit)), [
         (after_offset(e["query"]), round(e["t"] % 100, 3), e["status"]) for e in reqs]
-    # ...and never two requests of the job in flight at once (each takes >= the latency)
+    # ...never two requests of the job in flight at once (each takes >= the latency)...
     gaps = [b["t"] - a["t"] for a, b in zip(reqs, reqs[1:], strict=False)]
     assert min(gaps) >= LATENCY_MS / 1000 * 0.9, min(gaps)
-    # and the job's messages really were spread over more than one worker process
-    assert sum(f"toolqueue.step[{job_id}" in p.log() for p in live) >= 2
+    # ...although the job's messages really were spread over more than one worker process
+    assert sum(f"toolqueue.step[{job_id}" in p.log() for p in procs) >= 2
