@@ -5,11 +5,11 @@ The HTTP API, the MCP server and trusted in-process agents all call these functi
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app import keys, spool
@@ -134,8 +134,9 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         "continued_from": req.continuation,
     }
     record.update((k, v) for k, v in optional.items() if v)
-    entry = json.dumps({"status": "queued", "at": now_iso(now), "reason": "enqueued"})
-    idem = keys.idempotency(tenant_id, digest(req.idempotency_key or ""))
+    created = now_iso(now)
+    entry = orjson.dumps({"status": "queued", "at": created, "reason": "enqueued"})
+    idem = keys.idempotency(tenant_id, digest(req.idempotency_key)) if req.idempotency_key else ""
     outcome: Any = run_script(
         _CREATE,
         [
@@ -180,7 +181,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         "status": "queued",
         "tool": tool_name,
         "account_id": account_id,
-        "created_at": now_iso(now),
+        "created_at": created,
     }
 
 

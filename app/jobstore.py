@@ -6,6 +6,8 @@ import json
 import time
 from typing import Any
 
+import orjson
+
 from app import keys
 from app.errors import NotFound
 from app.redis import get_redis, run_script
@@ -114,7 +116,7 @@ def encode(fields: dict[str, Any]) -> list[Any]:
     flat: list[Any] = []
     for k, v in fields.items():
         if k in JSON_FIELDS:
-            v = json.dumps(v, separators=(",", ":")) if v is not None else ""
+            v = orjson.dumps(v) if v is not None else ""
         elif isinstance(v, bool):
             v = "1" if v else "0"
         elif v is None:

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     spool_ttl_s: int = Field(86400, description="Seconds a job's spool and record live")
     continuation_ttl_s: int = Field(7 * 86400, description="Seconds a continuation stays usable")
     block_limit: int = Field(1024, description="Max blocks of an export-mode (`blocks`) job")
-    pages_per_step: int = Field(50, description="Most pages a step fetches before handing over")
+    pages_per_step: int = Field(200, description="Most pages a step fetches before handing over")
     step_budget_s: float = Field(
         10.0, description="A step hands over after this long, so jobs share workers fairly"
     )
