@@ -19,7 +19,9 @@ import secrets
 import time
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app import accounts, keys, spool, tokens
 from app.celery import app
@@ -65,8 +67,20 @@ def enqueue(job_id: str, seq: int, countdown: float = 0.0) -> None:
     get_redis().hset(keys.job(job_id), "enqueued_seq", seq)
 
 
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
 @app.task(name="toolqueue.step", ignore_result=True)
 def run_step(job_id: str, seq: int) -> None:
+    try:
+        _run_step(job_id, seq)
+    except REDIS_DOWN as exc:
+        # Requeue (or stay unacked for the visibility sweep): never ack a step Redis lost.
+        log.warning("job %s step %s: Redis unavailable (%s); step requeued", job_id, seq, exc)
+        raise Reject(exc, requeue=True) from exc
+
+
+def _run_step(job_id: str, seq: int) -> None:
     job = load(job_id)
     if job is None:
         return
@@ -94,6 +108,11 @@ def run_step(job_id: str, seq: int) -> None:
         )
         return
     try:
+        # Re-read under the lease: the snapshot above may predate the previous step's last
+        # commit and hand-over (it released the lease after them).
+        job = load(job_id)
+        if job is None or job["status"] in TERMINAL or job["seq"] != seq:
+            return
         Step(job_id, job, token).run()
     finally:
         run_script(_RELEASE, [keys.job_lease(job_id)], [token])
@@ -150,6 +169,8 @@ class Step:
             return
         except SoftTimeLimitExceeded:
             outcome = "continue"  # every page so far is committed; carry on in a new step
+        except REDIS_DOWN:
+            raise  # not the job's fault: run_step requeues the step
         except Exception as exc:  # a bug must end the job visibly, not loop forever
             log.exception("job %s step %s crashed", self.id, self.seq)
             self.finish("failed", {"code": "internal_error", "message": type(exc).__name__})

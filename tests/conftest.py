@@ -138,8 +138,7 @@ class Workers:
                 replies = app.control.ping(
                     destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
             except Exception:  # noqa: BLE001 - stale broker connections after a Redis restart
-                app.pool.force_close_all()
-                return False
+                return False  # the failed ping dropped the broken connection; retry
             return bool(replies)
 
         try:
