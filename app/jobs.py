@@ -236,7 +236,8 @@ def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:
             f"block {block} does not exist; the job has {job['blocks']} block(s)",
             code="block_not_found",
         )
-    return spool.render(spool.envelope(job_id, job, block=block), spool.read_block(job_id, block))
+    count, runs = spool.read_block(job_id, block)
+    return spool.render(spool.envelope(job_id, job, block=block), runs, count)
 
 
 def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:

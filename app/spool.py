@@ -91,9 +91,9 @@ def envelope(job_id: str, job: dict[str, Any], *, block: int = 0) -> dict[str, A
     return body
 
 
-def render(env: dict[str, Any], records: list[str]) -> bytes:
-    """Envelope plus raw spooled records, without re-serializing them."""
-    env = {**env, "record_count": len(records)}
+def render(env: dict[str, Any], records: list[str], count: int | None = None) -> bytes:
+    """Envelope plus raw spooled records (or runs of them), without re-serializing them."""
+    env = {**env, "record_count": len(records) if count is None else count}
     head = dumps(env)
     return (head[:-1] + ',"records":[' + ",".join(records) + "]}").encode()
 
@@ -167,8 +167,20 @@ def _size(record: str | bytes) -> int:
     return len(record) if isinstance(record, bytes) else len(record.encode())
 
 
-def read_block(job_id: str, block: int) -> list[str]:
-    return get_redis().lrange(keys.job_spool(job_id, block), 0, -1)
+def run(records: list[bytes]) -> bytes:
+    """One spool element: the records a page put into a block, as `<count>:<r1>,<r2>,…`
+    (one element per page, not per record, keeps the worker's Redis write cheap)."""
+    return b"%d:" % len(records) + b",".join(records)
+
+
+def read_block(job_id: str, block: int) -> tuple[int, list[str]]:
+    """A block's record count and its runs of comma-joined records, in order."""
+    count, runs = 0, []
+    for element in get_redis().lrange(keys.job_spool(job_id, block), 0, -1):
+        n, _, joined = element.partition(":")
+        count += int(n)
+        runs.append(joined)
+    return count, runs
 
 
 def save_continuation(state: dict[str, Any]) -> str:

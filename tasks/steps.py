@@ -279,7 +279,8 @@ class Step:
             "blocks": packer.block + 1,
         }
         digest = "" if seen is None else hashlib.sha1(spool.dumps(seen).encode()).hexdigest()
-        written = self.write(fields, spool=placed, seen=digest)
+        runs = {block: [spool.run(records)] for block, records in placed.items()}
+        written = self.write(fields, spool=runs, seen=digest)
         if written == 1:
             self.job.update(fields)
         return written

@@ -24,7 +24,8 @@ log = logging.getLogger("toolqueue.webhooks")
 
 def event_body(job_id: str, job: dict, timestamp: str) -> bytes:
     """`{"type": "job.<status>", "timestamp", "data": <result body, first block>}`."""
-    data = spool.render(spool.envelope(job_id, job), spool.read_block(job_id, 0))
+    count, runs = spool.read_block(job_id, 0)
+    data = spool.render(spool.envelope(job_id, job), runs, count)
     return spool.render_event(f"job.{job['status']}", data, timestamp)
 
 
