@@ -51,6 +51,16 @@ async def token_form(request: Request) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+async def token_call(
+    request: Request, vendor: str, unavailable: Callable[[], dict[str, Any]]
+) -> Response | None:
+    """Every token endpoint's start: log the call as a token call, count it as a refresh,
+    then apply latency and faults (a fault response is returned, else None)."""
+    mark_token_call(request)
+    sandbox_state(request).count_refresh(vendor)
+    return await preamble(request, unavailable)
+
+
 def bearer_token(request: Request) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None

@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from sandbox.common import mark_token_call, preamble, sandbox_state
+from sandbox.common import preamble, sandbox_state, token_call
 from sandbox.state import RateDecision, SandboxState, TokenError
 
 NAME = "github"
@@ -583,10 +583,8 @@ def _brand(state: SandboxState, issued: Any, presented: str) -> tuple[str, str]:
 async def token(request: Request) -> Response:
     """Refresh grant (form-encoded). Every answer is HTTP 200, errors included; JSON when the
     client sends `Accept: application/json`, else form-encoded like github.com."""
-    mark_token_call(request)
     state = sandbox_state(request)
-    state.count_refresh(NAME)
-    if (fault := await preamble(request, _unavailable)) is not None:
+    if (fault := await token_call(request, NAME, _unavailable)) is not None:
         return fault
     raw = (await request.body()).decode("utf-8", "replace")
     form = dict(parse_qsl(raw, keep_blank_values=True)) or dict(request.query_params)

@@ -26,7 +26,13 @@ from urllib.parse import parse_qsl, unquote, urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import bearer_token, correlation_id, mark_token_call, preamble, sandbox_state
+from sandbox.common import (
+    bearer_token,
+    correlation_id,
+    preamble,
+    sandbox_state,
+    token_call,
+)
 from sandbox.state import RateDecision, TokenError
 
 NAME = "hubspot"
@@ -440,6 +446,11 @@ class ObjectType:
         return f"{NAME}.{self.name}"  # hubspot.contacts is LiveConfig.hubspot_contacts
 
 
+DEAL_PROPERTIES = (
+    "amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate",
+    "hs_object_id", "pipeline",
+)  # fmt: skip
+
 OBJECTS = {
     "contacts": ObjectType(
         "contacts",
@@ -474,29 +485,9 @@ OBJECTS = {
     "deals": ObjectType(
         "deals",
         deal,
-        (
-            "amount",
-            "closedate",
-            "createdate",
-            "dealname",
-            "dealstage",
-            "hs_lastmodifieddate",
-            "hs_object_id",
-            "pipeline",
-        ),
+        DEAL_PROPERTIES,  # every deal property is a default one
         ("createdate", "hs_lastmodifieddate", "hs_object_id"),
-        frozenset(
-            {
-                "amount",
-                "closedate",
-                "createdate",
-                "dealname",
-                "dealstage",
-                "hs_lastmodifieddate",
-                "hs_object_id",
-                "pipeline",
-            }
-        ),
+        frozenset(DEAL_PROPERTIES),
         frozenset({"closedate", "createdate", "hs_lastmodifieddate"}),
         frozenset({"amount", "hs_object_id"}),
     ),
@@ -911,10 +902,8 @@ for _kind in OBJECTS.values():
 @router.post("/oauth/v1/token")
 async def token(request: Request) -> Response:
     """Form-encoded refresh grant; the refresh token rotates only when configured to."""
-    mark_token_call(request)
     state = sandbox_state(request)
-    state.count_refresh(NAME)
-    if (fault := await preamble(request, _unavailable)) is not None:
+    if (fault := await token_call(request, NAME, _unavailable)) is not None:
         return fault
     form = dict(
         parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)

@@ -31,7 +31,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import bearer_token, mark_token_call, preamble, sandbox_state, token_form
+from sandbox.common import (
+    bearer_token,
+    preamble,
+    sandbox_state,
+    token_call,
+    token_form,
+)
 from sandbox.state import RateDecision, TokenError
 
 NAME = "jira"
@@ -752,10 +758,8 @@ async def project_search(request: Request) -> Response:
 @router.post("/oauth/token")
 async def token(request: Request) -> Response:
     """Atlassian's token endpoint: JSON (documented) or form body; rotates refresh tokens."""
-    mark_token_call(request)
     state = sandbox_state(request)
-    state.count_refresh(NAME)
-    if (fault := await preamble(request, _unavailable)) is not None:
+    if (fault := await token_call(request, NAME, _unavailable)) is not None:
         return fault
     form = await token_form(request)
 

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import mark_token_call, preamble, sandbox_state
+from sandbox.common import preamble, sandbox_state, token_call
 from sandbox.state import RateDecision, TokenError
 
 NAME = "salesforce"
@@ -462,10 +462,8 @@ async def query_more(request: Request, version: str, locator_pos: str) -> Respon
 async def token(request: Request) -> Response:
     """Form-encoded refresh grant. No ``expires_in`` (session timeout is an org setting); a
     new ``refresh_token`` only when rotation is configured."""
-    mark_token_call(request)
     state = sandbox_state(request)
-    state.count_refresh(NAME)
-    if (fault := await preamble(request, _unavailable)) is not None:
+    if (fault := await token_call(request, NAME, _unavailable)) is not None:
         return fault
     form = dict(
         parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)

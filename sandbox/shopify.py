@@ -47,7 +47,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import mark_token_call, preamble, sandbox_state, token_form
+from sandbox.common import preamble, sandbox_state, token_call, token_form
 from sandbox.state import SandboxState, TokenError
 
 NAME = "shopify"
@@ -939,10 +939,8 @@ SCOPE = "read_customers,read_orders"
 @router.post("/admin/oauth/access_token")
 async def access_token(request: Request) -> Response:
     """Form-encoded or JSON ``grant_type=refresh_token``; Doorkeeper-style OAuth errors."""
-    mark_token_call(request)
     state = sandbox_state(request)
-    state.count_refresh(NAME)
-    if (fault := await preamble(request, _unavailable)) is not None:
+    if (fault := await token_call(request, NAME, _unavailable)) is not None:
         return fault
     form = await token_form(request)
 

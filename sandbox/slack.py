@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import bearer_token, mark_token_call, preamble, sandbox_state
+from sandbox.common import bearer_token, preamble, sandbox_state, token_call
 from sandbox.state import SandboxState, TokenError
 
 NAME = "slack"
@@ -370,10 +370,8 @@ async def users_list(request: Request) -> Response:
 async def oauth_v2_access(request: Request) -> Response:
     """Refresh grant (token rotation): form fields, client credentials in the form or as
     HTTP Basic. Every refusal is HTTP 200 with ``ok: false``."""
-    mark_token_call(request)
     state = sandbox_state(request)
-    state.count_refresh(NAME)
-    if (fault := await preamble(request, _unavailable)) is not None:
+    if (fault := await token_call(request, NAME, _unavailable)) is not None:
         return fault
     form = await _params(request)
     client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")

@@ -20,7 +20,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import bearer_token, mark_token_call, preamble, sandbox_state, token_form
+from sandbox.common import (
+    bearer_token,
+    preamble,
+    sandbox_state,
+    token_call,
+    token_form,
+)
 from sandbox.state import SandboxState, TokenError
 
 NAME = "zendesk"
@@ -346,10 +352,8 @@ DOORKEEPER = {
 @router.post("/oauth/tokens")
 async def token(request: Request) -> Response:
     """Refresh grant, form-encoded or JSON; the refresh token rotates on every use."""
-    mark_token_call(request)
     state = sandbox_state(request)
-    state.count_refresh(NAME)
-    if (fault := await preamble(request, _unavailable)) is not None:
+    if (fault := await token_call(request, NAME, _unavailable)) is not None:
         return fault
     form = await token_form(request)
 

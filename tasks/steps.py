@@ -91,9 +91,9 @@ def _run_step(job_id: str, seq: int) -> None:
         _recover_lost_enqueue(job_id, job, seq)
         return
     r = get_redis()
-    token = secrets.token_hex(8)
+    lease = secrets.token_hex(8)  # fencing id of this run, not a credential
     ttl_ms = get_settings().lease_ttl_s * 1000
-    if not r.set(keys.job_lease(job_id), token, nx=True, px=ttl_ms):
+    if not r.set(keys.job_lease(job_id), lease, nx=True, px=ttl_ms):
         # Another worker runs this very step (a redelivery while it still works): look again
         # the moment its lease ends; by then it has handed over (this message is then stale)
         # or it died (this message takes over).
@@ -104,7 +104,7 @@ def _run_step(job_id: str, seq: int) -> None:
         run_step.apply_async(
             args=[job_id, seq],
             countdown=wait,
-            task_id=f"{step_task_id(job_id, seq)}.recheck-{token[:6]}",
+            task_id=f"{step_task_id(job_id, seq)}.recheck-{lease[:6]}",
         )
         return
     try:
@@ -113,9 +113,9 @@ def _run_step(job_id: str, seq: int) -> None:
         job = load(job_id)
         if job is None or job["status"] in TERMINAL or job["seq"] != seq:
             return
-        Step(job_id, job, token).run()
+        Step(job_id, job, lease).run()
     finally:
-        run_script(_RELEASE, [keys.job_lease(job_id)], [token])
+        run_script(_RELEASE, [keys.job_lease(job_id)], [lease])
 
 
 class Step:
@@ -287,7 +287,7 @@ class Step:
 
     def finish_truncated(self, cursor: dict[str, Any], reason: str = "") -> None:
         job = self.job
-        token = spool.save_continuation(
+        continuation = spool.save_continuation(
             {
                 "tenant_id": job["tenant_id"],
                 "account_id": job["account_id"],
@@ -300,7 +300,7 @@ class Step:
                 "cursor": cursor,
             }
         )
-        self.finish("succeeded", truncated=True, continuation=token, reason=reason)
+        self.finish("succeeded", truncated=True, continuation=continuation, reason=reason)
 
     def finish(
         self,

@@ -91,7 +91,7 @@ def _check_uvicorn(cmd: list[str]) -> None:
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
 
 
-def _check_python_m(cmd: list[str]) -> None:
+def assert_python_m(cmd: list[str]) -> None:
     module = cmd[cmd.index("-m") + 1]
     assert importlib.util.find_spec(module) is not None
     assert importlib.util.find_spec(f"{module}.__main__") is not None
@@ -105,13 +105,13 @@ def test_compose_commands_name_real_entrypoints(compose: dict[str, Any], service
     elif cmd[0] == "uvicorn":
         _check_uvicorn(cmd)
     elif cmd[0] in {"python", "python3"} and "-m" in cmd:
-        _check_python_m(cmd)
+        assert_python_m(cmd)
     else:
         pytest.fail(f"{service}: unknown entrypoint {cmd!r}")
 
 
 def test_python_m_sandbox_exists() -> None:
-    _check_python_m(["python", "-m", "sandbox"])
+    assert_python_m(["python", "-m", "sandbox"])
 
 
 def test_dockerfile_installs_project_as_non_root() -> None:

@@ -11,7 +11,7 @@ import pytest
 MAX_REQUEST_BYTES = 1_048_576  # Settings.max_request_bytes default
 
 
-def _error(resp, status: int, code: str | None = None) -> dict:
+def assert_error(resp, status: int, code: str | None = None) -> dict:
     assert resp.status_code == status, (resp.status_code, resp.text)
     assert resp.headers["content-type"].startswith("application/json"), resp.headers
     body = resp.json()
@@ -34,7 +34,7 @@ def _job(account: str, **extra) -> dict:
 
 def test_unknown_tool(api, account):
     resp = api.post("/v1/jobs", _job(account, tool="hubspot.deals.delete_everything"))
-    body = _error(resp, 422, "unknown_tool")
+    body = assert_error(resp, 422, "unknown_tool")
     assert "hubspot.deals.delete_everything" in body["message"]
 
 
@@ -48,22 +48,22 @@ def test_unknown_tool(api, account):
 ])
 def test_invalid_args_name_the_field(api, account, args, field):
     resp = api.post("/v1/jobs", _job(account, args=args))
-    body = _error(resp, 422, "invalid_args")
+    body = assert_error(resp, 422, "invalid_args")
     assert field in body["message"], body
 
 
 def test_unknown_account(api):
     resp = api.post("/v1/jobs", _job("acc_does_not_exist"))
-    _error(resp, 404, "account_not_found")
+    assert_error(resp, 404, "account_not_found")
 
 
 def test_unknown_job_and_account_ids(api):
-    _error(api.get("/v1/jobs/no-such-job"), 404, "job_not_found")
-    _error(api.get("/v1/jobs/no-such-job/result"), 404, "job_not_found")
-    _error(api.post("/v1/jobs/no-such-job/cancel"), 404, "job_not_found")
-    _error(api.get("/v1/accounts/acc_nope"), 404, "account_not_found")
-    _error(api.get("/v1/no-such-route"), 404)
-    _error(api.post("/v1/tools"), 405)
+    assert_error(api.get("/v1/jobs/no-such-job"), 404, "job_not_found")
+    assert_error(api.get("/v1/jobs/no-such-job/result"), 404, "job_not_found")
+    assert_error(api.post("/v1/jobs/no-such-job/cancel"), 404, "job_not_found")
+    assert_error(api.get("/v1/accounts/acc_nope"), 404, "account_not_found")
+    assert_error(api.get("/v1/no-such-route"), 404)
+    assert_error(api.post("/v1/tools"), 405)
 
 
 @pytest.mark.parametrize("raw", [
@@ -75,7 +75,7 @@ def test_unknown_job_and_account_ids(api):
 def test_malformed_json(api, raw):
     resp = api.s.post(api.url + "/v1/jobs", data=raw, timeout=10,
                       headers={"Content-Type": "application/json"})
-    _error(resp, 400, "malformed_json")
+    assert_error(resp, 400, "malformed_json")
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'"a string"', b"42", b"null"])
@@ -83,13 +83,13 @@ def test_json_that_is_not_an_object(api, raw):
     resp = api.s.post(api.url + "/v1/jobs", data=raw, timeout=10,
                       headers={"Content-Type": "application/json"})
     assert 400 <= resp.status_code < 500, resp.text
-    _error(resp, resp.status_code)
+    assert_error(resp, resp.status_code)
 
 
 def test_oversized_body_with_content_length(api, account):
     padding = "x" * (MAX_REQUEST_BYTES + 10)
     resp = api.post("/v1/jobs", _job(account, idempotency_key="k", fields=[padding]))
-    _error(resp, 413, "request_too_large")
+    assert_error(resp, 413, "request_too_large")
 
 
 def test_oversized_body_lying_content_length(api_url, api):
@@ -166,7 +166,7 @@ def test_small_chunked_body_is_accepted(api_url, api, account):
 ])
 def test_bad_callback_url(api, account, url, code):
     resp = api.post("/v1/jobs", _job(account, callback_url=url))
-    _error(resp, 422, code)
+    assert_error(resp, 422, code)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://localhost:9/hook",
@@ -184,7 +184,7 @@ def test_loopback_callback_is_allowed_by_default(api, account, url):
 ])
 def test_unknown_top_level_field(api, account, extra):
     resp = api.post("/v1/jobs", _job(account, **extra))
-    body = _error(resp, 422)
+    body = assert_error(resp, 422)
     assert next(iter(extra)) in body["message"]
 
 
@@ -207,7 +207,7 @@ def test_unknown_top_level_field(api, account, extra):
     ({"continuation": "garbage"}, 404),
 ])
 def test_malformed_job_requests(api, body, status):
-    _error(api.post("/v1/jobs", body), status)
+    assert_error(api.post("/v1/jobs", body), status)
 
 
 @pytest.mark.parametrize("params", [{"block": -1}, {"block": "x"}, {"block": 10**7},
@@ -215,13 +215,13 @@ def test_malformed_job_requests(api, body, status):
 def test_bad_block_parameter(api, params):
     resp = api.get("/v1/jobs/whatever/result", params=params)
     assert resp.status_code in (404, 422), resp.text
-    _error(resp, resp.status_code)
+    assert_error(resp, resp.status_code)
 
 
 def test_block_out_of_range(api, account):
     job = api.call(account_id=account, args={"limit": 100}, fields=["id"])
     assert api.wait(job["job_id"])["status"] == "succeeded"
-    _error(api.get(f"/v1/jobs/{job['job_id']}/result", params={"block": 1}), 404,
+    assert_error(api.get(f"/v1/jobs/{job['job_id']}/result", params={"block": 1}), 404,
            "block_not_found")
 
 
@@ -249,14 +249,14 @@ def test_long_and_odd_path_ids(api):
      "tenant_id": "ten_x"},
 ])
 def test_bad_account_requests(api, body):
-    _error(api.post("/v1/accounts", body), 422)
+    assert_error(api.post("/v1/accounts", body), 422)
 
 
 def test_wrong_content_type(api):
     resp = api.s.post(api.url + "/v1/jobs", data=b"tool=hubspot.contacts.list", timeout=10,
                       headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert 400 <= resp.status_code < 500, resp.text
-    _error(resp, resp.status_code)
+    assert_error(resp, resp.status_code)
 
 
 @pytest.mark.parametrize("expiry", [
@@ -270,7 +270,7 @@ def test_absurd_token_expiry_is_refused_not_crashed(api, expiry):
     creds = {"type": "oauth2", "access_token": "a", **expiry}
     resp = api.post("/v1/accounts", {"vendor": "hubspot", "name": "x", "credentials": creds})
     assert resp.status_code < 500, resp.text
-    _error(resp, 422)
+    assert_error(resp, 422)
 
 
 @pytest.mark.parametrize("literal", [b"1e400", b"Infinity", b"NaN", b"-1e400"])
@@ -280,4 +280,4 @@ def test_non_finite_expiry_is_refused_not_crashed(api, literal):
     resp = api.s.post(api.url + "/v1/accounts", data=raw, timeout=10,
                       headers={"Content-Type": "application/json"})
     assert resp.status_code < 500, resp.text
-    _error(resp, resp.status_code)
+    assert_error(resp, resp.status_code)
