@@ -65,3 +65,17 @@ class Proc:
 
     def kill(self) -> None:
         self.stop(9)
+
+
+def refresh_grant(
+    token_path: str, client: Any, account: dict, refresh_token: str | None = None, **over: str
+) -> Any:
+    """POST an OAuth refresh grant for a minted sandbox `account` to `token_path`."""
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": account["client_id"],
+        "client_secret": account["client_secret"],
+        "refresh_token": refresh_token or account["refresh_token"],
+        **over,
+    }
+    return client.post(token_path, data=form)

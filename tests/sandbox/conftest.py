@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-# The project is not pip-installed and tests/ has no package marker of ours: make the repo
-# root importable when pytest is run as a script rather than ``python -m pytest``.
-ROOT = str(Path(__file__).resolve().parents[2])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from app.settings import Settings  # noqa: E402
-from sandbox.app import create_app  # noqa: E402
+from app.settings import Settings
+from sandbox.app import create_app
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 
 import pytest
+from support import refresh_grant
 
 from sandbox.hubspot import _encode_after
 
@@ -24,15 +26,7 @@ def bearer(account: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {account['access_token']}"}
 
 
-def refresh(client, account: dict, refresh_token: str | None = None, **over: str):
-    form = {
-        "grant_type": "refresh_token",
-        "client_id": account["client_id"],
-        "client_secret": account["client_secret"],
-        "refresh_token": refresh_token or account["refresh_token"],
-        **over,
-    }
-    return client.post(TOKEN, data=form)
+refresh = partial(refresh_grant, TOKEN)
 
 
 def test_paging_returns_every_id_once_and_last_page_has_no_paging(make_client, mint):

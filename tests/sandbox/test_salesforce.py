@@ -6,6 +6,9 @@ import base64
 import hashlib
 import hmac
 import time
+from functools import partial
+
+from support import refresh_grant
 
 from sandbox.salesforce import account_id, contact_id
 
@@ -20,15 +23,7 @@ def auth(account: dict, batch: int | None = None) -> dict[str, str]:
     return headers
 
 
-def refresh(client, account: dict, refresh_token: str | None = None, **over: str):
-    form = {
-        "grant_type": "refresh_token",
-        "client_id": account["client_id"],
-        "client_secret": account["client_secret"],
-        "refresh_token": refresh_token or account["refresh_token"],
-        **over,
-    }
-    return client.post(TOKEN, data=form)
+refresh = partial(refresh_grant, TOKEN)
 
 
 def test_ids_are_18_char_salesforce_ids_in_order():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import time
+from functools import partial
+
+from support import refresh_grant
 
 from sandbox.slack import ACCESS_PREFIX, REFRESH_PREFIX, ts_str, ts_us
 
@@ -22,15 +25,7 @@ def volumes(client, **v: int) -> None:
     assert resp.status_code == 200, resp.text
 
 
-def refresh(client, account: dict, refresh_token: str | None = None, **over: str):
-    form = {
-        "grant_type": "refresh_token",
-        "client_id": account["client_id"],
-        "client_secret": account["client_secret"],
-        "refresh_token": refresh_token or account["refresh_token"],
-        **over,
-    }
-    return client.post(TOKEN, data=form)
+refresh = partial(refresh_grant, TOKEN)
 
 
 def crawl(client, path: str, h: dict, key: str, **params) -> tuple[list[dict], list[dict]]:

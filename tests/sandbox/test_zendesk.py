@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from functools import partial
+
+from support import refresh_grant
 
 from sandbox.zendesk import decode_cursor, encode_cursor
 
@@ -31,15 +34,7 @@ def volume(client, n: int) -> None:
     assert resp.status_code == 200, resp.text
 
 
-def refresh(client, account: dict, refresh_token: str | None = None, **over: str):
-    form = {
-        "grant_type": "refresh_token",
-        "client_id": account["client_id"],
-        "client_secret": account["client_secret"],
-        "refresh_token": refresh_token or account["refresh_token"],
-        **over,
-    }
-    return client.post(TOKEN, data=form)
+refresh = partial(refresh_grant, TOKEN)
 
 
 def test_cursor_pages_every_ticket_once_and_has_more_ends(make_client, mint):
