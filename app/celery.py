@@ -45,7 +45,10 @@ app.conf.update(
     timezone="UTC",
     beat_schedule={
         "wake-parked-jobs": {"task": "toolqueue.wake_parked", "schedule": 1.0},
-        "refresh-expiring-tokens": {"task": "toolqueue.refresh_tokens", "schedule": 30.0},
+        "refresh-expiring-tokens": {
+            "task": "toolqueue.refresh_tokens",
+            "schedule": settings.token_refresh_every_s,
+        },
     },
 )
 celery = app

@@ -49,7 +49,10 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_tenants_create(args: argparse.Namespace) -> int:
     from app.tenants import create_tenant
 
-    _print(create_tenant(args.name))
+    try:
+        _print(create_tenant(args.name, args.rate_limit, args.rate_window))
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
     return 0
 
 
@@ -121,6 +124,15 @@ def parser() -> argparse.ArgumentParser:
     tenants = sub.add_parser("tenants").add_subparsers(dest="sub", required=True)
     tc = tenants.add_parser("create", help="prints tenant_id, api_key, webhook_secret (once)")
     tc.add_argument("name")
+    tc.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        help="API requests per window for this tenant, 0: unlimited (default: settings)",
+    )
+    tc.add_argument(
+        "--rate-window", type=float, metavar="S", help="the window in seconds (default: settings)"
+    )
     tc.set_defaults(fn=cmd_tenants_create)
 
     accounts = sub.add_parser("accounts").add_subparsers(dest="sub", required=True)

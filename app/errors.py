@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 
@@ -10,6 +12,7 @@ class ToolqueueError(Exception):
 
     status = 400
     code = "bad_request"
+    headers: Mapping[str, str] = MappingProxyType({})  # sent with the answer (`app.api.errors`)
 
     def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(message)
@@ -50,5 +53,11 @@ class InvalidInput(ToolqueueError):
 
 
 class TooManyRequests(ToolqueueError):
+    """Carries `Retry-After` and the `ratelimit-*` headers, so a client knows when to retry."""
+
     status = 429
     code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, headers: Mapping[str, str], **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.headers = dict(headers)

@@ -23,6 +23,14 @@ def token(aid: str) -> str:
     return f"{P}:token:{aid}"
 
 
+def budget(aid: str) -> str:
+    return f"{P}:budget:{aid}"
+
+
+def budget_log(aid: str) -> str:
+    return f"{P}:budget:{aid}:sent"
+
+
 def refresh_lock(aid: str) -> str:
     return f"{P}:refresh:{aid}"
 
@@ -65,3 +73,7 @@ def continuation(token_: str) -> str:
 
 PARKED = f"{P}:parked"  # zset job_id -> wake time (waits longer than a countdown may be)
 TOKEN_EXPIRY = f"{P}:tokens:expiry"  # zset account_id -> access-token expiry (refreshable only)
+
+
+def tenant_throttle(tid: str) -> str:
+    return f"{P}:tenant:{tid}:throttle"  # hash: the tenant's API token bucket (tokens, at)

@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from app import accounts, tokens
+from app.budget import Budget
 from app.errors import ToolqueueError
 from app.registry import registry
 from app.settings import get_settings
@@ -144,9 +145,12 @@ def forward(
     out.pop("authorization", None)
     timeout = get_settings().http_timeout_s
 
+    budget = Budget(account_id, vendor.budget)
     for attempt in (0, 1):
         token = _token(account_id, force=attempt == 1)
         sent = {**out, vendor.auth_header: vendor.auth_format.format(token=token)}
+        if wait := budget.take():
+            return _budget_spent(wait, budget.limit)
         resp = _send(vendor, method, url, sent, body or None, timeout)
         try:
             if resp.status_code == 401:
@@ -161,6 +165,8 @@ def forward(
             resp.status_code,
             content if resp.status_code >= 300 or vendor.limits_in_body else None,
         )
+        budget.observe(rate)
+        budget.flush()
         if _disguised_401(vendor, resp, content):
             if attempt == 0:
                 continue
@@ -274,6 +280,18 @@ def _limited(rate: ratelimit.RateLimit) -> ProxyResponse:
         )
     headers["content-type"] = "application/json"
     body = {"error": "rate_limit_exceeded", "message": "Upstream API rate limit exceeded"}
+    return ProxyResponse(429, headers, json.dumps(body).encode())
+
+
+def _budget_spent(wait: float, limit: int | None) -> ProxyResponse:
+    """The account's shared budget (its jobs included) is spent: refuse before sending."""
+    rate = ratelimit.RateLimit(limit, 0, wait, max(1.0, wait), limited=True)
+    headers = {**rate.to_headers(), "content-type": "application/json"}
+    body = {
+        "error": "rate_limit_exceeded",
+        "message": "The account's request budget is spent (shared with its running jobs); "
+        f"retry in {headers['retry-after']} s",
+    }
     return ProxyResponse(429, headers, json.dumps(body).encode())
 
 

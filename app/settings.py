@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     )
     http_timeout_s: float = Field(30.0, description="Timeout of one vendor request")
     max_request_bytes: int = Field(1_048_576, description="Largest accepted API request body")
+    api_rate_limit: int = Field(
+        1000, ge=0, description="API requests per tenant per api_rate_window_s (the burst); 0: off"
+    )
+    api_rate_window_s: float = Field(
+        1.0, gt=0, description="Window of api_rate_limit in seconds; tenants may override both"
+    )
 
     webhook_timeout_s: float = Field(15.0, description="Timeout of one webhook attempt")
     webhook_retry_schedule_s: list[float] = Field(
@@ -73,10 +79,17 @@ class Settings(BaseSettings):
     retry_backoff_base_s: float = Field(1.0, description="First transient-retry backoff ceiling")
     retry_backoff_cap_s: float = Field(60.0, description="Largest transient-retry backoff")
     rate_limit_max_wait_s: float = Field(
-        3600.0, description="Total time a job may spend waiting on vendor rate limits"
+        90000.0,
+        description="Total time a job may spend waiting on vendor refusals (a daily quota fits)",
     )
     token_refresh_buffer_s: float = Field(
         30.0, description="Refresh an access token this long (plus 0–30 s jitter) before expiry"
+    )
+    token_refresh_every_s: float = Field(
+        30.0, gt=0, description="Beat: how often tokens near expiry are refreshed ahead of use"
+    )
+    token_refresh_horizon_s: float = Field(
+        120.0, ge=0, description="Beat: refresh tokens that expire within this long"
     )
 
     sandbox_hubspot_contacts: int = Field(90000, description="Sandbox: HubSpot contacts seeded")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import secrets
 import time
 
@@ -12,21 +13,33 @@ from app.errors import NotFound, Unauthorized
 from app.redis import get_redis
 
 
-def create_tenant(name: str) -> dict[str, str]:
-    """Returns the only copy of the API key and webhook secret the caller will ever see."""
+def create_tenant(
+    name: str, rate_limit: int | None = None, rate_window_s: float | None = None
+) -> dict[str, str]:
+    """Returns the only copy of the API key and webhook secret the caller will ever see.
+
+    `rate_limit` requests per `rate_window_s` (0: unlimited) override this tenant's API limit
+    (`app.api.throttle`); one left out follows its setting (`TOOLQUEUE_API_RATE_*`).
+    """
+    if rate_limit is not None and rate_limit < 0:
+        raise ValueError("rate_limit must be 0 (unlimited) or more")
+    if rate_window_s is not None and not (0 < rate_window_s < math.inf):
+        raise ValueError("rate_window_s must be a number of seconds above 0")
     tenant_id = "ten_" + secrets.token_hex(8)
     api_key = "tq_" + secrets.token_urlsafe(32)
     webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    record: dict[str, str | float] = {
+        "name": name,
+        "created_at": time.time(),
+        "webhook_secret": seal(webhook_secret),
+    }
+    if rate_limit is not None:
+        record["rate_limit"] = rate_limit
+    if rate_window_s is not None:
+        record["rate_window_s"] = float(rate_window_s)
     r = get_redis()
     with r.pipeline() as p:
-        p.hset(
-            keys.tenant(tenant_id),
-            mapping={
-                "name": name,
-                "created_at": time.time(),
-                "webhook_secret": seal(webhook_secret),
-            },
-        )
+        p.hset(keys.tenant(tenant_id), mapping=record)
         p.set(keys.api_key(digest(api_key)), tenant_id)
         p.execute()
     return {"tenant_id": tenant_id, "api_key": api_key, "webhook_secret": webhook_secret}

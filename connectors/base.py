@@ -54,6 +54,16 @@ def _no_errors(resp: Any) -> None:
 
 
 @dataclass(frozen=True)
+class RatePolicy:
+    """A vendor's documented request budget per account: the seed of the shared budget,
+    which then learns from what responses report."""
+
+    limit: int  # requests per window
+    window_s: float
+    fixed: bool = False  # the window resets all at once at a reported instant (not rolling)
+
+
+@dataclass(frozen=True)
 class Vendor:
     name: str
     base_url: str  # the real API host; an account's base_url overrides it
@@ -62,6 +72,7 @@ class Vendor:
     tools: tuple[Tool, ...] = ()
     auth_header: str = "Authorization"
     auth_format: str = "Bearer {token}"
-    rate_limit: str = ""  # the dialect's name, for budgets seeded from known policies
+    rate_limit: str = ""  # the dialect's name
+    budget: RatePolicy | None = None  # None: no documented per-account budget to pace by
     limits_in_body: bool = False  # 2xx bodies may carry a throttle (Shopify GraphQL cost)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -28,13 +28,22 @@ class PaginationLoop(ConnectorError):
 
 
 class RateLimited(Exception):
-    """The vendor said wait; `retry_after` is seconds from now, None when it gave no timing."""
+    """Wait before the next request; `retry_after` is seconds from now, None when the vendor
+    gave no timing. `budget`: the account's own budget said so, before anything was sent."""
 
-    def __init__(self, retry_after: float | None, *, policy: str = "", status: int = 429) -> None:
+    def __init__(
+        self,
+        retry_after: float | None,
+        *,
+        policy: str = "",
+        status: int = 429,
+        budget: bool = False,
+    ) -> None:
         super().__init__(f"rate limited ({policy or status}); retry after {retry_after}")
         self.retry_after = retry_after
         self.policy = policy
         self.status = status
+        self.budget = budget
 
 
 class Transient(Exception):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors import ratelimit
-from connectors.base import Cursor, Http, Page, Tool, Vendor
+from connectors.base import Cursor, Http, Page, RatePolicy, Tool, Vendor
 from connectors.errors import VendorError
 from connectors.pagination import LinkHeader
 from connectors.resource import Resource
@@ -160,5 +160,6 @@ VENDOR = Vendor(
     token_url="https://github.com/login/oauth/access_token",
     classify=classify,
     rate_limit="github",
+    budget=RatePolicy(5000, 3600.0, fixed=True),  # per token and hour, reset at an epoch
     tools=(same_origin(issues_list), same_origin(pulls_list)),
 )

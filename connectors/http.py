@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -14,6 +14,17 @@ from connectors.base import Vendor
 from connectors.errors import AuthRejected, RateLimited, Transient, Unauthorized, VendorError
 
 TokenSource = Callable[[bool], str]  # force_refresh -> access token
+
+
+class Gate(Protocol):
+    """The account's shared request budget (app.budget.Budget)."""
+
+    def take(self) -> float: ...  # 0.0: send now; else seconds until a slot frees up
+
+    def observe(self, rate: ratelimit.RateLimit) -> None: ...
+
+    def flush(self) -> None: ...
+
 
 _session: requests.Session | None = None
 
@@ -34,12 +45,19 @@ class VendorHttp:
     """Bound to one account: its base URL, its token source and its vendor's error dialect."""
 
     def __init__(
-        self, vendor: Vendor, base_url: str, token: TokenSource, *, timeout: float = 30.0
+        self,
+        vendor: Vendor,
+        base_url: str,
+        token: TokenSource,
+        *,
+        timeout: float = 30.0,
+        gate: Gate | None = None,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.gate = gate
         self.last_rate: ratelimit.RateLimit | None = None
         self.requests = 0
 
@@ -62,6 +80,8 @@ class VendorHttp:
             headers = {"Accept": "application/json", **extra}
             token = self.token(attempt == 1)
             headers[self.vendor.auth_header] = self.vendor.auth_format.format(token=token)
+            if self.gate and (wait := self.gate.take()):
+                raise RateLimited(wait, policy="account budget", budget=True)
             try:
                 resp = session().request(
                     method,
@@ -78,6 +98,10 @@ class VendorHttp:
             # vendors that throttle inside a 200 (parsing every page twice costs CPU).
             body = resp.content if resp.status_code >= 300 or self.vendor.limits_in_body else None
             self.last_rate = ratelimit.parse(resp.headers, resp.status_code, body)
+            if self.gate:
+                self.gate.observe(self.last_rate)
+                if self.last_rate.limited:
+                    self.gate.flush()  # close the budget for every worker now
             if resp.status_code == 401 and attempt == 0:
                 continue  # the token may have been revoked or expired early: refresh once
             if resp.status_code == 401:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import Cursor, Http, Page, Tool, Vendor
+from connectors.base import Cursor, Http, Page, RatePolicy, Tool, Vendor
 from connectors.errors import ConnectorError
 from connectors.pagination import BodyCursor, PageRequest
 from connectors.resource import Resource
@@ -230,5 +230,7 @@ VENDOR = Vendor(
     # HubSpot errors carry `category` and `message`; 401/429/5xx are handled generically.
     classify=error_classifier("category || errorType", "message"),
     rate_limit="hubspot",
+    # 100 per 10 s rolling (OAuth apps); responses state the portal's real max and interval
+    budget=RatePolicy(100, 10.0),
     tools=(contacts_list.tool(), companies_list.tool(), deals_list.tool(), contacts_search),
 )

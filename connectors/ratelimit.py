@@ -38,6 +38,7 @@ class RateLimit:
     retry_after: float | None = None  # seconds the caller must wait, when the response says so
     limited: bool = False  # this response is a rate-limit refusal (see the module docstring)
     policy: str = ""
+    window: float | None = None  # the binding window's length, when the response states it
 
     @property
     def wait(self) -> float | None:
@@ -71,7 +72,9 @@ def parse(
     h = {str(k).lower(): str(v).strip() for k, v in headers.items()}
     doc = _json(body)
     windows = _windows(h, doc, now)
-    limit, remaining, reset = _binding(windows) if windows else (None, None, None)
+    limit, remaining, reset = binding = _binding(windows) if windows else (None, None, None)
+    # HubSpot states its rolling window's length (`-Interval-Milliseconds`): budgets learn it
+    window = reset if windows and binding == windows[0] and _hub_burst(h) else None
     retry_after = _reset(h["retry-after"], now) if "retry-after" in h else None
     secondary = any(s in _msg(doc) for s in ("secondary rate limit", "abuse detection"))
     policy = str(doc.get("policyName") or "") if isinstance(doc, dict) else ""
@@ -98,7 +101,11 @@ def parse(
         need = _float(_get(doc, "extensions", "cost", "requestedQueryCost")) or 1.0
         rate = _float(throttle.get("restoreRate")) or 1.0
         retry_after = max(0.0, (need - (remaining or 0)) / rate)
-    return RateLimit(limit, remaining, reset, retry_after, limited, policy)
+    return RateLimit(limit, remaining, reset, retry_after, limited, policy, window)
+
+
+def _hub_burst(h: dict[str, str]) -> bool:
+    return "x-hubspot-ratelimit-interval-milliseconds" in h
 
 
 def _windows(h: dict[str, str], doc: object, now: float) -> list[Window]:

@@ -18,7 +18,7 @@ import jmespath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from connectors import pagination as p
-from connectors.base import Tool, Vendor
+from connectors.base import RatePolicy, Tool, Vendor
 from connectors.resource import Resource
 from connectors.templates import check
 
@@ -99,6 +99,14 @@ class ResourceSpec(_Strict):
     persist: bool | None = None  # accepted for the article's shape; spools are always used
 
 
+class BudgetSpec(_Strict):
+    """The vendor's documented per-account request budget (seeds the shared budget)."""
+
+    limit: int = Field(ge=1)
+    window_s: float = Field(gt=0)
+    fixed: bool = False
+
+
 class VendorSpec(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     base_url: str = Field(pattern=r"^https?://")
@@ -108,6 +116,7 @@ class VendorSpec(_Strict):
     error_code: str = "error"
     error_message: str = "message"
     rate_limit: str = ""
+    budget: BudgetSpec | None = None
 
 
 class SpecFile(_Strict):
@@ -173,6 +182,7 @@ def load_file(path: Path) -> tuple[Vendor | None, list[Tool]]:
             auth_header=v.auth_header,
             auth_format=v.auth_format,
             rate_limit=v.rate_limit,
+            budget=RatePolicy(**v.budget.model_dump()) if v.budget else None,
         )
     tools = []
     for i, res in enumerate(spec.resources):

@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app import accounts, keys, spool, tokens
+from app.budget import Budget
 from app.celery import app
 from app.jobstore import TERMINAL, load, write
 from app.redis import get_redis, run_script
@@ -141,13 +142,17 @@ class Step:
             ):
                 return
             job.update(extra)
+        budget: Budget | None = None
         try:
             account = accounts.load(job["account_id"])
+            vendor = registry().vendors[account["vendor"]]
+            budget = Budget(job["account_id"], vendor.budget)
             http = VendorHttp(
-                registry().vendors[account["vendor"]],
+                vendor,
                 account["base_url"],
                 self.token_source(job["account_id"]),
                 timeout=self.settings.http_timeout_s,
+                gate=budget,
             )
             args = tool.args.model_validate(job["args"])
             outcome = self.fetch_pages(tool, http, args)
@@ -175,6 +180,9 @@ class Step:
             log.exception("job %s step %s crashed", self.id, self.seq)
             self.finish("failed", {"code": "internal_error", "message": type(exc).__name__})
             return
+        finally:
+            if budget:
+                budget.flush()  # the last response's report, for the account's other jobs
         if outcome == "continue":
             self.advance(0.0, fields={"attempts": 0, "limited": 0})
 
@@ -346,6 +354,16 @@ class Step:
 
     def defer_rate_limit(self, exc: RateLimited) -> None:
         job = self.job
+        if exc.budget and exc.retry_after is not None:
+            # pacing, not a refusal: wake when the slot frees (a little jitter spreads the
+            # jobs sharing the account); not counted against the job's waiting budget
+            delay = exc.retry_after + random.uniform(0, min(0.02, 0.1 * exc.retry_after))
+            self.advance(
+                delay,
+                status="waiting_rate_limit",
+                reason=f"account budget spent: next request in {delay:.2f}s",
+            )
+            return
         if exc.retry_after is not None:
             delay = exc.retry_after + random.uniform(0, min(1.0, 0.1 * exc.retry_after + 0.05))
         else:  # the vendor gave no timing: full-jitter exponential backoff
@@ -431,7 +449,7 @@ def wake_parked() -> int:
 def refresh_tokens() -> int:
     """Beat: refresh, through the same locked path, every token about to expire."""
     refreshed = 0
-    for account_id in tokens.expiring(horizon_s=120.0):
+    for account_id in tokens.expiring(horizon_s=get_settings().token_refresh_horizon_s):
         try:
             tokens.get_access_token(account_id)
             refreshed += 1

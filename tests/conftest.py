@@ -41,6 +41,8 @@ ENV = {
     "TOOLQUEUE_LOG_LEVEL": "INFO",
     "TOOLQUEUE_RETRY_BACKOFF_BASE_S": "0.05",
     "TOOLQUEUE_RETRY_BACKOFF_CAP_S": "0.5",
+    # beat runs, but its proactive refresh stays out of tests that count refreshes
+    "TOOLQUEUE_TOKEN_REFRESH_EVERY_S": "3600",
 }
 os.environ.update(ENV)  # before any app module reads settings
 
@@ -88,6 +90,14 @@ class Sandbox:
     def mint(self, vendor: str = "hubspot", **kw: Any) -> dict[str, Any]:
         body = {"vendor": vendor, "client_id": "cid", "client_secret": "csecret", **kw}
         return requests.post(f"{self.url}/_sandbox/tokens", json=body, timeout=5).json()
+
+    def spend(self, vendor: str, path: str, n: int) -> list[int]:
+        """Another app on the same portal: make `n` calls to `vendor`/`path` directly,
+        behind toolqueue's back (its budget only learns of them from later responses)."""
+        token = self.mint(vendor)["access_token"]
+        with requests.Session() as s:
+            s.headers["Authorization"] = f"Bearer {token}"
+            return [s.get(f"{self.url}/{vendor}/{path}", timeout=5).status_code for _ in range(n)]
 
 
 @pytest.fixture(scope="session")
@@ -162,10 +172,14 @@ class Workers:
 
 @pytest.fixture(scope="session")
 def workers(redis_server: Any) -> Iterator[Workers]:
+    """Workers plus beat (which wakes parked jobs and refreshes tokens ahead of expiry)."""
+    beat = Proc("beat", [sys.executable, "-m", "celery", "-A", "app.celery", "beat",
+                         "--loglevel=INFO", "-s", str(HOME / "celerybeat-schedule")])
     w = Workers()
     w.start()
     yield w
     w.stop_all()
+    beat.stop()
 
 
 @pytest.fixture(scope="session")

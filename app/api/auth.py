@@ -1,17 +1,27 @@
-"""Bearer API keys: every /v1 route runs as the key's tenant."""
+"""Bearer API keys: every /v1 route runs as the key's tenant, within the tenant's API limit."""
 
 from __future__ import annotations
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api import throttle
 from app.errors import Unauthorized
 from app.tenants import authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="API key from `toolqueue tenants create`")
 
 
-def tenant_id(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
+def tenant_id(
+    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> str:
+    """Authenticate, then spend one request of the tenant's limit (here, so it is counted once
+    per request and only for known tenants: a bad key is a 401 that costs nobody quota)."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("send `Authorization: Bearer <api_key>`")
-    return authenticate(creds.credentials)
+    tenant = authenticate(creds.credentials)
+    quota = throttle.take(tenant)
+    if not quota.allowed:
+        raise quota.refusal()
+    request.scope[throttle.SCOPE_KEY] = quota.headers()
+    return tenant

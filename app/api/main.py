@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from app.api import accounts, errors, health, jobs, proxy
 from app.api.limits import BodyLimit
+from app.api.throttle import QuotaHeaders
 from app.registry import registry
 from app.settings import get_settings
 
@@ -22,6 +23,8 @@ def create_app() -> FastAPI:
     api.include_router(jobs.router)
     api.include_router(accounts.router)
     api.include_router(proxy.router)
+    # the tenant's `ratelimit-*` headers on every authenticated answer (a 429 carries its own)
+    api.add_middleware(QuotaHeaders)
     api.add_middleware(BodyLimit, max_bytes=get_settings().max_request_bytes)
     return api
 

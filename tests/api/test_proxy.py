@@ -83,9 +83,8 @@ def test_post_body_and_content_type_pass_through(api, fresh_sandbox):
 
 def test_upstream_429_is_a_429_and_never_retried(api, fresh_sandbox):
     fresh_sandbox.config(rate_budget=2, rate_window_ms=10000)
+    assert fresh_sandbox.spend("hubspot", CONTACTS, 2) == [200, 200]  # another app's calls
     account = api.account(fresh_sandbox, "hubspot")
-    for _ in range(2):
-        assert api.get(f"/v1/proxy/{account}/{CONTACTS}").status_code == 200
     before = len(api_calls(fresh_sandbox))
 
     resp = api.get(f"/v1/proxy/{account}/{CONTACTS}")
@@ -100,6 +99,25 @@ def test_upstream_429_is_a_429_and_never_retried(api, fresh_sandbox):
     assert 0 <= int(resp.headers["ratelimit-reset"]) <= 10
     assert len(api_calls(fresh_sandbox)) == before + 1  # exactly one upstream request
     assert "x-toolqueue-upstream" not in resp.headers  # the body is ours
+
+
+def test_proxy_shares_the_account_budget_and_refuses_before_sending(api, fresh_sandbox):
+    """Two calls teach the budget the portal's 2 per 10 s; the third never leaves toolqueue."""
+    fresh_sandbox.config(rate_budget=2, rate_window_ms=10000)
+    account = api.account(fresh_sandbox, "hubspot")
+    for _ in range(2):
+        assert api.get(f"/v1/proxy/{account}/{CONTACTS}").status_code == 200
+    before = len(api_calls(fresh_sandbox))
+
+    resp = api.get(f"/v1/proxy/{account}/{CONTACTS}")
+    assert resp.status_code == 429, resp.text
+    assert resp.json()["error"] == "rate_limit_exceeded"
+    assert "request budget is spent" in resp.json()["message"]
+    assert 0 < int(resp.headers["retry-after"]) <= 11
+    assert resp.headers["ratelimit-limit"] == "2"
+    assert resp.headers["ratelimit-remaining"] == "0"
+    assert len(api_calls(fresh_sandbox)) == before  # nothing sent upstream
+    assert [e["status"] for e in api_calls(fresh_sandbox)] == [200, 200]
 
 
 def test_vendor_403_rate_refusal_is_a_429(api, fresh_sandbox):
@@ -120,19 +138,20 @@ def test_vendor_403_rate_refusal_is_a_429(api, fresh_sandbox):
 
 
 def test_github_403_with_remaining_0_is_a_429(api, fresh_sandbox):
-    """GitHub refuses with 403 or 429 (the sandbox alternates): both are a 429 here."""
+    """GitHub's primary-limit 403 is a 429 here; the refusal closes the account's budget
+    until GitHub's reset, so the next call is refused without asking GitHub again."""
     fresh_sandbox.config(rate_budgets={"github": 1}, rate_window_ms=60000)
+    assert fresh_sandbox.spend("github", "repos/acme/widgets/issues", 1) == [200]
     account = api.account(
         fresh_sandbox, "github", token_url=f"{fresh_sandbox.url}/github/login/oauth/access_token"
     )
     path = f"/v1/proxy/{account}/repos/acme/widgets/issues"
-    assert api.get(path).status_code == 200
     answers = [api.get(path) for _ in range(2)]
     assert [a.status_code for a in answers] == [429, 429], [a.text for a in answers]
     assert all(a.headers["ratelimit-remaining"] == "0" for a in answers)
     assert all(int(a.headers["retry-after"]) > 0 for a in answers)
     upstream = [e["status"] for e in api_calls(fresh_sandbox, "github")]
-    assert sorted(upstream) == [200, 403, 429]  # one request each, never retried
+    assert upstream == [200, 403]  # the spent call, then one refusal; never retried
 
 
 def test_vendor_400_passes_through(api, fresh_sandbox):

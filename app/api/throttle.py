@@ -1,0 +1,138 @@
+"""toolqueue's own API limit: a token bucket per tenant in Redis, shared by every API process.
+
+A tenant may send `limit` requests per `window` seconds, all at once (the burst) or spread
+out; the bucket refills continuously at `limit / window`. One Lua script per request reads the
+tenant's override (tenant record) or the setting, refills from Redis `TIME` (so API hosts'
+clocks never matter), and takes a token atomically: one round trip, after the key lookup.
+
+A refusal is a 429 `rate_limit_exceeded` with `Retry-After` and the IETF `ratelimit-*` trio
+(delta seconds, rounded up: the same shape as the proxy's upstream 429); every other
+authenticated answer carries the trio too (`QuotaHeaders`), so a client can pace itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import keys
+from app.errors import TooManyRequests
+from app.redis import run_script
+from app.settings import get_settings
+
+SCOPE_KEY = "toolqueue.ratelimit"  # the quota headers auth leaves for `QuotaHeaders`
+EPS = 1e-9  # float slack: a bucket at 0.9999999999 tokens holds one token
+
+# Returns {allowed, limit, window, tokens left}; floats as strings (Redis truncates numbers).
+# %.17g round-trips a double (Lua's own tostring keeps only 14 digits).
+_TAKE = """
+local o = redis.call('HMGET', KEYS[1], 'rate_limit', 'rate_window_s')
+local limit = tonumber(o[1]) or tonumber(ARGV[1])
+local window = tonumber(o[2]) or tonumber(ARGV[2])
+if limit <= 0 or not (window > 0) then return {1, 0, '0', '0'} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local per_us = limit / (window * 1000000)
+local tokens = limit
+local b = redis.call('HMGET', KEYS[2], 'tokens', 'at')
+if b[1] then
+  tokens = math.min(limit, tonumber(b[1]) + math.max(0, now - tonumber(b[2])) * per_us)
+end
+local allowed = 0
+if tokens >= 1 - 1e-9 then
+  allowed = 1
+  tokens = math.max(0, tokens - 1)
+  redis.call('HSET', KEYS[2], 'tokens', string.format('%.17g', tokens),
+             'at', string.format('%.17g', now))
+  redis.call('PEXPIRE', KEYS[2], math.ceil((limit - tokens) / per_us / 1000) + 1)
+end
+return {allowed, limit, string.format('%.17g', window), string.format('%.17g', tokens)}
+"""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One request's outcome: `tokens` left in a bucket of `limit` per `window_s` seconds."""
+
+    allowed: bool
+    limit: int  # 0: unlimited, no headers
+    window_s: float
+    tokens: float
+
+    @property
+    def remaining(self) -> int:
+        return math.floor(self.tokens + EPS)
+
+    @property
+    def reset_s(self) -> int:
+        """Seconds until the bucket is full again (the whole burst available)."""
+        return _ceil((self.limit - self.tokens) * self.window_s / self.limit)
+
+    @property
+    def retry_after_s(self) -> int:
+        """Seconds until the next token, rounded up and at least 1 (a 0 invites a busy loop)."""
+        return max(1, _ceil((1 - self.tokens) * self.window_s / self.limit))
+
+    def headers(self) -> dict[str, str]:
+        if not self.limit:
+            return {}
+        out = {
+            "ratelimit-limit": str(self.limit),
+            "ratelimit-remaining": str(self.remaining),
+            "ratelimit-reset": str(self.reset_s),
+        }
+        if not self.allowed:
+            out["retry-after"] = str(self.retry_after_s)
+        return out
+
+    def refusal(self) -> TooManyRequests:
+        return TooManyRequests(
+            f"API rate limit of {self.limit} requests per {self.window_s:g} s for this tenant "
+            f"exceeded; retry in {self.retry_after_s} s",
+            headers=self.headers(),
+        )
+
+
+def _ceil(seconds: float) -> int:
+    return max(0, math.ceil(seconds - EPS))
+
+
+def take(tenant_id: str) -> Quota:
+    """Spend one of the tenant's requests (one EVALSHA); the caller raises `refusal()`."""
+    s = get_settings()
+    reply: Any = run_script(
+        _TAKE,
+        [keys.tenant(tenant_id), keys.tenant_throttle(tenant_id)],
+        [s.api_rate_limit, s.api_rate_window_s],
+    )
+    allowed, limit, window, tokens = reply
+    return Quota(bool(allowed), int(limit), float(window), float(tokens))
+
+
+class QuotaHeaders:
+    """Pure ASGI: stamps the quota headers auth left in the scope on the response, unless it
+    carries rate headers already (our 429, or the proxy's: those describe the vendor)."""
+
+    OWN = frozenset({b"ratelimit-limit", b"retry-after", b"x-toolqueue-upstream"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamp(message: Message) -> None:
+            quota = scope.get(SCOPE_KEY)
+            if message["type"] == "http.response.start" and quota:
+                raw = list(message.get("headers", ()))
+                if not any(name.lower() in self.OWN for name, _ in raw):
+                    raw += [(k.encode(), v.encode()) for k, v in quota.items()]
+                    message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, stamp)
