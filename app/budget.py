@@ -27,9 +27,10 @@ from connectors.ratelimit import RateLimit
 
 STATE_TTL_S = 86400  # learned limits outlive a job, not an idle day
 
-# KEYS: request log (zset), state (hash). ARGV: seed limit, seed window, fixed, then the last
-# response's report (stated limit, stated window, remaining, reset_after, closed_for, its
-# request's log id, phantom id), then 'take' or 'observe', the new request's id, state TTL.
+# KEYS: request log (zset), state (hash). ARGV: seed limit, seed window, fixed; the last
+# response's report: stated limit, stated window, remaining, reset_after, closed_for, its
+# request's log id, phantom id, and the limit `remaining` counts down (phantoms only when that
+# is the window we pace by); then 'take' or 'observe', the new request's id, state TTL.
 # Returns {1, 0} (admitted), {0, wait_s, limit} (refused) or {2, 0} (observed only).
 _SCRIPT = """
 local log, state = KEYS[1], KEYS[2]
@@ -50,9 +51,9 @@ if fixed and ARGV[7] ~= '' then
   redis.call('HSET', state, 'reset_at', tostring(now + tonumber(ARGV[7])))
 end
 local remaining = tonumber(ARGV[6])
-if remaining and limit > 0 then
+if remaining and limit > 0 and tonumber(ARGV[11]) == limit then  -- the window we pace by
   local have = redis.call('ZCOUNT', log, tostring(now - window - margin), '+inf')
-  local missing = math.min(limit - remaining - have, limit)
+  local missing = math.min(limit - remaining - have, 1000)
   for i = 1, missing do redis.call('ZADD', log, now, 'p' .. ARGV[10] .. i) end
   if missing > 0 then redis.call('PEXPIRE', log, ttl) end
 end
@@ -62,8 +63,8 @@ if closed_for and now + closed_for > closed then
   closed = now + closed_for
   redis.call('HSET', state, 'closed_until', tostring(closed))
 end
-if ARGV[4] ~= '' or ARGV[7] ~= '' or closed_for then redis.call('EXPIRE', state, ARGV[13]) end
-if ARGV[11] ~= 'take' then return {2, '0'} end
+if ARGV[4] ~= '' or ARGV[7] ~= '' or closed_for then redis.call('EXPIRE', state, ARGV[14]) end
+if ARGV[12] ~= 'take' then return {2, '0'} end
 
 -- the next send
 if now < closed then return {0, tostring(closed - now), limit} end
@@ -76,7 +77,7 @@ if fixed and reset_at and now >= reset_at then
 end
 redis.call('ZREMRANGEBYSCORE', log, '-inf', tostring(now - window - margin))
 if redis.call('ZCARD', log) < limit then
-  redis.call('ZADD', log, now, ARGV[12])
+  redis.call('ZADD', log, now, ARGV[13])
   redis.call('PEXPIRE', log, ttl)
   return {1, '0'}
 end
@@ -86,7 +87,7 @@ if fixed and reset_at then wait = math.min(wait, reset_at - now) end
 return {0, tostring(math.max(wait, 0.001)), limit}
 """
 
-_NOTHING = ["", "", "", "", "", "", ""]
+_NOTHING = [""] * 8
 
 
 def _arg(value: float | None) -> str:
@@ -123,13 +124,14 @@ class Budget:
         if rate.remaining == 0 and rate.window is None and not rate.limited:
             closed_for = rate.reset_after  # spent until the reset (a rolling log knows better)
         self.report = [
-            _arg(rate.limit if rate.window is not None else None),
+            _arg(rate.window_limit),
             _arg(rate.window),
             _arg(rate.remaining if self.sent else None),
             _arg(rate.reset_after),
             _arg(closed_for),
             self.sent,
             secrets.token_hex(6),
+            _arg(rate.limit),
         ]
         self.sent = ""
 

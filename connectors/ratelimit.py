@@ -38,7 +38,10 @@ class RateLimit:
     retry_after: float | None = None  # seconds the caller must wait, when the response says so
     limited: bool = False  # this response is a rate-limit refusal (see the module docstring)
     policy: str = ""
-    window: float | None = None  # the binding window's length, when the response states it
+    # the rolling window the response states outright (HubSpot's max per interval), whichever
+    # window binds: what a shared budget paces by
+    window: float | None = None
+    window_limit: int | None = None
 
     @property
     def wait(self) -> float | None:
@@ -72,9 +75,7 @@ def parse(
     h = {str(k).lower(): str(v).strip() for k, v in headers.items()}
     doc = _json(body)
     windows = _windows(h, doc, now)
-    limit, remaining, reset = binding = _binding(windows) if windows else (None, None, None)
-    # HubSpot states its rolling window's length (`-Interval-Milliseconds`): budgets learn it
-    window = reset if windows and binding == windows[0] and _hub_burst(h) else None
+    limit, remaining, reset = _binding(windows) if windows else (None, None, None)
     retry_after = _reset(h["retry-after"], now) if "retry-after" in h else None
     secondary = any(s in _msg(doc) for s in ("secondary rate limit", "abuse detection"))
     policy = str(doc.get("policyName") or "") if isinstance(doc, dict) else ""
@@ -101,11 +102,16 @@ def parse(
         need = _float(_get(doc, "extensions", "cost", "requestedQueryCost")) or 1.0
         rate = _float(throttle.get("restoreRate")) or 1.0
         retry_after = max(0.0, (need - (remaining or 0)) / rate)
-    return RateLimit(limit, remaining, reset, retry_after, limited, policy, window)
+    window, window_limit = _stated(h)
+    return RateLimit(limit, remaining, reset, retry_after, limited, policy, window, window_limit)
 
 
-def _hub_burst(h: dict[str, str]) -> bool:
-    return "x-hubspot-ratelimit-interval-milliseconds" in h
+def _stated(h: dict[str, str]) -> tuple[float | None, int | None]:
+    ms = _float(h.get("x-hubspot-ratelimit-interval-milliseconds"))
+    limit = _int(h.get("x-hubspot-ratelimit-max"))
+    if ms is None or limit is None or ms <= 0:
+        return None, None
+    return ms / 1000, limit
 
 
 def _windows(h: dict[str, str], doc: object, now: float) -> list[Window]:

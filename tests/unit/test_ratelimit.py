@@ -273,6 +273,16 @@ def test_policy_and_wait():
     assert parse({"x-ratelimit-remaining": "0"}, 200, now=NOW) == RateLimit(remaining=0)
 
 
+def test_stated_rolling_window_is_reported_whichever_window_binds():
+    """A shared budget paces by HubSpot's burst window even while the daily one binds."""
+    assert (parse(HUBSPOT, now=NOW).window, parse(HUBSPOT, now=NOW).window_limit) == (10.0, 190)
+    daily = parse({**HUBSPOT, "X-HubSpot-RateLimit-Daily-Remaining": "3"}, now=NOW)
+    assert (daily.limit, daily.remaining) == (250000, 3)
+    assert (daily.window, daily.window_limit) == (10.0, 190)
+    for other in (GITHUB_SPENT, ZENDESK, JIRA_429, {}):
+        assert parse(other, now=NOW).window is None
+
+
 def test_secondary_limit_with_spent_primary_waits_for_the_later():
     rl = parse(
         GITHUB_SPENT, 403, b'{"message":"You have exceeded a secondary rate limit."}', now=NOW
