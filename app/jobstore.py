@@ -42,7 +42,15 @@ INT_FIELDS = (
     "limited",
     "reserve",
 )
-FLOAT_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "retry_at", "waited_s")
+FLOAT_FIELDS = (
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "retry_at",
+    "waited_s",
+    "retry_waited_s",
+)
 
 # Fenced write: only the lease holder of the current step (or anyone, with an empty token)
 # may change a job that has not ended; optionally append spooled records and a log entry,

@@ -69,12 +69,23 @@ class Settings(BaseSettings):
     webhook_retry_schedule_s: list[float] = Field(
         [0, 5, 30, 120], description="Delays of successive webhook attempts (JSON list)"
     )
+    reauth_timeout_s: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="A job parked in needs_reauth fails (reauth_timeout) after this long",
+    )
+    reauth_sweep_every_s: float = Field(
+        60.0, gt=0, description="Beat: how often parked needs_reauth jobs are checked for expiry"
+    )
     outbound_allow_networks: list[str] = Field(
         ["127.0.0.0/8", "::1/128"],
         description="Private networks callback and base URLs may resolve into (JSON list)",
     )
     retry_max_attempts: int = Field(
-        6, description="Retries of transient vendor failures (5xx, timeouts) per job"
+        6, description="Consecutive retries of transient vendor failures (5xx, timeouts)"
+    )
+    retry_max_wait_s: float = Field(
+        900.0, gt=0, description="Total backoff a job may spend on transient-failure retries"
     )
     retry_backoff_base_s: float = Field(1.0, description="First transient-retry backoff ceiling")
     retry_backoff_cap_s: float = Field(60.0, description="Largest transient-retry backoff")
@@ -90,6 +101,12 @@ class Settings(BaseSettings):
     )
     token_refresh_horizon_s: float = Field(
         120.0, ge=0, description="Beat: refresh tokens that expire within this long"
+    )
+    token_refresh_timeout_s: float = Field(
+        15.0, gt=0, description="Timeout of one token-endpoint call; the refresh lock outlives it"
+    )
+    token_default_lifetime_s: float = Field(
+        7200.0, gt=0, description="Access-token lifetime assumed when a grant has no expires_in"
     )
 
     sandbox_hubspot_contacts: int = Field(90000, description="Sandbox: HubSpot contacts seeded")

@@ -388,21 +388,29 @@ class Step:
         )
 
     def retry_transient(self, message: str, status: int | None) -> None:
+        """Consecutive failures are capped by attempts, a job's whole life by total wait."""
+        s = self.settings
         attempts = self.job["attempts"] + 1
-        if attempts > self.settings.retry_max_attempts:
+        delay = self.backoff(attempts)
+        waited = (self.job.get("retry_waited_s") or 0.0) + delay
+        if attempts > s.retry_max_attempts or waited > s.retry_max_wait_s:
+            spent = (
+                f"gave up after {attempts - 1} retries"
+                if attempts > s.retry_max_attempts
+                else f"retries would wait over {s.retry_max_wait_s:g}s in all"
+            )
             self.finish(
                 "failed",
                 {
                     "code": "retry_budget_exhausted",
-                    "message": f"{message}; gave up after {attempts - 1} retries"
+                    "message": f"{message}; {spent}"
                     + (f" (last upstream status {status})" if status else ""),
                 },
             )
             return
-        delay = self.backoff(attempts)
         self.advance(
             delay,
-            fields={"attempts": attempts},
+            fields={"attempts": attempts, "retry_waited_s": waited},
             reason=f"{message}; retry {attempts} in {delay:.2f}s",
         )
 

@@ -72,3 +72,24 @@ def test_retry_budget_is_bounded(api, fresh_sandbox):
     assert done["error"]["code"] == "retry_budget_exhausted"
     assert "last upstream status 5" in done["error"]["message"]
     assert len(fresh_sandbox.requests()) == 7  # first try + 6 retries, then it stops
+
+
+def test_retry_wait_budget_is_per_job(api, fresh_sandbox, workers, r):
+    """Attempts cap consecutive failures; the total backoff caps a job's whole life. A job
+    that already spent all of it fails on its next transient error, naming it."""
+    from app import keys
+
+    fresh_sandbox.config(error_rate=1.0)
+    account = api.account(fresh_sandbox)
+    workers.stop_all()  # so the job's spent wait is on record before its first step
+    try:
+        job = api.call(account_id=account, args={"limit": 100})
+        r.hset(keys.job(job["job_id"]), "retry_waited_s", 900.0)  # all of it
+    finally:
+        workers.start()
+    done = api.wait(job["job_id"], timeout=60)
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "retry_budget_exhausted"
+    assert "retries would wait over 900s in all" in done["error"]["message"]
+    assert "last upstream status 50" in done["error"]["message"]
+    assert len(fresh_sandbox.requests()) == 1  # the budget stopped it before any retry
