@@ -113,7 +113,8 @@ class Client:
         self.session.headers["Authorization"] = f"Bearer {api_key}"
 
     def _request(self, method: str, path: str, **kw: Any) -> Any:
-        resp = self.session.request(method, self.base_url + path, timeout=self.timeout, **kw)
+        kw.setdefault("timeout", self.timeout)
+        resp = self.session.request(method, self.base_url + path, **kw)
         if resp.status_code >= 400:
             try:
                 body = resp.json()
@@ -138,8 +139,16 @@ class Client:
         """A new job returning exactly the records after a truncated result's last one."""
         return self._request("POST", "/v1/jobs", json={"continuation": continuation, **options})
 
-    def get(self, job_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/v1/jobs/{job_id}")
+    def get(self, job_id: str, wait_s: float = 0.0) -> dict[str, Any]:
+        """The job's view; with `wait_s` (≤ 60) the server holds it until the state changes."""
+        if not wait_s:
+            return self._request("GET", f"/v1/jobs/{job_id}")
+        return self._request(
+            "GET",
+            f"/v1/jobs/{job_id}",
+            params={"wait": round(min(wait_s, 60.0), 3)},
+            timeout=self.timeout + wait_s,
+        )
 
     def result(self, job_id: str, block: int = 0) -> dict[str, Any]:
         return self._request("GET", f"/v1/jobs/{job_id}/result", params={"block": block})
@@ -147,15 +156,16 @@ class Client:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel")
 
-    def wait(self, job_id: str, budget_s: float = 60.0, poll_s: float = 0.5) -> dict[str, Any]:
+    def wait(self, job_id: str, budget_s: float = 60.0) -> dict[str, Any]:
         """The result once the job ends within the budget; otherwise the job's current
-        state and progress (`{"status", "progress", "done": False, ...}`)."""
+        state and progress (`{"status", "progress", "done": False, ...}`). Long-polls: one
+        request per state change, none in between."""
         deadline = time.monotonic() + budget_s
+        job = self.get(job_id)
         while True:
-            job = self.get(job_id)
             if job["status"] in TERMINAL:
                 return {**self.result(job_id), "done": True}
             left = deadline - time.monotonic()
             if left <= 0:
                 return {**job, "done": False}
-            time.sleep(min(poll_s, left))
+            job = self.get(job_id, wait_s=left)

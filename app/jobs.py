@@ -5,6 +5,8 @@ The HTTP API, the MCP server and trusted in-process agents all call these functi
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 from typing import Any, Literal
@@ -16,7 +18,7 @@ from app import keys, spool
 from app.crypto import digest
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobstore import TERMINAL, encode, load_for, log, now_iso, write
-from app.redis import get_redis, run_script
+from app.redis import get_async_redis, get_redis, run_script
 from app.registry import registry
 from app.settings import get_settings
 from app.ssrf import check_public_url
@@ -185,8 +187,35 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     }
 
 
+MAX_WAIT_S = 60.0
+
+
 def get(tenant_id: str, job_id: str) -> dict[str, Any]:
     return view(load_for(job_id, tenant_id), job_id)
+
+
+async def changed(job_id: str, status: str, timeout_s: float) -> bool:
+    """Wait (no polling: the job's state-log channel) until the job leaves `status`, at most
+    `timeout_s`; True when it did. The caller checked the tenant."""
+    r = get_async_redis()
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    deadline = time.monotonic() + min(timeout_s, MAX_WAIT_S)
+    try:
+        await pubsub.subscribe(keys.job_log(job_id) + ":events")
+        # read after subscribing, so a change between the caller's read and now is not missed
+        if await r.hget(keys.job(job_id), "status") != status:
+            return True
+        while (left := deadline - time.monotonic()) > 0:
+            msg = await pubsub.get_message(timeout=left)
+            if msg is None:
+                await asyncio.sleep(0)  # a timeout, or a subscribe confirmation
+                continue
+            new = json.loads(msg["data"]).get("status")
+            if new is not None and new != status:
+                return True
+        return False
+    finally:
+        await pubsub.aclose()
 
 
 def view(job: dict[str, Any], job_id: str) -> dict[str, Any]:

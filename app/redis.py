@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import redis
+import redis.asyncio
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 from redis.retry import Retry
@@ -24,6 +25,14 @@ def get_redis() -> redis.Redis:
         socket_keepalive=True,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=10),
         retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
+    )
+
+
+@lru_cache(maxsize=1)
+def get_async_redis() -> redis.asyncio.Redis:
+    """For waits the API holds open (long-polls): they must not pin a worker thread each."""
+    return redis.asyncio.Redis.from_url(
+        get_settings().effective_redis_url, decode_responses=True, health_check_interval=30
     )
 
 

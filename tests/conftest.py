@@ -206,7 +206,7 @@ class Api:
         self.s.headers["Authorization"] = f"Bearer {tenant['api_key']}"
 
     def get(self, path: str, **kw: Any) -> requests.Response:
-        return self.s.get(self.url + path, timeout=10, **kw)
+        return self.s.get(self.url + path, **{"timeout": 10, **kw})
 
     def post(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
         return self.s.post(self.url + path, json=body, timeout=10, **kw)

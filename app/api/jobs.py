@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from app import jobs
 from app.api.auth import tenant_id
+from app.jobstore import TERMINAL
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -28,9 +30,21 @@ def create_job(
     return job
 
 
-@router.get("/jobs/{job_id}", summary="State, progress, history")
-def get_job(job_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
-    return jobs.get(tenant, job_id)
+@router.get("/jobs/{job_id}", summary="State, progress, history; `wait` long-polls")
+async def get_job(
+    job_id: str,
+    wait: float = Query(
+        0,
+        ge=0,
+        le=jobs.MAX_WAIT_S,
+        description="Seconds to hold the answer until the job changes state (0–60)",
+    ),
+    tenant: str = Depends(tenant_id),
+) -> dict[str, Any]:
+    job = await run_in_threadpool(jobs.get, tenant, job_id)
+    if wait and job["status"] not in TERMINAL and await jobs.changed(job_id, job["status"], wait):
+        job = await run_in_threadpool(jobs.get, tenant, job_id)
+    return job
 
 
 @router.get(
