@@ -16,6 +16,10 @@ Record = dict[str, Any]
 class Page:
     records: list[Record]
     next_cursor: Cursor | None  # None: this was the last page
+    # The vendor is still working (an async export): look again from `next_cursor` after
+    # this many seconds. The job waits in `waiting_vendor`; no worker waits with it.
+    wait_s: float | None = None
+    note: str = ""  # what the vendor said, for the job's history
 
 
 class Http(Protocol):

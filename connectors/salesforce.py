@@ -8,6 +8,8 @@ generic layer; every other error array becomes VendorError(errorCode, message).
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import orjson
@@ -100,6 +102,75 @@ query = Tool(
     record_id=record_id,
 )
 
+# ---- Bulk API 2.0 query: create a job, poll it, page its CSV results -------------------------
+
+BULK_PATH = f"/services/data/{API_VERSION}/jobs/query"
+BULK_POLL_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # then every 30 s
+
+
+class BulkQueryArgs(BaseModel):
+    """Arguments of `salesforce.bulk_query`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    soql: str = Field(
+        min_length=1,
+        max_length=100_000,
+        description='The SOQL query, e.g. "SELECT Id, Email FROM Contact". No subqueries.',
+    )
+    max_records: int = Field(
+        10_000,
+        ge=1,
+        le=50_000,
+        description="Rows per downloaded results page (Bulk API `maxRecords`).",
+    )
+
+
+def bulk_fetch(http: Http, args: BulkQueryArgs, cursor: Cursor | None) -> Page:
+    """A small state machine over the cursor: create → poll (waiting_vendor) → results."""
+    if cursor is None:
+        resp = http.request("POST", BULK_PATH, json={"operation": "query", "query": args.soql})
+        job = orjson.loads(resp.content)
+        return Page([], {"job": job["id"], "polls": 0}, wait_s=BULK_POLL_S[0], note="job created")
+    if "locator" not in cursor:
+        resp = http.request("GET", f"{BULK_PATH}/{cursor['job']}")
+        info = orjson.loads(resp.content)
+        state = info.get("state")
+        if state in ("Failed", "Aborted"):
+            raise VendorError(
+                f"bulk_job_{state.lower()}",
+                str(info.get("errorMessage") or f"the Bulk API job was {state.lower()}"),
+            )
+        if state != "JobComplete":
+            polls = cursor["polls"] + 1
+            wait = BULK_POLL_S[min(polls, len(BULK_POLL_S) - 1)]
+            return Page([], {**cursor, "polls": polls}, wait_s=wait, note=f"Bulk API: {state}")
+        cursor = {"job": cursor["job"], "locator": None}
+    params: dict[str, Any] = {"maxRecords": args.max_records}
+    if cursor["locator"]:
+        params["locator"] = cursor["locator"]
+    resp = http.request("GET", f"{BULK_PATH}/{cursor['job']}/results", params=params)
+    locator = resp.headers.get("Sforce-Locator", "null")
+    records = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8"))))
+    nxt = None if locator in ("null", "") else {"job": cursor["job"], "locator": locator}
+    return Page(records, nxt)
+
+
+bulk_query = Tool(
+    name="salesforce.bulk_query",
+    description=(
+        "Run a large SOQL query through Salesforce's Bulk API 2.0: the query runs "
+        "asynchronously at Salesforce (the job waits in `waiting_vendor`, polled on a backoff "
+        "schedule), then every CSV results page is downloaded for you. Records are flat "
+        'objects of the selected columns as strings (`"Account.Name"` keys for relationship '
+        "fields; empty string for null). Prefer `salesforce.query` for small result sets."
+    ),
+    args=BulkQueryArgs,
+    fetch=bulk_fetch,
+    record_id=record_id,
+)
+
+
 VENDOR = Vendor(
     name="salesforce",
     # No shared API host: an account's base_url must be its instance_url (My Domain).
@@ -107,5 +178,5 @@ VENDOR = Vendor(
     token_url="/services/oauth2/token",  # served by every instance / My Domain
     classify=classify,
     rate_limit="salesforce",
-    tools=(query,),
+    tools=(query, bulk_query),
 )

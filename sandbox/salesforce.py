@@ -502,3 +502,148 @@ async def token(request: Request) -> Response:
     if state.config.rotate_refresh_tokens.get(NAME, ROTATES_REFRESH_TOKENS):
         body["refresh_token"] = issued.refresh_token
     return JSONResponse(body)
+
+
+# ---- Bulk API 2.0 query jobs ----------------------------------------------------------------
+# A job moves UploadComplete -> InProgress -> JobComplete one state per status read (so a test
+# controls time by polling, not by sleeping); `POST /_sandbox/bulk {"fail_next": "reason"}`
+# makes the next job end `Failed` with that errorMessage instead. Results are CSV pages of
+# `maxRecords` rows, chained by the `Sforce-Locator` header, the literal `null` on the last.
+
+BULK_MAX_RECORDS = 50_000
+
+
+@dataclass
+class BulkJob:
+    id: str
+    query: Query
+    total: int
+    reads: int = 0
+    fail: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.reads < 1:
+            return "UploadComplete"
+        if self.reads < 2:
+            return "InProgress"
+        return "Failed" if self.fail else "JobComplete"
+
+
+def _bulk(request: Request) -> dict[str, Any]:
+    store = getattr(request.app.state, "salesforce_bulk", None)
+    if store is None:
+        store = request.app.state.salesforce_bulk = {"jobs": {}, "fail_next": None, "seq": 0}
+    return store
+
+
+def _bulk_info(job: BulkJob) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "id": job.id,
+        "operation": "query",
+        "object": job.query.sobject.name,
+        "state": job.state,
+        "concurrencyMode": "Parallel",
+        "contentType": "CSV",
+        "apiVersion": 62.0,
+        "lineEnding": "LF",
+        "columnDelimiter": "COMMA",
+    }
+    if job.state == "JobComplete":
+        info["numberRecordsProcessed"] = job.total
+    if job.state == "Failed":
+        info["errorMessage"] = job.fail
+    return info
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+@router.post("/_sandbox/bulk")
+async def bulk_control(request: Request) -> Response:
+    """Sandbox-only: `{"fail_next": "<errorMessage>"}` fails the next query job."""
+    _bulk(request)["fail_next"] = (await request.json()).get("fail_next")
+    return JSONResponse({"ok": True})
+
+
+@router.post("/services/data/{version}/jobs/query")
+async def bulk_create(request: Request, version: str) -> Response:
+    denied, headers = await _gate(request)
+    if denied is not None:
+        return denied
+    try:
+        body = await request.json()
+    except ValueError:
+        return _errors(400, "JSON_PARSER_ERROR", "Unexpected character in request body", headers)
+    if not isinstance(body, dict) or body.get("operation") not in ("query", "queryAll"):
+        return _errors(400, "INVALIDJOB", "InvalidJob : operation must be query", headers)
+    try:
+        parsed = parse_soql(str(body.get("query") or ""))
+    except SoqlError as exc:
+        return _errors(400, exc.code, exc.message, headers)
+    store = _bulk(request)
+    store["seq"] += 1
+    volume = sandbox_state(request).config.volume(parsed.sobject.volume)
+    total = max(0, volume - parsed.offset)
+    if parsed.limit is not None:
+        total = min(total, parsed.limit)
+    job = BulkJob(sf_id("750", store["seq"]), parsed, total, fail=store["fail_next"])
+    store["fail_next"] = None
+    store["jobs"][job.id] = job
+    return JSONResponse(_bulk_info(job), headers=headers)
+
+
+@router.get("/services/data/{version}/jobs/query/{job_id}")
+async def bulk_status(request: Request, version: str, job_id: str) -> Response:
+    denied, headers = await _gate(request)
+    if denied is not None:
+        return denied
+    job = _bulk(request)["jobs"].get(job_id)
+    if job is None:
+        return _errors(404, "NOT_FOUND", "The requested resource does not exist", headers)
+    info = _bulk_info(job)
+    job.reads += 1
+    return JSONResponse(info, headers=headers)
+
+
+@router.get("/services/data/{version}/jobs/query/{job_id}/results")
+async def bulk_results(request: Request, version: str, job_id: str) -> Response:
+    denied, headers = await _gate(request)
+    if denied is not None:
+        return denied
+    job = _bulk(request)["jobs"].get(job_id)
+    if job is None:
+        return _errors(404, "NOT_FOUND", "The requested resource does not exist", headers)
+    if job.state != "JobComplete":
+        return _errors(400, "INVALIDJOBSTATE", f"Job is in state {job.state}", headers)
+    raw_max = request.query_params.get("maxRecords", str(BULK_MAX_RECORDS))
+    locator = request.query_params.get("locator") or "0"
+    if not raw_max.isdigit() or int(raw_max) < 1 or not locator.isdigit():
+        return _errors(400, "INVALID_QUERY_LOCATOR", "invalid locator or maxRecords", headers)
+    start, size = int(locator), min(int(raw_max), BULK_MAX_RECORDS)
+    stop = min(job.total, start + size)
+    columns = [".".join(path) for path in job.query.fields]
+    lines = [",".join(columns)]
+    for k in range(start, stop):
+        full = job.query.sobject.row(job.query.offset + k + 1)
+        row = []
+        for path in job.query.fields:
+            value: Any = full
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+            row.append(_csv_value(value))
+        lines.append(",".join(row))
+    headers = {
+        **headers,
+        "Sforce-Locator": str(stop) if stop < job.total else "null",
+        "Sforce-NumberOfRecords": str(stop - start),
+    }
+    return Response("\n".join(lines) + "\n", media_type="text/csv", headers=headers)
