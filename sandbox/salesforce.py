@@ -601,14 +601,22 @@ async def bulk_create(request: Request, version: str) -> Response:
     return JSONResponse(_bulk_info(job), headers=headers)
 
 
-@router.get("/services/data/{version}/jobs/query/{job_id}")
-async def bulk_status(request: Request, version: str, job_id: str) -> Response:
+async def _bulk_job(request: Request, job_id: str) -> tuple[BulkJob | Response, dict[str, str]]:
+    """The gate, then the job (or a 404 in Salesforce's shape)."""
     denied, headers = await _gate(request)
     if denied is not None:
-        return denied
+        return denied, headers
     job = _bulk(request)["jobs"].get(job_id)
     if job is None:
-        return _errors(404, "NOT_FOUND", "The requested resource does not exist", headers)
+        return _errors(404, "NOT_FOUND", "The requested resource does not exist", headers), headers
+    return job, headers
+
+
+@router.get("/services/data/{version}/jobs/query/{job_id}")
+async def bulk_status(request: Request, version: str, job_id: str) -> Response:
+    job, headers = await _bulk_job(request, job_id)
+    if not isinstance(job, BulkJob):
+        return job
     info = _bulk_info(job)
     job.reads += 1
     return JSONResponse(info, headers=headers)
@@ -616,12 +624,9 @@ async def bulk_status(request: Request, version: str, job_id: str) -> Response:
 
 @router.get("/services/data/{version}/jobs/query/{job_id}/results")
 async def bulk_results(request: Request, version: str, job_id: str) -> Response:
-    denied, headers = await _gate(request)
-    if denied is not None:
-        return denied
-    job = _bulk(request)["jobs"].get(job_id)
-    if job is None:
-        return _errors(404, "NOT_FOUND", "The requested resource does not exist", headers)
+    job, headers = await _bulk_job(request, job_id)
+    if not isinstance(job, BulkJob):
+        return job
     if job.state != "JobComplete":
         return _errors(400, "INVALIDJOBSTATE", f"Job is in state {job.state}", headers)
     raw_max = request.query_params.get("maxRecords", str(BULK_MAX_RECORDS))
