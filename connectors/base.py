@@ -30,6 +30,8 @@ class Http(Protocol):
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
+    def download(self, url: str) -> bytes: ...
+
 
 def _record_id(record: Record) -> str:
     return str(record.get("id", "?"))

@@ -52,12 +52,14 @@ class VendorHttp:
         *,
         timeout: float = 30.0,
         gate: Gate | None = None,
+        url_guard: Callable[[str], None] | None = None,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
         self.gate = gate
+        self.url_guard = url_guard  # raises for a URL we must not fetch (SSRF)
         self.last_rate: ratelimit.RateLimit | None = None
         self.requests = 0
 
@@ -120,6 +122,28 @@ class VendorHttp:
             check(resp, self.last_rate, self.vendor.name)
             return resp
         raise AssertionError("unreachable")
+
+    def download(self, url: str) -> bytes:
+        """A file the vendor points to (an export's signed URL, often on a storage host):
+        fetched without our credentials, after the SSRF guard, redirects not followed."""
+        try:
+            if self.url_guard:
+                self.url_guard(url)
+        except Exception as exc:  # noqa: BLE001 - the guard's own error type is the app's
+            raise VendorError("download_refused", f"not fetching {url!r}: {exc}") from None
+        try:
+            resp = session().get(url, timeout=self.timeout, allow_redirects=False)
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise Transient(f"{type(exc).__name__} downloading from {self.vendor.name}") from None
+        if resp.status_code >= 500:
+            raise Transient(f"download answered {resp.status_code}", status=resp.status_code)
+        if resp.status_code != 200:
+            raise VendorError(
+                "download_failed",
+                f"the export file answered {resp.status_code}: {resp.text[:200]}",
+                status=resp.status_code,
+            )
+        return resp.content
 
 
 def check(resp: requests.Response, rate: ratelimit.RateLimit, vendor: str) -> None:

@@ -1,0 +1,88 @@
+"""hubspot.contacts.export (CRM exports API) through the real stack: the job waits in
+`waiting_vendor` while the sandbox builds the export, then downloads the signed file."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import requests
+
+from app.ssrf import check_public_url
+from connectors.errors import VendorError
+from connectors.http import VendorHttp
+from connectors.hubspot import VENDOR
+
+TOOL = "hubspot.contacts.export"
+EXPORTS = "/hubspot/crm/v3/exports/export/async"
+
+
+def calls(sandbox) -> list[dict]:
+    return [e for e in sandbox.requests("hubspot") if e["kind"] == "api"]
+
+
+def all_records(api, job_id: str) -> list[dict]:
+    first = api.result(job_id)
+    out = list(first["records"])
+    for block in range(1, first.get("blocks", 1)):
+        out += api.result(job_id, block)["records"]
+    return out
+
+
+def test_export_waits_for_hubspot_then_downloads_every_contact_once(api, fresh_sandbox):
+    fresh_sandbox.config(hubspot_contacts=2500)
+    account = api.account(fresh_sandbox)
+    job = api.call(TOOL, account_id=account, args={"properties": ["email", "firstname"]},
+                   delivery="blocks")  # fmt: skip
+    done = api.wait(job["job_id"], timeout=60)
+    assert done["status"] == "succeeded", done
+    waits = [h["reason"].split(";")[0] for h in done["history"] if h["status"] == "waiting_vendor"]
+    assert waits == ["export started", "HubSpot export: PENDING", "HubSpot export: PROCESSING"]
+    records = all_records(api, job["job_id"])
+    assert [r["hs_object_id"] for r in records] == [str(i) for i in range(1, 2501)]
+    assert set(records[0]) == {"hs_object_id", "email", "firstname"}
+    assert done["progress"]["blocks"] > 1
+    log = calls(fresh_sandbox)
+    assert [e["method"] for e in log] == ["POST", "GET", "GET", "GET", "GET"]
+    assert log[0]["path"] == EXPORTS and log[1]["path"].endswith("/status")
+    assert log[-1]["path"].startswith("/hubspot/_files/exports/")  # the signed file
+
+
+def test_download_never_carries_the_access_token(api, fresh_sandbox):
+    """The file URL is signed by HubSpot; like a presigned storage URL, the sandbox refuses it
+    when a bearer token comes along, so the job above succeeding means ours did not travel."""
+    fresh_sandbox.config(hubspot_contacts=10)
+    job = api.call(TOOL, account_id=api.account(fresh_sandbox))
+    assert api.wait(job["job_id"], timeout=60)["status"] == "succeeded"
+    status = next(e for e in calls(fresh_sandbox) if e["path"].endswith("/status"))
+    token = fresh_sandbox.mint()["access_token"]
+    file_url = requests.get(  # the link, as the worker saw it (the sandbox serves it again)
+        f"{fresh_sandbox.url}{status['path']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).json()["result"]
+    assert requests.get(file_url.split("?")[0], timeout=5).status_code == 403  # unsigned
+    with_token = requests.get(file_url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert with_token.status_code == 400
+    assert requests.get(file_url, timeout=5).status_code == 200  # the signature suffices
+    assert [e["status"] for e in calls(fresh_sandbox) if "/_files/" in e["path"]][0] == 200
+
+
+def test_canceled_export_fails_the_job_with_hubspots_reason(api, fresh_sandbox):
+    requests.post(f"{fresh_sandbox.url}/hubspot/_sandbox/export", json={"cancel_next": True},
+                  timeout=5).raise_for_status()  # fmt: skip
+    job = api.call(TOOL, account_id=api.account(fresh_sandbox))
+    done = api.wait(job["job_id"], timeout=60)
+    assert done["status"] == "failed", done
+    assert done["error"]["code"] == "export_canceled"
+    assert not any("/_files/" in e["path"] for e in calls(fresh_sandbox))
+
+
+def test_download_url_is_ssrf_checked_before_any_traffic():
+    """A file link pointing inside the network is refused by resolution and address class."""
+    http = VendorHttp(VENDOR, "http://127.0.0.1:9", lambda force: "t",
+                      url_guard=partial(check_public_url, field="download_url"))  # fmt: skip
+    for url in ("http://10.0.0.1/export.csv", "http://169.254.169.254/latest/meta-data"):
+        with pytest.raises(VendorError) as err:
+            http.download(url)
+        assert err.value.code == "download_refused" and "non-public" in err.value.message
