@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import jobs
+from app import jobs, toolschemas
 from app.api.auth import tenant_id
 from app.jobstore import TERMINAL
 
@@ -17,8 +17,19 @@ JOB_ID = {"max_length": 200}
 
 
 @router.get("/tools", summary="Every tool, with the JSON schema of its args")
-def list_tools(_: str = Depends(tenant_id)) -> dict[str, Any]:
-    return {"tools": jobs.tools()}
+def list_tools(
+    format: toolschemas.Format | None = Query(
+        None,
+        description="`openai` (Chat Completions `tools`) or `anthropic` (Messages `tools`): "
+        "function definitions whose arguments are a POST /v1/jobs body without `tool`",
+    ),
+    _: str = Depends(tenant_id),
+) -> dict[str, Any]:
+    if format is None:
+        return {"tools": jobs.tools()}
+    # `tool_names` maps a function name back to the tool to POST /v1/jobs
+    names = toolschemas.tool_names()
+    return {"format": format, "tools": toolschemas.definitions(format), "tool_names": names}
 
 
 @router.post("/jobs", status_code=202, summary="Call a tool now; fetch the result later")

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from app.api import accounts, errors, health, jobs, proxy
 from app.api.limits import BodyLimit
 from app.api.throttle import QuotaHeaders
+from app.mcp.http import mount as mount_mcp
 from app.registry import registry
 from app.settings import get_settings
 
@@ -23,6 +24,7 @@ def create_app() -> FastAPI:
     api.include_router(jobs.router)
     api.include_router(accounts.router)
     api.include_router(proxy.router)
+    mount_mcp(api)  # /mcp: the MCP server (streamable HTTP), same API keys and limits
     # the tenant's `ratelimit-*` headers on every authenticated answer (a 429 carries its own)
     api.add_middleware(QuotaHeaders)
     api.add_middleware(BodyLimit, max_bytes=get_settings().max_request_bytes)

@@ -1,0 +1,229 @@
+"""The MCP server (official `mcp` SDK, low-level `Server`): one tool per registry tool, generated
+like `GET /v1/tools` (`app.toolschemas`), plus `job_status`, `job_result` and `job_wait`.
+
+A tool call starts a job and never waits for the vendor. A client that declares the tasks
+extension gets a task handle (`app.mcp.tasks`); any other client gets a tool result carrying the
+job handle, then fetches the outcome with the three job tools.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from importlib import metadata
+from typing import Any
+
+import anyio
+from mcp.server.context import ServerRequestContext
+from mcp.server.extension import compose_tool_call_handler
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp_types import (
+    CallToolRequestParams,
+    CallToolResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    Tool,
+    ToolAnnotations,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app import jobs, toolschemas
+from app.errors import InvalidInput, ToolqueueError, Unauthorized
+from app.jobstore import TERMINAL
+from app.mcp import calls
+from app.mcp.tasks import TasksExtension
+from app.registry import registry
+
+INSTRUCTIONS = (
+    "Every tool except job_status, job_result and job_wait starts a toolqueue job on a connected "
+    "SaaS account and answers at once with its handle (or, with the tasks extension, a task): "
+    "workers follow the vendor's pagination and rate limits. Fetch the outcome with "
+    "job_wait(job_id, budget_s) or job_status/job_result. A result is at most 131,072 bytes; "
+    "when it is truncated, job_result(job_id, continuation) starts the job for the rest."
+)
+NEXT = (
+    "The job runs in the background. job_wait(job_id, budget_s<=60) waits for it and returns the "
+    "result; job_status(job_id) shows its state; job_result(job_id) reads the result once it "
+    "has ended."
+)
+
+
+class JobStatusArgs(BaseModel):
+    """A job of this API key's tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(min_length=1, max_length=200, description="From a tool call's handle")
+
+
+class JobResultArgs(JobStatusArgs):
+    continuation: str | None = Field(
+        None,
+        max_length=200,
+        description="The job's `continuation` (from its truncated result): start the job for the "
+        "records that follow and return that job's handle instead of this result",
+    )
+    block: int = Field(0, ge=0, le=1_000_000, description="Export block (delivery `blocks`)")
+
+
+class JobWaitArgs(JobStatusArgs):
+    budget_s: float = Field(
+        30, gt=0, le=jobs.MAX_WAIT_S, description="Hard wall-clock budget in seconds (at most 60)"
+    )
+
+
+async def job_status(tenant: str, args: JobStatusArgs) -> CallToolResult:
+    return calls.text_result(await calls.run_sync(jobs.get, tenant, args.job_id))
+
+
+async def job_result(tenant: str, args: JobResultArgs) -> CallToolResult:
+    if args.continuation is None:
+        return calls.text_result(
+            await calls.run_sync(jobs.result, tenant, args.job_id, args.block)
+        )
+    job = await calls.run_sync(jobs.get, tenant, args.job_id)
+    if job.get("continuation") != args.continuation:
+        raise InvalidInput(
+            f"that is not job {args.job_id}'s continuation (its truncated result carries it)",
+            code="continuation_mismatch",
+        )
+    req = jobs.JobCreate(continuation=args.continuation)
+    return calls.text_result({**await calls.run_sync(jobs.enqueue, tenant, req), "next": NEXT})
+
+
+async def job_wait(tenant: str, args: JobWaitArgs) -> CallToolResult:
+    """Long-poll (the job's state channel, no polling) until the job ends or the budget is spent;
+    then the result body, or the job's current state and progress with `done: false`."""
+    deadline = time.monotonic() + args.budget_s
+    job = await calls.run_sync(jobs.get, tenant, args.job_id)
+    while job["status"] not in TERMINAL and (left := deadline - time.monotonic()) > 0:
+        await jobs.changed(args.job_id, job["status"], left)
+        job = await calls.run_sync(jobs.get, tenant, args.job_id)
+    if job["status"] in TERMINAL:
+        return calls.text_result(await calls.run_sync(jobs.result, tenant, args.job_id))
+    return calls.text_result(
+        {"done": False, **job, "next": "budget spent: call job_wait again, or job_status later"}
+    )
+
+
+JOB_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
+    "job_status": (
+        JobStatusArgs,
+        job_status,
+        "A toolqueue job's state, progress, history, and `continuation` once truncated.",
+    ),
+    "job_result": (
+        JobResultArgs,
+        job_result,
+        "A finished job's result body (at most 131,072 bytes; `truncated` with a `continuation` "
+        "when there is more). With `continuation`: start the job for the records that follow "
+        "and return its handle.",
+    ),
+    "job_wait": (
+        JobWaitArgs,
+        job_wait,
+        "Wait for a job with a hard wall-clock budget (at most 60 s): its result once it has "
+        "ended, else its current state and progress with `done: false` (call again).",
+    ),
+}
+assert set(JOB_TOOLS) == toolschemas.RESERVED_NAMES
+
+
+def list_tools() -> list[Tool]:
+    """The registry's tools under their function-safe names (the registry name is the title),
+    then the job tools: a connector added once appears here, in /v1/tools and its formats."""
+    out = [
+        Tool(
+            name=toolschemas.safe_name(t.name),
+            title=t.name,
+            description=toolschemas.description(t),
+            input_schema=toolschemas.input_schema(t),
+            annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+        )
+        for t in registry().tools.values()
+    ]
+    for name, (model, _, description) in JOB_TOOLS.items():
+        out.append(
+            Tool(
+                name=name,
+                description=description,
+                input_schema=toolschemas.inline_refs(model.model_json_schema()),
+                annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+            )
+        )
+    return out
+
+
+def build_server(tenant_of: calls.TenantResolver) -> Server[Any]:
+    """One server for every tenant: each request's tenant comes from `tenant_of`."""
+
+    async def on_list_tools(
+        ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        return ListToolsResult(tools=list_tools())
+
+    async def on_call_tool(
+        ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
+    ) -> CallToolResult:
+        tenant, arguments = tenant_of(ctx), params.arguments or {}
+        try:
+            if params.name in JOB_TOOLS:
+                model, handler, _ = JOB_TOOLS[params.name]
+                try:
+                    args = model.model_validate(arguments)
+                except ValidationError as exc:
+                    raise InvalidInput(calls.explain(exc), code="invalid_arguments") from None
+                result: CallToolResult = await handler(tenant, args)
+                return result
+            tool = calls.lookup(params.name)
+            if tool is None:
+                raise calls.unknown_tool(params.name)
+            handle = await calls.start(tenant, tool, arguments)
+        except ToolqueueError as exc:
+            return calls.error_result(exc)
+        return calls.text_result({**handle, "next": NEXT})
+
+    server: Server[Any] = Server(
+        "toolqueue",
+        version=_version(),
+        instructions=INSTRUCTIONS,
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+    )
+    # SEP-2133 extensions as MCPServer applies them, on the low-level server (whose tools
+    # are generated, not decorated functions): methods, capability ad, tools/call wrapper
+    tasks = TasksExtension(tenant_of)
+    for binding in tasks.methods():
+        server.add_request_handler(binding.method, binding.params_type, binding.handler)
+    server.extensions[tasks.identifier] = tasks.settings()
+    server.add_request_handler(
+        "tools/call", CallToolRequestParams, compose_tool_call_handler([tasks], on_call_tool)
+    )
+    return server
+
+
+def _version() -> str:
+    try:
+        return metadata.version("toolqueue")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def run_stdio() -> None:
+    """`toolqueue mcp --stdio`: serve one tenant, the owner of `TOOLQUEUE_API_KEY`, on
+    stdin/stdout (logs go to stderr)."""
+    from app.tenants import authenticate
+
+    try:
+        tenant = authenticate(os.environ.get("TOOLQUEUE_API_KEY", ""))
+    except Unauthorized:
+        sys.exit("error: set TOOLQUEUE_API_KEY to a toolqueue API key (toolqueue tenants create)")
+    server = build_server(lambda ctx: tenant)
+
+    async def serve() -> None:
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+
+    anyio.run(serve)
