@@ -55,6 +55,12 @@ class AccountCreate(BaseModel):
         None, description="Overrides the vendor's API host", max_length=2000
     )
     credentials: Credentials
+    events_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="Receives the account's signed events (account.needs_reauth, "
+        "account.reactivated)",
+    )
 
     @field_validator("vendor")
     @classmethod
@@ -72,17 +78,24 @@ class AccountCreate(BaseModel):
         return value.rstrip("/") if value else value
 
 
+def check_credentials(vendor_name: str, creds: OAuth2Credentials | BearerCredentials) -> None:
+    """A refresh token is only usable where there is a token endpoint to send it to."""
+    vendor = registry().vendors[vendor_name]
+    if getattr(creds, "refresh_token", None) and not (creds.token_url or vendor.token_url):
+        raise InvalidInput(
+            f"{vendor_name} has no token endpoint: give `credentials.token_url`, or use "
+            '`{"type": "bearer"}` credentials',
+            code="token_url_required",
+        )
+
+
 def create_account(tenant_id: str, req: AccountCreate) -> dict[str, Any]:
     vendor = registry().vendors[req.vendor]
     if req.base_url:
         check_public_url(req.base_url, field="base_url")
-    creds = req.credentials
-    if getattr(creds, "refresh_token", None) and not (creds.token_url or vendor.token_url):
-        raise InvalidInput(
-            f"{req.vendor} has no token endpoint: give `credentials.token_url`, or use "
-            '`{"type": "bearer"}` credentials',
-            code="token_url_required",
-        )
+    if req.events_url:  # checked again before every delivery, like a job's callback_url
+        check_public_url(req.events_url, field="events_url")
+    check_credentials(req.vendor, req.credentials)
     account_id = "acc_" + secrets.token_hex(8)
     if not req.base_url and "{" in vendor.base_url:
         raise InvalidInput(
@@ -99,6 +112,7 @@ def create_account(tenant_id: str, req: AccountCreate) -> dict[str, Any]:
             "name": req.name,
             "base_url": base_url,
             "created_at": time.time(),
+            **({"events_url": req.events_url} if req.events_url else {}),
         },
     )
     tokens.store_initial(account_id, req.credentials, base_url, vendor.token_url)
@@ -121,7 +135,20 @@ def view(account_id: str, tenant_id: str) -> dict[str, Any]:
         "name": acc["name"],
         "base_url": acc["base_url"],
         "created_at": now_iso(float(acc["created_at"])),
+        "events_url": acc.get("events_url"),
         **tokens.status(account_id),
+        **reauth_status(account_id),
+    }
+
+
+def reauth_status(account_id: str) -> dict[str, Any]:
+    """Since when, and why, the account waits for new credentials (both None when it does not).
+
+    The fields live in the token record, next to `status`; tasks/reauth.py writes them."""
+    since, reason = get_redis().hmget(keys.token(account_id), "reauth_since", "reauth_reason")
+    return {
+        "needs_reauth_since": now_iso(float(since)) if since else None,
+        "needs_reauth_reason": reason,
     }
 
 

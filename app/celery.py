@@ -15,7 +15,7 @@ from app.settings import get_settings
 
 settings = get_settings()
 
-app = Celery("toolqueue", include=["tasks.steps", "tasks.webhooks"])
+app = Celery("toolqueue", include=["tasks.steps", "tasks.webhooks", "tasks.reauth"])
 app.conf.update(
     broker_url=settings.effective_redis_url,
     result_backend=settings.effective_redis_url,
@@ -48,6 +48,10 @@ app.conf.update(
         "refresh-expiring-tokens": {
             "task": "toolqueue.refresh_tokens",
             "schedule": settings.token_refresh_every_s,
+        },
+        "expire-reauth-jobs": {
+            "task": "toolqueue.expire_reauth",
+            "schedule": settings.reauth_sweep_every_s,
         },
     },
 )

@@ -77,3 +77,18 @@ TOKEN_EXPIRY = f"{P}:tokens:expiry"  # zset account_id -> access-token expiry (r
 
 def tenant_throttle(tid: str) -> str:
     return f"{P}:tenant:{tid}:throttle"  # hash: the tenant's API token bucket (tokens, at)
+
+
+def account_parked(aid: str) -> str:
+    return f"{P}:account:{aid}:parked"  # zset job_id -> park time: jobs waiting for re-auth
+
+
+def account_deliveries(aid: str) -> str:
+    return f"{P}:account:{aid}:deliveries"  # list: account-event delivery attempts (JSON)
+
+
+def account_event(event_id: str) -> str:
+    return f"{P}:event:{event_id}"  # string: one account event (tenant, account, signed body)
+
+
+REAUTH_PARKED = f"{P}:reauth:parked"  # zset job_id -> park time, over every account (expiry)

@@ -17,6 +17,7 @@ import logging
 import random
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 from celery.exceptions import Reject, SoftTimeLimitExceeded
@@ -30,6 +31,7 @@ from app.jobstore import TERMINAL, load, write
 from app.redis import get_redis, run_script
 from app.registry import registry
 from app.settings import get_settings
+from app.ssrf import check_public_url
 from connectors.errors import (
     AuthRejected,
     ConnectorError,
@@ -153,6 +155,7 @@ class Step:
                 self.token_source(job["account_id"]),
                 timeout=self.settings.http_timeout_s,
                 gate=budget,
+                url_guard=partial(check_public_url, field="download_url"),
             )
             args = tool.args.model_validate(job["args"])
             outcome = self.fetch_pages(tool, http, args)
@@ -163,10 +166,16 @@ class Step:
             self.retry_transient(str(exc), exc.status)
             return
         except AuthRejected as exc:
-            self.write(
-                {"error": {"code": "needs_reauth", "message": exc.message}},
-                status="needs_reauth",
-                reason=exc.message,
+            # only new credentials help: park at the checkpoint (and mark the account, also
+            # when the refusal was of a freshly refreshed token) instead of failing
+            from tasks.reauth import park  # it imports this module
+
+            park(
+                self.id,
+                job,
+                lease=self.lease,
+                message=exc.message,
+                token_version=getattr(self, "token_version", None),
             )
             return
         except ConnectorError as exc:
@@ -186,14 +195,34 @@ class Step:
         if outcome == "continue":
             self.advance(0.0, fields={"attempts": 0, "limited": 0})
 
-    @staticmethod
-    def token_source(account_id: str) -> Any:
-        """The account's token, read once per step; a forced refresh (after a 401) replaces it."""
+    def token_source(self, account_id: str) -> Any:
+        """The account's token, read once per step; a forced refresh (after a 401) replaces it.
+
+        A refresh that happened meanwhile (this step's, or a sibling's it waited for) goes into
+        the job's state log, so the job's history explains its token churn. The token record's
+        version is kept as `token_version`: a later refusal marks the account needs_reauth only
+        if its credentials are still the ones this step used, not ones posted since.
+        """
         cached: list[str] = []
+        key = keys.token(account_id)
+        r = get_redis()
+        self.token_version: str | None = None
 
         def token(force: bool) -> str:
             if force or not cached:
+                count, self.token_version = r.hmget(key, "refresh_count", "version")
                 cached[:] = [tokens.get_access_token(account_id, force=force)]
+                after, self.token_version, expires_at = r.hmget(
+                    key, "refresh_count", "version", "expires_at"
+                )
+                if int(after or 0) > int(count or 0):
+                    why = "after the vendor refused it" if force else "ahead of its expiry"
+                    left = float(expires_at or 0) - time.time()
+                    self.write(
+                        {},
+                        reason=f"access token refreshed {why} (refresh #{after}; the new one "
+                        f"expires in {left:.0f}s)",
+                    )
             return cached[0]
 
         return token
@@ -221,6 +250,9 @@ class Step:
                 return "ended"
             page = tool.fetch(http, args, cursor["page"])
             nxt = page.next_cursor
+            if page.wait_s is not None:  # the vendor is still working on an async export
+                self.wait_vendor(page, packer, pages, records, nbytes)
+                return "ended"
             if nxt is not None and nxt == cursor["page"]:
                 raise PaginationLoop(nxt)
             placed: dict[int, list[bytes]] = {}
@@ -292,6 +324,19 @@ class Step:
         if written == 1:
             self.job.update(fields)
         return written
+
+    def wait_vendor(
+        self, page: Any, packer: spool.Packer, pages: int, records: int, nbytes: int
+    ) -> None:
+        """Save where the vendor's job stands and look again later; nobody waits meanwhile."""
+        cursor = {"page": page.next_cursor, "skip": 0}
+        if self.commit({}, packer, cursor, pages, records, nbytes) == 1:
+            note = f"{page.note}; " if page.note else ""
+            self.advance(
+                page.wait_s,
+                status="waiting_vendor",
+                reason=f"{note}vendor still working: next look in {page.wait_s:.1f}s",
+            )
 
     def finish_truncated(self, cursor: dict[str, Any], reason: str = "") -> None:
         job = self.job

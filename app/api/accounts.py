@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 
-from app import accounts
+from app import accounts, reauth
 from app.api.auth import tenant_id
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -20,3 +20,19 @@ def create_account(req: accounts.AccountCreate, tenant: str = Depends(tenant_id)
 @router.get("/accounts/{account_id}", summary="Account status (never its secrets)")
 def get_account(account_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
     return accounts.view(account_id, tenant)
+
+
+@router.post(
+    "/accounts/{account_id}/credentials",
+    summary="Re-authorize an account: new credentials; its parked jobs resume",
+    description="The body is a `credentials` object as in `POST /v1/accounts` (`oauth2` or "
+    "`bearer`). The account becomes `active` (an active account's credentials are simply "
+    "rotated), an `account.reactivated` event goes out if it needed re-authorization, and "
+    "every job parked in `needs_reauth` resumes from its checkpoint.",
+)
+def post_credentials(
+    account_id: str,
+    credentials: Annotated[accounts.Credentials, Body()],
+    tenant: str = Depends(tenant_id),
+) -> dict[str, Any]:
+    return reauth.reauthorize(tenant, account_id, credentials)

@@ -49,11 +49,19 @@ def st_objects(api_url: str, st_tenant: dict[str, str], sandbox: Any) -> Iterato
         "tool": "hubspot.contacts.list", "account_id": account, "args": {"limit": 10}})
     assert resp.status_code == 202, resp.text
     job_id = resp.json()["job_id"]
+    # POST .../credentials replaces an account's credentials: fuzz it on a spare account, or
+    # the fuzzed jobs above would run (and park) on whatever credentials it generated
+    resp = s.post(f"{api_url}/v1/accounts", timeout=10, json={
+        "vendor": "hubspot", "name": "fuzz-credentials", "base_url": sandbox.hubspot(),
+        "credentials": {"type": "bearer", "token": tokens["access_token"]},
+    })
+    assert resp.status_code == 201, resp.text
+    spare = resp.json()["account_id"]
     deadline = time.monotonic() + 30
     while s.get(f"{api_url}/v1/jobs/{job_id}", timeout=10).json()["status"] != "succeeded":
         assert time.monotonic() < deadline, "setup job did not finish"
         time.sleep(0.1)
-    yield {"account_id": account, "job_id": job_id}
+    yield {"account_id": account, "job_id": job_id, "spare_account_id": spare}
     sandbox.reset()
 
 
@@ -80,7 +88,8 @@ def _steer(case: Any, objects: dict[str, str]) -> None:
     if "job_id" in params:
         params["job_id"] = objects["job_id"]
     if "account_id" in params:
-        params["account_id"] = objects["account_id"]
+        spare = case.path.endswith("/credentials")
+        params["account_id"] = objects["spare_account_id" if spare else "account_id"]
     if case.method.upper() == "POST" and case.path == "/v1/jobs" and isinstance(case.body, dict):
         case.body["tool"] = "hubspot.contacts.list"
         case.body["account_id"] = objects["account_id"]
@@ -116,7 +125,7 @@ def test_served_schema_is_the_fuzzed_one(api_url):
     resp = requests.get(f"{api_url}/openapi.json", timeout=10)
     assert resp.status_code == 200
     assert resp.json() == schema.raw_schema
-    assert len(list(schema.get_all_operations())) == 13
+    assert len(list(schema.get_all_operations())) == 14
 
 
 def test_fuzzed_jobs_end_without_internal_errors(api_url, st_tenant, st_objects):

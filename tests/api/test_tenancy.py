@@ -18,6 +18,7 @@ ROUTES = [
     ("POST", f"/v1/jobs/{FAKE_JOB}/cancel"),
     ("POST", "/v1/accounts"),
     ("GET", "/v1/accounts/acc_0000000000000000"),
+    ("POST", "/v1/accounts/acc_0000000000000000/credentials"),
 ]
 JOB_BODY = {"tool": "hubspot.contacts.list", "account_id": "acc_0000000000000000"}
 
