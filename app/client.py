@@ -153,6 +153,14 @@ class Client:
     def result(self, job_id: str, block: int = 0) -> dict[str, Any]:
         return self._request("GET", f"/v1/jobs/{job_id}/result", params={"block": block})
 
+    def jobs(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The tenant's newest jobs, a line each."""
+        params: dict[str, Any] = {"limit": limit, **({"state": state} if state else {})}
+        return self._request("GET", "/v1/jobs", params=params)["jobs"]
+
+    def deliveries(self, job_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v1/jobs/{job_id}/deliveries")
+
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel")
 

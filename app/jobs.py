@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from app import keys, spool
 from app.crypto import digest
 from app.errors import Conflict, InvalidInput, NotFound
-from app.jobstore import TERMINAL, encode, load_for, log, now_iso, write
+from app.jobstore import TERMINAL, decode, encode, load_for, log, now_iso, write
 from app.redis import get_async_redis, get_redis, run_script
 from app.registry import registry
 from app.settings import get_settings
@@ -249,6 +249,54 @@ def view(job: dict[str, Any], job_id: str) -> dict[str, Any]:
     if job.get("callback_url"):
         out["callback_url"] = job["callback_url"]
     return out
+
+
+def list_jobs(tenant_id: str, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The tenant's newest jobs (optionally in one state), a line each; expired ones drop
+    out of the index as they are met."""
+    r = get_redis()
+    index = keys.tenant_jobs(tenant_id)
+    rows: list[dict[str, Any]] = []
+    start, batch = 0, max(limit, 50)
+    while len(rows) < limit:
+        ids = r.zrevrange(index, start, start + batch - 1)
+        if not ids:
+            break
+        start += batch
+        with r.pipeline(transaction=False) as p:
+            for job_id in ids:
+                p.hgetall(keys.job(job_id))
+            raws = p.execute()
+        gone = [job_id for job_id, raw in zip(ids, raws, strict=True) if not raw]
+        if gone:
+            r.zrem(index, *gone)
+            start -= len(gone)
+        for job_id, raw in zip(ids, raws, strict=True):
+            if raw and (state is None or raw.get("status") == state):
+                job = decode(raw)
+                rows.append(
+                    {
+                        "job_id": job_id,
+                        "tool": job["tool"],
+                        "status": job["status"],
+                        "pages": job["pages"],
+                        "records": job["records"],
+                        "created_at": now_iso(job["created_at"]) if job["created_at"] else None,
+                        "updated_at": now_iso(job["updated_at"]) if job["updated_at"] else None,
+                    }
+                )
+    return rows[:limit]
+
+
+def deliveries(tenant_id: str, job_id: str) -> dict[str, Any]:
+    """Every webhook attempt for the job: time, status code, latency, error."""
+    job = load_for(job_id, tenant_id)
+    raw = get_redis().lrange(keys.job_deliveries(job_id), 0, -1)
+    return {
+        "job_id": job_id,
+        "callback_url": job.get("callback_url"),
+        "deliveries": [json.loads(e) for e in raw],
+    }
 
 
 def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -14,7 +14,7 @@ from app.redis import get_redis, run_script
 from app.settings import get_settings
 from app.timefmt import now_iso
 
-STATES = (
+JobState = Literal[
     "queued",
     "running",
     "waiting_rate_limit",
@@ -23,7 +23,7 @@ STATES = (
     "succeeded",
     "failed",
     "cancelled",
-)
+]
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 JSON_FIELDS = ("args", "fields", "cursor", "error", "prev_cursor")
 INT_FIELDS = (

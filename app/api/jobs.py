@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import jobs, toolschemas
 from app.api.auth import tenant_id
-from app.jobstore import TERMINAL
+from app.jobstore import TERMINAL, JobState
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -39,6 +39,20 @@ def create_job(
     job = jobs.enqueue(tenant, req)
     response.headers["Location"] = f"/v1/jobs/{job['job_id']}"
     return job
+
+
+@router.get("/jobs", summary="The tenant's newest jobs, a line each")
+def list_jobs(
+    state: JobState | None = Query(None, description="Only jobs in this state"),
+    limit: int = Query(50, ge=1, le=500),
+    tenant: str = Depends(tenant_id),
+) -> dict[str, Any]:
+    return {"jobs": jobs.list_jobs(tenant, state, limit)}
+
+
+@router.get("/jobs/{job_id}/deliveries", summary="Webhook attempts: time, status, latency")
+def get_deliveries(job_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
+    return jobs.deliveries(tenant, job_id)
 
 
 @router.get("/jobs/{job_id}", summary="State, progress, history; `wait` long-polls")

@@ -1,0 +1,70 @@
+"""Seeing what happens: `watch` over a real job, the job list and the delivery log."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+from rich.console import Console
+from support import ROOT
+
+from app.client import Client
+from app.tenants import create_tenant
+from app.watch import watch
+
+CONTACTS = "crm/v3/objects/contacts"
+
+
+def test_watch_draws_the_job_through_its_states_and_exits_with_it(api, fresh_sandbox, receiver):
+    fresh_sandbox.config(rate_budget=2, rate_window_ms=2000, hubspot_contacts=500)
+    assert fresh_sandbox.spend("hubspot", CONTACTS, 2) == [200, 200]  # the job will wait
+    job = api.call(account_id=api.account(fresh_sandbox), args={"limit": 100}, fields=["id"],
+                   callback_url=receiver.url)  # fmt: skip
+    out = io.StringIO()  # a terminal without colours: every redraw lands in `out`
+    console = Console(file=out, width=160, force_terminal=True, color_system=None)
+    final = watch(Client(api.url, api.tenant["api_key"]), job["job_id"], console)
+    assert final["status"] == "succeeded"
+    text = out.getvalue()
+    assert "waiting_rate_limit" in text and "next try in" in text  # the countdown
+    assert "500 records" in text and "succeeded" in text
+    assert "attempt 1" in text and "200" in text  # the webhook went out
+
+
+def test_cli_watch_exits_when_the_job_ends(api, fresh_sandbox):
+    job = api.call(account_id=api.account(fresh_sandbox), args={"limit": 100}, max_pages=3)
+    env = {**os.environ, "TOOLQUEUE_API_URL": api.url, "TOOLQUEUE_API_KEY": api.tenant["api_key"]}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "watch", job["job_id"]], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "succeeded" in done.stderr and "300 records" in done.stderr
+
+
+def test_jobs_list_filters_by_state(api, fresh_sandbox):
+    account = api.account(fresh_sandbox)
+    finished = api.call(account_id=account, args={"limit": 100}, max_pages=1)
+    api.wait(finished["job_id"])
+    rows = api.get("/v1/jobs").json()["jobs"]
+    assert rows[0]["job_id"] == finished["job_id"] and rows[0]["status"] == "succeeded"
+    assert rows[0]["records"] == 100
+    assert all(
+        r["status"] == "succeeded" for r in api.get("/v1/jobs?state=succeeded").json()["jobs"]
+    )
+    assert api.get("/v1/jobs?state=bogus").status_code == 422
+    assert finished["job_id"] not in {
+        r["job_id"] for r in api.get("/v1/jobs?state=failed").json()["jobs"]
+    }
+
+
+def test_delivery_log_lists_each_attempt(api, fresh_sandbox, receiver):
+    job = api.call(account_id=api.account(fresh_sandbox), args={"limit": 100}, max_pages=1,
+                   callback_url=receiver.url)  # fmt: skip
+    receiver.wait(1)
+    log = api.get(f"/v1/jobs/{job['job_id']}/deliveries").json()
+    assert log["callback_url"] == receiver.url
+    (first,) = log["deliveries"]
+    assert first["attempt"] == 1 and first["status_code"] == 200 and first["error"] is None
+    assert first["latency_ms"] >= 0 and first["webhook_id"] == f"msg_{job['job_id']}"
+    other = type(api)(api.url, create_tenant("other"))
+    assert other.get(f"/v1/jobs/{job['job_id']}/deliveries").status_code == 404
