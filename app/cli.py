@@ -7,8 +7,9 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, get_args
 
+from app.jobstore import TERMINAL, JobState
 from app.settings import get_settings
 
 
@@ -56,6 +57,13 @@ def cmd_tenants_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from app.crypto import reseal_all
+
+    _print(reseal_all())
+    return 0
+
+
 def cmd_accounts_add(args: argparse.Namespace) -> int:
     if args.credentials:
         creds = json.loads(args.credentials)
@@ -86,12 +94,49 @@ def cmd_call(args: argparse.Namespace) -> int:
         f"enqueued {job['job_id']} in {elapsed:.1f} ms; waiting up to {args.wait:g}s",
         file=sys.stderr,
     )
-    _print(client.wait(job["job_id"], budget_s=args.wait))
+    from app.watch import watch
+
+    view = watch(client, job["job_id"], budget_s=args.wait)  # the live view, on stderr
+    if view["status"] in TERMINAL:
+        _print({**client.result(job["job_id"]), "done": True})
+    else:
+        _print({**view, "done": False})
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     _print(_client(args).get(args.job_id))
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Live view until the job ends; exit 0 if it succeeded, 1 otherwise."""
+    from app.watch import watch
+
+    return 0 if watch(_client(args), args.job_id)["status"] == "succeeded" else 1
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = _client(args).jobs(args.state, args.limit)
+    table = Table("job", "tool", "state", "pages", "records", "updated")
+    for row in rows:
+        table.add_row(
+            row["job_id"], row["tool"], row["status"], f"{row['pages']:,}",
+            f"{row['records']:,}", row["updated_at"] or "",
+        )  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from app.mcp.server import run_stdio
+
+    if args.api_key:  # --api-key wins over TOOLQUEUE_API_KEY, as for the API commands
+        os.environ["TOOLQUEUE_API_KEY"] = args.api_key
+    run_stdio()
     return 0
 
 
@@ -135,6 +180,12 @@ def parser() -> argparse.ArgumentParser:
     )
     tc.set_defaults(fn=cmd_tenants_create)
 
+    keys_ = sub.add_parser("keys").add_subparsers(dest="sub", required=True)
+    keys_.add_parser(
+        "rotate",
+        help="re-seal stored tokens and webhook secrets under the first TOOLQUEUE_SECRET_KEY",
+    ).set_defaults(fn=cmd_keys_rotate)
+
     accounts = sub.add_parser("accounts").add_subparsers(dest="sub", required=True)
     aa = accounts.add_parser("add", help="connect a vendor account")
     aa.add_argument("--vendor", required=True)
@@ -167,6 +218,19 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("job_id")
     rs.add_argument("--block", type=int, default=0)
     rs.set_defaults(fn=cmd_result)
+    wt = sub.add_parser("watch", help="a live view of a job until it ends")
+    wt.add_argument("job_id")
+    wt.set_defaults(fn=cmd_watch)
+    jobs_ = sub.add_parser("jobs").add_subparsers(dest="sub", required=True)
+    jl = jobs_.add_parser("list", help="the tenant's newest jobs")
+    jl.add_argument("--state", choices=get_args(JobState))
+    jl.add_argument("--limit", type=int, default=50)
+    jl.set_defaults(fn=cmd_jobs_list)
+    mcp = sub.add_parser("mcp", help="serve MCP on stdin/stdout as the API key's tenant")
+    mcp.add_argument(
+        "--stdio", action="store_true", required=True, help="the transport (HTTP: the API's /mcp)"
+    )
+    mcp.set_defaults(fn=cmd_mcp)
     return p
 
 

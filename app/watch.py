@@ -67,16 +67,22 @@ def render(job: dict[str, Any], deliveries: list[dict[str, Any]], now: float) ->
     return Group(*parts)
 
 
-def watch(client: Client, job_id: str, console: Console | None = None) -> dict[str, Any]:
-    """Draw until the job ends and its webhook (if any) was tried, or 5 s after the end;
-    returns the final job view."""
+def watch(
+    client: Client, job_id: str, console: Console | None = None, budget_s: float | None = None
+) -> dict[str, Any]:
+    """Draw until the job ends and its webhook (if any) was tried (or 5 s after the end), or
+    until `budget_s` passes; returns the last job view."""
     console = console or Console(stderr=True)
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     job = client.get(job_id)
     ended: float | None = None
     with Live(console=console, auto_refresh=False, transient=False) as live:
         while True:
             hooks = client.deliveries(job_id)["deliveries"] if job.get("callback_url") else []
             live.update(render(job, hooks, time.time()), refresh=True)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return job
             if job["status"] in TERMINAL:
                 ended = ended or time.monotonic()
                 if hooks or not job.get("callback_url") or time.monotonic() - ended > 5:
@@ -84,4 +90,5 @@ def watch(client: Client, job_id: str, console: Console | None = None) -> dict[s
                 time.sleep(0.2)  # the webhook is on its way
                 job = client.get(job_id)
                 continue
-            job = client.get(job_id, wait_s=1.0)  # a state change, or a tick of the clock
+            # a state change, or a tick of the clock for the countdown
+            job = client.get(job_id, wait_s=min(1.0, left) if left is not None else 1.0)

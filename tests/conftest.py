@@ -80,7 +80,7 @@ class Sandbox:
         requests.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
         defaults = {"hubspot_contacts": 1000, "rate_budget": 100000, "rate_window_ms": 1000,
                     "latency_ms": 0, "error_rate": 0.0, "token_ttl_s": 1800, "volumes": {},
-                    "rate_budgets": {}}
+                    "rate_budgets": {}, "token_latency_ms": 0, "token_faults": 0}
         self.config(**{**defaults, **config})
 
     def requests(self, vendor: str = "hubspot") -> list[dict[str, Any]]:

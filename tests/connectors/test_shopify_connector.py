@@ -209,9 +209,10 @@ def test_graphql_throttled_waits_then_completes(api, fresh_sandbox, shop, status
 
 def test_rotating_refresh_via_admin_root_base_url(api, fresh_sandbox):
     """The other documented account form: base_url = admin API root, absolute token_url.
-    Tokens live 1 s, so every step refreshes: each refresh must use the rotated token."""
+    Tokens live 1 s and the 10 pages take about 1.5 s, so the job refreshes more than once:
+    each refresh must present the token the previous one rotated in."""
     root = f"{fresh_sandbox.url}/shopify"
-    fresh_sandbox.config(token_ttl_s=1, rotate_refresh_tokens={"shopify": True})
+    fresh_sandbox.config(token_ttl_s=1, rotate_refresh_tokens={"shopify": True}, latency_ms=150)
     account = api.account(
         fresh_sandbox,
         "shopify",
@@ -231,7 +232,8 @@ def test_rotating_refresh_via_admin_root_base_url(api, fresh_sandbox):
     requests.post(
         f"{fresh_sandbox.url}/_sandbox/revoke", json={"vendor": "shopify"}, timeout=5
     ).raise_for_status()
-    job = api.call("shopify.customers.list", account_id=account, args={})
+    # 20 pages at 150 ms outlive the 1 s token: the job must refresh, and is refused
+    job = api.call("shopify.customers.list", account_id=account, args={}, fields=["id"])
     parked = api.wait(job["job_id"], states=("needs_reauth", "failed", "succeeded"))
     assert parked["status"] == "needs_reauth", parked
     view = api.get(f"/v1/accounts/{account}").json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,21 @@ def test_delivery_log_lists_each_attempt(api, fresh_sandbox, receiver):
     assert first["latency_ms"] >= 0 and first["webhook_id"] == f"msg_{job['job_id']}"
     other = type(api)(api.url, create_tenant("other"))
     assert other.get(f"/v1/jobs/{job['job_id']}/deliveries").status_code == 404
+
+
+def test_cli_jobs_list_and_call_wait_show_the_job(api, fresh_sandbox):
+    account = api.account(fresh_sandbox)
+    env = {**os.environ, "TOOLQUEUE_API_URL": api.url, "TOOLQUEUE_API_KEY": api.tenant["api_key"],
+           "COLUMNS": "200"}  # fmt: skip
+    cli = [sys.executable, "-m", "app.cli"]
+    call = [*cli, "call", "hubspot.contacts.list", "--account", account,
+            "--args", '{"limit": 100}', "--max-pages", "2", "--wait", "30"]  # fmt: skip
+    called = subprocess.run(call, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert called.returncode == 0, called.stderr
+    out = json.loads(called.stdout)
+    assert out["done"] is True and out["record_count"] == 200
+    assert "succeeded" in called.stderr and "200 records" in called.stderr  # the live view
+    listed = subprocess.run([*cli, "jobs", "list", "--state", "succeeded"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert out["job_id"] in listed.stdout and "hubspot.contacts.list" in listed.stdout
