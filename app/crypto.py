@@ -27,6 +27,42 @@ def unseal(token: str) -> Any:
     return json.loads(_fernet().decrypt(token.encode()))
 
 
+def reseal(token: str) -> str:
+    """The same value sealed under the first (newest) key, so older keys can be retired.
+
+    `MultiFernet.rotate` decrypts with any key and keeps the original timestamp."""
+    return _fernet().rotate(token.encode()).decode()
+
+
+# Swap a sealed field only if it still holds what we read: a concurrent refresh wins.
+_SWAP = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+
+def reseal_all() -> dict[str, int]:
+    """Re-seal every token record and tenant webhook secret under the first key, after which
+    the older keys can be dropped from `TOOLQUEUE_SECRET_KEY`. Safe while workers run."""
+    from app import keys
+    from app.redis import get_redis, run_script
+
+    r = get_redis()
+    done = {"tokens": 0, "tenants": 0}
+    for kind, pattern, field in (
+        ("tokens", keys.token("*"), "sealed"),
+        ("tenants", keys.tenant("*"), "webhook_secret"),
+    ):
+        for key in r.scan_iter(match=pattern, count=500):
+            if key.count(":") != 2:  # tq:tenant:<id>, not tq:tenant:<id>:jobs and the like
+                continue
+            old = r.hget(key, field)
+            if old and run_script(_SWAP, [key], [field, old, reseal(old)]):
+                done[kind] += 1
+    return done
+
+
 def digest(secret: str) -> str:
     """Stable lookup hash of a high-entropy secret (API keys are random, so no salt needed)."""
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,16 +1,23 @@
 """Access tokens: sealed at rest, refreshed proactively and single-flight per account.
 
-`get_access_token` returns the stored token while it is valid beyond a jittered 30–60 s
-buffer. Otherwise one caller takes a python-redis-lock lock keyed by the account, re-reads
-the store (a sibling may have refreshed already) and only then calls the vendor; the other
-callers block on the lock and read the fresh token. Writes are compare-and-set on a
-version, so a slow writer can never overwrite a newer token.
+`get_access_token` returns the stored token while it is valid beyond a jittered buffer
+(30–60 s, at most a third of the token's lifetime). Otherwise one caller takes a
+python-redis-lock lock keyed by the account, re-reads the store (a sibling may have
+refreshed already) and only then calls the vendor; the other callers block on the lock's
+signal (a BLPOP, no polling; threads of one process share one waiter) and, once the
+refresh has ended, read its outcome without taking the lock. Writes are compare-and-set
+on a version, so a slow writer can never overwrite a newer token.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import redis_lock
@@ -21,10 +28,17 @@ from app.redis import get_redis, run_script
 from app.settings import get_settings
 from app.timefmt import now_iso
 from connectors import oauth
-from connectors.errors import AuthRejected
+from connectors.errors import AuthRejected, Transient
 
-REFRESH_TIMEOUT_S = 15.0
+log = logging.getLogger(__name__)
 
+LOCK_SLACK_S = 3  # the lock outlives one token call by this much, even without its renewals
+WAIT_SLICE_S = 1  # a waiter's BLPOP slice (below redis-py's 5 s socket timeout)
+FANOUT = 4  # waiters a woken waiter wakes in turn: a storm of n is awake in log4(n) hops
+MAX_LIFETIME_S = 10 * 365 * 86400
+JITTER_S = 30.0
+
+# Set fields only if the record still has the version the caller read (ARGV[1]).
 _CAS = """
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
@@ -33,7 +47,10 @@ return 1
 
 
 def store_initial(account_id: str, creds: Any, base_url: str, vendor_token_url: str) -> None:
-    """Seal the credentials an account was created (or re-authorized) with."""
+    """Seal the credentials an account was created (or re-authorized) with.
+
+    The token's lifetime is unknown here (it was issued before we saw it), so `lifetime_s`
+    is 0 and the full buffer applies until the first refresh."""
     secret: dict[str, Any] = {"type": creds.type}
     expires_at = 0.0
     if creds.type == "bearer":
@@ -50,20 +67,24 @@ def store_initial(account_id: str, creds: Any, base_url: str, vendor_token_url: 
             expires_at = creds.expires_at
         elif creds.expires_in is not None:
             expires_at = time.time() + creds.expires_in
-    r = get_redis()
-    version = int(r.hget(keys.token(account_id), "version") or 0) + 1
-    if secret.get("refresh_token") and expires_at:
-        r.zadd(keys.TOKEN_EXPIRY, {account_id: expires_at})
-    r.hset(
-        keys.token(account_id),
-        mapping={
-            "sealed": seal(secret),
-            "expires_at": expires_at,
-            "version": version,
-            "status": "active",
-            "refresh_count": 0,
-        },
-    )
+    key = keys.token(account_id)
+    with get_redis().pipeline() as p:  # MULTI: the version bump and the record land together
+        p.hincrby(key, "version", 1)
+        p.hset(
+            key,
+            mapping={
+                "sealed": seal(secret),
+                "expires_at": expires_at,
+                "lifetime_s": 0,
+                "status": "active",
+                "refresh_count": 0,
+            },
+        )
+        if secret.get("refresh_token") and expires_at:
+            p.zadd(keys.TOKEN_EXPIRY, {account_id: expires_at})
+        else:
+            p.zrem(keys.TOKEN_EXPIRY, account_id)
+        p.execute()
 
 
 def status(account_id: str) -> dict[str, Any]:
@@ -81,46 +102,177 @@ def status(account_id: str) -> dict[str, Any]:
     }
 
 
-def _buffer(account_id: str, expires_at: float) -> float:
-    """30–60 s, jittered by account and expiry so a fleet does not refresh in one second."""
+def _buffer(account_id: str, expires_at: float, lifetime_s: float = 0.0) -> float:
+    """How long before expiry to refresh: the setting plus 0–30 s of jitter (by account and
+    expiry, so a fleet does not refresh in one second), but at most a third of the token's
+    known lifetime. Without that cap a token living shorter than the buffer (a 60 s token
+    and a 30–60 s buffer) would never count as valid, and every call would refresh it."""
     h = hashlib.sha256(f"{account_id}:{expires_at}".encode()).digest()
-    return get_settings().token_refresh_buffer_s + (h[0] / 255) * 30
+    buffer = get_settings().token_refresh_buffer_s + (h[0] / 255) * JITTER_S
+    return min(buffer, lifetime_s / 3) if lifetime_s > 0 else buffer
 
 
 def _valid(t: dict[str, str], account_id: str) -> bool:
     exp = float(t.get("expires_at") or 0)
-    return exp == 0 or exp - time.time() > _buffer(account_id, exp)
+    lifetime = float(t.get("lifetime_s") or 0)
+    return exp == 0 or exp - time.time() > _buffer(account_id, exp, lifetime)
+
+
+def _lock_expire_s() -> int:
+    """A few seconds past the token call's timeout, so a holder killed mid-call blocks its
+    siblings only that long; auto-renewal covers a slow store write after the call."""
+    return math.ceil(get_settings().token_refresh_timeout_s) + LOCK_SLACK_S
+
+
+# In-process single flight in front of the Redis lock: the threads of one process that need
+# the same refresh share one Future, so only one of them waits on (or holds) the lock.
+_flights: dict[tuple[str, bool], Future[str]] = {}
+_flights_guard = threading.Lock()
 
 
 def get_access_token(account_id: str, *, force: bool = False) -> str:
     """The account's access token, refreshed first if it expires within the buffer.
 
     `force` refreshes even a token that looks valid (the vendor answered 401), unless a
-    sibling refreshed it since we read it.
+    sibling refreshed it since we read it. Raises `Transient` when the token endpoint failed
+    in a retryable way (the job step reschedules itself) and `AuthRejected` when the refresh
+    token is dead (never retried).
     """
+    flight = (account_id, force)
+    with _flights_guard:
+        joined = _flights.get(flight)
+    if joined is not None:  # a thread of this process is on it already: share its outcome
+        return joined.result()
+    t = get_redis().hgetall(keys.token(account_id))
+    _check_usable(account_id, t)
+    secret = unseal(t["sealed"])
+    if not secret.get("refresh_token") or (not force and _valid(t, account_id)):
+        return secret["access_token"]
+    with _flights_guard:
+        joined = _flights.get(flight)
+        if joined is None:
+            mine = _flights[flight] = Future()
+    if joined is not None:
+        return joined.result()
+    try:
+        token = _refresh_single_flight(account_id, t, force)
+        mine.set_result(token)
+        return token
+    except BaseException as exc:
+        mine.set_exception(exc)
+        raise
+    finally:
+        with _flights_guard:
+            del _flights[flight]
+
+
+def _refresh_single_flight(account_id: str, t: dict[str, str], force: bool) -> str:
+    """Across processes: wait for a sibling's refresh, or take the lock and refresh."""
     r = get_redis()
-    t = r.hgetall(keys.token(account_id))
+    seen, asked = t["version"], time.time()
+    latest: list[dict[str, str]] = []
+
+    def settled() -> bool:
+        latest[:] = [r.hgetall(keys.token(account_id))]
+        return _settled(latest[0], seen, asked)
+
+    lock = _RefreshLock(
+        r, keys.refresh_lock(account_id), expire=_lock_expire_s(), auto_renewal=True
+    )
+    if not lock.wait_or_acquire(settled, account_id):
+        return _outcome(account_id, latest[0], seen)
+    try:
+        t = r.hgetall(keys.token(account_id))
+        if _settled(t, seen, asked):  # it ended between our read and our lock
+            return _outcome(account_id, t, seen)
+        if not force and _valid(t, account_id):
+            return unseal(t["sealed"])["access_token"]
+        return _refresh(account_id, t, unseal(t["sealed"]))
+    finally:
+        _release(lock, account_id)
+
+
+def _settled(t: dict[str, str], seen: str, asked: float) -> bool:
+    """Has a sibling's refresh ended since we read version `seen` at time `asked`?"""
+    return (
+        not t
+        or t.get("status") == "needs_reauth"
+        or t["version"] != seen
+        or (
+            t.get("last_refresh_outcome") == "transient_error"
+            and float(t.get("last_refresh_at") or 0) >= asked
+        )
+    )
+
+
+def _outcome(account_id: str, t: dict[str, str], seen: str) -> str:
+    """A sibling's refresh ended: its token, or its failure (we do not retry a refusal, and
+    do not queue up behind a failing endpoint to fail again: the job step backs off)."""
+    _check_usable(account_id, t)
+    if t["version"] == seen:
+        raise Transient("the token endpoint failed a moment ago")
+    return unseal(t["sealed"])["access_token"]
+
+
+class _RefreshLock(redis_lock.Lock):
+    """python-redis-lock's lock (SET NX EX, auto-renewal, release wakes a waiter through a
+    BLPOP on its signal list) whose waiters stop waiting once the refresh they waited for
+    has ended, instead of each taking the lock in turn only to read the new token: one
+    release wakes one waiter, so a 64-caller storm would queue 63 hand-overs behind the
+    refresh. The holder, and then each waiter that finds the refresh ended, wakes FANOUT
+    more waiters (any spare wake-ups expire with the signal list within a second).
+    Built on python-redis-lock 4.x internals (`_client`, `_name`, `_id`, `_expire`,
+    `_signal`, `_signal_expire`, `_start_lock_renewer`)."""
+
+    def wait_or_acquire(self, settled: Callable[[], bool], account_id: str) -> bool:
+        """True: the lock is ours. False: `settled()` came true while we waited. A holder
+        keeps the lock one token call plus a store write at most, so after twice its
+        expiry give up with a Transient (the job reschedules; the worker is not tied up)."""
+        deadline = time.monotonic() + 2 * self._expire
+        while True:
+            if self._client.set(self._name, self._id, nx=True, ex=self._expire):
+                self._start_lock_renewer()
+                return True
+            # Slices, not one long BLPOP: a longer one would outlast redis-py's 5 s socket
+            # timeout, and each slice retries the SET NX (a dead holder's lock expires).
+            self._client.blpop([self._signal], WAIT_SLICE_S)
+            if settled():
+                self.wake(FANOUT)
+                return False
+            if time.monotonic() > deadline:
+                raise Transient(f"the refresh lock of {account_id} stayed busy")
+
+    def wake(self, n: int) -> None:
+        with self._client.pipeline(transaction=False) as p:
+            p.lpush(self._signal, *([1] * n))
+            p.pexpire(self._signal, self._signal_expire)
+            p.execute()
+
+    def release(self) -> None:
+        """Release (which wakes one waiter), then wake FANOUT - 1 more at once."""
+        super().release()
+        self.wake(FANOUT - 1)
+
+
+def _check_usable(account_id: str, t: dict[str, str]) -> None:
     if not t:
         raise AuthRejected(f"account {account_id} has no credentials")
     if t.get("status") == "needs_reauth":
         raise AuthRejected("the account needs re-authorization")
-    secret = unseal(t["sealed"])
-    if not secret.get("refresh_token") or (not force and _valid(t, account_id)):
-        return secret["access_token"]
-    seen = t["version"]
-    lock = redis_lock.Lock(
-        r, keys.refresh_lock(account_id), expire=int(REFRESH_TIMEOUT_S) + 10, auto_renewal=True
-    )
-    with lock:
-        t = r.hgetall(keys.token(account_id))
-        secret = unseal(t["sealed"])
-        if t["version"] != seen or (not force and _valid(t, account_id)):
-            return secret["access_token"]  # a sibling refreshed while we waited
-        return _refresh(account_id, t, secret)
+
+
+def _release(lock: redis_lock.Lock, account_id: str) -> None:
+    """Release; a lock that expired under us (process stalled past its renewals) is not an
+    error for the caller: every token write was compare-and-set on the version anyway."""
+    try:
+        lock.release()
+    except redis_lock.NotAcquired:
+        log.warning("refresh lock of %s expired before release", account_id)
 
 
 def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
-    r = get_redis()
+    settings = get_settings()
+    key = keys.token(account_id)
     now = time.time()
     try:
         grant = oauth.refresh(
@@ -128,41 +280,41 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
             secret["refresh_token"],
             secret["client_id"],
             secret["client_secret"],
-            timeout=REFRESH_TIMEOUT_S,
+            timeout=settings.token_refresh_timeout_s,
         )
     except AuthRejected:
-        r.hset(
-            keys.token(account_id),
-            mapping={
-                "status": "needs_reauth",
-                "last_refresh_at": now,
-                "last_refresh_outcome": "rejected",
-            },
-        )
-        r.zrem(keys.TOKEN_EXPIRY, account_id)
+        # A sibling may have rotated this refresh token a moment earlier (its lock expired
+        # while it was slow, or the account was re-authorized): the refusal is then about a
+        # token we no longer hold. Mark needs_reauth only if the version is still ours;
+        # otherwise the newer token wins.
+        mark = ["status", "needs_reauth", "last_refresh_at", now, "last_refresh_outcome"]
+        if run_script(_CAS, [key], [t["version"], *mark, "rejected"]):
+            get_redis().zrem(keys.TOKEN_EXPIRY, account_id)
+            raise
+        newer = get_redis().hgetall(key)
+        if newer and newer.get("status") != "needs_reauth":
+            log.info("refresh of %s refused, but a sibling rotated it first", account_id)
+            return unseal(newer["sealed"])["access_token"]
         raise
-    except Exception:
-        r.hset(
-            keys.token(account_id),
-            mapping={
-                "last_refresh_at": now,
-                "last_refresh_outcome": "transient_error",
-            },
-        )
+    except Transient:  # stamped when it failed, so waiters queued behind it can tell
+        outcome = ["last_refresh_at", time.time(), "last_refresh_outcome", "transient_error"]
+        run_script(_CAS, [key], [t["version"], *outcome])
         raise
     secret = {**secret, "access_token": grant.access_token}
-    if grant.refresh_token:
+    if grant.refresh_token:  # rotated: stored atomically with its access token
         secret["refresh_token"] = grant.refresh_token
-    lifetime = min(grant.expires_in if grant.expires_in is not None else 7200.0, 10 * 365 * 86400)
+    expires_at = _expires_at(grant, now, settings.token_default_lifetime_s)
     written = run_script(
         _CAS,
-        [keys.token(account_id)],
+        [key],
         [
             t["version"],
             "sealed",
             seal(secret),
             "expires_at",
-            now + lifetime,
+            expires_at,
+            "lifetime_s",
+            max(expires_at - now, 0.0),
             "version",
             int(t["version"]) + 1,
             "last_refresh_at",
@@ -174,9 +326,22 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
         ],
     )
     if not written:  # a newer token landed meanwhile; it wins
-        return unseal(r.hget(keys.token(account_id), "sealed"))["access_token"]
-    r.zadd(keys.TOKEN_EXPIRY, {account_id: now + lifetime})
+        return unseal(get_redis().hget(key, "sealed"))["access_token"]
+    get_redis().zadd(keys.TOKEN_EXPIRY, {account_id: expires_at})
     return grant.access_token
+
+
+def _expires_at(grant: oauth.Grant, now: float, default_lifetime_s: float) -> float:
+    """`expires_in` counts from the answer. Without it (Salesforce) the configured lifetime
+    counts from the vendor's `issued_at` when given, clamped to [now - lifetime/2, now] so a
+    skewed vendor clock can neither extend the token nor make it look expired at once."""
+    if grant.expires_in is not None:
+        return now + min(max(grant.expires_in, 0.0), MAX_LIFETIME_S)
+    lifetime = min(default_lifetime_s, MAX_LIFETIME_S)
+    start = now
+    if grant.issued_at:
+        start = min(max(grant.issued_at, now - lifetime / 2), now)
+    return start + lifetime
 
 
 def expiring(horizon_s: float) -> list[str]:

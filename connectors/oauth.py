@@ -22,6 +22,13 @@ PERMANENT = {
     "invalid_grant_type",
     "incorrect_client_credentials",  # GitHub, with HTTP 200
 }
+# The call may never have reached the vendor, or its answer was lost: worth another try.
+TRANSPORT_ERRORS = (
+    requests.Timeout,
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
 
 
@@ -30,6 +37,7 @@ class Grant:
     access_token: str
     refresh_token: str | None  # None: the vendor kept the old one
     expires_in: float | None  # None: the vendor did not say (Salesforce)
+    issued_at: float | None = None  # epoch seconds, when the vendor said (Salesforce, in ms)
 
 
 def refresh(
@@ -49,9 +57,9 @@ def refresh(
             timeout=timeout,
             allow_redirects=False,
         )
-    except (requests.Timeout, requests.ConnectionError) as exc:
+    except TRANSPORT_ERRORS as exc:
         raise Transient(f"token endpoint: {type(exc).__name__}") from None
-    if resp.status_code >= 500 or resp.status_code == 429:
+    if resp.status_code >= 500 or resp.status_code in (408, 425, 429):
         raise Transient(f"token endpoint answered {resp.status_code}", status=resp.status_code)
     try:
         doc = resp.json()
@@ -66,9 +74,29 @@ def refresh(
         raise AuthRejected(f"refresh token rejected: {detail}", status=resp.status_code)
     if not doc.get("access_token"):
         raise Transient("token endpoint answered without an access_token")
-    expires = doc.get("expires_in")
     return Grant(
         access_token=str(doc["access_token"]),
         refresh_token=str(doc["refresh_token"]) if doc.get("refresh_token") else None,
-        expires_in=float(expires) if expires is not None else None,
+        expires_in=_number(doc.get("expires_in")),
+        issued_at=_epoch_s(doc.get("issued_at")),
     )
+
+
+def _number(value: object) -> float | None:
+    """A numeric field that some vendors send as a string; None when absent or garbled."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _epoch_s(value: object) -> float | None:
+    """Salesforce's `issued_at` is epoch milliseconds (a string); accept seconds too."""
+    n = _number(value)
+    if n is None or n <= 0:
+        return None
+    return n / 1000 if n > 1e11 else n

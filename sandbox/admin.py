@@ -79,6 +79,8 @@ def clear_requests(request: Request) -> dict[str, bool]:
 
 @router.get("/stats")
 def stats(request: Request) -> dict[str, Any]:
+    """Counters: `requests`, `rate_limited`, per vendor `refresh_calls` (every token-endpoint
+    call, faults included) and `refresh_reuse` (a rotated-out refresh token presented again)."""
     return sandbox_state(request).stats()
 
 

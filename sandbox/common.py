@@ -55,9 +55,15 @@ async def token_call(
     request: Request, vendor: str, unavailable: Callable[[], dict[str, Any]]
 ) -> Response | None:
     """Every token endpoint's start: log the call as a token call, count it as a refresh,
-    then apply latency and faults (a fault response is returned, else None)."""
+    then apply the token-only latency and faults, then the general ones (a fault response is
+    returned, else None)."""
     mark_token_call(request)
-    sandbox_state(request).count_refresh(vendor)
+    state = sandbox_state(request)
+    state.count_refresh(vendor)
+    if state.config.token_latency_ms:
+        await asyncio.sleep(state.config.token_latency_ms / 1000)
+    if state.take_token_fault():
+        return JSONResponse(unavailable(), status_code=503)
     return await preamble(request, unavailable)
 
 

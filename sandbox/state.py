@@ -42,6 +42,12 @@ class LiveConfig(BaseModel):
     rate_budgets: dict[str, int] = Field(
         default_factory=dict, description="Per vendor override of rate_budget"
     )
+    token_latency_ms: int = Field(
+        0, ge=0, description="Extra latency of token-endpoint calls only (on top of latency_ms)"
+    )
+    token_faults: int = Field(
+        0, ge=0, description="The next N token-endpoint calls answer 503; counts down to 0"
+    )
 
     def volume(self, collection: str) -> int:
         """How many records a `vendor.collection` holds (hubspot.contacts has its own knob)."""
@@ -121,9 +127,11 @@ class SandboxState:
             self.daily: dict[str, tuple[int, int]] = {}  # vendor -> (UTC day, accepted count)
             self.access: dict[str, AccessToken] = {}
             self.refresh_tokens: dict[str, RefreshToken] = {}
+            self.retired: dict[str, str] = {}  # rotated-out refresh token -> vendor
             self.clients: dict[tuple[str, str], str] = {}  # (vendor, client_id) -> secret
             self.requests_total = 0
             self.refresh_calls: dict[str, int] = dict.fromkeys(self.vendors, 0)
+            self.refresh_reuse: dict[str, int] = dict.fromkeys(self.vendors, 0)
             self.rate_limited = 0
             self.rng = random.Random(self._seed)
 
@@ -174,6 +182,7 @@ class SandboxState:
             return {
                 "requests": self.requests_total,
                 "refresh_calls": dict(self.refresh_calls),
+                "refresh_reuse": dict(self.refresh_reuse),
                 "rate_limited": self.rate_limited,
             }
 
@@ -188,6 +197,15 @@ class SandboxState:
             if self.rng.random() >= rate:
                 return None
             return self.rng.choice((502, 503))
+
+    def take_token_fault(self) -> bool:
+        """Spend one of the configured ``token_faults`` (the config shows how many remain)."""
+        with self.lock:
+            left = self.config.token_faults
+            if left <= 0:
+                return False
+            self.config = self.config.model_copy(update={"token_faults": left - 1})
+            return True
 
     def take_rate(self, vendor: str) -> RateDecision:
         """Rolling window of accepted calls per vendor (one portal budget); refusals are free."""
@@ -278,10 +296,14 @@ class SandboxState:
                 raise TokenError("client")
             found = self.refresh_tokens.get(refresh_token)
             if found is None or found.vendor != vendor or found.client_id != client_id:
+                if self.retired.get(refresh_token) == vendor:
+                    # a rotated-out token presented again: a client lost a race or a write
+                    self.refresh_reuse[vendor] = self.refresh_reuse.get(vendor, 0) + 1
                 raise TokenError("refresh_token")
             now = time.time()
             if cfg.rotate_refresh_tokens.get(vendor, False):
                 del self.refresh_tokens[refresh_token]
+                self.retired[refresh_token] = vendor
                 return self._issue(vendor, client_id, cfg.token_ttl_s, now)
             access = "C" + secrets.token_urlsafe(48)
             self.access[access] = AccessToken(vendor, now + cfg.token_ttl_s)
