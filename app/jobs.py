@@ -6,6 +6,7 @@ The HTTP API, the MCP server and trusted in-process agents all call these functi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -13,6 +14,8 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app import keys, spool
 from app.crypto import digest
@@ -200,6 +203,12 @@ async def changed(job_id: str, status: str, timeout_s: float) -> bool:
     r = get_async_redis()
     pubsub = r.pubsub(ignore_subscribe_messages=True)
     deadline = time.monotonic() + min(timeout_s, MAX_WAIT_S)
+    with contextlib.suppress(RedisConnectionError, RedisTimeoutError):  # answer what we have
+        return await _changed(r, pubsub, job_id, status, deadline)
+    return False
+
+
+async def _changed(r: Any, pubsub: Any, job_id: str, status: str, deadline: float) -> bool:
     try:
         await pubsub.subscribe(keys.job_log(job_id) + ":events")
         # read after subscribing, so a change between the caller's read and now is not missed
@@ -297,6 +306,26 @@ def deliveries(tenant_id: str, job_id: str) -> dict[str, Any]:
         "callback_url": job.get("callback_url"),
         "deliveries": [json.loads(e) for e in raw],
     }
+
+
+def redeliver(tenant_id: str, job_id: str, manual: str = "redeliver") -> dict[str, Any]:
+    """Send the ended job's event once more, now: same webhook-id (receivers de-duplicate on
+    it), a fresh timestamp and signature. One attempt, logged with the others; `replay` also
+    clears the job's dead letter when it lands."""
+    from tasks.webhooks import deliver
+
+    job = load_for(job_id, tenant_id)
+    if job["status"] not in TERMINAL:
+        raise Conflict(
+            f"job {job_id} is {job['status']}; its event exists once it ends",
+            code="job_not_finished",
+            status=job["status"],
+        )
+    if not job.get("callback_url"):
+        raise Conflict(f"job {job_id} has no callback_url", code="no_callback_url")
+    attempt = get_redis().llen(keys.job_deliveries(job_id))
+    deliver.apply_async(args=[job_id, attempt, manual])
+    return {"job_id": job_id, "webhook_id": f"msg_{job_id}", "status": "queued"}
 
 
 def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:

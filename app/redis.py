@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 from redis.retry import Retry
@@ -30,9 +31,14 @@ def get_redis() -> redis.Redis:
 
 @lru_cache(maxsize=1)
 def get_async_redis() -> redis.asyncio.Redis:
-    """For waits the API holds open (long-polls): they must not pin a worker thread each."""
+    """For waits the API holds open (long-polls): they must not pin a worker thread each.
+    Rides out a Redis restart like the sync client (a pooled connection may be stale)."""
     return redis.asyncio.Redis.from_url(
-        get_settings().effective_redis_url, decode_responses=True, health_check_interval=30
+        get_settings().effective_redis_url,
+        decode_responses=True,
+        health_check_interval=30,
+        retry=AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=10),
+        retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
     )
 
 
