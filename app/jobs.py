@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app import keys, spool
+from app import keys, metrics, spool
 from app.crypto import digest
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobstore import TERMINAL, decode, encode, load_for, log, now_iso, write
@@ -361,6 +361,7 @@ def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
         reason="cancelled by the caller",
     ):
         get_redis().zrem(keys.PARKED, job_id)
+        metrics.incr("job_transitions", {"state": "cancelled"})
         ensure_webhook(job_id, load_for(job_id, tenant_id))
     return get(tenant_id, job_id)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis_lock
 
-from app import keys
+from app import keys, metrics
 from app.crypto import seal, unseal
 from app.redis import get_redis, run_script
 from app.settings import get_settings
@@ -283,6 +283,7 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
             timeout=settings.token_refresh_timeout_s,
         )
     except AuthRejected:
+        metrics.incr("token_refreshes", {"outcome": "rejected"})  # the vendor's word, counted once
         # A sibling may have rotated this refresh token a moment earlier (its lock expired
         # while it was slow, or the account was re-authorized): the refusal is then about a
         # token we no longer hold. Mark needs_reauth only if the version is still ours;
@@ -297,9 +298,11 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
             return unseal(newer["sealed"])["access_token"]
         raise
     except Transient:  # stamped when it failed, so waiters queued behind it can tell
+        metrics.incr("token_refreshes", {"outcome": "transient_error"})
         outcome = ["last_refresh_at", time.time(), "last_refresh_outcome", "transient_error"]
         run_script(_CAS, [key], [t["version"], *outcome])
         raise
+    metrics.incr("token_refreshes", {"outcome": "ok"})  # the grant succeeded, stored or not
     secret = {**secret, "access_token": grant.access_token}
     if grant.refresh_token:  # rotated: stored atomically with its access token
         secret["refresh_token"] = grant.refresh_token

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from app import accounts, keys
+from app import accounts, keys, metrics
 from app.celery import app
 from app.jobstore import encode, load
 from app.redis import get_redis, run_script
@@ -146,6 +146,8 @@ def park(
         )
         == 1
     )
+    if parked:
+        metrics.incr("job_transitions", {"state": "needs_reauth"})
     if parked and not needs_reauth(account_id):
         # credentials were posted after this step got its token, and the reactivation may
         # have looked at the index before this job was in it: resume it here

@@ -28,6 +28,7 @@ from app import accounts, keys, spool, tokens
 from app.budget import Budget
 from app.celery import app
 from app.jobstore import TERMINAL, load, write
+from app.metrics import Tally
 from app.redis import get_redis, run_script
 from app.registry import registry
 from app.settings import get_settings
@@ -130,11 +131,21 @@ class Step:
         self.lease = lease
         self.seq = job["seq"]
         self.settings = get_settings()
+        self.tally = Tally()  # /metrics counts of this step, flushed once when it ends
 
     def write(self, fields: dict[str, Any], **kw: Any) -> int:
-        return write(self.id, fields, lease=self.lease, seq=self.seq, **kw)
+        written = write(self.id, fields, lease=self.lease, seq=self.seq, **kw)
+        if written == 1 and kw.get("status"):
+            self.tally.add("job_transitions", {"state": kw["status"]})
+        return written
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.tally.flush()  # one round trip per step, whatever the step's outcome
+
+    def _run(self) -> None:
         job = self.job
         tool = registry().tools[job["tool"]]
         if job["status"] != "running":
@@ -145,8 +156,10 @@ class Step:
                 return
             job.update(extra)
         budget: Budget | None = None
+        vendor_name = "unknown"  # the refusal counter's label (never the account id)
         try:
             account = accounts.load(job["account_id"])
+            vendor_name = account["vendor"]
             vendor = registry().vendors[account["vendor"]]
             budget = Budget(job["account_id"], vendor.budget)
             http = VendorHttp(
@@ -160,6 +173,10 @@ class Step:
             args = tool.args.model_validate(job["args"])
             outcome = self.fetch_pages(tool, http, args)
         except RateLimited as exc:
+            if exc.budget:
+                self.tally.add("budget_deferrals")
+            else:
+                self.tally.add("vendor_refusals", {"vendor": vendor_name})
             self.defer_rate_limit(exc)
             return
         except Transient as exc:
@@ -322,6 +339,9 @@ class Step:
         runs = {block: [spool.run(records)] for block, records in placed.items()}
         written = self.write(fields, spool=runs, seen=digest)
         if written == 1:
+            self.tally.add("pages_fetched", n=pages - self.job["pages"])
+            self.tally.add("records_fetched", n=records - self.job["records"])
+            self.tally.add("spool_bytes", n=nbytes - self.job["bytes"])
             self.job.update(fields)
         return written
 

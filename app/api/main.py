@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app.api import accounts, errors, health, jobs, proxy
+from app.api import accounts, errors, health, jobs, metrics, proxy
 from app.api.limits import BodyLimit
 from app.api.throttle import QuotaHeaders
 from app.mcp.http import mount as mount_mcp
@@ -21,6 +21,7 @@ def create_app() -> FastAPI:
     )
     errors.install(api)
     api.include_router(health.router)
+    api.include_router(metrics.router)  # /metrics: Prometheus text, aggregate labels only
     api.include_router(jobs.router)
     api.include_router(accounts.router)
     api.include_router(proxy.router)
