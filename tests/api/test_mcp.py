@@ -10,66 +10,20 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
-import httpx2
 import pytest
 import requests
 from mcp import Client, StdioServerParameters
-from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, Request, RequestParams, Result
-from pydantic import ConfigDict, TypeAdapter
+from mcp_types import CallToolResult
 from support import ROOT
 
-TASKS = "io.modelcontextprotocol/tasks"
+from app.mcp.client import TASKS, CreateTaskResult, cancel_task, connect, get_task
+
 CAP = 131072
-RAW = TypeAdapter(dict[str, Any])
-
-
-class CreateTaskResult(Result):
-    """SEP-2663's CreateTaskResult (`resultType: "task"`), as a client claims it."""
-
-    model_config = ConfigDict(extra="allow")
-
-    result_type: Literal["task"] = "task"
-    task_id: str
-    status: str
-    status_message: str | None = None
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None
-    poll_interval_ms: int | None = None
-
-
-class TaskIdParams(RequestParams):
-    task_id: str
-
-
-class GetTask(Request[TaskIdParams, Literal["tasks/get"]]):
-    method: Literal["tasks/get"] = "tasks/get"
-    params: TaskIdParams
-    name_param = "taskId"  # SEP-2663: Mcp-Name carries the task id
-
-
-class CancelTask(Request[TaskIdParams, Literal["tasks/cancel"]]):
-    method: Literal["tasks/cancel"] = "tasks/cancel"
-    params: TaskIdParams
-    name_param = "taskId"
-
-
-async def get_task(client: Client, task_id: str) -> dict[str, Any]:
-    return await client.session.send_request(GetTask(params=TaskIdParams(task_id=task_id)), RAW)
-
-
-async def cancel_task(client: Client, task_id: str) -> dict[str, Any]:
-    return await client.session.send_request(
-        CancelTask(params=TaskIdParams(task_id=task_id)), RAW
-    )
 
 
 async def poll(
@@ -83,41 +37,6 @@ async def poll(
             return task
         assert time.monotonic() < deadline, f"task never got there: {task}"
         await anyio.sleep(min(task.get("pollIntervalMs", 200), 500) / 1000)
-
-
-class TasksClient(ClientExtension):
-    """Declares the extension; a claimed task handle is polled to its end (transparent
-    resolution, as `Client.call_tool` does it)."""
-
-    identifier = TASKS
-
-    def claims(self) -> Sequence[ResultClaim[Any]]:
-        async def resolve(handle: CreateTaskResult, ctx: ClaimContext) -> CallToolResult:
-            deadline = time.monotonic() + 60
-            while True:
-                task = await ctx.session.send_request(
-                    GetTask(params=TaskIdParams(task_id=handle.task_id)), RAW
-                )
-                if task["status"] == "completed":
-                    return CallToolResult.model_validate(task["result"])
-                assert task["status"] == "working", task
-                assert time.monotonic() < deadline
-                await anyio.sleep(min(task["pollIntervalMs"], 500) / 1000)
-
-        return (ResultClaim(result_type="task", model=CreateTaskResult, resolve=resolve),)
-
-
-@asynccontextmanager
-async def mcp_http(
-    api_url: str, api_key: str, *, tasks: bool, mode: str = "auto"
-) -> AsyncIterator[Client]:
-    http = httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {api_key}"}, timeout=httpx2.Timeout(30, read=120)
-    )
-    transport = streamable_http_client(f"{api_url}/mcp", http_client=http)
-    extensions = [TasksClient()] if tasks else None
-    async with http, Client(transport, extensions=extensions, mode=mode) as client:
-        yield client
 
 
 def run(fn: Callable[[], Awaitable[None]]) -> None:
@@ -137,7 +56,7 @@ def test_tools_are_generated_from_the_registry(api: Any, api_url: str) -> None:
     from app.registry import registry
 
     async def main() -> None:
-        async with mcp_http(api_url, api.tenant["api_key"], tasks=True) as client:
+        async with connect(api_url, api.tenant["api_key"], tasks=True) as client:
             assert client.protocol_version == "2026-07-28"
             assert TASKS in (client.server_capabilities.extensions or {})
             tools = {t.name: t for t in (await client.list_tools()).tools}
@@ -162,7 +81,7 @@ def test_task_call_poll_and_inline_result(api: Any, api_url: str, fresh_sandbox:
     account = api.account(fresh_sandbox)  # 1,000 contacts: more than one capped result
 
     async def main() -> None:
-        async with mcp_http(api_url, api.tenant["api_key"], tasks=True) as client:
+        async with connect(api_url, api.tenant["api_key"], tasks=True) as client:
             t0 = time.monotonic()
             handle = await client.session.call_tool(
                 "hubspot_contacts_list",
@@ -208,8 +127,8 @@ def test_task_cancel_and_tenant_isolation(
 
     async def main() -> None:
         async with (
-            mcp_http(api_url, api.tenant["api_key"], tasks=True) as client,
-            mcp_http(api_url, other_api.tenant["api_key"], tasks=True) as other,
+            connect(api_url, api.tenant["api_key"], tasks=True) as client,
+            connect(api_url, other_api.tenant["api_key"], tasks=True) as other,
         ):
             handle = await client.session.call_tool(
                 "hubspot_contacts_list", {"account_id": account}, allow_claimed=True
@@ -255,7 +174,7 @@ def test_failed_job_completes_the_task_with_an_error_result(
     account = api.account(fresh_sandbox)
 
     async def main() -> None:
-        async with mcp_http(api_url, api.tenant["api_key"], tasks=True) as client:
+        async with connect(api_url, api.tenant["api_key"], tasks=True) as client:
             handle = await client.session.call_tool(
                 "hubspot_contacts_list", {"account_id": account}, allow_claimed=True
             )
@@ -278,7 +197,7 @@ def test_tasks_methods_need_the_declared_extension(
     job = api.call(account_id=account, max_pages=1)
 
     async def main() -> None:
-        async with mcp_http(api_url, api.tenant["api_key"], tasks=False) as client:
+        async with connect(api_url, api.tenant["api_key"], tasks=False) as client:
             with pytest.raises(MCPError) as err:
                 await get_task(client, job["job_id"])
             assert err.value.code == -32021
@@ -294,7 +213,7 @@ def test_fallback_tools_without_the_tasks_extension(
     call = {"account_id": account, "args": {"limit": 100}, "fields": ["id"], "max_pages": 2}
 
     async def main() -> None:
-        async with mcp_http(api_url, api.tenant["api_key"], tasks=False) as client:
+        async with connect(api_url, api.tenant["api_key"], tasks=False) as client:
             t0 = time.monotonic()
             started = await client.call_tool("hubspot_contacts_list", call)
             assert time.monotonic() - t0 < 5
@@ -330,8 +249,10 @@ def test_fallback_tools_without_the_tasks_extension(
             bad = await client.call_tool("hubspot_contacts_list", {"args": {"limit": 0}})
             assert bad.is_error and body(bad)["error"] == "invalid_arguments"
             assert "account_id" in body(bad)["message"]
-            wrong_vendor = await client.call_tool("salesforce_query", {
-                "account_id": account, "args": {"soql": "SELECT Id FROM Contact"}})
+            wrong_vendor = await client.call_tool(
+                "salesforce_query",
+                {"account_id": account, "args": {"soql": "SELECT Id FROM Contact"}},
+            )
             assert body(wrong_vendor)["error"] == "account_vendor_mismatch"
             with pytest.raises(MCPError) as err:
                 await client.call_tool("hubspot.contacts.list", call)
@@ -340,19 +261,21 @@ def test_fallback_tools_without_the_tasks_extension(
     run(main)
 
 
-def test_handshake_era_clients_get_the_fallback(
-    api: Any, api_url: str, fresh_sandbox: Any
-) -> None:
+def test_handshake_era_clients_get_the_fallback(api: Any, api_url: str, fresh_sandbox: Any) -> None:
     """A 2025-11-25 client (initialize handshake) has no per-request capabilities: no tasks,
     the same tools, the job handle and job_wait."""
     account = api.account(fresh_sandbox)
 
     async def main() -> None:
-        async with mcp_http(api_url, api.tenant["api_key"], tasks=True, mode="legacy") as client:
+        async with connect(api_url, api.tenant["api_key"], tasks=True, mode="legacy") as client:
             assert client.protocol_version == "2025-11-25"
             assert "hubspot_contacts_list" in {t.name for t in (await client.list_tools()).tools}
-            handle = body(await client.call_tool("hubspot_contacts_list", {
-                "account_id": account, "fields": ["id"], "max_pages": 1}))
+            handle = body(
+                await client.call_tool(
+                    "hubspot_contacts_list",
+                    {"account_id": account, "fields": ["id"], "max_pages": 1},
+                )
+            )
             out = body(await client.call_tool("job_wait", {"job_id": handle["job_id"]}))
             assert out["status"] == "succeeded" and out["record_count"] == 100
 
@@ -369,9 +292,7 @@ def test_http_auth_and_api_limit(api_url: str, redis_server: Any) -> None:
         assert resp.headers["www-authenticate"] == "Bearer"
     limited = create_tenant("mcp-limited", rate_limit=2, rate_window_s=60)
     auth = {"Authorization": f"Bearer {limited['api_key']}"}
-    codes = [
-        requests.post(f"{api_url}/mcp", json={}, headers=auth, timeout=5) for _ in range(3)
-    ]
+    codes = [requests.post(f"{api_url}/mcp", json={}, headers=auth, timeout=5) for _ in range(3)]
     assert [r.status_code == 429 for r in codes] == [False, False, True], codes
     assert codes[0].headers["ratelimit-limit"] == "2"
     assert codes[2].json()["error"] == "rate_limit_exceeded" and codes[2].headers["retry-after"]
@@ -390,15 +311,24 @@ def test_stdio_server(api: Any, fresh_sandbox: Any) -> None:
         async with Client(params) as client:
             names = {t.name for t in (await client.list_tools()).tools}
             assert {"hubspot_contacts_list", "job_wait"} <= names
-            handle = body(await client.call_tool("hubspot_contacts_list", {
-                "account_id": account, "fields": ["id"], "max_pages": 1}))
+            handle = body(
+                await client.call_tool(
+                    "hubspot_contacts_list",
+                    {"account_id": account, "fields": ["id"], "max_pages": 1},
+                )
+            )
             out = body(await client.call_tool("job_wait", {"job_id": handle["job_id"]}))
             assert out["status"] == "succeeded" and out["record_count"] == 100
 
     run(main)
     env = {k: v for k, v in os.environ.items() if k != "TOOLQUEUE_API_KEY"}
     refused = subprocess.run(
-        [sys.executable, *params.args], env=env, cwd=ROOT,
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        [sys.executable, *params.args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert refused.returncode != 0 and "TOOLQUEUE_API_KEY" in refused.stderr

@@ -1,0 +1,105 @@
+"""A Python agent's side of the tasks extension: connect to toolqueue's `/mcp`, declare
+`io.modelcontextprotocol/tasks`, and read task handles (`tasks/get`, `tasks/cancel`).
+
+mcp 2.3 ships the `Extension` interfaces but no tasks client, so this is the small one an
+agent (and `toolqueue demo`, and the tests) needs: `connect(api_url, api_key)` yields an SDK
+`Client`; with `resolve=True` a task handle is polled to its result transparently, otherwise
+`call_tool(..., allow_claimed=True)` returns the `CreateTaskResult` for the caller to poll.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import anyio
+import httpx2
+from mcp import Client
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult, Request, RequestParams, Result
+from pydantic import ConfigDict, TypeAdapter
+
+TASKS = "io.modelcontextprotocol/tasks"
+RAW = TypeAdapter(dict[str, Any])
+
+
+class CreateTaskResult(Result):
+    """SEP-2663's CreateTaskResult (`resultType: "task"`), as a client claims it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    result_type: Literal["task"] = "task"
+    task_id: str
+    status: str
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None
+    poll_interval_ms: int | None = None
+
+
+class TaskIdParams(RequestParams):
+    task_id: str
+
+
+class GetTask(Request[TaskIdParams, Literal["tasks/get"]]):
+    method: Literal["tasks/get"] = "tasks/get"
+    params: TaskIdParams
+    name_param = "taskId"  # SEP-2663: Mcp-Name carries the task id
+
+
+class CancelTask(Request[TaskIdParams, Literal["tasks/cancel"]]):
+    method: Literal["tasks/cancel"] = "tasks/cancel"
+    params: TaskIdParams
+    name_param = "taskId"
+
+
+async def get_task(client: Client, task_id: str) -> dict[str, Any]:
+    return await client.session.send_request(GetTask(params=TaskIdParams(task_id=task_id)), RAW)
+
+
+async def cancel_task(client: Client, task_id: str) -> dict[str, Any]:
+    return await client.session.send_request(CancelTask(params=TaskIdParams(task_id=task_id)), RAW)
+
+
+class TasksClient(ClientExtension):
+    """Declares the extension; a claimed task handle is polled to its end at the server's
+    `pollIntervalMs` (at most `max_poll_s` apart), as `Client.call_tool` resolves claims."""
+
+    identifier = TASKS
+
+    def __init__(self, timeout_s: float = 600.0, max_poll_s: float = 0.5) -> None:
+        self.timeout_s = timeout_s
+        self.max_poll_s = max_poll_s
+
+    def claims(self) -> Sequence[ResultClaim[Any]]:
+        async def resolve(handle: CreateTaskResult, ctx: ClaimContext) -> CallToolResult:
+            deadline = time.monotonic() + self.timeout_s
+            while True:
+                task = await ctx.session.send_request(
+                    GetTask(params=TaskIdParams(task_id=handle.task_id)), RAW
+                )
+                if task["status"] == "completed":
+                    return CallToolResult.model_validate(task["result"])
+                if task["status"] != "working" or time.monotonic() > deadline:
+                    raise RuntimeError(f"task {handle.task_id} ended {task['status']}: {task}")
+                await anyio.sleep(min(task.get("pollIntervalMs", 200) / 1000, self.max_poll_s))
+
+        return (ResultClaim(result_type="task", model=CreateTaskResult, resolve=resolve),)
+
+
+@asynccontextmanager
+async def connect(
+    api_url: str, api_key: str, *, tasks: bool = True, mode: str = "auto"
+) -> AsyncIterator[Client]:
+    """An SDK client on `<api_url>/mcp` as the API key's tenant (streamable HTTP)."""
+    http = httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {api_key}"}, timeout=httpx2.Timeout(30, read=120)
+    )
+    transport = streamable_http_client(f"{api_url}/mcp", http_client=http)
+    extensions = [TasksClient()] if tasks else None
+    async with http, Client(transport, extensions=extensions, mode=mode) as client:
+        yield client
