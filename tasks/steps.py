@@ -213,7 +213,8 @@ class Step:
             self.advance(0.0, fields={"attempts": 0, "limited": 0})
 
     def token_source(self, account_id: str) -> Any:
-        """The account's token, read once per step; a forced refresh (after a 401) replaces it.
+        """The account's token, read once per step and again when it falls due for a refresh
+        (a step may outlive a short-lived token); a forced refresh (after a 401) replaces it.
 
         A refresh that happened meanwhile (this step's, or a sibling's it waited for) goes into
         the job's state log, so the job's history explains its token churn. The token record's
@@ -221,17 +222,24 @@ class Step:
         if its credentials are still the ones this step used, not ones posted since.
         """
         cached: list[str] = []
+        due = [0.0]  # when the cached token enters its refresh buffer (0: never)
         key = keys.token(account_id)
         r = get_redis()
         self.token_version: str | None = None
 
         def token(force: bool) -> str:
-            if force or not cached:
+            if force or not cached or (due[0] and time.time() >= due[0]):
                 count, self.token_version = r.hmget(key, "refresh_count", "version")
                 cached[:] = [tokens.get_access_token(account_id, force=force)]
-                after, self.token_version, expires_at = r.hmget(
-                    key, "refresh_count", "version", "expires_at"
+                after, self.token_version, expires_at, lifetime = r.hmget(
+                    key, "refresh_count", "version", "expires_at", "lifetime_s"
                 )
+                # a step may outlive a short-lived token: look again from the earliest the
+                # (jittered) buffer can start; get_access_token refreshes once it really has
+                buffer = self.settings.token_refresh_buffer_s + tokens.JITTER_S
+                if lifetime and float(lifetime) > 0:
+                    buffer = min(buffer, float(lifetime) / 3)
+                due[0] = float(expires_at) - buffer if expires_at and float(expires_at) else 0.0
                 if int(after or 0) > int(count or 0):
                     why = "after the vendor refused it" if force else "ahead of its expiry"
                     left = float(expires_at or 0) - time.time()

@@ -165,6 +165,21 @@ get_access_token(sys.argv[1])
 """
 
 
+def test_one_step_that_outlives_its_token_refreshes_mid_step(api, sb, r):
+    """A step (3 pages at 600 ms here) lasts longer than the 1 s token it started with: the
+    step looks at the token again once it falls due, instead of meeting the vendor's 401."""
+    sb.config(hubspot_contacts=600, token_ttl_s=1, latency_ms=600)
+    account = api.account(sb, expires_in=1)
+    job = api.call(account_id=account, args={"limit": 100}, fields=["id"])
+    done = api.wait(job["job_id"], timeout=60)
+    assert done["status"] == "succeeded", done
+    calls = [e for e in sb.requests() if e["kind"] == "api"]
+    assert [e["status"] for e in calls] == [200] * 6  # no 401, no page fetched twice
+    refreshes = [h["reason"] for h in done["history"] if "token refreshed" in h["reason"]]
+    assert refreshes and all("ahead of its expiry" in why for why in refreshes)
+    assert len(refreshes) >= 2  # more than one per step start: some came mid-step
+
+
 def test_lock_holder_killed_mid_refresh(api, sb, r):
     from app.tokens import get_access_token
 
