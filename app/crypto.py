@@ -53,6 +53,8 @@ def reseal_all() -> dict[str, int]:
     for kind, pattern, field in (
         ("tokens", keys.token("*"), "sealed"),
         ("tenants", keys.tenant("*"), "webhook_secret"),
+        # a rotated-out secret still signing during its overlap (counted with the tenants)
+        ("tenants", keys.tenant("*"), "webhook_secret_prev"),
     ):
         for key in r.scan_iter(match=pattern, count=500):
             if key.count(":") != 2:  # tq:tenant:<id>, not tq:tenant:<id>:jobs and the like

@@ -92,3 +92,10 @@ def account_event(event_id: str) -> str:
 
 
 REAUTH_PARKED = f"{P}:reauth:parked"  # zset job_id -> park time, over every account (expiry)
+
+
+WEBHOOKS_PARKED = f"{P}:webhooks:parked"  # zset JSON retry -> wake time (too long to count down)
+
+
+def tenant_dead_letters(tid: str) -> str:
+    return f"{P}:tenant:{tid}:dead_letters"  # hash job_id -> JSON: events whose delivery gave up

@@ -67,7 +67,12 @@ class Settings(BaseSettings):
 
     webhook_timeout_s: float = Field(15.0, description="Timeout of one webhook attempt")
     webhook_retry_schedule_s: list[float] = Field(
-        [0, 5, 30, 120], description="Delays of successive webhook attempts (JSON list)"
+        [0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=1,
+        description="Delays of successive webhook attempts (JSON list); long ones are parked",
+    )
+    webhook_secret_overlap_s: float = Field(
+        86400.0, ge=0, description="After a secret rotation, the old one also signs this long"
     )
     reauth_timeout_s: float = Field(
         7 * 86400.0,
@@ -139,11 +144,8 @@ class Settings(BaseSettings):
     def _limits(self) -> Settings:
         if self.step_budget_s >= self.step_time_limit_s:
             raise ValueError("step_budget_s must be below step_time_limit_s")
-        if any(d > self.visibility_timeout_s / 2 for d in self.webhook_retry_schedule_s):
-            raise ValueError(
-                "every webhook_retry_schedule_s delay must be at most half of "
-                "visibility_timeout_s: a longer countdown is redelivered early by Redis"
-            )
+        if any(d < 0 for d in self.webhook_retry_schedule_s):
+            raise ValueError("webhook_retry_schedule_s delays must be 0 or more")
         if self.lease_ttl_s >= self.visibility_timeout_s:
             raise ValueError(
                 "step_time_limit_s + 4 must stay below visibility_timeout_s, or a running "

@@ -6,11 +6,13 @@ import base64
 import math
 import secrets
 import time
+from datetime import UTC, datetime
 
 from app import keys
 from app.crypto import digest, seal, unseal
 from app.errors import NotFound, Unauthorized
-from app.redis import get_redis
+from app.redis import get_redis, run_script
+from app.settings import get_settings
 
 
 def create_tenant(
@@ -27,7 +29,7 @@ def create_tenant(
         raise ValueError("rate_window_s must be a number of seconds above 0")
     tenant_id = "ten_" + secrets.token_hex(8)
     api_key = "tq_" + secrets.token_urlsafe(32)
-    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    webhook_secret = _new_secret()
     record: dict[str, str | float] = {
         "name": name,
         "created_at": time.time(),
@@ -57,3 +59,48 @@ def webhook_secret(tenant_id: str) -> str:
     if not sealed:
         raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
     return unseal(sealed)
+
+
+def webhook_secrets(tenant_id: str) -> list[str]:
+    """The secrets that sign an attempt now: the current one, plus the previous one while a
+    rotation's overlap lasts (so receivers can switch secrets without dropping events)."""
+    current, prev, until = get_redis().hmget(
+        keys.tenant(tenant_id), "webhook_secret", "webhook_secret_prev", "webhook_secret_prev_until"
+    )
+    if not current:
+        raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+    out = [unseal(current)]
+    if prev and until and float(until) > time.time():
+        out.append(unseal(prev))
+    return out
+
+
+# Move the current secret to `prev` and install the new one, atomically (two rotations at once
+# cannot both demote the same secret and lose one).
+_ROTATE = """
+local cur = redis.call('HGET', KEYS[1], 'webhook_secret')
+if not cur then return 0 end
+redis.call('HSET', KEYS[1], 'webhook_secret_prev', cur, 'webhook_secret_prev_until', ARGV[2],
+           'webhook_secret', ARGV[1])
+return 1
+"""
+
+
+def rotate_webhook_secret(tenant_id: str) -> dict[str, object]:
+    """A new webhook secret, returned this once (sealed at rest like the first). The old one
+    keeps signing alongside it for `webhook_secret_overlap_s`, then stops."""
+    secret = _new_secret()
+    overlap = get_settings().webhook_secret_overlap_s
+    until = time.time() + overlap
+    if not run_script(_ROTATE, [keys.tenant(tenant_id)], [seal(secret), until]):
+        raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+    return {
+        "tenant_id": tenant_id,
+        "webhook_secret": secret,
+        "previous_secret_valid_until": datetime.fromtimestamp(until, UTC).isoformat(),
+        "overlap_s": overlap,
+    }
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

@@ -50,8 +50,9 @@ while n < {pages}:
     if not after: break
 print(json.dumps([time.perf_counter() - t0, time.process_time() - c0, n]))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     wall, cpu, n = json.loads(out)
     return wall, cpu, n
 
@@ -61,15 +62,17 @@ def main(pages: int = 600) -> None:
     redis_port, sandbox_port = _port(), _port()
     from cryptography.fernet import Fernet
 
-    os.environ.update({
-        "TOOLQUEUE_HOME": str(home),
-        "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "TOOLQUEUE_SANDBOX_PORT": str(sandbox_port),
-        "TOOLQUEUE_SANDBOX_HUBSPOT_CONTACTS": str(pages * 100),
-        "TOOLQUEUE_SANDBOX_RATE_BUDGET": "100000000",
-        "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
-        "TOOLQUEUE_LOG_LEVEL": "WARNING",
-    })
+    os.environ.update(
+        {
+            "TOOLQUEUE_HOME": str(home),
+            "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "TOOLQUEUE_SANDBOX_PORT": str(sandbox_port),
+            "TOOLQUEUE_SANDBOX_HUBSPOT_CONTACTS": str(pages * 100),
+            "TOOLQUEUE_SANDBOX_RATE_BUDGET": "100000000",
+            "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
+            "TOOLQUEUE_LOG_LEVEL": "WARNING",
+        }
+    )
     import requests
 
     from app.accounts import AccountCreate, create_account
@@ -81,12 +84,27 @@ def main(pages: int = 600) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(home / "bench.log", "ab")  # noqa: SIM115
     with LocalRedis(redis_port, home / "redis"):
-        sandbox = subprocess.Popen([sys.executable, "-m", "sandbox"], cwd=ROOT, env=env,
-                                   stdout=log, stderr=log)
+        sandbox = subprocess.Popen(
+            [sys.executable, "-m", "sandbox"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app.celery", "worker", "-P", "solo",
-             "--loglevel=WARNING", "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=env, stdout=log, stderr=log,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "app.celery",
+                "worker",
+                "-P",
+                "solo",
+                "--loglevel=WARNING",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
         )
         try:
             base = f"http://127.0.0.1:{sandbox_port}"
@@ -96,28 +114,46 @@ def main(pages: int = 600) -> None:
                     break
                 except requests.RequestException:
                     time.sleep(0.1)
-            token = requests.post(f"{base}/_sandbox/tokens", json={
-                "vendor": "hubspot", "client_id": "c", "client_secret": "s",
-                "expires_in": 86400}, timeout=5).json()["access_token"]
+            token = requests.post(
+                f"{base}/_sandbox/tokens",
+                json={
+                    "vendor": "hubspot",
+                    "client_id": "c",
+                    "client_secret": "s",
+                    "expires_in": 86400,
+                },
+                timeout=5,
+            ).json()["access_token"]
             url = f"{base}/hubspot/crm/v3/objects/contacts"
             bare_loop(url, token, 20)  # warm the sandbox
             b_wall, b_cpu, b_pages = bare_loop(url, token, pages)
 
             tenant = create_tenant("bench")
-            account = create_account(tenant["tenant_id"], AccountCreate.model_validate({
-                "vendor": "hubspot", "name": "bench", "base_url": f"{base}/hubspot",
-                "credentials": {"type": "bearer", "token": token},
-            }))["account_id"]
-            req = {"tool": "hubspot.contacts.list", "account_id": account,
-                   "args": {"limit": 100}, "delivery": "blocks"}
+            account = create_account(
+                tenant["tenant_id"],
+                AccountCreate.model_validate(
+                    {
+                        "vendor": "hubspot",
+                        "name": "bench",
+                        "base_url": f"{base}/hubspot",
+                        "credentials": {"type": "bearer", "token": token},
+                    }
+                ),
+            )["account_id"]
+            req = {
+                "tool": "hubspot.contacts.list",
+                "account_id": account,
+                "args": {"limit": 100},
+                "delivery": "blocks",
+            }
             # warm-up job (imports, connections, script cache) on a few pages
-            warm = enqueue(tenant["tenant_id"], JobCreate.model_validate(
-                {**req, "max_pages": 10}))
+            warm = enqueue(tenant["tenant_id"], JobCreate.model_validate({**req, "max_pages": 10}))
             while load(warm["job_id"])["status"] not in ("succeeded", "failed"):
                 time.sleep(0.05)
             c0, t0 = cpu_s(worker.pid), time.perf_counter()
-            job = enqueue(tenant["tenant_id"], JobCreate.model_validate(
-                {**req, "max_pages": pages}))
+            job = enqueue(
+                tenant["tenant_id"], JobCreate.model_validate({**req, "max_pages": pages})
+            )
             while (state := load(job["job_id"]))["status"] not in ("succeeded", "failed"):
                 time.sleep(0.02)
             t_wall, t_cpu = time.perf_counter() - t0, cpu_s(worker.pid) - c0
@@ -130,10 +166,14 @@ def main(pages: int = 600) -> None:
 
     print(f"pagination over {pages} sandbox pages of 100 HubSpot contacts (zero latency):")
     print(f"{'':34}{'pages':>7}{'pages/s':>10}{'CPU ms/page':>13}")
-    print(f"{'bare requests + json loop':34}{b_pages:7d}{b_pages / b_wall:10.1f}"
-          f"{b_cpu / b_pages * 1000:13.3f}")
-    print(f"{'toolqueue worker (spool+checkpoint)':34}{t_pages:7d}{t_pages / t_wall:10.1f}"
-          f"{t_cpu / t_pages * 1000:13.3f}")
+    print(
+        f"{'bare requests + json loop':34}{b_pages:7d}{b_pages / b_wall:10.1f}"
+        f"{b_cpu / b_pages * 1000:13.3f}"
+    )
+    print(
+        f"{'toolqueue worker (spool+checkpoint)':34}{t_pages:7d}{t_pages / t_wall:10.1f}"
+        f"{t_cpu / t_pages * 1000:13.3f}"
+    )
     ratio = (t_cpu / t_pages) / (b_cpu / b_pages)
     print(f"toolqueue / bare CPU per page: {ratio:.2f}x (target <= 1.25x)")
 

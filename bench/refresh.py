@@ -76,13 +76,15 @@ def main(rounds: int = 10) -> None:
     redis_port, sandbox_port = _port(), _port()
     from cryptography.fernet import Fernet
 
-    os.environ.update({
-        "TOOLQUEUE_HOME": str(home),
-        "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "TOOLQUEUE_SANDBOX_PORT": str(sandbox_port),
-        "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
-        "TOOLQUEUE_LOG_LEVEL": "WARNING",
-    })
+    os.environ.update(
+        {
+            "TOOLQUEUE_HOME": str(home),
+            "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "TOOLQUEUE_SANDBOX_PORT": str(sandbox_port),
+            "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
+            "TOOLQUEUE_LOG_LEVEL": "WARNING",
+        }
+    )
     import requests
 
     from app import keys
@@ -100,8 +102,9 @@ def main(rounds: int = 10) -> None:
         return requests.get(f"{base}/_sandbox/stats", timeout=5).json()["refresh_calls"]["hubspot"]
 
     with LocalRedis(redis_port, home / "redis"):
-        sandbox = subprocess.Popen([sys.executable, "-m", "sandbox"], cwd=ROOT, env=env,
-                                   stdout=log, stderr=log)
+        sandbox = subprocess.Popen(
+            [sys.executable, "-m", "sandbox"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
         callers: list[subprocess.Popen] = []
         try:
             for _ in range(300):
@@ -110,17 +113,33 @@ def main(rounds: int = 10) -> None:
                     break
                 except requests.RequestException:
                     time.sleep(0.1)
-            requests.post(f"{base}/_sandbox/config", json={"token_latency_ms": TOKEN_LATENCY_MS},
-                          timeout=5).raise_for_status()
-            minted = requests.post(f"{base}/_sandbox/tokens", json={
-                "vendor": "hubspot", "client_id": "c", "client_secret": "s"}, timeout=5).json()
+            requests.post(
+                f"{base}/_sandbox/config", json={"token_latency_ms": TOKEN_LATENCY_MS}, timeout=5
+            ).raise_for_status()
+            minted = requests.post(
+                f"{base}/_sandbox/tokens",
+                json={"vendor": "hubspot", "client_id": "c", "client_secret": "s"},
+                timeout=5,
+            ).json()
             tenant = create_tenant("bench")
-            account = create_account(tenant["tenant_id"], AccountCreate.model_validate({
-                "vendor": "hubspot", "name": "bench", "base_url": f"{base}/hubspot",
-                "credentials": {"type": "oauth2", "access_token": minted["access_token"],
-                                "refresh_token": minted["refresh_token"], "expires_in": 0,
-                                "client_id": "c", "client_secret": "s"},
-            }))["account_id"]
+            account = create_account(
+                tenant["tenant_id"],
+                AccountCreate.model_validate(
+                    {
+                        "vendor": "hubspot",
+                        "name": "bench",
+                        "base_url": f"{base}/hubspot",
+                        "credentials": {
+                            "type": "oauth2",
+                            "access_token": minted["access_token"],
+                            "refresh_token": minted["refresh_token"],
+                            "expires_in": 0,
+                            "client_id": "c",
+                            "client_secret": "s",
+                        },
+                    }
+                ),
+            )["account_id"]
 
             def expire() -> None:
                 get_redis().hset(keys.token(account), "expires_at", time.time() - 1)
@@ -134,9 +153,15 @@ def main(rounds: int = 10) -> None:
             single = single[1:]
 
             callers = [
-                subprocess.Popen([sys.executable, "-c", CALLER, account, str(THREADS)],
-                                 cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=log)
+                subprocess.Popen(
+                    [sys.executable, "-c", CALLER, account, str(THREADS)],
+                    cwd=ROOT,
+                    env=env,
+                    text=True,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                )
                 for _ in range(PROCS)
             ]
             for p in callers:
@@ -169,14 +194,18 @@ def main(rounds: int = 10) -> None:
     one = statistics.median(single)
     p50, p99 = pct(waits, 50), pct(waits, 99)
     target = 1.2 * one + 50
-    print(f"token refresh storm: {PROCS} processes x {THREADS} threads, one expired token, "
-          f"sandbox token latency {TOKEN_LATENCY_MS} ms, {rounds} storms after a warm-up one")
+    print(
+        f"token refresh storm: {PROCS} processes x {THREADS} threads, one expired token, "
+        f"sandbox token latency {TOKEN_LATENCY_MS} ms, {rounds} storms after a warm-up one"
+    )
     print(f"refreshes per storm (sandbox stats): {per_storm} (target: exactly 1 each)")
     print(f"caller errors: {len(errors)}{' ' + errors[0] if errors else ''}")
     print(f"single refresh (median of {len(single)}): {one:.1f} ms")
     print(f"caller wait over {len(waits)} calls: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    print(f"p99 / single refresh: {p99 / one:.2f}x; p99 {p99:.1f} ms vs target "
-          f"<= 1.2 x {one:.1f} + 50 = {target:.1f} ms: {'met' if p99 <= target else 'MISSED'}")
+    print(
+        f"p99 / single refresh: {p99 / one:.2f}x; p99 {p99:.1f} ms vs target "
+        f"<= 1.2 x {one:.1f} + 50 = {target:.1f} ms: {'met' if p99 <= target else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

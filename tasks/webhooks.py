@@ -1,16 +1,26 @@
 """Webhooks: job completions and account events, signed per Standard Webhooks, retried on a
-schedule, logged."""
+schedule, logged.
+
+Per attempt: 2xx delivered; 410 disables (no more attempts, dead-lettered); 429/502/503/504
+wait their `Retry-After` when given; anything else (3xx included: redirects are not followed,
+timeouts, refused connections, SSRF refusals) waits the schedule's next delay. Retries that
+outlast half the visibility timeout are parked in Redis, not counted down. A job event whose
+schedule runs out lands in the tenant's dead-letter list."""
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
+import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 
-from app import keys, spool, tenants
+from app import keys, metrics, spool, tenants
 from app.celery import app
 from app.errors import InvalidInput
 from app.jobstore import load
@@ -19,6 +29,7 @@ from app.settings import get_settings
 from app.ssrf import check_public_url
 from app.timefmt import now_iso
 from app.webhooks import sign
+from connectors.ratelimit import parse as parse_rate_limit
 
 log = logging.getLogger("toolqueue.webhooks")
 
@@ -30,9 +41,70 @@ def event_body(job_id: str, job: dict, timestamp: str) -> bytes:
     return spool.render_event(f"job.{job['status']}", data, timestamp)
 
 
+# Answers whose `Retry-After` (seconds or HTTP-date) replaces the schedule's next delay.
+RETRY_AFTER_STATUSES = frozenset({429, 502, 503, 504})
+DISABLED = 410  # the receiver says the endpoint is gone: stop, record, dead-letter
+MAX_RETRY_AFTER_S = 86400.0  # a receiver cannot push an attempt out further than a day
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's result: the receiver's status (None: no answer), an error ("" when it
+    took the event) and the `Retry-After` it asked for (seconds), if any."""
+
+    status: int | None
+    error: str
+    retry_after: float | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.status == DISABLED
+
+
+def next_delay(outcome: Outcome, attempt: int, schedule: list[float]) -> float | None:
+    """Seconds until attempt `attempt + 1` (0-based), or None when there is none: delivered,
+    disabled (410), or the schedule is spent. A 429/502/503/504 with `Retry-After` waits what
+    it says instead of the schedule's delay (the number of attempts stays the schedule's)."""
+    if not outcome.error or outcome.disabled or attempt + 1 >= len(schedule):
+        return None
+    if outcome.status in RETRY_AFTER_STATUSES and outcome.retry_after is not None:
+        return min(outcome.retry_after, MAX_RETRY_AFTER_S)
+    return schedule[attempt + 1]
+
+
+def later(task: str, args: list[Any], delay: float) -> None:
+    """Run a delivery task after `delay`: a countdown when it is safely inside the broker's
+    visibility timeout, else parked in a Redis sorted set that `wake_parked_webhooks` (beat,
+    every second) drains — the Redis transport redelivers a long countdown early, once per
+    visibility timeout, which would send duplicates and break the schedule."""
+    if delay > get_settings().visibility_timeout_s / 2:
+        member = json.dumps({"task": task, "args": args, "nonce": secrets.token_hex(4)})
+        get_redis().zadd(keys.WEBHOOKS_PARKED, {member: time.time() + delay})
+    else:
+        app.send_task(task, args=args, countdown=delay or None)
+
+
+@app.task(name="toolqueue.wake_parked_webhooks", ignore_result=True)
+def wake_parked_webhooks() -> int:
+    """Beat: send every parked webhook attempt whose time has come (ZREM decides who wins
+    when several beats or a manual call race, so each attempt goes once)."""
+    r = get_redis()
+    woken = 0
+    for member in r.zrangebyscore(keys.WEBHOOKS_PARKED, 0, time.time(), start=0, num=500):
+        if r.zrem(keys.WEBHOOKS_PARKED, member):
+            retry = json.loads(member)
+            app.send_task(retry["task"], args=retry["args"])
+            woken += 1
+    return woken
+
+
 @app.task(name="toolqueue.deliver_webhook", ignore_result=True)
-def deliver(job_id: str, attempt: int) -> None:
-    """One attempt; the next is a countdown from the schedule (never a sleep)."""
+def deliver(job_id: str, attempt: int, manual: str = "") -> None:
+    """One attempt; the next is scheduled (countdown or parked), never slept.
+
+    `manual` is "" for the scheduled series, "redeliver" or "replay" for a single attempt asked
+    for through the API: same webhook-id, fresh timestamp and signature, no retries of its own
+    (a replay that lands removes the job's dead letter)."""
     job = load(job_id)
     if not job or not job.get("callback_url"):
         return
@@ -42,44 +114,79 @@ def deliver(job_id: str, attempt: int) -> None:
     now = datetime.now(UTC)
     body = event_body(job_id, job, now_iso(now.timestamp()))
     started = time.perf_counter()
-    status, error = _post(url, "callback_url", job["tenant_id"], msg_id, now, body)
-    entry = {
+    outcome = _post(url, "callback_url", job["tenant_id"], msg_id, now, body)
+    metrics.incr("webhook_attempts", {"outcome": "failed" if outcome.error else "delivered"})
+    schedule = settings.webhook_retry_schedule_s
+    delay = None if manual else next_delay(outcome, attempt, schedule)
+    entry: dict[str, Any] = {
         "attempt": attempt + 1,
         "at": now_iso(),
-        "status_code": status,
-        "error": error or None,
+        "status_code": outcome.status,
+        "error": outcome.error or None,
         "latency_ms": round((time.perf_counter() - started) * 1000, 1),
         "webhook_id": msg_id,
     }
+    if manual:
+        entry["manual"] = manual
+    if outcome.disabled:
+        entry["disabled"] = True
+    if delay is not None:
+        entry["next_attempt_in_s"] = round(delay, 3)
     r = get_redis()
-    r.rpush(keys.job_deliveries(job_id), json.dumps(entry))
-    r.expire(keys.job_deliveries(job_id), settings.spool_ttl_s)
-    if not error:
+    with r.pipeline(transaction=False) as p:
+        p.rpush(keys.job_deliveries(job_id), json.dumps(entry))
+        p.expire(keys.job_deliveries(job_id), settings.spool_ttl_s)
+        if not outcome.error and manual:
+            p.hdel(keys.tenant_dead_letters(job["tenant_id"]), job_id)
+        p.execute()
+    if not outcome.error:
         return
-    schedule = settings.webhook_retry_schedule_s
-    if attempt + 1 < len(schedule):
+    if delay is not None:
         log.info(
-            "webhook for %s failed (%s); attempt %d in %.0fs",
+            "webhook for %s failed (%s); attempt %d in %.1fs",
             job_id,
-            error,
+            outcome.error,
             attempt + 2,
-            schedule[attempt + 1],
+            delay,
         )
-        deliver.apply_async(args=[job_id, attempt + 1], countdown=schedule[attempt + 1])
-    else:
-        log.warning("webhook for %s failed for good after %d attempts", job_id, attempt + 1)
+        later("toolqueue.deliver_webhook", [job_id, attempt + 1], delay)
+    elif not manual:
+        _dead_letter(job_id, job, entry)
 
 
-def _post(
-    url: str, field: str, tenant_id: str, msg_id: str, now: datetime, body: bytes
-) -> tuple[int | None, str]:
-    """One signed POST: (the receiver's status, or None; an error, or "" when it took it).
-    The URL is SSRF-checked on every attempt, so a DNS change after registration cannot
-    turn it inwards."""
+def _dead_letter(job_id: str, job: dict[str, Any], last: dict[str, Any]) -> None:
+    """Every scheduled attempt failed, or the receiver answered 410: the event goes to the
+    tenant's dead-letter list (`delivery.exhausted` / `delivery.disabled`), from which
+    `POST /v1/webhooks/dead-letters/{job_id}/replay` sends it again."""
+    reason = "delivery.disabled" if last.get("disabled") else "delivery.exhausted"
+    log.warning("webhook for %s: %s after %d attempt(s)", job_id, reason, last["attempt"])
+    entry = {
+        "job_id": job_id,
+        "event": reason,
+        "type": f"job.{job['status']}",
+        "webhook_id": last["webhook_id"],
+        "callback_url": job["callback_url"],
+        "attempts": last["attempt"],
+        "last_status_code": last["status_code"],
+        "last_error": last["error"],
+        "at": now_iso(),
+    }
+    key = keys.tenant_dead_letters(job["tenant_id"])
+    r = get_redis()
+    with r.pipeline(transaction=False) as p:
+        p.hset(key, job_id, json.dumps(entry))
+        p.expire(key, get_settings().spool_ttl_s)  # the job (and so a replay) lives this long
+        p.execute()
+
+
+def _post(url: str, field: str, tenant_id: str, msg_id: str, now: datetime, body: bytes) -> Outcome:
+    """One signed POST (redirects are not followed: a 3xx is a failure). The URL is
+    SSRF-checked on every attempt, so a DNS change after registration cannot turn it
+    inwards."""
     try:
         check_public_url(url, field=field)
-        headers = sign(tenants.webhook_secret(tenant_id), msg_id, now, body)
-        resp = requests.post(
+        headers = sign(tenants.webhook_secrets(tenant_id), msg_id, now, body)
+        resp = _session().post(
             url,
             data=body,
             headers=headers,
@@ -87,12 +194,27 @@ def _post(
             allow_redirects=False,
         )
     except InvalidInput as exc:
-        return None, exc.message
+        return Outcome(None, exc.message)
     except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}"
-    if not 200 <= resp.status_code < 300:
-        return resp.status_code, f"receiver answered {resp.status_code}"
-    return resp.status_code, ""
+        return Outcome(None, f"{type(exc).__name__}")
+    if 200 <= resp.status_code < 300:
+        return Outcome(resp.status_code, "")
+    retry_after = None
+    if resp.status_code in RETRY_AFTER_STATUSES and "retry-after" in resp.headers:
+        retry_after = parse_rate_limit(resp.headers, resp.status_code).retry_after
+    return Outcome(resp.status_code, f"receiver answered {resp.status_code}", retry_after)
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """A pooled session per worker thread: keep-alive to busy receivers saves a TCP (and TLS)
+    handshake per event."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        s = _local.session = requests.Session()
+    return s
 
 
 ACCOUNT_TARGET = ""  # an account event's target: "" is the account's events_url, else a job id
@@ -120,7 +242,7 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
         return
     settings = get_settings()
     started = time.perf_counter()
-    status, error = _post(
+    outcome = _post(
         url,
         field,
         event["tenant_id"],
@@ -128,6 +250,7 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
         datetime.now(UTC),
         event["body"].encode(),
     )
+    status, error = outcome.status, outcome.error
     entry = {
         "event": event_id,
         "type": event["type"],
@@ -145,11 +268,9 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
         p.execute()
     if not error:
         return
-    schedule = settings.webhook_retry_schedule_s
-    if attempt + 1 < len(schedule):
-        deliver_account_event.apply_async(
-            args=[event_id, target, attempt + 1], countdown=schedule[attempt + 1]
-        )
+    delay = next_delay(outcome, attempt, settings.webhook_retry_schedule_s)
+    if delay is not None:
+        later("toolqueue.deliver_account_event", [event_id, target, attempt + 1], delay)
     else:
         log.warning(
             "%s to %s failed for good after %d attempts", event_id, entry["target"], attempt + 1

@@ -8,10 +8,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from app import jobs, toolschemas
+from app.api import webhooks
 from app.api.auth import tenant_id
 from app.jobstore import TERMINAL, JobState
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
+
+# the webhook routes ride on this router: app/api/main.py stays untouched
+router.include_router(webhooks.router)
 
 JOB_ID = {"max_length": 200}
 
@@ -53,6 +57,16 @@ def list_jobs(
 @router.get("/jobs/{job_id}/deliveries", summary="Webhook attempts: time, status, latency")
 def get_deliveries(job_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
     return jobs.deliveries(tenant, job_id)
+
+
+@router.post(
+    "/jobs/{job_id}/deliveries/redeliver",
+    status_code=202,
+    summary="Send the ended job's webhook again now (same webhook-id, fresh timestamp)",
+    responses={409: {"description": "not ended, or no callback_url"}},
+)
+def redeliver(job_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
+    return jobs.redeliver(tenant, job_id)
 
 
 @router.get("/jobs/{job_id}", summary="State, progress, history; `wait` long-polls")

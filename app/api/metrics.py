@@ -24,9 +24,7 @@ class RedisCounters(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         families = {
-            name: CounterMetricFamily(
-                metrics.PREFIX + name, m.help, labels=list(m.labels) or None
-            )
+            name: CounterMetricFamily(metrics.PREFIX + name, m.help, labels=list(m.labels) or None)
             for name, m in metrics.METRICS.items()
         }
         seen: set[str] = set()

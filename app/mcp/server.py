@@ -80,9 +80,7 @@ async def job_status(tenant: str, args: JobStatusArgs) -> CallToolResult:
 
 async def job_result(tenant: str, args: JobResultArgs) -> CallToolResult:
     if args.continuation is None:
-        return calls.text_result(
-            await calls.run_sync(jobs.result, tenant, args.job_id, args.block)
-        )
+        return calls.text_result(await calls.run_sync(jobs.result, tenant, args.job_id, args.block))
     job = await calls.run_sync(jobs.get, tenant, args.job_id)
     if job.get("continuation") != args.continuation:
         raise InvalidInput(

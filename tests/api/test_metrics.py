@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from support import wait_until
 
 from app import metrics
 
@@ -95,3 +96,14 @@ def test_a_tally_flushes_in_one_round_trip_and_only_when_needed(r: Any) -> None:
     tally.flush()  # already written: not added twice
     after = int(r.hget(metrics.KEY, metrics.field("webhook_attempts", {"outcome": "x"})))
     assert after - before == 3
+
+
+def test_webhook_attempts_are_counted(api: Any, fresh_sandbox: Any, receiver: Any) -> None:
+    before = scrape(api.url)
+    job = api.call(account_id=api.account(fresh_sandbox), args={"limit": 100}, max_pages=1,
+                   callback_url=receiver.url)  # fmt: skip
+    receiver.wait(1)
+    api.wait(job["job_id"])
+    was = value(before, "webhook_attempts", outcome="delivered")
+    # counted right after the receiver answered: give the worker that moment
+    wait_until(lambda: value(scrape(api.url), "webhook_attempts", outcome="delivered") > was, 10)

@@ -46,6 +46,12 @@ def test_cap_cannot_exceed_128_kib():
         Settings(spool_max_bytes=131073)
 
 
-def test_webhook_countdowns_must_fit_in_visibility_timeout():
+def test_long_webhook_delays_are_allowed_they_are_parked():
+    # delays past half the visibility timeout are parked in Redis (tasks/webhooks.py), not
+    # refused; the default schedule runs to 10 h
+    s = Settings(visibility_timeout_s=60, webhook_retry_schedule_s=[0, 5, 31])
+    assert s.webhook_retry_schedule_s == [0, 5, 31]
+    default = Settings.model_fields["webhook_retry_schedule_s"].default
+    assert default == [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
     with pytest.raises(ValidationError, match="webhook_retry_schedule_s"):
-        Settings(visibility_timeout_s=60, webhook_retry_schedule_s=[0, 5, 31])
+        Settings(webhook_retry_schedule_s=[0, -1])
