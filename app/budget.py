@@ -26,6 +26,7 @@ from connectors.base import RatePolicy
 from connectors.ratelimit import RateLimit
 
 STATE_TTL_S = 86400  # learned limits outlive a job, not an idle day
+SPENT_PAUSE_S = 1.0  # `remaining: 0` with no reset: wait this long before asking again
 
 # KEYS: request log (zset), state (hash). ARGV: seed limit, seed window, fixed; the last
 # response's report: stated limit, stated window, remaining, reset_after, closed_for, its
@@ -122,7 +123,9 @@ class Budget:
         """Keep what the vendor just reported about the budget, for the next take or flush."""
         closed_for = rate.wait if rate.limited else None
         if rate.remaining == 0 and rate.window is None and not rate.limited:
-            closed_for = rate.reset_after  # spent until the reset (a rolling log knows better)
+            # spent until the reset (a rolling log knows better); with no reset stated (Jira),
+            # pause a moment rather than spend a request on a sure refusal
+            closed_for = rate.reset_after if rate.reset_after is not None else SPENT_PAUSE_S
         self.report = [
             _arg(rate.window_limit),
             _arg(rate.window),

@@ -123,11 +123,11 @@ def test_proxy_shares_the_account_budget_and_refuses_before_sending(api, fresh_s
 def test_vendor_403_rate_refusal_is_a_429(api, fresh_sandbox):
     """Salesforce says REQUEST_LIMIT_EXCEEDED with a 403: still a rate limit to the caller."""
     fresh_sandbox.config(rate_budgets={"salesforce": 1}, rate_window_ms=10000)
+    query = "services/data/v59.0/query?q=SELECT+Id+FROM+Contact"
+    assert fresh_sandbox.spend("salesforce", query, 1) == [200]  # another app's call
     account = api.account(fresh_sandbox, "salesforce")
     path = f"/v1/proxy/{account}/services/data/v59.0/query"
     q = {"q": "SELECT Id FROM Contact"}
-    first = api.get(path, params=q)
-    assert first.status_code == 200, first.text
     before = len(api_calls(fresh_sandbox, "salesforce"))
     resp = api.get(path, params=q)
     assert resp.status_code == 429, resp.text

@@ -108,3 +108,12 @@ def test_a_request_counts_from_its_answer_not_its_send(account, r):
     b.observe(RateLimit())
     b.flush()
     assert r.zscore(keys.budget_log(account), sent_id) >= sent_at + 0.2
+
+
+def test_remaining_zero_with_no_reset_pauses_before_asking_again(account):
+    """Jira says `remaining: 0` on a 200 and names no reset: a sure refusal is not worth a
+    request, so the budget closes for a moment."""
+    b = Budget(account, None)
+    assert b.take() == 0.0
+    b.observe(RateLimit(limit=5, remaining=0))
+    assert 0.9 < b.take() <= 1.0
