@@ -171,7 +171,9 @@ def test_graphql_args_are_checked_at_enqueue(api, shop):
 
 
 def test_rest_429_waits_then_completes(api, fresh_sandbox, shop):
-    """One shop, one bucket of 4 leaking 4/s: both REST jobs hit 429 + Retry-After 2.0."""
+    """One shop, one bucket of 4 leaking 4/s, two REST jobs: refusals (429 + Retry-After) are
+    waited out, and a full bucket (`4/4`, no reset named) pauses the account's budget, so
+    both jobs wait but not necessarily both are refused."""
     fresh_sandbox.config(
         rate_budgets={"shopify": 4}, volumes={"shopify.customers": 1000, "shopify.orders": 1000}
     )
@@ -183,7 +185,7 @@ def test_rest_429_waits_then_completes(api, fresh_sandbox, shop):
         assert "waiting_rate_limit" in [h["status"] for h in job["history"]]
         assert ids_of(api, job) == [TOOLS[tool][2](i) for i in range(1, 1001)]
     refused = [e for e in api_calls(fresh_sandbox) if e["status"] == 429]
-    assert refused and {e["path"] for e in refused} == {
+    assert refused and {e["path"] for e in refused} <= {
         f"{API}/customers.json",
         f"{API}/orders.json",
     }
