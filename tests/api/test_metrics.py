@@ -106,4 +106,6 @@ def test_webhook_attempts_are_counted(api: Any, fresh_sandbox: Any, receiver: An
     api.wait(job["job_id"])
     was = value(before, "webhook_attempts", outcome="delivered")
     # counted right after the receiver answered: give the worker that moment
-    wait_until(lambda: value(scrape(api.url), "webhook_attempts", outcome="delivered") > was, 10)
+    assert wait_until(
+        lambda: value(scrape(api.url), "webhook_attempts", outcome="delivered") > was, 10
+    )
