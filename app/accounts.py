@@ -136,8 +136,21 @@ def view(account_id: str, tenant_id: str) -> dict[str, Any]:
         "base_url": acc["base_url"],
         "created_at": now_iso(float(acc["created_at"])),
         "events_url": acc.get("events_url"),
+        "vendor_webhook": vendor_webhook(account_id, acc),
         **tokens.status(account_id),
         **reauth_status(account_id),
+    }
+
+
+def vendor_webhook(account_id: str, acc: dict[str, str]) -> dict[str, Any] | None:
+    """Where the vendor posts this account's webhooks, and how (never the secret)."""
+    if not acc.get("webhook_secret"):
+        return None
+    fallback = acc.get("webhook_fallback_s")
+    return {
+        "url": f"/v1/vendor-webhooks/{acc['vendor']}/{account_id}",
+        "ref": acc.get("webhook_ref"),
+        "fallback_s": float(fallback) if fallback else None,
     }
 
 

@@ -99,3 +99,23 @@ WEBHOOKS_PARKED = f"{P}:webhooks:parked"  # zset JSON retry -> wake time (too lo
 
 def tenant_dead_letters(tid: str) -> str:
     return f"{P}:tenant:{tid}:dead_letters"  # hash job_id -> JSON: events whose delivery gave up
+
+
+def vendor_ref(vendor: str, ref: str) -> str:
+    return f"{P}:vendor-ref:{vendor}:{ref}"  # string: account_id a vendor's payload names
+
+
+def vendor_event_seen(aid: str, event_id: str) -> str:
+    return f"{P}:account:{aid}:vendor-event:{event_id}"  # string: dedupe of inbound deliveries
+
+
+def vendor_events(aid: str) -> str:
+    return f"{P}:account:{aid}:vendor-events"  # list: the account's normalised inbound events
+
+
+def awaiting(aid: str, ref: str) -> str:
+    return f"{P}:account:{aid}:await:{ref}"  # string: job waiting for the vendor's signal on ref
+
+
+def signalled(aid: str, ref: str) -> str:
+    return f"{P}:account:{aid}:signalled:{ref}"  # string: the signal came before the wait

@@ -53,6 +53,12 @@ METRICS: dict[str, Metric] = {
         ),
         Metric("token_refreshes", "OAuth token refreshes, by outcome.", ("outcome",)),
         Metric("webhook_attempts", "Job webhook delivery attempts, by outcome.", ("outcome",)),
+        Metric(
+            "vendor_webhooks",
+            "Inbound vendor webhook events, by vendor and outcome (accepted, duplicate, "
+            "refused).",
+            ("vendor", "outcome"),
+        ),
     )
 }
 PREFIX = "toolqueue_"

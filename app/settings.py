@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     webhook_secret_overlap_s: float = Field(
         86400.0, ge=0, description="After a secret rotation, the old one also signs this long"
     )
+    vendor_webhook_fallback_s: float = Field(
+        300.0,
+        gt=0,
+        description="An async vendor job whose end a webhook announces is polled after this "
+        "long anyway, should the webhook never come (accounts may override it)",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The API's public base URL (as vendors call it), for signatures over the "
+        "URL (HubSpot v3); default: the URL of the request as received",
+    )
     reauth_timeout_s: float = Field(
         7 * 86400.0,
         gt=0,

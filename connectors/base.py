@@ -20,6 +20,10 @@ class Page:
     # this many seconds. The job waits in `waiting_vendor`; no worker waits with it.
     wait_s: float | None = None
     note: str = ""  # what the vendor said, for the job's history
+    # The vendor announces the end of this async work by webhook (`connectors.inbound`): the
+    # vendor-side id its event will carry. An event naming it resumes the job at once; `wait_s`
+    # is then only the polling fallback.
+    await_ref: str | None = None
 
 
 class Http(Protocol):

@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from typing import Any
 
-import orjson
-
-from app import accounts, keys, metrics
+from app import keys, metrics
 from app.celery import app
 from app.jobstore import encode, load
 from app.redis import get_redis, run_script
 from app.settings import get_settings
 from app.timefmt import now_iso
 from tasks.steps import enqueue, ensure_webhook
-from tasks.webhooks import ACCOUNT_TARGET, deliver_account_event
+from tasks.webhooks import ACCOUNT_TARGET, emit
 
 log = logging.getLogger("toolqueue.reauth")
 
@@ -153,9 +150,11 @@ def park(
         # have looked at the index before this job was in it: resume it here
         resume_job(account_id, job_id, "the account has new credentials; resuming")
         parked = False
-    targets = ([ACCOUNT_TARGET] if first else []) + ([job_id] if parked else [])
-    if targets:
-        emit(account_id, "account.needs_reauth", parked_jobs(account_id), targets)
+    waiting = {"parked_jobs": parked_jobs(account_id)}
+    if first:
+        emit(account_id, "account.needs_reauth", [ACCOUNT_TARGET], waiting)
+    if parked:
+        emit(account_id, "job.needs_reauth", [job_id], {**waiting, "job_id": job_id})
     return parked
 
 
@@ -179,7 +178,8 @@ def reactivate(account_id: str, *, was_needs_reauth: bool) -> list[str]:
     reason = "the account was re-authorized; resuming from the checkpoint"
     resumed = [j for j in parked_jobs(account_id) if resume_job(account_id, j, reason)]
     if was_needs_reauth or cleared or resumed:
-        emit(account_id, "account.reactivated", resumed, [ACCOUNT_TARGET, *resumed])
+        targets = [ACCOUNT_TARGET, *resumed]
+        emit(account_id, "account.reactivated", targets, {"parked_jobs": resumed})
     return resumed
 
 
@@ -223,41 +223,6 @@ def expire_reauth() -> int:
     if expired:
         log.info("%d job(s) failed with reauth_timeout", len(expired))
     return len(expired)
-
-
-def emit(account_id: str, event_type: str, job_ids: list[str], targets: list[str]) -> str | None:
-    """Record one account event and queue its delivery to each target with a URL (the
-    account's events_url, a job's callback_url), once per distinct URL: receivers
-    de-duplicate on the webhook-id, which is the event's."""
-    r = get_redis()
-    acc = r.hgetall(keys.account(account_id))
-    if not acc:
-        return None
-    urls: dict[str, str] = {}
-    for target in targets:
-        if target == ACCOUNT_TARGET:
-            url = acc.get("events_url")
-        else:
-            url = r.hget(keys.job(target), "callback_url")
-        if url and url not in urls.values():
-            urls[target] = url
-    if not urls:
-        return None
-    event_id = "evt_" + secrets.token_hex(12)
-    data = {**accounts.view(account_id, acc["tenant_id"]), "parked_jobs": job_ids}
-    body = {"type": event_type, "timestamp": now_iso(), "data": data}
-    event = {
-        "tenant_id": acc["tenant_id"],
-        "account_id": account_id,
-        "type": event_type,
-        "body": orjson.dumps(body).decode(),
-    }
-    r.set(keys.account_event(event_id), orjson.dumps(event), ex=get_settings().spool_ttl_s)
-    for target in urls:
-        deliver_account_event.apply_async(
-            args=[event_id, target, 0], task_id=f"{event_id}.{target or 'account'}"
-        )
-    return event_id
 
 
 def _unpark(account_id: str, job_id: str, status: str, reason: str, fields: dict[str, Any]) -> int:

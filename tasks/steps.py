@@ -41,6 +41,7 @@ from connectors.errors import (
     Transient,
 )
 from connectors.http import VendorHttp
+from tasks import signals
 
 log = logging.getLogger("toolqueue.steps")
 
@@ -132,6 +133,7 @@ class Step:
         self.seq = job["seq"]
         self.settings = get_settings()
         self.tally = Tally()  # /metrics counts of this step, flushed once when it ends
+        self.account: dict[str, str] = {}
 
     def write(self, fields: dict[str, Any], **kw: Any) -> int:
         written = write(self.id, fields, lease=self.lease, seq=self.seq, **kw)
@@ -158,7 +160,7 @@ class Step:
         budget: Budget | None = None
         vendor_name = "unknown"  # the refusal counter's label (never the account id)
         try:
-            account = accounts.load(job["account_id"])
+            account = self.account = accounts.load(job["account_id"])
             vendor_name = account["vendor"]
             vendor = registry().vendors[account["vendor"]]
             budget = Budget(job["account_id"], vendor.budget)
@@ -356,15 +358,27 @@ class Step:
     def wait_vendor(
         self, page: Any, packer: spool.Packer, pages: int, records: int, nbytes: int
     ) -> None:
-        """Save where the vendor's job stands and look again later; nobody waits meanwhile."""
+        """Save where the vendor's job stands and look again later; nobody waits meanwhile.
+
+        When the vendor announces the end by webhook (the page names what to await, and the
+        account has a vendor webhook secret), the next look is only the fallback: the
+        webhook resumes the job at once (`tasks.signals`)."""
         cursor = {"page": page.next_cursor, "skip": 0}
-        if self.commit({}, packer, cursor, pages, records, nbytes) == 1:
-            note = f"{page.note}; " if page.note else ""
-            self.advance(
-                page.wait_s,
-                status="waiting_vendor",
-                reason=f"{note}vendor still working: next look in {page.wait_s:.1f}s",
+        if self.commit({}, packer, cursor, pages, records, nbytes) != 1:
+            return
+        note = f"{page.note}; " if page.note else ""
+        wait, why = page.wait_s, f"vendor still working: next look in {page.wait_s:.1f}s"
+        signalled = page.await_ref and self.account.get("webhook_secret")
+        if signalled:
+            fallback = float(
+                self.account.get("webhook_fallback_s") or self.settings.vendor_webhook_fallback_s
             )
+            wait = max(wait, fallback)
+            why = f"waiting for the vendor's webhook (polling fallback in {wait:.1f}s)"
+        self.advance(wait, status="waiting_vendor", reason=note + why)
+        account_id = self.job["account_id"]
+        if signalled and signals.await_signal(account_id, page.await_ref, self.id, wait):
+            signals.resume(self.id, "the vendor's webhook came first")
 
     def finish_truncated(self, cursor: dict[str, Any], reason: str = "") -> None:
         job = self.job

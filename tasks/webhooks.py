@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import requests
 
-from app import keys, metrics, spool, tenants
+from app import accounts, keys, metrics, spool, tenants
 from app.celery import app
 from app.errors import InvalidInput
 from app.jobstore import load
@@ -177,6 +178,8 @@ def _dead_letter(job_id: str, job: dict[str, Any], last: dict[str, Any]) -> None
         p.hset(key, job_id, json.dumps(entry))
         p.expire(key, get_settings().spool_ttl_s)  # the job (and so a replay) lives this long
         p.execute()
+    # the tenant hears of it where it can still listen: the account's events_url
+    emit(job["account_id"], reason, [ACCOUNT_TARGET], {"dead_letter": entry})
 
 
 def _post(url: str, field: str, tenant_id: str, msg_id: str, now: datetime, body: bytes) -> Outcome:
@@ -275,3 +278,41 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
         log.warning(
             "%s to %s failed for good after %d attempts", event_id, entry["target"], attempt + 1
         )
+
+
+def emit(account_id: str, event_type: str, targets: list[str], data: dict[str, Any]) -> str | None:
+    """Record one account-level event (data: the account's view plus `data`) and queue its
+    delivery to each target with a URL (the account's events_url, a job's callback_url), once
+    per distinct URL: receivers de-duplicate on the webhook-id, which is the event's."""
+    r = get_redis()
+    acc = r.hgetall(keys.account(account_id))
+    if not acc:
+        return None
+    urls: dict[str, str] = {}
+    for target in targets:
+        if target == ACCOUNT_TARGET:
+            url = acc.get("events_url")
+        else:
+            url = r.hget(keys.job(target), "callback_url")
+        if url and url not in urls.values():
+            urls[target] = url
+    if not urls:
+        return None
+    event_id = "evt_" + secrets.token_hex(12)
+    body = {
+        "type": event_type,
+        "timestamp": now_iso(),
+        "data": {**accounts.view(account_id, acc["tenant_id"]), **data},
+    }
+    event = {
+        "tenant_id": acc["tenant_id"],
+        "account_id": account_id,
+        "type": event_type,
+        "body": orjson.dumps(body).decode(),
+    }
+    r.set(keys.account_event(event_id), orjson.dumps(event), ex=get_settings().spool_ttl_s)
+    for target in urls:
+        deliver_account_event.apply_async(
+            args=[event_id, target, 0], task_id=f"{event_id}.{target or 'account'}"
+        )
+    return event_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app.api import accounts, errors, health, jobs, metrics, proxy
+from app.api import accounts, errors, health, jobs, metrics, proxy, vendorhooks
 from app.api.limits import BodyLimit
 from app.api.throttle import QuotaHeaders
 from app.mcp.http import mount as mount_mcp
@@ -25,6 +25,7 @@ def create_app() -> FastAPI:
     api.include_router(jobs.router)
     api.include_router(accounts.router)
     api.include_router(proxy.router)
+    api.include_router(vendorhooks.router)  # signed by the vendor, not by an API key
     mount_mcp(api)  # /mcp: the MCP server (streamable HTTP), same API keys and limits
     # the tenant's `ratelimit-*` headers on every authenticated answer (a 429 carries its own)
     api.add_middleware(QuotaHeaders)

@@ -173,12 +173,24 @@ def test_redeliver_by_hand(api, fresh_sandbox, scripted):
 
 def test_exhaustion_dead_letters_and_replay_delivers(api, fresh_sandbox, scripted):
     rec = scripted([(500, {})] * 3 + [(302, {"Location": "http://127.0.0.1:1/"})])
-    job_id = _job(api, fresh_sandbox, rec.url)
+    events = scripted()  # the account's events_url
+    tokens = fresh_sandbox.mint()
+    resp = api.post("/v1/accounts", {
+        "vendor": "hubspot", "name": "x", "base_url": f"{fresh_sandbox.url}/hubspot",
+        "events_url": events.url,
+        "credentials": {"type": "bearer", "token": tokens["access_token"]}})  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    job_id = api.call(account_id=resp.json()["account_id"], args={"limit": 10},
+                      callback_url=rec.url)["job_id"]  # fmt: skip
     rec.wait(3)
     dead = wait_until(lambda: api.get("/v1/webhooks/dead-letters").json()["dead_letters"], 10)
     assert dead[0]["job_id"] == job_id and dead[0]["event"] == "delivery.exhausted"
     assert dead[0]["attempts"] == 3 and dead[0]["last_status_code"] == 500
     assert dead[0]["last_error"] == "receiver answered 500"
+    # ... and `delivery.exhausted` goes, signed, to the account's events_url
+    exhausted = _verify(api.tenant["webhook_secret"], events.wait(1)[0])
+    assert exhausted["type"] == "delivery.exhausted"
+    assert exhausted["data"]["dead_letter"] == dead[0]
 
     # a replay that fails (a 3xx: redirects are not followed) leaves it in the list
     assert api.post(f"/v1/webhooks/dead-letters/{job_id}/replay").status_code == 202

@@ -98,15 +98,19 @@ def test_revoked_refresh_token_parks_jobs_and_new_credentials_resume_them(
     assert view["needs_reauth_since"] and "rejected" in view["needs_reauth_reason"]
     assert r.zrange(f"tq:account:{account}:parked", 0, -1) == [first]
 
-    # The tenant hears of it at the job's callback_url and at the account's events_url: one
-    # signed event (one webhook-id) carrying the account view and the parked job ids.
-    [at_job] = of_type(api, receiver, "account.needs_reauth")
+    # The tenant hears of it at the job's callback_url (`job.needs_reauth`) and at the
+    # account's events_url (`account.needs_reauth`): signed events carrying the account view
+    # and the parked job ids.
+    [at_job] = of_type(api, receiver, "job.needs_reauth")
     [at_account] = of_type(api, events, "account.needs_reauth")
-    assert at_job["headers"]["webhook-id"] == at_account["headers"]["webhook-id"]
+    assert at_job["data"]["job_id"] == first and "job_id" not in at_account["data"]
+    assert at_job["headers"]["webhook-id"] != at_account["headers"]["webhook-id"]
     for event in (at_job, at_account):
         assert event["data"]["account_id"] == account
         assert event["data"]["status"] == "needs_reauth"
         assert event["data"]["parked_jobs"] == [first]
+    kinds = {signed(api, h)["type"] for h in list(receiver.requests)}
+    assert "account.needs_reauth" not in kinds  # the job's URL gets job events
     texts = [h["body"].decode() for h in receiver.requests + events.requests]
     assert not any(minted[k] in t for t in texts for k in ("access_token", "refresh_token"))
 
@@ -116,8 +120,9 @@ def test_revoked_refresh_token_parks_jobs_and_new_credentials_resume_them(
     job2 = parked(api, second)
     assert job2["status"] == "needs_reauth", job2
     assert job2["progress"]["pages"] == 0 and not pages(fresh_sandbox, 100)
-    hooks = of_type(api, receiver, "account.needs_reauth", n=2)
+    hooks = of_type(api, receiver, "job.needs_reauth", n=2)
     assert hooks[1]["data"]["parked_jobs"] == [first, second]
+    assert hooks[1]["data"]["job_id"] == second
     time.sleep(1)  # the account's events_url heard of the transition once, not per job
     assert len(of_type(api, events, "account.needs_reauth")) == 1
 
@@ -172,8 +177,8 @@ def test_revoked_access_marks_the_account_and_parks_the_job(api, fresh_sandbox, 
     assert "freshly refreshed token" in view["needs_reauth_reason"]
     log = [(e["kind"], e["status"]) for e in fresh_sandbox.requests()]
     assert log == [("api", 401), ("token", 200), ("api", 401)]
-    [event] = of_type(api, receiver, "account.needs_reauth")
-    assert event["data"]["parked_jobs"] == [job_id]
+    [event] = of_type(api, receiver, "job.needs_reauth")
+    assert event["data"]["parked_jobs"] == [job_id] and event["data"]["job_id"] == job_id
 
     fresh_sandbox.config(token_ttl_s=1800)
     resp = api.post(f"/v1/accounts/{account}/credentials", oauth(fresh_sandbox.mint()))
