@@ -22,14 +22,16 @@ from urllib.parse import quote, unquote
 import requests
 from requests.adapters import HTTPAdapter
 
-from app import accounts, tokens
+from app import accounts, keys, tokens
 from app.budget import Budget
 from app.errors import ToolqueueError
+from app.redis import get_redis
 from app.registry import registry
 from app.settings import get_settings
 from connectors import ratelimit
 from connectors.base import Vendor
 from connectors.errors import AuthRejected, Transient, Unauthorized
+from tasks import reauth
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -148,6 +150,9 @@ def forward(
     budget = Budget(account_id, vendor.budget)
     for attempt in (0, 1):
         token = _token(account_id, force=attempt == 1)
+        # the credentials this token came from: a refusal marks the account only if they are
+        # still the stored ones (not ones posted since)
+        version = get_redis().hget(keys.token(account_id), "version")
         sent = {**out, vendor.auth_header: vendor.auth_format.format(token=token)}
         if wait := budget.take():
             return _budget_spent(wait, budget.limit)
@@ -156,7 +161,7 @@ def forward(
             if resp.status_code == 401:
                 if attempt == 0:
                     continue  # revoked or expired early: refresh once, as VendorHttp does
-                raise _rejected(vendor, 401)
+                raise _rejected(vendor, account_id, 401, version)
             content = _read(resp, vendor, timeout)
         finally:
             resp.close()
@@ -170,7 +175,7 @@ def forward(
         if _disguised_401(vendor, resp, content):
             if attempt == 0:
                 continue
-            raise _rejected(vendor, resp.status_code)
+            raise _rejected(vendor, account_id, resp.status_code, version)
         if rate.limited:
             return _limited(rate)
         return _pass_through(vendor, resp, content, rate)
@@ -181,6 +186,8 @@ def _token(account_id: str, *, force: bool) -> str:
     try:
         return tokens.get_access_token(account_id, force=force)
     except AuthRejected as exc:
+        # the token store already checked the refusal was of its current credentials
+        reauth.mark_and_notify(account_id, exc.message)
         raise ProxyError(409, "needs_reauth", exc.message) from None
     except Transient as exc:
         raise ProxyError(
@@ -263,12 +270,14 @@ def _disguised_401(vendor: Vendor, resp: requests.Response, content: bytes) -> b
     return False
 
 
-def _rejected(vendor: Vendor, status: int) -> ProxyError:
-    return ProxyError(
-        409,
-        "needs_reauth",
-        f"{vendor.name} rejected a freshly refreshed token ({status}); re-authorize the account",
+def _rejected(vendor: Vendor, account_id: str, status: int, version: str | None) -> ProxyError:
+    """Revoked access: the account needs new credentials (unless they changed meanwhile), and
+    its jobs park at their next step instead of spending requests on sure 401s."""
+    message = (
+        f"{vendor.name} rejected a freshly refreshed token ({status}); re-authorize the account"
     )
+    reauth.mark_and_notify(account_id, message, version=version)
+    return ProxyError(409, "needs_reauth", message)
 
 
 def _limited(rate: ratelimit.RateLimit) -> ProxyResponse:

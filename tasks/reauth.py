@@ -97,6 +97,15 @@ def mark_needs_reauth(account_id: str, reason: str, *, version: str | None = Non
     return int(run_script(_MARK, [keys.token(account_id)], argv))  # type: ignore[call-overload]
 
 
+def mark_and_notify(account_id: str, reason: str, *, version: str | None = None) -> int:
+    """`mark_needs_reauth` for a refusal outside any job (the proxy): the first transition
+    tells the account's events_url, as a parking job would."""
+    first = mark_needs_reauth(account_id, reason, version=version)
+    if first == 1:
+        emit(account_id, "account.needs_reauth", [ACCOUNT_TARGET], {"parked_jobs": []})
+    return first
+
+
 def needs_reauth(account_id: str) -> bool:
     return bool(get_redis().hexists(keys.token(account_id), "reauth_since"))
 

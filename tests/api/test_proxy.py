@@ -184,8 +184,20 @@ def test_expired_token_is_refreshed_before_the_call(api, fresh_sandbox):
     assert [e.get("kind", "api") for e in fresh_sandbox.requests("hubspot")] == ["token", "api"]
 
 
-def test_rejected_refresh_is_needs_reauth(api, fresh_sandbox):
-    account = api.account(fresh_sandbox, "hubspot", access_token="revoked-token")
+def account_with_events(api, sandbox, events_url: str, **creds) -> str:
+    tokens = sandbox.mint()
+    credentials = {"type": "oauth2", "access_token": tokens["access_token"],
+                   "refresh_token": tokens["refresh_token"], "expires_in": 1800,
+                   "client_id": "cid", "client_secret": "csecret", **creds}  # fmt: skip
+    resp = api.post("/v1/accounts", {"vendor": "hubspot", "name": "x", "events_url": events_url,
+                                     "base_url": f"{sandbox.url}/hubspot",
+                                     "credentials": credentials})  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    return resp.json()["account_id"]
+
+
+def test_rejected_refresh_is_needs_reauth(api, fresh_sandbox, receiver):
+    account = account_with_events(api, fresh_sandbox, receiver.url, access_token="revoked")
     requests.post(
         f"{fresh_sandbox.url}/_sandbox/revoke", json={"vendor": "hubspot"}, timeout=5
     ).raise_for_status()
@@ -193,6 +205,29 @@ def test_rejected_refresh_is_needs_reauth(api, fresh_sandbox):
     assert resp.status_code == 409, resp.text
     assert resp.json()["error"] == "needs_reauth"
     assert len(api_calls(fresh_sandbox)) == 1  # the 401, then no second try without a token
+    # the account is marked as a job's refusal would mark it, and the tenant is told
+    assert api.get(f"/v1/accounts/{account}").json()["needs_reauth_since"]
+    [event] = receiver.wait(1)
+    assert json.loads(event["body"])["type"] == "account.needs_reauth"
+
+
+def test_revoked_access_marks_the_account_so_jobs_park_without_calling(api, fresh_sandbox,
+                                                                      receiver):  # fmt: skip
+    """The refresh works but the vendor refuses the fresh token too (a token TTL of 0 makes
+    every refreshed token refused): revoked access. Jobs on the account then park at once."""
+    account = account_with_events(api, fresh_sandbox, receiver.url, access_token="revoked")
+    fresh_sandbox.config(token_ttl_s=0)
+    resp = api.get(f"/v1/proxy/{account}/{CONTACTS}")
+    assert resp.status_code == 409 and resp.json()["error"] == "needs_reauth", resp.text
+    view = api.get(f"/v1/accounts/{account}").json()
+    assert view["status"] == "needs_reauth"
+    assert "freshly refreshed token" in view["needs_reauth_reason"]
+    assert [json.loads(e["body"])["type"] for e in receiver.wait(1)] == ["account.needs_reauth"]
+    before = len(api_calls(fresh_sandbox))
+    job = api.call(account_id=account, args={"limit": 10})
+    parked = api.wait(job["job_id"], states=("needs_reauth", "succeeded", "failed"))
+    assert parked["status"] == "needs_reauth", parked
+    assert len(api_calls(fresh_sandbox)) == before  # no request spent on a sure 401
 
 
 def test_other_tenant_gets_404(api, other_api, fresh_sandbox):
