@@ -548,6 +548,12 @@ def refresh_tokens() -> int:
         try:
             tokens.get_access_token(account_id)
             refreshed += 1
-        except (AuthRejected, Transient) as exc:
+        except AuthRejected as exc:
+            from tasks.reauth import mark_and_notify  # it imports this module
+
+            # the tenant hears of it now, not when a job next needs the account
+            mark_and_notify(account_id, exc.message)
+            log.warning("proactive refresh of %s refused: account needs_reauth", account_id)
+        except Transient as exc:
             log.warning("proactive refresh of %s failed: %s", account_id, type(exc).__name__)
     return refreshed

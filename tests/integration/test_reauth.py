@@ -297,3 +297,25 @@ def test_events_url_is_ssrf_checked(api, fresh_sandbox):
         resp = api.post("/v1/accounts", {"vendor": "hubspot", "name": "x", "credentials": creds,
                                          "base_url": fresh_sandbox.hubspot(), "events_url": url})
         assert resp.status_code == 422 and resp.json()["error"] == code, resp.text
+
+
+def test_beat_refreshes_ahead_and_reports_a_refusal_at_once(api, fresh_sandbox, events):
+    """Beat's `refresh_tokens` (run here in-process): a token inside the horizon is renewed
+    before any job needs it; a refused one marks the account and tells its events_url now,
+    not when a job next needs the account."""
+    from tasks.steps import refresh_tokens
+
+    soon = {"expires_in": None, "expires_at": time.time() + 10}  # inside the 30 s buffer
+    fine = connect(api, fresh_sandbox, oauth(fresh_sandbox.mint(), **soon))
+    assert refresh_tokens() >= 1
+    view = api.get(f"/v1/accounts/{fine}").json()
+    assert view["refresh_count"] == 1 and view["last_refresh_outcome"] == "ok"
+
+    doomed = connect(api, fresh_sandbox, oauth(fresh_sandbox.mint(), **soon),
+                     events_url=events.url)  # fmt: skip
+    revoke(fresh_sandbox)
+    refresh_tokens()
+    view = api.get(f"/v1/accounts/{doomed}").json()
+    assert view["status"] == "needs_reauth" and view["needs_reauth_since"]
+    [event] = of_type(api, events, "account.needs_reauth")
+    assert event["data"]["account_id"] == doomed and event["data"]["parked_jobs"] == []
