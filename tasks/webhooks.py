@@ -109,6 +109,8 @@ def deliver(job_id: str, attempt: int, manual: str = "") -> None:
     job = load(job_id)
     if not job or not job.get("callback_url"):
         return
+    if not manual and attempt and job.get("webhook_delivered"):
+        return  # a manual redelivery landed meanwhile: the series it interrupted ends
     settings = get_settings()
     url = job["callback_url"]
     msg_id = f"msg_{job_id}"  # stable across attempts so receivers can de-duplicate
@@ -137,8 +139,10 @@ def deliver(job_id: str, attempt: int, manual: str = "") -> None:
     with r.pipeline(transaction=False) as p:
         p.rpush(keys.job_deliveries(job_id), json.dumps(entry))
         p.expire(keys.job_deliveries(job_id), settings.spool_ttl_s)
-        if not outcome.error and manual:
-            p.hdel(keys.tenant_dead_letters(job["tenant_id"]), job_id)
+        if not outcome.error:
+            p.hset(keys.job(job_id), "webhook_delivered", 1)
+            if manual:
+                p.hdel(keys.tenant_dead_letters(job["tenant_id"]), job_id)
         p.execute()
     if not outcome.error:
         return

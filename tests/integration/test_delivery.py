@@ -171,6 +171,17 @@ def test_redeliver_by_hand(api, fresh_sandbox, scripted):
     assert api.post("/v1/jobs/nope/deliveries/redeliver").status_code == 404
 
 
+def test_a_landed_redelivery_ends_the_scheduled_series(api, fresh_sandbox, scripted):
+    rec = scripted([(503, {"Retry-After": "3"})])  # the series' next attempt: 3 s later
+    job_id = _job(api, fresh_sandbox, rec.url)
+    rec.wait(1)
+    assert api.post(f"/v1/jobs/{job_id}/deliveries/redeliver").status_code == 202
+    assert rec.wait(2)[1]["headers"]["webhook-id"] == f"msg_{job_id}"
+    time.sleep(4)  # past the scheduled attempt's time
+    assert len(rec.requests) == 2  # the receiver has it: the series did not send it again
+    assert [e.get("manual") for e in _log(api, job_id)] == [None, "redeliver"]
+
+
 def test_exhaustion_dead_letters_and_replay_delivers(api, fresh_sandbox, scripted):
     rec = scripted([(500, {})] * 3 + [(302, {"Location": "http://127.0.0.1:1/"})])
     events = scripted()  # the account's events_url
