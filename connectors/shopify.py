@@ -1,4 +1,5 @@
-"""Shopify Admin API: REST customers/orders (``link`` header paging) and GraphQL connections.
+"""Shopify Admin API: REST customers/orders (``link`` header paging), GraphQL connections and
+GraphQL bulk operations (``shopify.bulk_query``: run, poll or await the webhook, download JSONL).
 
 Where the account points (``base_url``), both forms work:
 
@@ -306,6 +307,197 @@ graphql_query = Tool(
     fetch=graphql_fetch,
 )
 
+# ---- GraphQL bulk operations: run, poll (waiting_vendor), download the JSONL ---------------
+
+BULK_POLL_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)  # then every 60 s
+BULK_MAX_QUERY_BYTES = 50_000
+_BULK_FIELDS = "id status errorCode objectCount url partialDataUrl createdAt completedAt query"
+BULK_RUN = (
+    "mutation($query: String!) { bulkOperationRunQuery(query: $query) "
+    "{ bulkOperation { id status } userErrors { field message } } }"
+)
+BULK_CURRENT = f"{{ currentBulkOperation(type: QUERY) {{ {_BULK_FIELDS} }} }}"
+BULK_NODE = f"query($id: ID!) {{ node(id: $id) {{ ... on BulkOperation {{ {_BULK_FIELDS} }} }} }}"
+_IN_PROGRESS = re.compile(r"already in progress: (gid://shopify/BulkOperation/\d+)")
+_BULK_WAITING = ("CREATED", "RUNNING", "CANCELING")
+
+
+class BulkQueryArgs(BaseModel):
+    """Arguments of ``shopify.bulk_query``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(
+        min_length=1,
+        max_length=BULK_MAX_QUERY_BYTES,
+        description="The bulk query: one connection, no paging arguments (no `first`/`after`, "
+        "no `pageInfo`), e.g. `{ customers { edges { node { id email } } } }`. A nested "
+        "connection (e.g. an order's `lineItems { edges { node { id title } } }`) needs the "
+        "parent to select `id`; its nodes arrive under the parent record's `__children`.",
+    )
+
+    @field_validator("query")
+    @classmethod
+    def _shape(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the query is empty")
+        if len(value.encode()) > BULK_MAX_QUERY_BYTES:
+            raise ValueError(f"the query is over {BULK_MAX_QUERY_BYTES:,} bytes")
+        if "{" not in value:
+            raise ValueError("the query has no selection set: e.g. `{ customers { edges { node "
+                             "{ id } } } }`")  # fmt: skip
+        return value
+
+
+def _gql(http: Http, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"query": query}
+    if variables:
+        body["variables"] = variables
+    resp = http.request("POST", api_path(http, "graphql.json"), json=body)
+    doc = orjson.loads(resp.content) if resp.content else {}
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, dict):
+        raise ConnectorError("bad_response", "Shopify's GraphQL answer has no `data`")
+    return data
+
+
+def _same_query(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def _bulk_start(http: Http, args: BulkQueryArgs) -> Page:
+    data = _gql(http, BULK_RUN, {"query": args.query})
+    run = data.get("bulkOperationRunQuery") or {}
+    errors = [e for e in run.get("userErrors") or [] if isinstance(e, dict)]
+    op = run.get("bulkOperation") or {}
+    if errors or not op.get("id"):
+        message = "; ".join(str(e.get("message") or e) for e in errors) or "no operation"
+        busy = _IN_PROGRESS.search(message)
+        if busy:
+            # Ours if it runs this very query: our earlier attempt whose answer was lost
+            # (a retried step) or an identical job; either way its file is what we want.
+            current = _gql(http, BULK_CURRENT).get("currentBulkOperation") or {}
+            if current.get("id") == busy.group(1) and _same_query(
+                str(current.get("query") or ""), args.query
+            ):
+                gid = str(current["id"])
+                return _bulk_waiting(gid, 0, "joined the bulk operation already running it")
+            message += (
+                " Shopify runs one bulk query per app and shop at a time: retry once it "
+                "has finished."
+            )
+        raise VendorError("bulk_query_rejected", message[:1000])
+    return _bulk_waiting(str(op["id"]), 0, "bulk operation created")
+
+
+def _bulk_waiting(gid: str, polls: int, note: str) -> Page:
+    wait = BULK_POLL_S[min(polls, len(BULK_POLL_S) - 1)]
+    return Page([], {"op": gid, "polls": polls}, wait_s=wait, note=note, await_ref=gid)
+
+
+def _bulk_status(http: Http, gid: str) -> dict[str, Any]:
+    current = _gql(http, BULK_CURRENT).get("currentBulkOperation")
+    if isinstance(current, dict) and current.get("id") == gid:
+        return current
+    node = _gql(http, BULK_NODE, {"id": gid}).get("node")
+    if not isinstance(node, dict) or node.get("id") != gid:
+        raise VendorError(
+            "bulk_operation_not_found", f"Shopify no longer knows bulk operation {gid}"
+        )
+    return node
+
+
+def jsonl_records(raw: bytes) -> list[Record]:
+    """Shopify's bulk JSONL as records: each line without ``__parentId`` is a record; a line
+    with one (a nested connection's node, written after its parent) joins that parent's
+    ``__children`` without the key. A child whose parent is not in the file stays a record
+    of its own with its ``__parentId``; a cut-off last line (partial data) is dropped."""
+    records: list[Record] = []
+    by_id: dict[str, Record] = {}
+    lines = raw.splitlines()
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if n == len(lines) - 1:
+                break
+            raise ConnectorError(
+                "bad_jsonl", f"line {n + 1} of the bulk file is not JSON"
+            ) from None
+        if not isinstance(doc, dict):
+            continue
+        parent = by_id.get(str(doc.get("__parentId"))) if "__parentId" in doc else None
+        if parent is not None:
+            child = {k: v for k, v in doc.items() if k != "__parentId"}
+            parent.setdefault("__children", []).append(child)
+            continue
+        records.append(doc)
+        if doc.get("id") is not None:
+            by_id[str(doc["id"])] = doc
+    return records
+
+
+def bulk_fetch(http: Http, args: BulkQueryArgs, cursor: Cursor | None) -> Page:
+    """A state machine over the cursor: run the query → poll it (waiting_vendor, resumed early
+    by the ``bulk_operations/finish`` webhook naming ``await_ref``) → download the JSONL."""
+    if cursor is None:
+        return _bulk_start(http, args)
+    gid = str(cursor["op"])
+    if cursor.get("failed"):  # partial data delivered by the previous page: now the failure
+        raise VendorError("bulk_operation_failed", str(cursor["failed"]))
+    op = _bulk_status(http, gid)
+    status = str(op.get("status") or "")
+    code = op.get("errorCode") or "no errorCode"
+    if status in _BULK_WAITING:
+        return _bulk_waiting(
+            gid, int(cursor.get("polls", 0)) + 1, f"Shopify bulk operation: {status}"
+        )
+    if status == "COMPLETED":
+        url = op.get("url")
+        return Page(jsonl_records(http.download(str(url))) if url else [], None)
+    if status == "FAILED" and op.get("partialDataUrl"):
+        records = jsonl_records(http.download(str(op["partialDataUrl"])))
+        why = (
+            f"Shopify's bulk operation {gid} failed ({code}) after {len(records):,} records: "
+            "those (its partialDataUrl) were delivered, the rest are missing. Run the query "
+            "again, narrowed (e.g. a `query:` filter on created_at) if it keeps failing."
+        )
+        return Page(records, {"op": gid, "failed": why})
+    if status in ("FAILED", "CANCELED", "EXPIRED"):
+        what = {"FAILED": "failed", "CANCELED": "canceled", "EXPIRED": "expired"}[status]
+        hint = {
+            "FAILED": "; no partial data. Run the query again",
+            "CANCELED": " (someone canceled it)",
+            "EXPIRED": " (its results are kept 7 days; run the query again)",
+        }[status]
+        raise VendorError(
+            f"bulk_operation_{what}", f"Shopify's bulk operation {gid} {what}: {code}{hint}"
+        )
+    raise VendorError(
+        "bulk_operation_failed", f"bulk operation {gid} has unknown status {status!r}"
+    )
+
+
+bulk_query = Tool(
+    name="shopify.bulk_query",
+    description=(
+        "Run a Shopify Admin GraphQL bulk query (bulkOperationRunQuery) and return every node "
+        "it selects: Shopify builds a JSONL file in the background (the job waits in "
+        "`waiting_vendor`, polled on a backoff schedule or resumed by Shopify's "
+        "bulk_operations/finish webhook), then the file is downloaded for you. Prefer it over "
+        "shopify.graphql.query for whole collections (thousands of records and more): no "
+        "paging, no query-cost throttling. Use shopify.graphql.query for small or filtered "
+        "reads that should start at once. One bulk query runs per shop at a time: another "
+        "job's running one makes this fail with bulk_query_rejected. Records are the selected "
+        'node fields (`id` is the gid); a nested connection\'s nodes are in `"__children"`. '
+        'Use `delivery: "blocks"` to receive them all.'
+    ),
+    args=BulkQueryArgs,
+    fetch=bulk_fetch,
+)
+
 VENDOR = Vendor(
     name="shopify",
     # Accounts always name their own shop; this is the shape of the value.
@@ -316,5 +508,5 @@ VENDOR = Vendor(
     auth_format="{token}",
     rate_limit="shopify",
     limits_in_body=True,  # GraphQL answers THROTTLED inside an HTTP 200
-    tools=(customers_list.tool(), orders_list.tool(), graphql_query),
+    tools=(customers_list.tool(), orders_list.tool(), graphql_query, bulk_query),
 )

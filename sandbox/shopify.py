@@ -22,6 +22,11 @@ Rate limits, both derived from the live config so tests can shrink them:
   ``extensions.cost``; ``rate_budgets["shopify.graphql_429"] = 1`` answers the same body with
   HTTP 429 instead (some clients report that). Refusals are free.
 
+Bulk operations (see the section below): ``bulkOperationRunQuery``, ``currentBulkOperation``
+and ``node(id:)`` on the same endpoint, a signed JSONL file under ``/shopify/_files/bulk/``, the
+``bulk_operations/finish`` webhook (shop ``SHOP_DOMAIN``), and sandbox-only controls
+``/shopify/_sandbox/bulk`` and ``/shopify/_sandbox/webhooks``.
+
 GraphQL understood: one operation, its first top-level field ``customers`` or ``orders`` (alias
 allowed) with ``first`` (capped at 250), ``after`` (literal or variable); ``nodes``, ``edges``
 and ``pageInfo`` are returned when selected, nodes always in full (other sub-selections and
@@ -33,9 +38,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import itertools
 import json
 import math
+import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,8 +54,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+import requests
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.common import preamble, sandbox_state, token_call, token_form
 from sandbox.state import SandboxState, TokenError
@@ -822,6 +834,37 @@ def _gql_errors(
     return _json(body, status)
 
 
+def _gql_charge(state: SandboxState, requested: float) -> tuple[JSONResponse | None, float]:
+    """Reserve ``requested`` points: (None, available after) or (the refusal, available):
+    MAX_COST_EXCEEDED beyond the bucket's size, THROTTLED (200, or 429 if configured)."""
+    maximum, _ = _gql_limits(state)
+    if requested > maximum:
+        _, available = _gql_take(state, 0)
+        return _gql_errors(
+            {
+                "message": f"Query cost is {requested:.0f}, which exceeds the single query "
+                f"max cost limit ({maximum:.0f}).",
+                "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": maximum},
+            },
+            extensions={"cost": _cost(state, requested, None, available)},
+        ), available
+    accepted, available = _gql_take(state, requested)
+    if not accepted:
+        status = 429 if state.config.rate_budgets.get(GRAPHQL_429_KEY) else 200
+        return _gql_errors(
+            {
+                "message": "Throttled",
+                "extensions": {
+                    "code": "THROTTLED",
+                    "documentation": "https://shopify.dev/api/usage/rate-limits",
+                },
+            },
+            extensions={"cost": _cost(state, requested, None, available)},
+            status=status,
+        ), available
+    return None, available
+
+
 @router.post("/admin/api/{version}/graphql.json")
 async def graphql(request: Request, version: str) -> Response:
     state = sandbox_state(request)
@@ -844,6 +887,9 @@ async def graphql(request: Request, version: str) -> Response:
         variables = (body.get("variables") or {}) if isinstance(body, dict) else {}
     if not isinstance(text, str) or not text.strip() or not isinstance(variables, dict):
         return _json({"errors": {"query": "Required parameter missing or invalid"}}, 400)
+    bulk = _bulk_request(request, text, variables)
+    if bulk is not None:
+        return bulk
     try:
         q = parse_query(text)
         coll = COLLECTIONS[q.field]
@@ -874,31 +920,9 @@ async def graphql(request: Request, version: str) -> Response:
 
     first = min(first, MAX_LIMIT)
     requested = float(first + 2)
-    maximum, _ = _gql_limits(state)
-    if requested > maximum:
-        _, available = _gql_take(state, 0)
-        return _gql_errors(
-            {
-                "message": f"Query cost is {requested:.0f}, which exceeds the single query "
-                f"max cost limit ({maximum:.0f}).",
-                "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": maximum},
-            },
-            extensions={"cost": _cost(state, requested, None, available)},
-        )
-    accepted, available = _gql_take(state, requested)
-    if not accepted:
-        status = 429 if state.config.rate_budgets.get(GRAPHQL_429_KEY) else 200
-        return _gql_errors(
-            {
-                "message": "Throttled",
-                "extensions": {
-                    "code": "THROTTLED",
-                    "documentation": "https://shopify.dev/api/usage/rate-limits",
-                },
-            },
-            extensions={"cost": _cost(state, requested, None, available)},
-            status=status,
-        )
+    refused, available = _gql_charge(state, requested)
+    if refused is not None:
+        return refused
 
     volume = coll.volume(state)
     stop = min(volume, start + first)
@@ -928,6 +952,717 @@ async def graphql(request: Request, version: str) -> Response:
     return _json(
         {"data": {q.key: conn}, "extensions": {"cost": _cost(state, requested, actual, available)}}
     )
+
+
+# ---- GraphQL bulk operations ----------------------------------------------------------------
+# `bulkOperationRunQuery` runs a connection query (customers or orders, no paging arguments) in
+# the background: CREATED, then RUNNING, then COMPLETED (or FAILED) `duration_s` of wall clock
+# after creation. `currentBulkOperation` and `node(id:)` read it back; its `url` is a signed
+# JSONL file on the sandbox host (refused with a token, like a presigned storage URL). On
+# completion a registered `bulk_operations/finish` subscription gets Shopify's webhook, signed
+# with X-Shopify-Hmac-Sha256, from a background thread. Sandbox-only controls:
+# `POST /shopify/_sandbox/bulk` (timing, failures, duplicate/absent webhooks),
+# `POST /shopify/_sandbox/webhooks` (the subscription), `GET` both to read them back.
+# All of it is forgotten by `/_sandbox/reset`.
+
+SHOP_DOMAIN = "toolqueue-sandbox.myshopify.com"  # X-Shopify-Shop-Domain of every webhook
+BULK_TOPIC = "bulk_operations/finish"
+BULK_BASE = 4_412_667_000_000  # gid numbers; never reused within a sandbox process
+BULK_DURATION_S = 1.0  # default time from creation to the end state
+BULK_RUNNING_AFTER_S = 0.2  # CREATED for this long (at most half the duration), then RUNNING
+BULK_RUN_COST = 10.0  # GraphQL points: the mutation
+BULK_READ_COST = 1.0  # currentBulkOperation / node
+WEBHOOK_TIMEOUT_S = 3.0
+BULK_IN_PROGRESS = "A bulk query operation for this app and shop is already in progress: {gid}."
+_BULK_SEQ = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Sel:
+    """One selected field: its response key (alias or name), name, arguments, sub-selection."""
+
+    key: str
+    name: str
+    args: dict[str, Token]
+    sub: dict[str, Sel] | None
+
+
+def _parse_error(tok: Token) -> GraphQLError:
+    return GraphQLError(
+        f'Parse error on "{tok.value}" ({PUNCT_NAMES.get(tok.kind, tok.kind)}) '
+        f"at [{tok.line}, {tok.column}]",
+        tok.line,
+        tok.column,
+    )
+
+
+def _selection(tokens: list[Token], i: int) -> tuple[dict[str, Sel], int]:
+    """The selection set opening at ``tokens[i]`` (a ``{``): (fields by key, index after it).
+    Inline fragments (``... on T { }``) merge into their parent; arguments keep their first
+    token (enough for scalars and variables)."""
+    out: dict[str, Sel] = {}
+    i += 1
+
+    def kind(j: int) -> str:
+        return tokens[j].kind if j < len(tokens) else "EOF"
+
+    while kind(i) not in ("}", "EOF"):
+        tok = tokens[i]
+        if tok.kind == "...":
+            i += 1
+            if kind(i) == "NAME" and tokens[i].value == "on":
+                i += 2
+            if kind(i) != "{":
+                raise GraphQLError(
+                    "Fragment spreads are not supported by the sandbox", tok.line, tok.column
+                )
+            sub, i = _selection(tokens, i)
+            out.update(sub)
+            continue
+        if tok.kind != "NAME":
+            raise _parse_error(tok)
+        key = name = tok.value
+        i += 1
+        if kind(i) == ":":
+            if kind(i + 1) != "NAME":
+                raise _parse_error(tokens[min(i + 1, len(tokens) - 1)])
+            name = tokens[i + 1].value
+            i += 2
+        args: dict[str, Token] = {}
+        if kind(i) == "(":
+            end = _skip_block(tokens, i)
+            j = i + 1
+            while j < end - 1:
+                if tokens[j].kind == "NAME" and tokens[j + 1].kind == ":":
+                    value = tokens[j + 2]
+                    args[tokens[j].value] = value
+                    j = _skip_block(tokens, j + 2) if value.kind in ("{", "[") else j + 3
+                else:
+                    j += 1
+            i = end
+        while kind(i) == "@":  # directives
+            i += 2
+            if kind(i) == "(":
+                i = _skip_block(tokens, i)
+        sub = None
+        if kind(i) == "{":
+            sub, i = _selection(tokens, i)
+        out[key] = Sel(key, name, args, sub)
+    return out, i + 1
+
+
+def _document(text: str) -> tuple[str, frozenset[str], dict[str, Sel]]:
+    """(operation type, declared variables, root selection) of a one-operation document."""
+    tokens = tokenize(text)
+    if not tokens:
+        raise GraphQLError("Unexpected end of document")
+    op, i, declared = "query", 0, frozenset[str]()
+    if tokens[0].kind == "NAME":
+        op = tokens[0].value
+        if op not in ("query", "mutation", "subscription"):
+            raise _parse_error(tokens[0])
+        i = 1
+        if i < len(tokens) and tokens[i].kind == "NAME":
+            i += 1
+        if i < len(tokens) and tokens[i].kind == "(":
+            end = _skip_block(tokens, i)
+            declared = frozenset(t.value[1:] for t in tokens[i:end] if t.kind == "VAR")
+            i = end
+    while i < len(tokens) and tokens[i].kind != "{":
+        i += 1
+    if i >= len(tokens):
+        raise GraphQLError("Unexpected end of document")
+    root, _ = _selection(tokens, i)
+    return op, declared, root
+
+
+def _line_item_node(lid: int, title: str, sku: str, price: str, qty: int) -> dict[str, Any]:
+    return {
+        "id": f"gid://shopify/LineItem/{lid}",
+        "name": title,
+        "title": title,
+        "sku": sku,
+        "quantity": qty,
+        "originalUnitPriceSet": {"shopMoney": {"amount": price, "currencyCode": "USD"}},
+    }
+
+
+def _bulk_node(
+    coll: Collection, i: int, customers: int
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Record ``i`` for a bulk query: (its GraphQL node, its nested connections' nodes)."""
+    if coll is CUSTOMERS:
+        return customer_node(i), {}
+    return order_node(i, customers), {
+        "lineItems": [_line_item_node(*item) for item in _line_items(i)]
+    }
+
+
+_TYPE_NAMES = {"customers": "Customer", "orders": "Order", "lineItems": "LineItem"}
+
+
+def _connection_nodes(conn: Sel) -> dict[str, Sel] | None:
+    """The node selection of a connection field: ``edges { node { … } }`` or ``nodes { … }``."""
+    sub = conn.sub or {}
+    edges = next((s for s in sub.values() if s.name == "edges"), None)
+    if edges is not None and edges.sub:
+        node = next((s for s in edges.sub.values() if s.name == "node"), None)
+        if node is not None and node.sub is not None:
+            return node.sub
+    nodes = next((s for s in sub.values() if s.name == "nodes"), None)
+    return nodes.sub if nodes is not None else None
+
+
+def _check_fields(sel: dict[str, Sel], sample: dict[str, Any], type_name: str) -> None:
+    for s in sel.values():
+        if s.name not in sample:
+            raise GraphQLError(f"Field '{s.name}' doesn't exist on type '{type_name}'")
+        value = sample[s.name]
+        if isinstance(value, dict):
+            if s.sub is None:
+                raise GraphQLError(
+                    f"Field must have selections (field '{s.name}' returns an object but has "
+                    f"no selections. Did you mean '{s.name} {{ ... }}'?)"
+                )
+            _check_fields(s.sub, value, s.name[:1].upper() + s.name[1:])
+        elif s.sub is not None and value is not None:
+            raise GraphQLError(
+                f"Selections can't be made on scalars (field '{s.name}' returns a scalar but "
+                f"has selections [{', '.join(s.sub)}])"
+            )
+
+
+def _project(node: dict[str, Any], sel: dict[str, Sel]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for s in sel.values():
+        value = node.get(s.name)
+        out[s.key] = _project(value, s.sub) if isinstance(value, dict) and s.sub else value
+    return out
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """A validated bulk query: what each JSONL line holds."""
+
+    coll: Collection
+    fields: dict[str, Sel]  # the node's own fields (nested connections excluded)
+    children: dict[str, dict[str, Sel]]  # nested connection name -> its node's fields
+
+
+def plan_bulk_query(text: str, customers: int) -> BulkPlan:
+    """Validate a bulk query (``GraphQLError`` says why it is refused)."""
+    q = parse_query(text)  # one connection over customers/orders, as the paged endpoint reads
+    _, _, root = _document(text)
+    conn = next(iter(root.values()))
+    nodes = _connection_nodes(conn)
+    if nodes is None:
+        raise GraphQLError(
+            f"Bulk queries must select the nodes of connection '{q.field}' "
+            "(`edges { node { … } }` or `nodes { … }`)."
+        )
+    coll = COLLECTIONS[q.field]
+    sample, nested = _bulk_node(coll, 1, max(1, customers))
+    fields: dict[str, Sel] = {}
+    children: dict[str, dict[str, Sel]] = {}
+    for s in nodes.values():
+        if s.name in nested:
+            child = _connection_nodes(s)
+            if child is None:
+                raise GraphQLError(
+                    f"Bulk queries must select the nodes of connection '{s.name}' "
+                    "(`edges { node { … } }` or `nodes { … }`)."
+                )
+            _check_fields(child, nested[s.name][0], _TYPE_NAMES[s.name])
+            children[s.name] = child
+        else:
+            fields[s.key] = s
+    _check_fields(fields, sample, _TYPE_NAMES[coll.name])
+    if children and not any(s.key == "id" and s.name == "id" for s in fields.values()):
+        raise GraphQLError(
+            "The parent 'node' field for a nested connection must select the 'id' field "
+            "without an alias and must be of 'ID' return type. Connection fields without "
+            f"'id': {', '.join(children)}."
+        )
+    return BulkPlan(coll, fields, children)
+
+
+def _jsonl(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _stamp(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+@dataclass
+class BulkOp:
+    n: int
+    query: str
+    plan: BulkPlan
+    volume: int
+    customers: int
+    created: float  # wall clock
+    duration_s: float
+    outcome: str  # COMPLETED | FAILED | PARTIAL (FAILED with partial data)
+    signature: str
+    event_id: str
+    webhook_copies: int
+    webhook: bool
+    reads: int = 0  # currentBulkOperation / node answers naming it
+    downloads: int = 0
+    _lines: list[bytes] | None = None
+
+    @property
+    def gid(self) -> str:
+        return f"gid://shopify/BulkOperation/{self.n}"
+
+    @property
+    def done_at(self) -> float:
+        return self.created + self.duration_s
+
+    def status(self, now: float) -> str:
+        if now >= self.done_at:
+            return "COMPLETED" if self.outcome == "COMPLETED" else "FAILED"
+        if now - self.created >= min(BULK_RUNNING_AFTER_S, self.duration_s / 2):
+            return "RUNNING"
+        return "CREATED"
+
+    @property
+    def error_code(self) -> str | None:
+        return {"FAILED": "INTERNAL_SERVER_ERROR", "PARTIAL": "TIMEOUT"}.get(self.outcome)
+
+    def lines(self) -> list[bytes]:
+        """Every JSONL line of the result: a node, then its nested connections' nodes, each
+        with ``__parentId`` (last key), as Shopify writes them."""
+        if self._lines is None:
+            out = []
+            for i in range(1, self.volume + 1):
+                node, nested = _bulk_node(self.plan.coll, i, self.customers)
+                out.append(_jsonl(_project(node, self.plan.fields)))
+                for name, sel in self.plan.children.items():
+                    for child in nested[name]:
+                        line = {**_project(child, sel), "__parentId": node["id"]}
+                        out.append(_jsonl(line))
+            self._lines = out
+        return self._lines
+
+    def file_lines(self, partial: bool) -> list[bytes]:
+        lines = self.lines()
+        return lines[: len(lines) // 2] if partial else lines
+
+    def fields(self, now: float, files_url: str) -> dict[str, Any]:
+        """The BulkOperation object as GraphQL renders it."""
+        status = self.status(now)
+        ended = status in ("COMPLETED", "FAILED")
+        if ended:  # the file is built once, when first asked for after the end
+            total = len(self.lines())
+            written = self.file_lines(status != "COMPLETED")
+            count = len(written)
+            roots = sum(1 for line in written if b'"__parentId":' not in line)
+        else:  # progress in root objects, without building the file on the event loop
+            total = 0
+            roots = count = int(
+                self.volume * max(0.0, now - self.created) / max(self.duration_s, 1e-9)
+            )
+        url = partial = None
+        size: str | None = None
+        if status == "COMPLETED" and total:
+            url = f"{files_url}/{self.n}.jsonl?signature={self.signature}"
+            size = str(sum(len(line) + 1 for line in self.lines()))
+        if status == "FAILED" and self.outcome == "PARTIAL" and count:
+            partial = f"{files_url}/{self.n}-partial.jsonl?signature={self.signature}"
+        return {
+            "__typename": "BulkOperation",
+            "id": self.gid,
+            "type": "QUERY",
+            "status": status,
+            "errorCode": self.error_code if status == "FAILED" else None,
+            "createdAt": _gql_time(_stamp(self.created)),
+            "completedAt": _gql_time(_stamp(self.done_at)) if ended else None,
+            "objectCount": str(count),
+            "rootObjectCount": str(roots),
+            "fileSize": size,
+            "url": url,
+            "partialDataUrl": partial,
+            "query": self.query,
+        }
+
+    def webhook_body(self) -> bytes:
+        status = self.status(self.done_at)
+        code = self.error_code if status == "FAILED" else None
+        return json.dumps(
+            {
+                "admin_graphql_api_id": self.gid,
+                "completed_at": _rest_time(_stamp(self.done_at)),
+                "created_at": _rest_time(_stamp(self.created)),
+                "error_code": code.lower() if code else None,
+                "status": status.lower(),
+                "type": "query",
+            },
+            separators=(",", ":"),
+        ).encode()
+
+
+class BulkStore:
+    """Bulk operations, their knobs, the webhook subscriptions and delivery attempts of one
+    sandbox state generation: a reset (which replaces ``state.windows``) retires it."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self.generation = state.windows
+        self.lock = threading.Lock()  # timer threads write attempts
+        self.ops: dict[int, BulkOp] = {}
+        self.duration_s = BULK_DURATION_S
+        self.fail_next = False
+        self.partial_next = False
+        self.webhook_copies = 1
+        self.no_webhook = False
+        self.subscriptions: dict[str, str] = {}  # callback_url -> secret
+        self.attempts: list[dict[str, Any]] = []
+
+    @property
+    def current(self) -> bool:
+        return self.state.windows is self.generation
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "duration_s": self.duration_s,
+            "fail_next": self.fail_next,
+            "partial_next": self.partial_next,
+            "webhook_copies": self.webhook_copies,
+            "no_webhook": self.no_webhook,
+        }
+
+    def running(self, now: float) -> BulkOp | None:
+        return next(
+            (op for op in self.ops.values() if op.status(now) in ("CREATED", "RUNNING")), None
+        )
+
+    def latest(self) -> BulkOp | None:
+        return self.ops[max(self.ops)] if self.ops else None
+
+    def finish(self, op: BulkOp) -> None:
+        """Timer thread: POST the bulk_operations/finish webhook to every subscription."""
+        if not self.current or not op.webhook:
+            return
+        with self.lock:
+            subscriptions = list(self.subscriptions.items())
+        body = op.webhook_body()
+        for _ in range(op.webhook_copies):
+            for url, secret in subscriptions:
+                digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+                webhook_id = str(uuid.uuid4())
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Shopify-Topic": BULK_TOPIC,
+                    "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+                    "X-Shopify-Shop-Domain": SHOP_DOMAIN,
+                    "X-Shopify-API-Version": API_VERSION,
+                    "X-Shopify-Webhook-Id": webhook_id,
+                    "X-Shopify-Event-Id": op.event_id,
+                    "X-Shopify-Triggered-At": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                }
+                attempt: dict[str, Any] = {
+                    "t": time.time(),
+                    "url": url,
+                    "topic": BULK_TOPIC,
+                    "operation": op.gid,
+                    "webhook_id": webhook_id,
+                    "event_id": op.event_id,
+                    "status": None,
+                    "error": None,
+                }
+                try:
+                    resp = requests.post(
+                        url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_S,
+                        allow_redirects=False,
+                    )  # fmt: skip
+                    attempt["status"] = resp.status_code
+                except requests.RequestException as exc:
+                    attempt["error"] = f"{type(exc).__name__}: {exc}"[:300]
+                with self.lock:
+                    self.attempts.append(attempt)
+
+
+def _bulk(request: Request) -> BulkStore:
+    state = sandbox_state(request)
+    store = getattr(request.app.state, "shopify_bulk", None)
+    if store is None or not store.current:
+        store = request.app.state.shopify_bulk = BulkStore(state)
+    return store
+
+
+def _files_url(request: Request) -> str:
+    return f"{str(request.base_url).rstrip('/')}/{NAME}/_files/bulk"
+
+
+def _string_arg(tok: Token | None, variables: dict[str, Any]) -> Any:
+    if tok is None:
+        return None
+    if tok.kind == "VAR":
+        return variables.get(tok.value[1:])
+    if tok.kind == "STRING" and tok.value.startswith('"""'):
+        return _block_string(tok.value[3:-3])
+    if tok.kind == "STRING":
+        try:
+            return json.loads(tok.value)
+        except ValueError:
+            return None
+    return None
+
+
+def _block_string(raw: str) -> str:
+    """GraphQL block string value: common indentation and blank edge lines removed."""
+    lines = raw.replace('\\"""', '"""').splitlines()
+    indents = [len(line) - len(line.lstrip()) for line in lines[1:] if line.strip()]
+    cut = min(indents) if indents else 0
+    lines = lines[:1] + [line[cut:] for line in lines[1:]]
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _bulk_request(request: Request, text: str, variables: dict[str, Any]) -> Response | None:
+    """Answer a bulk-operation document (run or read), or None: not one, the paged path."""
+    try:
+        op, declared, root = _document(text)
+    except GraphQLError:
+        return None  # the connection parser reports it in its own words
+    if not root:
+        return None
+    field = next(iter(root.values()))
+    if op == "mutation" and field.name == "bulkOperationRunQuery":
+        return _bulk_run(request, field, declared, variables)
+    if op == "query" and field.name in ("currentBulkOperation", "node"):
+        return _bulk_read(request, field, variables)
+    return None
+
+
+def _undeclared(field: Sel, declared: frozenset[str]) -> JSONResponse | None:
+    for tok in field.args.values():
+        if tok.kind == "VAR" and tok.value[1:] not in declared:
+            return _gql_errors(
+                GraphQLError(
+                    f"Variable {tok.value} is used by anonymous mutation but not declared",
+                    tok.line,
+                    tok.column,
+                    {"code": "variableNotDefined", "variableName": tok.value[1:]},
+                ).body
+            )
+    return None
+
+
+def _answer(
+    state: SandboxState, key: str, value: Any, cost: float, available: float
+) -> JSONResponse:
+    return _json(
+        {"data": {key: value}, "extensions": {"cost": _cost(state, cost, cost, available)}}
+    )
+
+
+def _bulk_run(
+    request: Request, field: Sel, declared: frozenset[str], variables: dict[str, Any]
+) -> Response:
+    state = sandbox_state(request)
+    if (undeclared := _undeclared(field, declared)) is not None:
+        return undeclared
+    query = _string_arg(field.args.get("query"), variables)
+    if not isinstance(query, str):
+        return _gql_errors(
+            GraphQLError(
+                "Field 'bulkOperationRunQuery' is missing required arguments: query",
+                extensions={"code": "missingRequiredArguments", "arguments": "query"},
+                path=["mutation", "bulkOperationRunQuery"],
+            ).body
+        )
+    refused, available = _gql_charge(state, BULK_RUN_COST)
+    if refused is not None:
+        return refused
+    store = _bulk(request)
+    now = time.time()
+    errors: list[dict[str, Any]] = []
+    running = store.running(now)
+    customers = CUSTOMERS.volume(state)
+    plan: BulkPlan | None = None
+    if running is not None:
+        errors.append(
+            {
+                "field": ["query"],
+                "message": BULK_IN_PROGRESS.format(gid=running.gid),
+                "code": "OPERATION_IN_PROGRESS",
+            }
+        )
+    else:
+        try:
+            plan = plan_bulk_query(query, customers)
+        except GraphQLError as exc:
+            errors.append(
+                {"field": ["query"], "message": f"Invalid bulk query: {exc}", "code": "INVALID"}
+            )
+    bulk_op: BulkOp | None = None
+    if plan is not None:
+        outcome = "FAILED" if store.fail_next else "PARTIAL" if store.partial_next else "COMPLETED"
+        store.fail_next = store.partial_next = False
+        bulk_op = BulkOp(
+            n=BULK_BASE + next(_BULK_SEQ),
+            query=query,
+            plan=plan,
+            volume=plan.coll.volume(state),
+            customers=customers,
+            created=now,
+            duration_s=store.duration_s,
+            outcome=outcome,
+            signature=base64.urlsafe_b64encode(os.urandom(12)).decode(),
+            event_id=str(uuid.uuid4()),
+            webhook_copies=store.webhook_copies,
+            webhook=not store.no_webhook,
+        )
+        store.ops[bulk_op.n] = bulk_op
+        timer = threading.Timer(bulk_op.duration_s, store.finish, args=(bulk_op,))
+        timer.daemon = True
+        timer.start()
+    payload = {
+        "bulkOperation": bulk_op.fields(now, _files_url(request)) if bulk_op else None,
+        "userErrors": errors,
+    }
+    sub = field.sub or {}
+    shaped: dict[str, Any] = {}
+    for s in sub.values():
+        value = payload.get(s.name)
+        if s.name == "userErrors" and s.sub:
+            value = [_project(e, s.sub) for e in errors]
+        elif isinstance(value, dict) and s.sub:
+            value = _project(value, s.sub)
+        shaped[s.key] = value
+    return _answer(state, field.key, shaped if sub else payload, BULK_RUN_COST, available)
+
+
+def _bulk_read(request: Request, field: Sel, variables: dict[str, Any]) -> Response:
+    state = sandbox_state(request)
+    if field.name == "node":
+        ident = _string_arg(field.args.get("id"), variables)
+        if not isinstance(ident, str):
+            return _gql_errors(
+                GraphQLError(
+                    "Field 'node' is missing required arguments: id",
+                    extensions={"code": "missingRequiredArguments", "arguments": "id"},
+                ).body
+            )
+    refused, available = _gql_charge(state, BULK_READ_COST)
+    if refused is not None:
+        return refused
+    store = _bulk(request)
+    if field.name == "node":
+        prefix = "gid://shopify/BulkOperation/"
+        tail = ident[len(prefix) :] if ident.startswith(prefix) else ""
+        found = store.ops.get(int(tail)) if tail.isdigit() else None
+    else:
+        found = store.latest()
+    value = None
+    if found is not None:
+        found.reads += 1
+        doc = found.fields(time.time(), _files_url(request))
+        value = _project(doc, field.sub) if field.sub else doc
+    return _answer(state, field.key, value, BULK_READ_COST, available)
+
+
+@router.get("/_files/bulk/{name}")
+async def bulk_file(request: Request, name: str) -> Response:
+    """A bulk operation's JSONL (``<n>.jsonl``, or ``<n>-partial.jsonl`` for partial data).
+    Like a presigned storage URL: a request that also carries a token is refused (400), one
+    without the signature too (403)."""
+    if "authorization" in request.headers or "x-shopify-access-token" in request.headers:
+        return Response(
+            "InvalidArgument: Only one auth mechanism allowed",
+            status_code=400,
+            media_type="text/plain",
+        )
+    stem = name.removesuffix(".jsonl")
+    partial = stem.endswith("-partial")
+    stem = stem.removesuffix("-partial")
+    op = _bulk(request).ops.get(int(stem)) if stem.isdigit() else None
+    if op is None or request.query_params.get("signature") != op.signature:
+        return Response("AccessDenied", status_code=403, media_type="text/plain")
+    status = op.status(time.time())
+    if (status, partial) not in (("COMPLETED", False), ("FAILED", True)) or (
+        partial and op.outcome != "PARTIAL"
+    ):
+        return Response("NoSuchKey", status_code=404, media_type="text/plain")
+    op.downloads += 1
+    lines = op.file_lines(partial)
+    body = b"".join(line + b"\n" for line in lines)
+    return Response(body, media_type="application/jsonl")
+
+
+class BulkControl(BaseModel):
+    """Sandbox-only knobs of bulk operations (unset ones are kept)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duration_s: float | None = Field(None, ge=0, le=3600)
+    fail_next: bool | None = None
+    partial_next: bool | None = None
+    webhook_copies: int | None = Field(None, ge=0, le=10)
+    no_webhook: bool | None = None
+
+
+class WebhookSubscription(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    callback_url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://")
+    secret: str = Field(min_length=1, max_length=512)
+
+
+@router.post("/_sandbox/bulk")
+async def bulk_control(request: Request, body: BulkControl) -> Response:
+    """Sandbox-only: ``duration_s`` (creation to end state), ``fail_next`` (FAILED,
+    INTERNAL_SERVER_ERROR, no file), ``partial_next`` (FAILED, TIMEOUT, a partialDataUrl with
+    the first half of the lines), ``webhook_copies`` (2: a duplicate delivery, same
+    X-Shopify-Event-Id), ``no_webhook``. The two ``*_next`` apply to the next operation only."""
+    store = _bulk(request)
+    for key, value in body.model_dump(exclude_none=True).items():
+        setattr(store, key, value)
+    return JSONResponse(store.settings())
+
+
+@router.get("/_sandbox/bulk")
+async def bulk_state(request: Request) -> Response:
+    store = _bulk(request)
+    now = time.time()
+    ops = [
+        {
+            "id": op.gid,
+            "status": op.status(now),
+            "query": op.query,
+            "reads": op.reads,
+            "downloads": op.downloads,
+        }
+        for op in store.ops.values()
+    ]
+    return JSONResponse({"settings": store.settings(), "operations": ops})
+
+
+@router.post("/_sandbox/webhooks")
+async def webhook_subscribe(request: Request, body: WebhookSubscription) -> Response:
+    """Sandbox-only: subscribe ``callback_url`` to bulk_operations/finish, signed with
+    ``secret`` (what the app's webhookSubscriptionCreate would do; Shopify signs with the
+    app's client secret). Registering a URL again replaces its secret."""
+    store = _bulk(request)
+    with store.lock:
+        store.subscriptions[body.callback_url] = body.secret
+    return JSONResponse({"topic": BULK_TOPIC, "callback_url": body.callback_url})
+
+
+@router.get("/_sandbox/webhooks")
+async def webhook_attempts(request: Request) -> Response:
+    """The subscriptions (without secrets) and every delivery attempt, oldest first."""
+    store = _bulk(request)
+    with store.lock:
+        subs = [{"topic": BULK_TOPIC, "callback_url": url} for url in store.subscriptions]
+        attempts = list(store.attempts)
+    return JSONResponse({"shop_domain": SHOP_DOMAIN, "subscriptions": subs, "attempts": attempts})
 
 
 # ---- OAuth: expiring offline tokens, rotating refresh tokens ------------------------------

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import threading
 import time
+import uuid
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +19,7 @@ import requests
 from sandbox.shopify import (
     CUSTOMER_BASE,
     ORDER_BASE,
+    SHOP_DOMAIN,
     UNAUTHORIZED,
     _encode_cursor,
     customer,
@@ -415,3 +424,238 @@ def test_volume_and_deep_page_are_cheap(make_client, mint):
     ]
     assert doc["data"]["customers"]["pageInfo"]["hasNextPage"] is False
     assert time.monotonic() - t0 < 2
+
+
+# ---- bulk operations and the bulk_operations/finish webhook ---------------------------------
+
+BULK = "/shopify/_sandbox/bulk"
+HOOKS = "/shopify/_sandbox/webhooks"
+RUN = (
+    "mutation($q: String!) { bulkOperationRunQuery(query: $q) "
+    "{ bulkOperation { id status } userErrors { field message } } }"
+)
+CURRENT = (
+    "{ currentBulkOperation(type: QUERY) "
+    "{ id status errorCode objectCount url partialDataUrl createdAt completedAt } }"
+)
+BULK_CUSTOMERS = "{ customers { edges { node { id email } } } }"
+SECRET = "shpss_sandbox_secret"
+
+
+class Hooks:
+    """A tiny webhook receiver on loopback: every POST's headers and raw body."""
+
+    def __init__(self) -> None:
+        got: list[dict] = []
+        self.got = got
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                got.append({"headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body})  # fmt: skip
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/shopify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, n: int, timeout: float = 5.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.got) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.got
+
+
+@pytest.fixture
+def hooks():
+    h = Hooks()
+    yield h
+    h.server.shutdown()
+
+
+def run_bulk(client, h, query: str = BULK_CUSTOMERS) -> dict:
+    resp = client.post(GRAPHQL, json={"query": RUN, "variables": {"q": query}}, headers=h)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["data"]["bulkOperationRunQuery"]
+
+
+def current(client, h) -> dict | None:
+    return client.post(GRAPHQL, json={"query": CURRENT}, headers=h).json()["data"][
+        "currentBulkOperation"
+    ]
+
+
+def test_bulk_finish_webhook_is_signed_and_shaped_like_shopifys(client, mint, hooks):
+    h = shop(mint(client, "shopify"))
+    assert client.post(HOOKS, json={"callback_url": hooks.url, "secret": SECRET}).status_code == 200
+    client.post(BULK, json={"duration_s": 0.3}).raise_for_status()
+    started = run_bulk(client, h)
+    assert started["userErrors"] == []
+    gid = started["bulkOperation"]["id"]
+    assert started["bulkOperation"]["status"] == "CREATED"
+    assert gid.startswith("gid://shopify/BulkOperation/")
+    [hook] = hooks.wait(1)
+    raw, headers = hook["body"], hook["headers"]
+    digest = hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()
+    assert headers["x-shopify-hmac-sha256"] == base64.b64encode(digest).decode()
+    assert headers["x-shopify-topic"] == "bulk_operations/finish"
+    assert headers["x-shopify-shop-domain"] == SHOP_DOMAIN == "toolqueue-sandbox.myshopify.com"
+    assert headers["x-shopify-api-version"] == "2025-10"
+    assert headers["content-type"] == "application/json"
+    uuid.UUID(headers["x-shopify-webhook-id"])
+    uuid.UUID(headers["x-shopify-event-id"])
+    assert datetime.fromisoformat(headers["x-shopify-triggered-at"].replace("Z", "+00:00"))
+    body = json.loads(raw)
+    assert list(body) == [
+        "admin_graphql_api_id", "completed_at", "created_at", "error_code", "status", "type"
+    ]  # fmt: skip
+    assert body["admin_graphql_api_id"] == gid
+    assert (body["error_code"], body["status"], body["type"]) == (None, "completed", "query")
+    done = current(client, h)
+    assert done["id"] == gid and done["status"] == "COMPLETED" and done["objectCount"] == "620"
+    created = datetime.fromisoformat(body["created_at"])
+    completed = datetime.fromisoformat(body["completed_at"])
+    assert created.utcoffset() is not None  # the shop's zone, with its offset
+    assert created == datetime.fromisoformat(done["createdAt"].replace("Z", "+00:00"))
+    assert completed == datetime.fromisoformat(done["completedAt"].replace("Z", "+00:00"))
+    # the signature covers the exact bytes: one byte changed, and it no longer verifies
+    tampered = hmac.new(SECRET.encode(), raw.replace(b"completed", b"COMPLETED", 1),
+                        hashlib.sha256).digest()  # fmt: skip
+    assert base64.b64encode(tampered).decode() != headers["x-shopify-hmac-sha256"]
+    log = client.get(HOOKS).json()
+    assert log["subscriptions"] == [{"topic": "bulk_operations/finish", "callback_url": hooks.url}]
+    assert [(a["url"], a["status"], a["operation"]) for a in log["attempts"]] == [
+        (hooks.url, 200, gid)
+    ]
+    assert SECRET not in json.dumps(log)
+
+
+def test_duplicate_delivery_shares_the_event_id_and_failures_say_failed(client, mint, hooks):
+    h = shop(mint(client, "shopify"))
+    client.post(HOOKS, json={"callback_url": hooks.url, "secret": SECRET}).raise_for_status()
+    client.post(BULK, json={"duration_s": 0.2, "webhook_copies": 2, "fail_next": True})
+    gid = run_bulk(client, h)["bulkOperation"]["id"]
+    first, second = hooks.wait(2)
+    assert first["body"] == second["body"]
+    assert first["headers"]["x-shopify-event-id"] == second["headers"]["x-shopify-event-id"]
+    assert first["headers"]["x-shopify-webhook-id"] != second["headers"]["x-shopify-webhook-id"]
+    body = json.loads(first["body"])
+    assert body["admin_graphql_api_id"] == gid
+    assert (body["status"], body["error_code"]) == ("failed", "internal_server_error")
+    failed = current(client, h)
+    assert failed["status"] == "FAILED" and failed["errorCode"] == "INTERNAL_SERVER_ERROR"
+    assert failed["url"] is None and failed["partialDataUrl"] is None
+    time.sleep(0.3)
+    assert len(hooks.got) == 2
+
+
+def test_no_webhook_and_reset_forget_operations_and_subscriptions(client, mint, hooks):
+    h = shop(mint(client, "shopify"))
+    client.post(HOOKS, json={"callback_url": hooks.url, "secret": SECRET}).raise_for_status()
+    client.post(BULK, json={"duration_s": 0.2, "no_webhook": True}).raise_for_status()
+    run_bulk(client, h)
+    time.sleep(0.5)
+    assert current(client, h)["status"] == "COMPLETED" and hooks.got == []
+    client.post(BULK, json={"duration_s": 0.4, "no_webhook": False}).raise_for_status()
+    assert run_bulk(client, h)["userErrors"] == []
+    assert client.post("/_sandbox/reset").status_code == 200  # before it completes
+    h = shop(mint(client, "shopify"))
+    time.sleep(0.7)
+    assert hooks.got == []  # the reset dropped the operation and the subscription
+    assert current(client, h) is None
+    assert client.get(HOOKS).json()["subscriptions"] == []
+    assert client.get(BULK).json() == {
+        "settings": {"duration_s": 1.0, "fail_next": False, "partial_next": False,
+                     "webhook_copies": 1, "no_webhook": False},
+        "operations": [],
+    }  # fmt: skip
+
+
+def test_bulk_lifecycle_one_at_a_time_and_the_signed_file(client, mint):
+    h = shop(mint(client, "shopify"))
+    client.post(BULK, json={"duration_s": 0.6}).raise_for_status()
+    gid = run_bulk(client, h)["bulkOperation"]["id"]
+    assert current(client, h)["status"] in ("CREATED", "RUNNING")
+    busy = run_bulk(client, h, "{ orders { nodes { id } } }")
+    assert busy == {
+        "bulkOperation": None,
+        "userErrors": [
+            {
+                "field": ["query"],
+                "message": "A bulk query operation for this app and shop is already in "
+                f"progress: {gid}.",
+            }
+        ],
+    }
+    time.sleep(0.3)
+    assert current(client, h)["status"] == "RUNNING"
+    time.sleep(0.4)
+    done = current(client, h)
+    assert done["status"] == "COMPLETED" and done["completedAt"] and done["partialDataUrl"] is None
+    url = done["url"]
+    lines = client.get(url).text.splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"id": f"gid://shopify/Customer/{CUSTOMER_BASE + i}", "email": customer(i)["email"]}
+        for i in range(1, 621)
+    ]
+    assert client.get(url, headers=h).status_code == 400  # a token next to the signature
+    assert client.get(url, headers={"Authorization": "Bearer x"}).status_code == 400
+    assert client.get(url.split("?")[0]).status_code == 403  # unsigned
+    assert client.get(url.replace("signature=", "signature=x")).status_code == 403
+    by_id = "query($id: ID!) { node(id: $id) { ... on BulkOperation { id status url } } }"
+    node = client.post(GRAPHQL, json={"query": by_id, "variables": {"id": gid}}, headers=h)
+    assert node.json()["data"]["node"] == {"id": gid, "status": "COMPLETED", "url": url}
+    other = {"id": "gid://shopify/BulkOperation/1"}
+    node = client.post(GRAPHQL, json={"query": by_id, "variables": other}, headers=h)
+    assert node.json()["data"]["node"] is None
+    # partial data: FAILED, TIMEOUT, the first half of the lines
+    client.post(BULK, json={"duration_s": 0.1, "partial_next": True}).raise_for_status()
+    run_bulk(client, h)
+    time.sleep(0.2)
+    failed = current(client, h)
+    assert (failed["status"], failed["errorCode"], failed["url"]) == ("FAILED", "TIMEOUT", None)
+    assert failed["objectCount"] == "310"
+    partial = client.get(failed["partialDataUrl"]).text.splitlines()
+    assert [json.loads(line)["id"] for line in partial] == [
+        f"gid://shopify/Customer/{CUSTOMER_BASE + i}" for i in range(1, 311)
+    ]
+
+
+def test_bulk_query_validation_and_cost(client, mint):
+    h = shop(mint(client, "shopify"))
+    literal = (
+        'mutation { bulkOperationRunQuery(query: """\n  {\n    orders {\n      edges { node '
+        '{ id lineItems { edges { node { id sku } } } } }\n    }\n  }\n""") '
+        "{ bulkOperation { id } userErrors { message } } }"
+    )
+    doc = client.post(GRAPHQL, json={"query": literal}, headers=h).json()
+    assert doc["data"]["bulkOperationRunQuery"]["userErrors"] == []
+    assert doc["extensions"]["cost"]["actualQueryCost"] == 10
+    assert current(client, h) is not None
+    client.post("/_sandbox/reset")
+    h = shop(mint(client, "shopify"))
+    for query, message in [
+        ("{ customers { edges { node { id emale } } } }",
+         "Invalid bulk query: Field 'emale' doesn't exist on type 'Customer'"),
+        ("{ customers { pageInfo { hasNextPage } } }",
+         "Invalid bulk query: Bulk queries must select the nodes of connection 'customers'"),
+        ("{ orders { edges { node { totalPriceSet } } } }",
+         "Invalid bulk query: Field must have selections (field 'totalPriceSet'"),
+        ("{ customers { edges { node { id", "Invalid bulk query: Unexpected end of document"),
+    ]:  # fmt: skip
+        answer = run_bulk(client, h, query)
+        assert answer["bulkOperation"] is None
+        [error] = answer["userErrors"]
+        assert error["field"] == ["query"] and error["message"].startswith(message), error
+    assert current(client, h) is None
+    configure(client, rate_budgets={"shopify.graphql": 12})  # 12 points, restoring 12/s
+    assert run_bulk(client, h)["userErrors"] == []
+    throttled = client.post(GRAPHQL, json={"query": RUN, "variables": {"q": BULK_CUSTOMERS}},
+                            headers=h).json()  # fmt: skip
+    assert throttled["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert throttled["extensions"]["cost"]["requestedQueryCost"] == 10
