@@ -25,19 +25,11 @@ ports, so nothing else needs to run:
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness as h
 
 TOKEN = "jira-bench-agent-economy"  # static sandbox token
 SEARCH_PATH = "/jira/rest/api/3/search/jql"
@@ -53,42 +45,6 @@ NAIVE_FIELDS = "summary,status,priority,assignee,created,updated"
 # toolqueue: the same search, each record projected to what the agent needs.
 TQ_ARGS = {"jql": JQL, "fields": ["summary", "status"], "max_results": PER_PAGE}
 TQ_FIELDS = ["key", "fields.summary", "fields.status.name"]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-Proc = subprocess.Popen[bytes]
-
-
-def stop(procs: list[Proc]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
-
-
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not come up")
-        time.sleep(0.1)
 
 
 @dataclass
@@ -119,35 +75,6 @@ class Agent:
                 key = (e["path"], e["query"])
                 self.wasted += key in answered
                 answered.add(key)
-
-
-# ---- the sandbox -----------------------------------------------------------------------------
-
-
-class Sandbox:
-    def __init__(self, base: str) -> None:
-        import requests
-
-        self.base = base
-        self.http = requests.Session()
-
-    def reset(self) -> None:
-        """Fresh log and windows; the static token again; wait out one window."""
-        self.http.post(f"{self.base}/_sandbox/reset", timeout=5).raise_for_status()
-        self.http.post(
-            f"{self.base}/_sandbox/static-token", json={"vendor": "jira", "token": TOKEN}, timeout=5
-        ).raise_for_status()
-        time.sleep(WINDOW_MS / 1000 + 0.1)
-
-    def configure(self, **changes: Any) -> None:
-        self.http.post(f"{self.base}/_sandbox/config", json=changes, timeout=5).raise_for_status()
-
-    def search_calls(self, since: float) -> list[dict[str, Any]]:
-        resp = self.http.get(
-            f"{self.base}/_sandbox/requests", params={"since": since, "vendor": "jira"}, timeout=30
-        )
-        resp.raise_for_status()
-        return [e for e in resp.json() if e["path"] == SEARCH_PATH and e["kind"] == "api"]
 
 
 # ---- 1. the naive loop -----------------------------------------------------------------------
@@ -236,127 +163,70 @@ async def toolqueue_agent(api_url: str, api_key: str, account_id: str) -> Agent:
 
 def main() -> None:
     import anyio
-    from cryptography.fernet import Fernet
 
-    home = Path(tempfile.mkdtemp(prefix="tq-bench-agent-"))
-    redis_port, sandbox_port, api_port = _port(), _port(), _port()
-    os.environ.update(
-        {
-            "TOOLQUEUE_HOME": str(home),
-            "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "TOOLQUEUE_SANDBOX_PORT": str(sandbox_port),
-            "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
-            "TOOLQUEUE_LOG_LEVEL": "WARNING",
-        }
-    )
-    from app.accounts import AccountCreate, create_account
-    from app.localredis import LocalRedis
-    from app.tenants import create_tenant
+    with h.stack(
+        "tq-bench-agent-", sandbox=True, api=True, workers=[("-P", "solo", "-n", "bench@%h")]
+    ) as st:
+        sandbox = st.sandbox
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log: IO[bytes] = open(home / "bench.log", "ab")  # noqa: SIM115
-    base = f"http://127.0.0.1:{sandbox_port}"
-    api_url = f"http://127.0.0.1:{api_port}"
-    sandbox = Sandbox(base)
-    procs: list[Proc] = []
-    ok = False
-    with LocalRedis(redis_port, home / "redis"):
-        try:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "sandbox"], cwd=ROOT, env=env, stdout=log, stderr=log
-                )
-            )
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "app.celery", "worker", "-P", "solo",
-                     "-n", "bench@%h", "--loglevel=WARNING", "--without-mingle",
-                     "--without-gossip"],
-                    cwd=ROOT, env=env, stdout=log, stderr=log,
-                )
-            )  # fmt: skip
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "app.api.main:app", "--host", "127.0.0.1",
-                     "--port", str(api_port), "--log-level", "warning"],
-                    cwd=ROOT, env=env, stdout=log, stderr=log,
-                )
-            )  # fmt: skip
-            wait_http(f"{base}/healthz")
-            wait_http(f"{api_url}/healthz")
-            from app.celery import app as celery_app
+        def reset() -> None:
+            """Fresh log and windows; the static token again; wait out one window."""
+            sandbox.reset("jira", TOKEN, WINDOW_MS / 1000 + 0.1)
 
-            deadline = time.monotonic() + 60
-            while not celery_app.control.ping(timeout=0.5):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the worker did not come up")
-            sandbox.configure(
-                volumes={"jira.issues": ISSUES},
-                rate_budgets={"jira": BUDGET},
-                rate_window_ms=WINDOW_MS,
-            )
-            tenant = create_tenant("bench-agent", rate_limit=0)
-            account = create_account(
-                tenant["tenant_id"],
-                AccountCreate.model_validate(
-                    {
-                        "vendor": "jira",
-                        "name": "bench",
-                        "base_url": f"{base}/jira",
-                        "credentials": {"type": "bearer", "token": TOKEN},
-                    }
-                ),
-            )["account_id"]
+        sandbox.configure(
+            volumes={"jira.issues": ISSUES},
+            rate_budgets={"jira": BUDGET},
+            rate_window_ms=WINDOW_MS,
+        )
+        tenant, account = h.tenant_account(
+            "jira",
+            f"{st.sandbox_url}/jira",
+            {"type": "bearer", "token": TOKEN},
+            tenant="bench-agent",
+            rate_limit=0,
+        )
 
-            sandbox.reset()
-            t1 = time.time()
-            naive = naive_agent(base)
-            naive.upstream_from(sandbox.search_calls(t1))
+        reset()
+        t1 = time.time()
+        naive = naive_agent(st.sandbox_url)
+        naive.upstream_from(sandbox.calls(t1, "jira", SEARCH_PATH))
 
-            sandbox.reset()
-            t2 = time.time()
-            tq = anyio.run(toolqueue_agent, api_url, tenant["api_key"], account)
-            tq.upstream_from(sandbox.search_calls(t2))
+        reset()
+        t2 = time.time()
+        tq = anyio.run(toolqueue_agent, st.api_url, tenant["api_key"], account)
+        tq.upstream_from(sandbox.calls(t2, "jira", SEARCH_PATH))
 
+        print(
+            f"agent economy: {OPEN} open Jira tickets (JQL '{JQL}', {ISSUES} issues in "
+            f"all), {PER_PAGE} per page, sandbox budget {BUDGET} req / {WINDOW_MS / 1000:g} s"
+        )
+        print(
+            f"   {'':32}{'records':>8}{'round trips':>13}{'bytes to model':>16}"
+            f"{'upstream':>10}{'429s':>6}{'wasted':>8}{'wall s':>8}"
+        )
+        for a in (naive, tq):
             print(
-                f"agent economy: {OPEN} open Jira tickets (JQL '{JQL}', {ISSUES} issues in "
-                f"all), {PER_PAGE} per page, sandbox budget {BUDGET} req / {WINDOW_MS / 1000:g} s"
+                f"   {a.name:32}{a.records:8d}{a.round_trips:13d}{a.bytes_to_model:16,d}"
+                f"{a.upstream:10d}{a.limited:6d}{a.wasted:8d}{a.wall_s:8.2f}"
             )
+        hit = (
+            tq.round_trips <= 2
+            and tq.bytes_to_model <= CAP
+            and tq.wasted == 0
+            and tq.records == OPEN
+        )
+        print(
+            f"   toolqueue targets (<= 2 round trips, <= {CAP:,} bytes, 0 wasted upstream "
+            f"requests, all {OPEN} records): {'met' if hit else 'MISSED'}"
+        )
+        if tq.refused_at:
             print(
-                f"   {'':32}{'records':>8}{'round trips':>13}{'bytes to model':>16}"
-                f"{'upstream':>10}{'429s':>6}{'wasted':>8}{'wall s':>8}"
+                f"   toolqueue's 429s were upstream requests #{list(tq.refused_at)}: Jira's "
+                "accepted answers carry a limit and `remaining` but no window or reset, so "
+                "`remaining: 0` cannot close the budget; the first refusal's Retry-After does"
             )
-            for a in (naive, tq):
-                print(
-                    f"   {a.name:32}{a.records:8d}{a.round_trips:13d}{a.bytes_to_model:16,d}"
-                    f"{a.upstream:10d}{a.limited:6d}{a.wasted:8d}{a.wall_s:8.2f}"
-                )
-            hit = (
-                tq.round_trips <= 2
-                and tq.bytes_to_model <= CAP
-                and tq.wasted == 0
-                and tq.records == OPEN
-            )
-            print(
-                f"   toolqueue targets (<= 2 round trips, <= {CAP:,} bytes, 0 wasted upstream "
-                f"requests, all {OPEN} records): {'met' if hit else 'MISSED'}"
-            )
-            if tq.refused_at:
-                print(
-                    f"   toolqueue's 429s were upstream requests #{list(tq.refused_at)}: Jira's "
-                    "accepted answers carry a limit and `remaining` but no window or reset, so "
-                    "`remaining: 0` cannot close the budget; the first refusal's Retry-After does"
-                )
-            if naive.records != OPEN:
-                print(f"   WARNING: the naive loop got {naive.records} of {OPEN} records")
-            ok = True
-        finally:
-            stop(procs)
-            log.close()
-            if not ok:
-                print(f"logs kept in {home}", file=sys.stderr)
-    if ok:
-        shutil.rmtree(home, ignore_errors=True)
+        if naive.records != OPEN:
+            print(f"   WARNING: the naive loop got {naive.records} of {OPEN} records")
 
 
 if __name__ == "__main__":

@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness as h
+
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_s(pid: int) -> float:
@@ -58,111 +50,41 @@ print(json.dumps([time.perf_counter() - t0, time.process_time() - c0, n]))
 
 
 def main(pages: int = 600) -> None:
-    home = Path(tempfile.mkdtemp(prefix="tq-bench-"))
-    redis_port, sandbox_port = _port(), _port()
-    from cryptography.fernet import Fernet
+    with h.stack(
+        sandbox=True,
+        workers=[("-P", "solo")],
+        sandbox_hubspot_contacts=pages * 100,
+        sandbox_rate_budget=100_000_000,
+    ) as st:
+        from app.jobs import JobCreate, enqueue
+        from app.jobstore import load
 
-    os.environ.update(
-        {
-            "TOOLQUEUE_HOME": str(home),
-            "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "TOOLQUEUE_SANDBOX_PORT": str(sandbox_port),
-            "TOOLQUEUE_SANDBOX_HUBSPOT_CONTACTS": str(pages * 100),
-            "TOOLQUEUE_SANDBOX_RATE_BUDGET": "100000000",
-            "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
-            "TOOLQUEUE_LOG_LEVEL": "WARNING",
+        worker = st.workers[0]
+        token = st.sandbox.mint("hubspot", expires_in=86400)["access_token"]
+        url = f"{st.sandbox_url}/hubspot/crm/v3/objects/contacts"
+        bare_loop(url, token, 20)  # warm the sandbox
+        b_wall, b_cpu, b_pages = bare_loop(url, token, pages)
+
+        tenant, account = h.tenant_account(
+            "hubspot", f"{st.sandbox_url}/hubspot", {"type": "bearer", "token": token}
+        )
+        req = {
+            "tool": "hubspot.contacts.list",
+            "account_id": account,
+            "args": {"limit": 100},
+            "delivery": "blocks",
         }
-    )
-    import requests
-
-    from app.accounts import AccountCreate, create_account
-    from app.jobs import JobCreate, enqueue
-    from app.jobstore import load
-    from app.localredis import LocalRedis
-    from app.tenants import create_tenant
-
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(home / "bench.log", "ab")  # noqa: SIM115
-    with LocalRedis(redis_port, home / "redis"):
-        sandbox = subprocess.Popen(
-            [sys.executable, "-m", "sandbox"], cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "app.celery",
-                "worker",
-                "-P",
-                "solo",
-                "--loglevel=WARNING",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            base = f"http://127.0.0.1:{sandbox_port}"
-            for _ in range(300):
-                try:
-                    requests.get(f"{base}/healthz", timeout=1)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.1)
-            token = requests.post(
-                f"{base}/_sandbox/tokens",
-                json={
-                    "vendor": "hubspot",
-                    "client_id": "c",
-                    "client_secret": "s",
-                    "expires_in": 86400,
-                },
-                timeout=5,
-            ).json()["access_token"]
-            url = f"{base}/hubspot/crm/v3/objects/contacts"
-            bare_loop(url, token, 20)  # warm the sandbox
-            b_wall, b_cpu, b_pages = bare_loop(url, token, pages)
-
-            tenant = create_tenant("bench")
-            account = create_account(
-                tenant["tenant_id"],
-                AccountCreate.model_validate(
-                    {
-                        "vendor": "hubspot",
-                        "name": "bench",
-                        "base_url": f"{base}/hubspot",
-                        "credentials": {"type": "bearer", "token": token},
-                    }
-                ),
-            )["account_id"]
-            req = {
-                "tool": "hubspot.contacts.list",
-                "account_id": account,
-                "args": {"limit": 100},
-                "delivery": "blocks",
-            }
-            # warm-up job (imports, connections, script cache) on a few pages
-            warm = enqueue(tenant["tenant_id"], JobCreate.model_validate({**req, "max_pages": 10}))
-            while load(warm["job_id"])["status"] not in ("succeeded", "failed"):
-                time.sleep(0.05)
-            c0, t0 = cpu_s(worker.pid), time.perf_counter()
-            job = enqueue(
-                tenant["tenant_id"], JobCreate.model_validate({**req, "max_pages": pages})
-            )
-            while (state := load(job["job_id"]))["status"] not in ("succeeded", "failed"):
-                time.sleep(0.02)
-            t_wall, t_cpu = time.perf_counter() - t0, cpu_s(worker.pid) - c0
-            t_pages = state["pages"]
-            assert state["status"] == "succeeded", state
-        finally:
-            for proc in (worker, sandbox):
-                proc.terminate()
-                proc.wait(15)
+        # warm-up job (imports, connections, script cache) on a few pages
+        warm = enqueue(tenant["tenant_id"], JobCreate.model_validate({**req, "max_pages": 10}))
+        while load(warm["job_id"])["status"] not in ("succeeded", "failed"):
+            time.sleep(0.05)
+        c0, t0 = cpu_s(worker.pid), time.perf_counter()
+        job = enqueue(tenant["tenant_id"], JobCreate.model_validate({**req, "max_pages": pages}))
+        while (state := load(job["job_id"]))["status"] not in ("succeeded", "failed"):
+            time.sleep(0.02)
+        t_wall, t_cpu = time.perf_counter() - t0, cpu_s(worker.pid) - c0
+        t_pages = state["pages"]
+        assert state["status"] == "succeeded", state
 
     print(f"pagination over {pages} sandbox pages of 100 HubSpot contacts (zero latency):")
     print(f"{'':34}{'pages':>7}{'pages/s':>10}{'CPU ms/page':>13}")

@@ -30,97 +30,40 @@ the sandbox is reset between sections so each section's log and window stand alo
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness as h
 
 WINDOW_MS = 1000
 TOKEN = "pat-na1-bench-ratelimit"  # static sandbox token (no "~": every scope)
 LIST_PATH = "/hubspot/crm/v3/objects/contacts"
 TOOL = "hubspot.contacts.list"
 PER_PAGE = 100
-LOG_MAX = 200_000  # sandbox.state.LOG_MAX: a log this long may have lost its oldest calls
 DONE = ("succeeded", "failed", "cancelled")
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# ---- the sandbox's own view ------------------------------------------------------------
 
 
-# ---- the sandbox, through its admin endpoints -------------------------------------------
+def reset(sandbox: h.Sandbox) -> None:
+    """Fresh log, windows and tokens; re-register the static token; wait one window."""
+    sandbox.reset("hubspot", TOKEN, WINDOW_MS / 1000)
 
 
-class Sandbox:
-    def __init__(self, base: str) -> None:
-        import requests
-
-        self.base = base
-        self.http = requests.Session()
-
-    def wait_up(self, timeout: float = 30.0) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.http.get(f"{self.base}/healthz", timeout=1).raise_for_status()
-                return
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def configure(self, **changes: Any) -> None:
-        self.http.post(f"{self.base}/_sandbox/config", json=changes, timeout=5).raise_for_status()
-
-    def reset(self) -> None:
-        """Fresh log, windows and tokens; re-register the static token; wait one window."""
-        self.http.post(f"{self.base}/_sandbox/reset", timeout=5).raise_for_status()
-        self.http.post(
-            f"{self.base}/_sandbox/static-token",
-            json={"vendor": "hubspot", "token": TOKEN},
-            timeout=5,
-        ).raise_for_status()
-        time.sleep(WINDOW_MS / 1000)
-
-    def cross_check(self, st: LogStats) -> None:
-        """The sandbox's own counters (since the last reset) must agree with the log."""
-        resp = self.http.get(f"{self.base}/_sandbox/stats", timeout=5)
-        resp.raise_for_status()
-        counters = resp.json()
-        if (counters["requests"], counters["rate_limited"]) != (st.calls, st.limited):
-            print(
-                f"   WARNING: sandbox counters say {counters['requests']} calls / "
-                f"{counters['rate_limited']} refusals since reset, the log {st.calls} / "
-                f"{st.limited}"
-            )
-
-    def list_calls(self, since: float) -> list[dict[str, Any]]:
-        """Logged calls to the contacts list endpoint from ``since`` on (wall clock)."""
-        resp = self.http.get(
-            f"{self.base}/_sandbox/requests",
-            params={"since": since, "vendor": "hubspot"},
-            timeout=30,
+def cross_check(sandbox: h.Sandbox, st: LogStats) -> None:
+    """The sandbox's own counters (since the last reset) must agree with the log."""
+    counters = sandbox.stats()
+    if (counters["requests"], counters["rate_limited"]) != (st.calls, st.limited):
+        print(
+            f"   WARNING: sandbox counters say {counters['requests']} calls / "
+            f"{counters['rate_limited']} refusals since reset, the log {st.calls} / "
+            f"{st.limited}"
         )
-        resp.raise_for_status()
-        entries = resp.json()
-        if len(entries) >= LOG_MAX:
-            print(f"  WARNING: sandbox log full ({LOG_MAX}); oldest calls may be missing")
-        return [e for e in entries if e["path"] == LIST_PATH and e["kind"] == "api"]
 
 
 @dataclass(frozen=True)
@@ -170,56 +113,9 @@ def max_in_window(times: Sequence[float], window_s: float) -> int:
 # ---- workers and jobs ----------------------------------------------------------------------
 
 
-Proc = subprocess.Popen[bytes]
-
-
-def start_workers(names: Iterable[str], env: dict[str, str], log: IO[bytes]) -> list[Proc]:
+def solo_workers(st: h.Stack, names: Iterable[str]) -> list[h.Proc]:
     """One ``-P solo`` worker process per name; returns once every one answers a ping."""
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "app.celery",
-                "worker",
-                "-P",
-                "solo",
-                "-n",
-                f"{name}@%h",
-                "--loglevel=WARNING",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        for name in names
-    ]
-    from app.celery import app as celery_app
-
-    deadline = time.monotonic() + 60
-    while len(celery_app.control.ping(timeout=0.5) or []) < len(procs):
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            stop(procs)
-            raise RuntimeError(f"workers did not come up; see {log.name}")
-    return procs
-
-
-def stop(procs: Iterable[Proc]) -> None:
-    procs = list(procs)
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
+    return st.start_workers(("-P", "solo", "-n", f"{name}@%h") for name in names)
 
 
 @dataclass(frozen=True)
@@ -348,168 +244,128 @@ def main(argv: Sequence[str] | None = None) -> None:
     n_workers, budget1, budget2 = 4, 50, 100
     window_s = WINDOW_MS / 1000
 
-    home = Path(tempfile.mkdtemp(prefix="tq-bench-rl-"))
-    redis_port, sandbox_port = _port(), _port()
-    from cryptography.fernet import Fernet
-
-    os.environ.update(
-        {
-            "TOOLQUEUE_HOME": str(home),
-            "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "TOOLQUEUE_SANDBOX_PORT": str(sandbox_port),
-            "TOOLQUEUE_SANDBOX_RATE_BUDGET": str(budget1),
-            "TOOLQUEUE_SANDBOX_RATE_WINDOW_MS": str(WINDOW_MS),
-            "TOOLQUEUE_SANDBOX_HUBSPOT_CONTACTS": str(per_job * PER_PAGE),
-            "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
-            "TOOLQUEUE_LOG_LEVEL": "WARNING",
-        }
-    )
-    from app.accounts import AccountCreate, create_account
-    from app.localredis import LocalRedis
-    from app.tenants import create_tenant
-
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(home / "bench.log", "ab")  # noqa: SIM115
-    base = f"http://127.0.0.1:{sandbox_port}"
-    sandbox = Sandbox(base)
-    workers: list[Proc] = []
-    ok = False
-    with LocalRedis(redis_port, home / "redis"):
-        server = subprocess.Popen(
-            [sys.executable, "-m", "sandbox"], cwd=ROOT, env=env, stdout=log, stderr=log
+    with h.stack(
+        "tq-bench-rl-",
+        sandbox=True,
+        sandbox_rate_budget=budget1,
+        sandbox_rate_window_ms=WINDOW_MS,
+        sandbox_hubspot_contacts=per_job * PER_PAGE,
+    ) as st:
+        sandbox = st.sandbox
+        reset(sandbox)
+        tenant_info, account = h.tenant_account(
+            "hubspot", f"{st.sandbox_url}/hubspot", {"type": "bearer", "token": TOKEN}
         )
-        try:
-            sandbox.wait_up()
-            sandbox.reset()
-            tenant = create_tenant("bench")["tenant_id"]
-            account = create_account(
-                tenant,
-                AccountCreate.model_validate(
-                    {
-                        "vendor": "hubspot",
-                        "name": "bench",
-                        "base_url": f"{base}/hubspot",
-                        "credentials": {"type": "bearer", "token": TOKEN},
-                    }
-                ),
-            )["account_id"]
-            req = {
-                "tool": TOOL,
-                "account_id": account,
-                "args": {"limit": PER_PAGE},
-                "delivery": "blocks",
-            }
+        tenant = tenant_info["tenant_id"]
+        req = {
+            "tool": TOOL,
+            "account_id": account,
+            "args": {"limit": PER_PAGE},
+            "delivery": "blocks",
+        }
 
-            # 1. four workers, four jobs, one account, 50 / 1 s ------------------------------
-            sandbox.configure(
-                rate_budget=budget1, rate_window_ms=WINDOW_MS, hubspot_contacts=per_job * PER_PAGE
-            )
-            workers = start_workers([f"w{i}" for i in range(n_workers)], env, log)
-            run_jobs(tenant, [{**req, "max_pages": 2}] * n_workers, 60)  # warm-up
-            sandbox.reset()
-            total = n_workers * per_job
-            ideal1 = (total - budget1) / budget1
-            run1 = run_jobs(
-                tenant,
-                [{**req, "max_pages": per_job}] * n_workers,
-                max(60.0, 2.5 * total / budget1),
-            )
-            stats1 = LogStats.of(sandbox.list_calls(run1.t0), window_s)
-            sandbox.cross_check(stats1)
-            stop(workers)
-            rate1 = run1.pages / run1.wall
-            util = rate1 / budget1
-            print(
-                f"1. budget utilization: {n_workers} workers (-P solo), {n_workers} export "
-                f"jobs on one account, budget {budget1} req / {window_s:g} s rolling"
-            )
-            print(f"   jobs: {run1.statuses()}; pages {run1.pages} of {total}")
-            print(
-                f"   wall {run1.wall:.2f} s (first enqueue -> last job end); ideal "
-                f"({total} - {budget1}) / {budget1} = {ideal1:.2f} s"
-            )
-            print(f"   achieved {rate1:.1f} pages/s (pages / wall) vs budget {budget1}/s")
-            _print_log(stats1, run1.pages, budget1, window_s)
-            print(
-                f"   utilization {util:.3f} (target >= 0.95), 429s after first window: "
-                f"{stats1.limited_after_first_window} (target 0)"
-            )
+        # 1. four workers, four jobs, one account, 50 / 1 s ------------------------------
+        sandbox.configure(
+            rate_budget=budget1, rate_window_ms=WINDOW_MS, hubspot_contacts=per_job * PER_PAGE
+        )
+        workers = solo_workers(st, [f"w{i}" for i in range(n_workers)])
+        run_jobs(tenant, [{**req, "max_pages": 2}] * n_workers, 60)  # warm-up
+        reset(sandbox)
+        total = n_workers * per_job
+        ideal1 = (total - budget1) / budget1
+        run1 = run_jobs(
+            tenant,
+            [{**req, "max_pages": per_job}] * n_workers,
+            max(60.0, 2.5 * total / budget1),
+        )
+        stats1 = LogStats.of(sandbox.calls(run1.t0, "hubspot", LIST_PATH), window_s)
+        cross_check(sandbox, stats1)
+        h.stop(workers)
+        rate1 = run1.pages / run1.wall
+        util = rate1 / budget1
+        print(
+            f"1. budget utilization: {n_workers} workers (-P solo), {n_workers} export "
+            f"jobs on one account, budget {budget1} req / {window_s:g} s rolling"
+        )
+        print(f"   jobs: {run1.statuses()}; pages {run1.pages} of {total}")
+        print(
+            f"   wall {run1.wall:.2f} s (first enqueue -> last job end); ideal "
+            f"({total} - {budget1}) / {budget1} = {ideal1:.2f} s"
+        )
+        print(f"   achieved {rate1:.1f} pages/s (pages / wall) vs budget {budget1}/s")
+        _print_log(stats1, run1.pages, budget1, window_s)
+        print(
+            f"   utilization {util:.3f} (target >= 0.95), 429s after first window: "
+            f"{stats1.limited_after_first_window} (target 0)"
+        )
 
-            # 2. the 90,000-contact list, one fresh warmed worker, 100 / 1 s ----------------
-            sandbox.configure(rate_budget=budget2, hubspot_contacts=list_pages * PER_PAGE)
-            workers = start_workers(["solo"], env, log)
-            pid = workers[0].pid
-            run_jobs(tenant, [{**req, "max_pages": 5}], 60)  # warm-up
-            sandbox.reset()
-            rss0 = proc_kb(pid, "VmRSS")
-            hwm_ok = reset_hwm(pid)
-            sampler = RssSampler(pid)
-            sampler.start()
-            run2 = run_jobs(tenant, [{**req, "max_pages": list_pages}], 10 * list_pages / budget2)
-            peak = sampler.stop()
-            if hwm_ok:
-                peak = max(peak, proc_kb(pid, "VmHWM"))
-            stats2 = LogStats.of(sandbox.list_calls(run2.t0), window_s)
-            sandbox.cross_check(stats2)
-            stop(workers)
-            ideal2 = list_pages / budget2
-            growth_mb = (peak - rss0) / 1024
-            print()
-            print(
-                f"2. {list_pages * PER_PAGE:,}-contact list: {list_pages} pages, one export "
-                f"job, one -P solo worker, budget {budget2} req / {window_s:g} s rolling"
-            )
-            print(f"   job: {run2.statuses()}; pages {run2.pages} of {list_pages}")
-            print(
-                f"   wall {run2.wall:.2f} s (enqueue -> job end) / pages / rate "
-                f"{ideal2:.2f} s = {run2.wall / ideal2:.3f} (target <= 1.05)"
-            )
-            _print_log(stats2, run2.pages, budget2, window_s)
-            how = "VmRSS every 20 ms" + (" + VmHWM after clear_refs" if hwm_ok else "")
-            print(
-                f"   worker RSS {rss0 / 1024:.1f} MB before, peak {peak / 1024:.1f} MB "
-                f"({how}): growth {growth_mb:.1f} MB (target < 20 MB)"
-            )
+        # 2. the 90,000-contact list, one fresh warmed worker, 100 / 1 s ----------------
+        sandbox.configure(rate_budget=budget2, hubspot_contacts=list_pages * PER_PAGE)
+        workers = solo_workers(st, ["solo"])
+        pid = workers[0].pid
+        run_jobs(tenant, [{**req, "max_pages": 5}], 60)  # warm-up
+        reset(sandbox)
+        rss0 = proc_kb(pid, "VmRSS")
+        hwm_ok = reset_hwm(pid)
+        sampler = RssSampler(pid)
+        sampler.start()
+        run2 = run_jobs(tenant, [{**req, "max_pages": list_pages}], 10 * list_pages / budget2)
+        peak = sampler.stop()
+        if hwm_ok:
+            peak = max(peak, proc_kb(pid, "VmHWM"))
+        stats2 = LogStats.of(sandbox.calls(run2.t0, "hubspot", LIST_PATH), window_s)
+        cross_check(sandbox, stats2)
+        h.stop(workers)
+        ideal2 = list_pages / budget2
+        growth_mb = (peak - rss0) / 1024
+        print()
+        print(
+            f"2. {list_pages * PER_PAGE:,}-contact list: {list_pages} pages, one export "
+            f"job, one -P solo worker, budget {budget2} req / {window_s:g} s rolling"
+        )
+        print(f"   job: {run2.statuses()}; pages {run2.pages} of {list_pages}")
+        print(
+            f"   wall {run2.wall:.2f} s (enqueue -> job end) / pages / rate "
+            f"{ideal2:.2f} s = {run2.wall / ideal2:.3f} (target <= 1.05)"
+        )
+        _print_log(stats2, run2.pages, budget2, window_s)
+        how = "VmRSS every 20 ms" + (" + VmHWM after clear_refs" if hwm_ok else "")
+        print(
+            f"   worker RSS {rss0 / 1024:.1f} MB before, peak {peak / 1024:.1f} MB "
+            f"({how}): growth {growth_mb:.1f} MB (target < 20 MB)"
+        )
 
-            # 3. the article's naive loop, same pages, same budget ------------------------------
-            sandbox.reset()
-            t3 = time.time()
-            n_pages, n_calls, n_429, n_wall = naive_loop(
-                f"{base}{LIST_PATH}", list_pages, 20 * list_pages / budget2
-            )
-            stats3 = LogStats.of(sandbox.list_calls(t3), window_s)
-            sandbox.cross_check(stats3)
-            print()
+        # 3. the article's naive loop, same pages, same budget ------------------------------
+        reset(sandbox)
+        t3 = time.time()
+        n_pages, n_calls, n_429, n_wall = naive_loop(
+            f"{st.sandbox_url}{LIST_PATH}", list_pages, 20 * list_pages / budget2
+        )
+        stats3 = LogStats.of(sandbox.calls(t3, "hubspot", LIST_PATH), window_s)
+        cross_check(sandbox, stats3)
+        print()
+        print(
+            f"3. the article's naive loop (429 retried at once) vs toolqueue, "
+            f"{list_pages} pages at {budget2} req / {window_s:g} s"
+        )
+        print(
+            f"   {'':30}{'pages':>7}{'upstream calls':>16}{'429s':>8}{'wall s':>9}"
+            f"{'max ok/window':>15}"
+        )
+        for name, pages, st, wall in (
+            ("naive loop", n_pages, stats3, n_wall),
+            ("toolqueue (section 2)", run2.pages, stats2, run2.wall),
+        ):
             print(
-                f"3. the article's naive loop (429 retried at once) vs toolqueue, "
-                f"{list_pages} pages at {budget2} req / {window_s:g} s"
+                f"   {name:30}{pages:7d}{st.calls:16d}{st.limited:8d}{wall:9.2f}"
+                f"{st.max_in_window:15d}"
             )
+        if (stats3.calls, stats3.limited, stats3.accepted) != (n_calls, n_429, n_pages):
             print(
-                f"   {'':30}{'pages':>7}{'upstream calls':>16}{'429s':>8}{'wall s':>9}"
-                f"{'max ok/window':>15}"
+                f"   WARNING: naive loop counted {n_calls} calls / {n_429} 429s / "
+                f"{n_pages} pages, sandbox log says {stats3.calls} / {stats3.limited} / "
+                f"{stats3.accepted}"
             )
-            for name, pages, st, wall in (
-                ("naive loop", n_pages, stats3, n_wall),
-                ("toolqueue (section 2)", run2.pages, stats2, run2.wall),
-            ):
-                print(
-                    f"   {name:30}{pages:7d}{st.calls:16d}{st.limited:8d}{wall:9.2f}"
-                    f"{st.max_in_window:15d}"
-                )
-            if (stats3.calls, stats3.limited, stats3.accepted) != (n_calls, n_429, n_pages):
-                print(
-                    f"   WARNING: naive loop counted {n_calls} calls / {n_429} 429s / "
-                    f"{n_pages} pages, sandbox log says {stats3.calls} / {stats3.limited} / "
-                    f"{stats3.accepted}"
-                )
-            ok = True
-        finally:
-            stop(workers)
-            stop([server])
-            log.close()
-            if not ok:
-                print(f"logs kept in {home}", file=sys.stderr)
-    shutil.rmtree(home, ignore_errors=True)
 
 
 def _print_log(st: LogStats, pages: int, budget: int, window_s: float) -> None:

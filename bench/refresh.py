@@ -12,17 +12,13 @@ BLPOP, so a release wakes them at once).
 from __future__ import annotations
 
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import _harness as h
+
 PROCS, THREADS, TOKEN_LATENCY_MS = 8, 8, 200
 
 # One storm process: per "go <epoch>" line, THREADS threads call get_access_token at that
@@ -60,139 +56,75 @@ for line in sys.stdin:
 """
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def main(rounds: int = 10) -> None:
-    home = Path(tempfile.mkdtemp(prefix="tq-bench-"))
-    redis_port, sandbox_port = _port(), _port()
-    from cryptography.fernet import Fernet
+    with h.stack(sandbox=True) as st:
+        from app import keys
+        from app.redis import get_redis
+        from app.tokens import get_access_token
 
-    os.environ.update(
-        {
-            "TOOLQUEUE_HOME": str(home),
-            "TOOLQUEUE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "TOOLQUEUE_SANDBOX_PORT": str(sandbox_port),
-            "TOOLQUEUE_SECRET_KEY": Fernet.generate_key().decode(),
-            "TOOLQUEUE_LOG_LEVEL": "WARNING",
-        }
-    )
-    import requests
+        sandbox = st.sandbox
 
-    from app import keys
-    from app.accounts import AccountCreate, create_account
-    from app.localredis import LocalRedis
-    from app.redis import get_redis
-    from app.tenants import create_tenant
-    from app.tokens import get_access_token
+        def refreshes() -> int:
+            return sandbox.stats()["refresh_calls"]["hubspot"]
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(home / "bench.log", "ab")  # noqa: SIM115
-    base = f"http://127.0.0.1:{sandbox_port}"
-
-    def refreshes() -> int:
-        return requests.get(f"{base}/_sandbox/stats", timeout=5).json()["refresh_calls"]["hubspot"]
-
-    with LocalRedis(redis_port, home / "redis"):
-        sandbox = subprocess.Popen(
-            [sys.executable, "-m", "sandbox"], cwd=ROOT, env=env, stdout=log, stderr=log
+        sandbox.configure(token_latency_ms=TOKEN_LATENCY_MS)
+        minted = sandbox.mint("hubspot")
+        _, account = h.tenant_account(
+            "hubspot",
+            f"{st.sandbox_url}/hubspot",
+            {
+                "type": "oauth2",
+                "access_token": minted["access_token"],
+                "refresh_token": minted["refresh_token"],
+                "expires_in": 0,
+                "client_id": "c",
+                "client_secret": "s",
+            },
         )
-        callers: list[subprocess.Popen] = []
-        try:
-            for _ in range(300):
-                try:
-                    requests.get(f"{base}/healthz", timeout=1)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.1)
-            requests.post(
-                f"{base}/_sandbox/config", json={"token_latency_ms": TOKEN_LATENCY_MS}, timeout=5
-            ).raise_for_status()
-            minted = requests.post(
-                f"{base}/_sandbox/tokens",
-                json={"vendor": "hubspot", "client_id": "c", "client_secret": "s"},
-                timeout=5,
-            ).json()
-            tenant = create_tenant("bench")
-            account = create_account(
-                tenant["tenant_id"],
-                AccountCreate.model_validate(
-                    {
-                        "vendor": "hubspot",
-                        "name": "bench",
-                        "base_url": f"{base}/hubspot",
-                        "credentials": {
-                            "type": "oauth2",
-                            "access_token": minted["access_token"],
-                            "refresh_token": minted["refresh_token"],
-                            "expires_in": 0,
-                            "client_id": "c",
-                            "client_secret": "s",
-                        },
-                    }
-                ),
-            )["account_id"]
 
-            def expire() -> None:
-                get_redis().hset(keys.token(account), "expires_at", time.time() - 1)
+        def expire() -> None:
+            get_redis().hset(keys.token(account), "expires_at", time.time() - 1)
 
-            single: list[float] = []
-            for _ in range(rounds + 1):  # the first one warms connections and imports
-                expire()
-                t0 = time.perf_counter()
-                get_access_token(account)
-                single.append((time.perf_counter() - t0) * 1000)
-            single = single[1:]
+        single: list[float] = []
+        for _ in range(rounds + 1):  # the first one warms connections and imports
+            expire()
+            t0 = time.perf_counter()
+            get_access_token(account)
+            single.append((time.perf_counter() - t0) * 1000)
+        single = single[1:]
 
-            callers = [
-                subprocess.Popen(
-                    [sys.executable, "-c", CALLER, account, str(THREADS)],
-                    cwd=ROOT,
-                    env=env,
-                    text=True,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                )
-                for _ in range(PROCS)
-            ]
+        callers = [
+            st.spawn(
+                ["-c", CALLER, account, str(THREADS)],
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            for _ in range(PROCS)
+        ]
+        for p in callers:
+            assert p.stdout.readline().strip() == "ready"
+        waits: list[float] = []
+        errors: list[str] = []
+        per_storm: list[int] = []
+        for storm in range(rounds + 1):  # storm 0 warms the callers; its waits are dropped
+            expire()
+            before = refreshes()
+            at = time.time() + 0.1
             for p in callers:
-                assert p.stdout.readline().strip() == "ready"
-            waits: list[float] = []
-            errors: list[str] = []
-            per_storm: list[int] = []
-            for storm in range(rounds + 1):  # storm 0 warms the callers; its waits are dropped
-                expire()
-                before = refreshes()
-                at = time.time() + 0.1
-                for p in callers:
-                    p.stdin.write(f"go {at}\n")
-                    p.stdin.flush()
-                for p in callers:
-                    for x in json.loads(p.stdout.readline()):
-                        if isinstance(x, str):
-                            errors.append(x)
-                        elif storm:
-                            waits.append(x)
-                per_storm.append(refreshes() - before)
-                time.sleep(0.2)
-        finally:
+                p.stdin.write(f"go {at}\n")
+                p.stdin.flush()
             for p in callers:
-                p.kill()
-                p.wait()
-            sandbox.terminate()
-            sandbox.wait(15)
+                for x in json.loads(p.stdout.readline()):
+                    if isinstance(x, str):
+                        errors.append(x)
+                    elif storm:
+                        waits.append(x)
+            per_storm.append(refreshes() - before)
+            time.sleep(0.2)
 
     one = statistics.median(single)
-    p50, p99 = pct(waits, 50), pct(waits, 99)
+    p50, p99 = h.pct(waits, 0.50), h.pct(waits, 0.99)
     target = 1.2 * one + 50
     print(
         f"token refresh storm: {PROCS} processes x {THREADS} threads, one expired token, "
