@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -29,7 +30,7 @@ def test_long_poll_returns_right_after_the_state_changes(api, fresh_sandbox):
     def poll() -> None:  # its own connection: the test cancels on the fixture's meanwhile
         resp = requests.get(f"{api.url}/v1/jobs/{job_id}", params={"wait": 30}, timeout=40,
                             headers={"Authorization": f"Bearer {api.tenant['api_key']}"})
-        answer.update(resp.json(), at=time.monotonic())
+        answer.update(resp.json(), at=time.monotonic(), wall=time.time())
 
     poller = threading.Thread(target=poll)
     poller.start()
@@ -40,6 +41,10 @@ def test_long_poll_returns_right_after_the_state_changes(api, fresh_sandbox):
     poller.join(10)
     assert answer["status"] == "cancelled"
     assert answer["at"] - cancelled_at < 0.25  # pub/sub, not a polling interval
+    # measured from the state change itself (its log entry's time, ms precision)
+    changed = datetime.fromisoformat(answer["history"][-1]["at"].replace("Z", "+00:00"))
+    print(f"long-poll answered {answer['wall'] - changed.timestamp():.3f}s after the change")
+    assert answer["wall"] - changed.timestamp() < 0.1
 
 
 def test_long_poll_times_out_with_the_unchanged_state(api, fresh_sandbox):
