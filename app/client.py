@@ -3,6 +3,8 @@
     client = Client("http://127.0.0.1:8000", api_key)
     job = client.call("hubspot.contacts.list", account_id, {"limit": 100}, fields=["id"])
     outcome = client.wait(job["job_id"], budget_s=60)   # result, or state + progress
+    while not outcome["done"]:                           # + the records so far and a cursor
+        outcome = client.wait(job["job_id"], 60, continuation=outcome["continuation"])
 
     resp = call_with_backoff(lambda: requests.get(url, timeout=30))  # honours 429 timings
 
@@ -12,6 +14,7 @@ Trusted in-process agents may call `app.jobs.enqueue` directly instead.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +22,8 @@ from typing import Any
 import requests
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+CONTINUATION_PREFIX = "tqc_"  # app.spool's: a truncated result's continuation (a new job)
+PARTIAL = re.compile(r"p:[0-9]+\.[0-9]+")  # app.spool's partial cursor (the server checks it)
 
 
 class ClientError(Exception):
@@ -153,6 +158,11 @@ class Client:
     def result(self, job_id: str, block: int = 0) -> dict[str, Any]:
         return self._request("GET", f"/v1/jobs/{job_id}/result", params={"block": block})
 
+    def partial(self, job_id: str, after: str = "p:0.0") -> dict[str, Any]:
+        """The records spooled so far after the partial cursor `after` (at most one block),
+        also while the job runs: `done`, `progress`, `status`, and the next `continuation`."""
+        return self._request("GET", f"/v1/jobs/{job_id}/result", params={"after": after})
+
     def jobs(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The tenant's newest jobs, a line each."""
         params: dict[str, Any] = {"limit": limit, **({"state": state} if state else {})}
@@ -164,16 +174,37 @@ class Client:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel")
 
-    def wait(self, job_id: str, budget_s: float = 60.0) -> dict[str, Any]:
-        """The result once the job ends within the budget; otherwise the job's current
-        state and progress (`{"status", "progress", "done": False, ...}`). Long-polls: one
-        request per state change, none in between."""
+    def wait(
+        self, job_id: str, budget_s: float = 60.0, continuation: str | None = None
+    ) -> dict[str, Any]:
+        """Long-poll the job (one request per state change, none in between) for at most
+        `budget_s`.
+
+        Ended within the budget: its result with `done: True` (with `continuation`, a partial
+        cursor from an earlier `wait`: the records after it instead, a block at a time; keep
+        following `continuation` until `done` is true). Budget spent: the job's current state
+        and `progress` plus the records spooled so far (since `continuation`, or since the
+        start) and a partial `continuation` to pass to the next `wait`, with `done: False`.
+        A truncated result's own continuation (`tqc_…`) starts a new job: `continue_()`."""
+        if continuation is not None and continuation.startswith(CONTINUATION_PREFIX):
+            raise ValueError(
+                "that is a job continuation from a truncated result: continue_(continuation) "
+                "starts a job for the records after it; wait() takes the partial "
+                "`continuation` (p:…) of an earlier wait()"
+            )
+        if continuation is not None and not PARTIAL.fullmatch(continuation):
+            raise ValueError(f"not a partial continuation (p:<block>.<run>): {continuation!r}")
         deadline = time.monotonic() + budget_s
         job = self.get(job_id)
         while True:
             if job["status"] in TERMINAL:
-                return {**self.result(job_id), "done": True}
+                if continuation is None:
+                    return {**self.result(job_id), "done": True}
+                return self.partial(job_id, continuation)
             left = deadline - time.monotonic()
             if left <= 0:
-                return {**job, "done": False}
+                part = self.partial(job_id, continuation or "p:0.0")
+                if part["done"]:  # it ended between the two reads: the whole rest
+                    return part if continuation else {**self.result(job_id), "done": True}
+                return {**job, **part, "done": False}
             job = self.get(job_id, wait_s=left)

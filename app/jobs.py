@@ -346,6 +346,53 @@ def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:
     return spool.render(spool.envelope(job_id, job, block=block), runs, count)
 
 
+PARTIAL_HINT = "`p:<block>.<run>`, a `continuation` from an earlier partial read of this job"
+
+
+def parse_after(after: str | None) -> tuple[int, int]:
+    """(block, run) of a partial cursor (None: the start); InvalidInput when malformed."""
+    if after is None:
+        return 0, 0
+    pos = spool.parse_partial(after)
+    if pos is None:
+        if after.startswith(spool.CONTINUATION_PREFIX):
+            why = "that is a job continuation (POST it to /v1/jobs to start the next job)"
+        else:
+            why = "malformed"
+        raise InvalidInput(f"`after` must be {PARTIAL_HINT}; {why}", code="invalid_continuation")
+    return pos
+
+
+def partial(tenant_id: str, job_id: str, after: str | None = None) -> tuple[bytes, bool]:
+    """The records spooled so far after the partial cursor `after` (None: from the start),
+    readable while the job runs: at most one block (so at most the job's `max_bytes`), whole
+    spool elements only. `done: true` once the job has ended and this was its last block
+    (`continuation` is then the job's own, when truncated); otherwise `continuation` is the
+    cursor to read on from. Returns the body and `done`."""
+    block, start = parse_after(after)
+    # the job first, then the spool: runs pushed in between are read now or on the next call
+    job = load_for(job_id, tenant_id)
+    blocks = max(job["blocks"], 1)
+    if block >= blocks:
+        raise NotFound(
+            f"block {block} does not exist (yet); the job has {job['blocks']} block(s)",
+            code="block_not_found",
+        )
+    count, runs = spool.read_block(job_id, block, start)
+    last = block == blocks - 1
+    done = last and job["status"] in TERMINAL
+    if done:
+        env = spool.envelope(job_id, job, block=block, done=True)
+    elif not last:  # the job has moved on: this block is complete
+        env = spool.envelope(
+            job_id, job, block=block, done=False, partial=spool.partial_token(block + 1, 0)
+        )
+    else:
+        token = spool.partial_token(block, start + len(runs))
+        env = spool.envelope(job_id, job, block=block, done=False, partial=token)
+    return spool.render(env, runs, count), done
+
+
 def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
     job = load_for(job_id, tenant_id)
     if job["status"] in ("succeeded", "failed"):

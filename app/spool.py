@@ -4,7 +4,8 @@ Every body that carries records (the result, each export block, the webhook) is 
 by `render`, and the packer guarantees it serializes to at most `max_bytes`: each block's
 records get `max_bytes - reserve` bytes, where `reserve` is the worst-case size of
 everything around them (the envelope with maximal counters, a continuation and an error,
-wrapped in the webhook's event object).
+wrapped in the webhook's event object; or a partial read's envelope, which adds `done`,
+`progress`, a partial cursor and a running job's status).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
 from app import keys
+from app.jobstore import JobState
 from app.redis import get_redis
 from app.settings import get_settings
 from app.timefmt import now_iso
@@ -68,8 +70,31 @@ def project(record: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def envelope(job_id: str, job: dict[str, Any], *, block: int = 0) -> dict[str, Any]:
-    """The result body minus its records."""
+PARTIAL_RE = re.compile(r"p:(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+
+
+def partial_token(block: int, run: int) -> str:
+    """A partial cursor: the position after `run` whole spool elements of `block`."""
+    return f"p:{block}.{run}"
+
+
+def parse_partial(token: str) -> tuple[int, int] | None:
+    """(block, run) of a partial cursor, or None when it is not one."""
+    m = PARTIAL_RE.fullmatch(token)
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def envelope(
+    job_id: str,
+    job: dict[str, Any],
+    *,
+    block: int = 0,
+    done: bool | None = None,
+    partial: str | None = None,
+) -> dict[str, Any]:
+    """The result body minus its records. A partial read (`done` given) also carries `done`,
+    the job's `progress` and, while there is more, the partial cursor `partial` as its
+    `continuation`."""
     body: dict[str, Any] = {
         "job_id": job_id,
         "tool": job["tool"],
@@ -88,6 +113,16 @@ def envelope(job_id: str, job: dict[str, Any], *, block: int = 0) -> dict[str, A
         err = job["error"]
         code = re.sub(r"[^A-Za-z0-9_.:-]", "_", str(err["code"]))[:64]
         body["error"] = {"code": code, "message": str(err["message"])[:ERROR_MESSAGE_MAX]}
+    if done is not None:
+        body["done"] = done
+        body["progress"] = {
+            "pages": job.get("pages", 0),
+            "records": job.get("records", 0),
+            "bytes": job.get("bytes", 0),
+            "blocks": job.get("blocks", 0) if job.get("records") else 0,
+        }
+        if partial is not None:
+            body["continuation"] = partial
     return body
 
 
@@ -116,7 +151,8 @@ def _reserve(id_len: int, tool: str) -> int:
     job_id = "x" * id_len
     worst = {
         "tool": tool,
-        "status": "succeeded",
+        # a partial read carries a running job's status, not only an ended one's
+        "status": max(get_args(JobState), key=len),
         "truncated": True,
         "pages": _BIG,
         "started_at": 4.1e9,
@@ -128,9 +164,15 @@ def _reserve(id_len: int, tool: str) -> int:
         # a control character escapes to 6 bytes, the worst case per character
         "error": {"code": "x" * 64, "message": "\x00" * ERROR_MESSAGE_MAX},
     }
-    env = {**envelope(job_id, worst, block=_BIG), "record_count": _BIG}
-    body = (dumps(env)[:-1] + ',"records":[]}').encode()
-    return len(render_event("delivery.exhausted", body, now_iso(0))) + 32
+    worst["bytes"] = _BIG
+    # a result, a webhook, or a partial read (`done`, `progress` and a partial cursor)
+    sizes = []
+    for partial in (None, partial_token(_BIG, _BIG)):
+        for done in (None, False):
+            env = envelope(job_id, worst, block=_BIG, done=done, partial=partial)
+            body = (dumps({**env, "record_count": _BIG})[:-1] + ',"records":[]}').encode()
+            sizes.append(len(render_event("delivery.exhausted", body, now_iso(0))))
+    return max(sizes) + 32
 
 
 @dataclass
@@ -173,10 +215,11 @@ def run(records: list[bytes]) -> bytes:
     return b"%d:" % len(records) + b",".join(records)
 
 
-def read_block(job_id: str, block: int) -> tuple[int, list[str]]:
-    """A block's record count and its runs of comma-joined records, in order."""
+def read_block(job_id: str, block: int, start: int = 0) -> tuple[int, list[str]]:
+    """A block's record count and its runs of comma-joined records, in order (from run
+    `start`: a partial read resumes after the runs it returned)."""
     count, runs = 0, []
-    for element in get_redis().lrange(keys.job_spool(job_id, block), 0, -1):
+    for element in get_redis().lrange(keys.job_spool(job_id, block), start, -1):
         n, _, joined = element.partition(":")
         count += int(n)
         runs.append(joined)

@@ -34,7 +34,7 @@ Format = Literal["openai", "anthropic"]
 FORMATS: tuple[str, ...] = ("openai", "anthropic")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # the MCP server's own tools (app.mcp.server); a registry tool never takes these names
-RESERVED_NAMES = frozenset({"job_status", "job_result", "job_wait"})
+RESERVED_NAMES = frozenset({"job_status", "job_result", "job_wait", "job_cancel"})
 # the job options a tool call may carry besides `account_id` and `args` (JobCreate's fields)
 OPTIONS = ("fields", "max_bytes", "max_pages", "delivery", "idempotency_key")
 MAX_NAME = 64

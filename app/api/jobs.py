@@ -89,13 +89,33 @@ async def get_job(
 @router.get(
     "/jobs/{job_id}/result",
     summary="The result body (≤ 131,072 bytes), or export block `block`",
-    responses={200: {"content": {"application/json": {}}}, 409: {"description": "not finished"}},
+    description="Without `after`: the ended job's result body (or export block `block`); "
+    "409 `job_not_finished` while it runs.\n\n"
+    "With `after` (a partial read, also while the job runs): the records spooled so far "
+    "after that point, at most one block of them, with `done`, the job's `progress` and its "
+    "current `status`. Start with `after=p:0.0`; while `done` is false, pass the body's "
+    "`continuation` (`p:<block>.<run>`) as the next `after`. When `done` is true the job has "
+    "ended and every record has been read (a `continuation` there is the job's own: POST it "
+    "to /v1/jobs for the records after a truncated result). `block` is ignored with `after`; "
+    "a malformed `after` is a 422 `invalid_continuation`.",
+    responses={
+        200: {"content": {"application/json": {}}},
+        409: {"description": "not finished (without `after`)"},
+    },
 )
 def get_result(
     job_id: str,
     block: int = Query(0, ge=0, le=1_000_000),
+    after: str | None = Query(
+        None,
+        description="A partial cursor `p:<block>.<run>` (`p:0.0`: from the start): read the "
+        "records spooled so far after it, while the job runs",
+    ),
     tenant: str = Depends(tenant_id),
 ) -> Response:
+    if after is not None:
+        body, _ = jobs.partial(tenant, job_id, after)
+        return Response(body, media_type="application/json")
     return Response(jobs.result(tenant, job_id, block), media_type="application/json")
 
 

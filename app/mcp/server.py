@@ -1,9 +1,10 @@
 """The MCP server (official `mcp` SDK, low-level `Server`): one tool per registry tool, generated
-like `GET /v1/tools` (`app.toolschemas`), plus `job_status`, `job_result` and `job_wait`.
+like `GET /v1/tools` (`app.toolschemas`), plus `job_status`, `job_result`, `job_wait` and
+`job_cancel`.
 
 A tool call starts a job and never waits for the vendor. A client that declares the tasks
 extension gets a task handle (`app.mcp.tasks`); any other client gets a tool result carrying the
-job handle, then fetches the outcome with the three job tools.
+job handle, then fetches the outcome (or cancels the job) with the job tools.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from mcp_types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app import jobs, toolschemas
+from app import jobs, spool, toolschemas
 from app.errors import InvalidInput, ToolqueueError, Unauthorized
 from app.jobstore import TERMINAL
 from app.mcp import calls
@@ -37,17 +38,23 @@ from app.mcp.tasks import TasksExtension
 from app.registry import registry
 
 INSTRUCTIONS = (
-    "Every tool except job_status, job_result and job_wait starts a toolqueue job on a connected "
-    "SaaS account and answers at once with its handle (or, with the tasks extension, a task): "
-    "workers follow the vendor's pagination and rate limits. Fetch the outcome with "
-    "job_wait(job_id, budget_s) or job_status/job_result. A result is at most 131,072 bytes; "
-    "when it is truncated, job_result(job_id, continuation) starts the job for the rest."
+    "Every tool except job_status, job_result, job_wait and job_cancel starts a toolqueue job on "
+    "a connected SaaS account and answers at once with its handle (or, with the tasks "
+    "extension, a task): workers follow the vendor's pagination and rate limits. Fetch the "
+    "outcome with job_wait(job_id, budget_s) or job_status/job_result; when job_wait's budget "
+    "runs out it returns the records so far with `done: false` and a `continuation`: pass it to "
+    "the next job_wait for the rest. job_cancel(job_id) stops a job. A result is at most "
+    "131,072 bytes; when it is truncated, job_result(job_id, continuation) starts the job for "
+    "the rest."
 )
 NEXT = (
     "The job runs in the background. job_wait(job_id, budget_s<=60) waits for it and returns the "
-    "result; job_status(job_id) shows its state; job_result(job_id) reads the result once it "
-    "has ended."
+    "result (or, when the budget runs out, the records so far and a `continuation` for the next "
+    "job_wait); job_status(job_id) shows its state; job_result(job_id) reads the result once it "
+    "has ended; job_cancel(job_id) stops it."
 )
+MCP_CAP = 131072  # a tool result's text, like a result body
+WAIT_MORE = "budget spent: call job_wait again with this `continuation` for the records after these"
 
 
 class JobStatusArgs(BaseModel):
@@ -72,6 +79,12 @@ class JobWaitArgs(JobStatusArgs):
     budget_s: float = Field(
         30, gt=0, le=jobs.MAX_WAIT_S, description="Hard wall-clock budget in seconds (at most 60)"
     )
+    continuation: str | None = Field(
+        None,
+        max_length=200,
+        description="The `continuation` of an earlier job_wait that returned `done: false`: "
+        "return only the records after the ones it already gave",
+    )
 
 
 async def job_status(tenant: str, args: JobStatusArgs) -> CallToolResult:
@@ -93,17 +106,37 @@ async def job_result(tenant: str, args: JobResultArgs) -> CallToolResult:
 
 async def job_wait(tenant: str, args: JobWaitArgs) -> CallToolResult:
     """Long-poll (the job's state channel, no polling) until the job ends or the budget is spent;
-    then the result body, or the job's current state and progress with `done: false`."""
+    then the result body (with `continuation`: the records after it, a block at a time), or the
+    job's current state, `progress` and the records spooled so far with `done: false` and the
+    `continuation` to pass next. Every body is one spool block's records under the cap."""
+    after = args.continuation
+    if after is not None and after.startswith(spool.CONTINUATION_PREFIX):
+        raise InvalidInput(
+            "that is a job continuation from a truncated result: job_result(job_id, "
+            "continuation) starts the job for the records after it; job_wait takes the "
+            "`continuation` of an earlier job_wait",
+            code="invalid_continuation",
+        )
+    jobs.parse_after(after)  # a malformed one fails now, not after the wait
     deadline = time.monotonic() + args.budget_s
     job = await calls.run_sync(jobs.get, tenant, args.job_id)
     while job["status"] not in TERMINAL and (left := deadline - time.monotonic()) > 0:
         await jobs.changed(args.job_id, job["status"], left)
         job = await calls.run_sync(jobs.get, tenant, args.job_id)
-    if job["status"] in TERMINAL:
+    if job["status"] in TERMINAL and after is None:
         return calls.text_result(await calls.run_sync(jobs.result, tenant, args.job_id))
-    return calls.text_result(
-        {"done": False, **job, "next": "budget spent: call job_wait again, or job_status later"}
-    )
+    body, done = await calls.run_sync(jobs.partial, tenant, args.job_id, after or "p:0.0")
+    if after is None and done:  # it ended between the two reads: the result, as if in time
+        return calls.text_result(await calls.run_sync(jobs.result, tenant, args.job_id))
+    if not done:  # the hint to follow the continuation, when it still fits
+        extra = b',"next":' + spool.dumps(WAIT_MORE).encode()
+        if len(body) + len(extra) <= MCP_CAP:
+            body = body[:-1] + extra + b"}"
+    return calls.text_result(body)
+
+
+async def job_cancel(tenant: str, args: JobStatusArgs) -> CallToolResult:
+    return calls.text_result(await calls.run_sync(jobs.cancel, tenant, args.job_id))
 
 
 JOB_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
@@ -123,7 +156,14 @@ JOB_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
         JobWaitArgs,
         job_wait,
         "Wait for a job with a hard wall-clock budget (at most 60 s): its result once it has "
-        "ended, else its current state and progress with `done: false` (call again).",
+        "ended, else its current state, progress and the records so far with `done: false` and "
+        "a `continuation`: call again with it for the records that follow.",
+    ),
+    "job_cancel": (
+        JobStatusArgs,
+        job_cancel,
+        "Cancel a running toolqueue job (no further vendor calls); returns its state. A job "
+        "that already succeeded or failed cannot be cancelled.",
     ),
 }
 assert set(JOB_TOOLS) == toolschemas.RESERVED_NAMES
@@ -148,7 +188,9 @@ def list_tools() -> list[Tool]:
                 name=name,
                 description=description,
                 input_schema=toolschemas.inline_refs(model.model_json_schema()),
-                annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+                annotations=ToolAnnotations(
+                    read_only_hint=name != "job_cancel", open_world_hint=False
+                ),
             )
         )
     return out

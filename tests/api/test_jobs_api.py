@@ -86,6 +86,38 @@ def test_result_is_409_while_running(api, fresh_sandbox):
     assert api.wait(job["job_id"])["status"] == "succeeded"
 
 
+def test_partial_read_while_running_and_bad_cursors(api, other_api, fresh_sandbox):
+    fresh_sandbox.config(latency_ms=300)
+    account = api.account(fresh_sandbox)
+    job = api.call(account_id=account, args={"limit": 100}, fields=["id"])
+    job_id = job["job_id"]
+    api.wait(job_id, states=("running",), timeout=15)
+    # without `after`: still 409 while it runs; with it: what is spooled so far
+    assert api.get(f"/v1/jobs/{job_id}/result").status_code == 409
+    resp = api.get(f"/v1/jobs/{job_id}/result", params={"after": "p:0.0"})
+    assert resp.status_code == 200, resp.text
+    part = resp.json()
+    assert part["done"] is False and part["status"] == "running"
+    assert part["continuation"] == f"p:0.{len(part['records']) // 100}"
+    assert set(part["progress"]) == {"pages", "records", "bytes", "blocks"}
+
+    for bad in ("0", "p:0", "p:x.1", "p:00.1", "p:-1.0", "tqc_" + "x" * 43, "x" * 500):
+        resp = api.get(f"/v1/jobs/{job_id}/result", params={"after": bad})
+        assert resp.status_code == 422, (bad, resp.text)  # InvalidInput, like unknown_tool
+        body = resp.json()
+        assert body["error"] == "invalid_continuation" and "p:<block>.<run>" in body["message"]
+    resp = api.get(f"/v1/jobs/{job_id}/result", params={"after": "p:5.0"})
+    assert resp.status_code == 404 and resp.json()["error"] == "block_not_found"
+    # another tenant: the same 404 as for a job that does not exist
+    resp = other_api.get(f"/v1/jobs/{job_id}/result", params={"after": "p:0.0"})
+    assert resp.status_code == 404 and resp.json()["error"] == "job_not_found"
+
+    assert api.wait(job_id)["status"] == "succeeded"
+    end = api.get(f"/v1/jobs/{job_id}/result", params={"after": part["continuation"]}).json()
+    assert end["done"] is True and "continuation" not in end
+    assert part["records"] + end["records"] == [{"id": i} for i in ALL_IDS]
+
+
 def test_idempotency_key_same_tenant_one_job(api, fresh_sandbox, api_requests):
     account = api.account(fresh_sandbox)
     key = f"idem-{uuid.uuid4()}"

@@ -60,8 +60,10 @@ def test_tools_are_generated_from_the_registry(api: Any, api_url: str) -> None:
             assert client.protocol_version == "2026-07-28"
             assert TASKS in (client.server_capabilities.extensions or {})
             tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert {"job_status", "job_result", "job_wait"} <= set(tools)
-        assert len(tools) == len(registry().tools) + 3
+        assert {"job_status", "job_result", "job_wait", "job_cancel"} <= set(tools)
+        assert len(tools) == len(registry().tools) + 4
+        assert tools["job_cancel"].annotations.read_only_hint is False
+        assert tools["job_wait"].annotations.read_only_hint is True
         contacts = tools["hubspot_contacts_list"]
         assert contacts.title == "hubspot.contacts.list"
         hubspot = registry().tools["hubspot.contacts.list"]
@@ -257,6 +259,95 @@ def test_fallback_tools_without_the_tasks_extension(
             with pytest.raises(MCPError) as err:
                 await client.call_tool("hubspot.contacts.list", call)
             assert err.value.code == -32602
+
+    run(main)
+
+
+def test_job_wait_budget_returns_records_so_far_and_a_continuation(
+    api: Any, api_url: str, fresh_sandbox: Any
+) -> None:
+    """Frameworks without async tools: each job_wait returns what is spooled so far, and its
+    continuation picks up exactly after it."""
+    fresh_sandbox.config(latency_ms=400)  # ten pages: a few seconds
+    account = api.account(fresh_sandbox)
+    call = {"account_id": account, "args": {"limit": 100}, "fields": ["id"]}
+
+    async def main() -> None:
+        async with connect(api_url, api.tenant["api_key"], tasks=False) as client:
+            job_id = body(await client.call_tool("hubspot_contacts_list", call))["job_id"]
+            t0 = time.monotonic()
+            first = body(await client.call_tool("job_wait", {"job_id": job_id, "budget_s": 1.5}))
+            assert time.monotonic() - t0 < 4
+            assert first["done"] is False and first["status"] in ("queued", "running")
+            assert first["continuation"].startswith("p:0.") and "job_wait" in first["next"]
+            assert first["record_count"] == len(first["records"])
+            assert first["progress"]["records"] >= len(first["records"])
+            assert "history" not in first  # state and progress; records are what matters
+
+            job_cont = await client.call_tool(
+                "job_wait", {"job_id": job_id, "continuation": "tqc_" + "x" * 43}
+            )
+            assert job_cont.is_error and body(job_cont)["error"] == "invalid_continuation"
+            t1 = time.monotonic()
+            bad = await client.call_tool("job_wait", {"job_id": job_id, "continuation": "p:x"})
+            assert bad.is_error and body(bad)["error"] == "invalid_continuation"
+            assert time.monotonic() - t1 < 1  # refused before any waiting
+
+            outs, records = [first], list(first["records"])
+            while not outs[-1]["done"]:
+                assert len(outs) < 100, "the continuation chain does not end"
+                wait = {"job_id": job_id, "budget_s": 0.8, "continuation": outs[-1]["continuation"]}
+                outs.append(body(await client.call_tool("job_wait", wait)))
+                records += outs[-1]["records"]
+            assert outs[-1]["status"] == "succeeded" and "next" not in outs[-1]
+            assert "continuation" not in outs[-1]
+            assert sum(1 for o in outs if not o["done"] and o["records"]) >= 2
+            assert records == [{"id": str(i)} for i in range(1, 1001)]
+            # without a continuation, an ended job's job_wait is its result, as before
+            full = body(await client.call_tool("job_wait", {"job_id": job_id}))
+            assert full["records"] == records and "done" not in full
+
+    run(main)
+
+
+def test_job_cancel_without_the_tasks_extension(
+    api: Any, other_api: Any, api_url: str, fresh_sandbox: Any
+) -> None:
+    account = api.account(fresh_sandbox)
+    done_job = api.call(account_id=account, args={"limit": 100}, max_pages=1)
+    assert api.wait(done_job["job_id"])["status"] == "succeeded"
+    fresh_sandbox.config(rate_budget=1, rate_window_ms=20000)
+    fresh_sandbox.spend("hubspot", "crm/v3/objects/contacts", 1)  # the window's one call
+
+    async def main() -> None:
+        async with (
+            connect(api_url, api.tenant["api_key"], tasks=False) as client,
+            connect(api_url, other_api.tenant["api_key"], tasks=False) as other,
+        ):
+            handle = body(
+                await client.call_tool("hubspot_contacts_list", {"account_id": account})
+            )
+            assert "job_cancel" in handle["next"]
+            job_id = handle["job_id"]
+            api.wait(job_id, states=("waiting_rate_limit",), timeout=30)
+
+            # another tenant's key: not found, and nothing changes
+            denied = await other.call_tool("job_cancel", {"job_id": job_id})
+            assert denied.is_error and body(denied)["error"] == "job_not_found"
+            assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "waiting_rate_limit"
+
+            cancelled = await client.call_tool("job_cancel", {"job_id": job_id})
+            assert cancelled.is_error is False
+            view = body(cancelled)
+            assert view["job_id"] == job_id and view["status"] == "cancelled"
+            assert view["history"][-1]["status"] == "cancelled"
+            again = body(await client.call_tool("job_cancel", {"job_id": job_id}))
+            assert again["status"] == "cancelled"  # idempotent
+
+            finished = await client.call_tool("job_cancel", {"job_id": done_job["job_id"]})
+            assert finished.is_error and body(finished)["error"] == "job_already_finished"
+        assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+        assert api.get(f"/v1/jobs/{done_job['job_id']}").json()["status"] == "succeeded"
 
     run(main)
 

@@ -12,6 +12,7 @@ import base64
 import copy
 import json
 import random
+import typing
 import uuid
 from typing import Any
 
@@ -217,6 +218,48 @@ def test_reserve_keeps_result_and_webhook_under_cap(seed: int) -> None:
     if job.get("error"):
         assert decoded["data"]["error"]["code"] == job["error"]["code"][:64]
         assert decoded["data"]["error"]["message"] == job["error"]["message"][:300]
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_reserve_keeps_a_partial_read_of_a_full_block_under_cap(seed: int) -> None:
+    """A partial read (`GET …/result?after=`, `Client.wait`, MCP `job_wait`) adds `done`,
+    `progress` and a partial cursor to the envelope, and carries a running job's status."""
+    from app.jobstore import JobState
+
+    rng = random.Random(20_000 + seed)
+    job_id = random_job_id(rng)
+    tool = rng.choice(TOOL_NAMES)
+    max_bytes = rng.choice([4096, 4097, rng.randint(4096, 131072), 131072])
+    records = fill(rng, max_bytes - spool.reserve(job_id, tool))
+    job = worst_job(rng, tool)
+    job["status"] = rng.choice(typing.get_args(JobState))
+    job["bytes"] = rng.choice([rng.randint(0, 10**9), 10**15])
+    block = rng.randint(0, max(job["blocks"] - 1, 0))
+    big = 999_999_999  # the largest block and run a partial cursor may name
+    token = spool.partial_token(rng.choice([block, big]), rng.choice([0, len(records), big]))
+    done = rng.random() < 0.3
+    env = spool.envelope(job_id, job, block=block, done=done, partial=None if done else token)
+    runs = [",".join(records[i : i + 7]) for i in range(0, len(records), 7)]
+    body = spool.render(env, runs, len(records))
+    assert len(body) <= max_bytes
+
+    decoded = json.loads(body)
+    assert decoded["records"] == [json.loads(t) for t in records]
+    assert decoded["record_count"] == len(records) and decoded["done"] is done
+    assert decoded["status"] == job["status"]
+    assert decoded["progress"]["pages"] == job["pages"]
+    if not done:
+        assert decoded["continuation"] == token
+    elif job["truncated"]:
+        assert decoded["continuation"] == job["continuation"]
+
+
+def test_partial_cursor_round_trip_and_rejects() -> None:
+    assert spool.parse_partial(spool.partial_token(0, 0)) == (0, 0)
+    assert spool.parse_partial("p:12.345") == (12, 345)
+    for bad in ["", "p:", "p:1", "p:1.", "p:.1", "p:01.2", "p:1.02", "p:-1.0", "p:1.0 ",
+                "P:1.0", "p:1.0.0", "p:1234567890.0", "tqc_" + "x" * 43, "p:١.٢"]:
+        assert spool.parse_partial(bad) is None, bad
 
 
 def test_reserve_depends_only_on_id_length_and_tool() -> None:
