@@ -45,6 +45,8 @@ app.conf.update(
     timezone="UTC",
     beat_schedule={
         "wake-parked-jobs": {"task": "toolqueue.wake_parked", "schedule": 1.0},
+        # jobs recorded by an enqueue that died before sending their first step
+        "send-unsent-jobs": {"task": "toolqueue.send_unsent", "schedule": 1.0},
         # webhook retries too long for a countdown (tasks/webhooks.py)
         "wake-parked-webhooks": {"task": "toolqueue.wake_parked_webhooks", "schedule": 1.0},
         "refresh-expiring-tokens": {

@@ -45,6 +45,7 @@ redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('RPUSH', KEYS[4], ARGV[7])
 redis.call('EXPIRE', KEYS[4], ARGV[5])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
+redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
 return {'ok'}
 """
 
@@ -150,6 +151,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             keys.job(job_id),
             keys.job_log(job_id),
             keys.tenant_jobs(tenant_id),
+            keys.UNSENT,
         ],
         [
             tenant_id,
@@ -181,6 +183,8 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             "idempotent_replay": True,
         }
     run_step.apply_async(args=[job_id, 0], task_id=job_id)
+    # sent: off the list that beat's `send_unsent` re-sends from should this process die first
+    get_redis().zrem(keys.UNSENT, job_id)
     return {
         "job_id": job_id,
         "status": "queued",

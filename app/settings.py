@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     webhook_secret_overlap_s: float = Field(
         86400.0, ge=0, description="After a secret rotation, the old one also signs this long"
     )
+    enqueue_grace_s: float = Field(
+        30.0,
+        gt=0,
+        description="Beat re-sends the first step of a job recorded this long ago whose "
+        "enqueue died before sending it",
+    )
     vendor_webhook_fallback_s: float = Field(
         300.0,
         gt=0,

@@ -540,6 +540,26 @@ def wake_parked() -> int:
     return woken
 
 
+@app.task(name="toolqueue.send_unsent", ignore_result=True)
+def send_unsent() -> int:
+    """Beat: send the first step of jobs whose enqueue recorded them but died before sending
+    (the API process killed, the broker unreachable for that one call). A job still queued at
+    step 0 after `enqueue_grace_s` is sent again; were the first message only slow, the copy
+    finds the step taken or done and does nothing."""
+    r = get_redis()
+    cutoff = time.time() - get_settings().enqueue_grace_s
+    sent = 0
+    for job_id in r.zrangebyscore(keys.UNSENT, 0, cutoff, start=0, num=500):
+        if not r.zrem(keys.UNSENT, job_id):
+            continue  # another beat took it
+        job = load(job_id)
+        if job and job["status"] == "queued" and job["seq"] == 0:
+            log.warning("job %s was recorded but its first step never sent: sending it", job_id)
+            enqueue(job_id, 0)
+            sent += 1
+    return sent
+
+
 @app.task(name="toolqueue.refresh_tokens", ignore_result=True)
 def refresh_tokens() -> int:
     """Beat: refresh, through the same locked path, every token about to expire."""

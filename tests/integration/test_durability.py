@@ -284,3 +284,32 @@ def test_job_never_runs_on_two_workers_at_once(api, fresh_sandbox, workers, r):
     assert min(gaps) >= LATENCY_MS / 1000 * 0.9, min(gaps)
     # ...although the job's messages really were spread over more than one worker process
     assert sum(f"toolqueue.step[{job_id}" in p.log() for p in procs) >= 2
+
+
+def test_enqueue_that_dies_before_sending_is_sent_by_beat(api, fresh_sandbox, monkeypatch, r):
+    """The API records the job, then dies before the broker has its first step: here the send
+    raises in this process, leaving exactly what a SIGKILL at that instant would leave. Beat's
+    `send_unsent` sends it after `enqueue_grace_s` (2 s in the test env)."""
+    from app import jobs
+
+    account = api.account(fresh_sandbox)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("the API process died here")
+
+    monkeypatch.setattr(jobs.run_step, "apply_async", killed)
+    req = jobs.JobCreate(tool="hubspot.contacts.list", account_id=account, args={"limit": 10},
+                         max_pages=2)  # fmt: skip
+    with pytest.raises(OperationalError):
+        jobs.enqueue(api.tenant["tenant_id"], req)
+    monkeypatch.undo()
+    [job_id] = r.zrange(keys.tenant_jobs(api.tenant["tenant_id"]), 0, -1)
+    assert r.zscore(keys.UNSENT, job_id) is not None
+    assert r.hget(keys.job(job_id), "status") == "queued"
+    done = api.wait(job_id, timeout=30)
+    assert done["status"] == "succeeded", done
+    assert done["progress"]["records"] == 20
+    assert r.zscore(keys.UNSENT, job_id) is None
+    # a job sent normally never stays on the list
+    sent = api.call(account_id=account, args={"limit": 10})["job_id"]
+    assert r.zscore(keys.UNSENT, sent) is None
