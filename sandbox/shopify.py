@@ -654,6 +654,24 @@ def _skip_block(tokens: list[Token], i: int) -> int:
     return i
 
 
+def _arguments(tokens: list[Token], i: int) -> tuple[dict[str, Token], int]:
+    """A field's `(name: value, …)` at tokens[i], if any: each argument's value token (the
+    opening one of an object or list), and the index after the closing parenthesis."""
+    args: dict[str, Token] = {}
+    if i >= len(tokens) or tokens[i].kind != "(":
+        return args, i
+    end = _skip_block(tokens, i)
+    j = i + 1
+    while j < end - 1:
+        if tokens[j].kind == "NAME" and tokens[j + 1].kind == ":":
+            value = tokens[j + 2]
+            args[tokens[j].value] = value
+            j = _skip_block(tokens, j + 2) if value.kind in ("{", "[") else j + 3
+        else:
+            j += 1
+    return args, end
+
+
 def parse_query(text: str) -> ConnectionQuery:
     tokens = tokenize(text)
     if not tokens:
@@ -711,18 +729,7 @@ def parse_query(text: str) -> ConnectionQuery:
             {"code": "undefinedField", "typeName": root, "fieldName": field},
             [op, field],
         )
-    args: dict[str, Token] = {}
-    if i < len(tokens) and tokens[i].kind == "(":
-        end = _skip_block(tokens, i)
-        j = i + 1
-        while j < end - 1:
-            if tokens[j].kind == "NAME" and tokens[j + 1].kind == ":":
-                value = tokens[j + 2]
-                args[tokens[j].value] = value
-                j = _skip_block(tokens, j + 2) if value.kind in ("{", "[") else j + 3
-            else:
-                j += 1
-        i = end
+    args, i = _arguments(tokens, i)
     selected: set[str] = set()
     if i < len(tokens) and tokens[i].kind == "{":
         end = _skip_block(tokens, i)
@@ -1028,18 +1035,7 @@ def _selection(tokens: list[Token], i: int) -> tuple[dict[str, Sel], int]:
                 raise _parse_error(tokens[min(i + 1, len(tokens) - 1)])
             name = tokens[i + 1].value
             i += 2
-        args: dict[str, Token] = {}
-        if kind(i) == "(":
-            end = _skip_block(tokens, i)
-            j = i + 1
-            while j < end - 1:
-                if tokens[j].kind == "NAME" and tokens[j + 1].kind == ":":
-                    value = tokens[j + 2]
-                    args[tokens[j].value] = value
-                    j = _skip_block(tokens, j + 2) if value.kind in ("{", "[") else j + 3
-                else:
-                    j += 1
-            i = end
+        args, i = _arguments(tokens, i)
         while kind(i) == "@":  # directives
             i += 2
             if kind(i) == "(":

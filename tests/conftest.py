@@ -246,6 +246,14 @@ class Api:
         assert len(resp.content) <= 131072
         return resp.json()
 
+    def records(self, job_id: str) -> list[dict[str, Any]]:
+        """Every record of an ended job: its result, or all its export blocks in order."""
+        first = self.result(job_id)
+        out = list(first["records"])
+        for block in range(1, first.get("blocks", 1)):
+            out += self.result(job_id, block)["records"]
+        return out
+
 
 @pytest.fixture
 def tenant(redis_server: Any) -> dict[str, str]:

@@ -49,11 +49,7 @@ def run(api: Any, account: str, tool: str, args: dict[str, Any], **kw: Any) -> d
 
 def ids_of(api: Any, job: dict[str, Any]) -> list[str]:
     """Every record id of a job, across all of its blocks."""
-    first = api.result(job["job_id"])
-    out = [r["id"] for r in first["records"]]
-    for block in range(1, first.get("blocks", 1)):
-        out += [r["id"] for r in api.result(job["job_id"], block)["records"]]
-    return out
+    return [r["id"] for r in api.records(job["job_id"])]
 
 
 def statuses(job: dict[str, Any]) -> list[str]:

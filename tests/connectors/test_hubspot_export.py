@@ -21,14 +21,6 @@ def calls(sandbox) -> list[dict]:
     return [e for e in sandbox.requests("hubspot") if e["kind"] == "api"]
 
 
-def all_records(api, job_id: str) -> list[dict]:
-    first = api.result(job_id)
-    out = list(first["records"])
-    for block in range(1, first.get("blocks", 1)):
-        out += api.result(job_id, block)["records"]
-    return out
-
-
 def test_export_waits_for_hubspot_then_downloads_every_contact_once(api, fresh_sandbox):
     fresh_sandbox.config(hubspot_contacts=2500)
     account = api.account(fresh_sandbox)
@@ -38,7 +30,7 @@ def test_export_waits_for_hubspot_then_downloads_every_contact_once(api, fresh_s
     assert done["status"] == "succeeded", done
     waits = [h["reason"].split(";")[0] for h in done["history"] if h["status"] == "waiting_vendor"]
     assert waits == ["export started", "HubSpot export: PENDING", "HubSpot export: PROCESSING"]
-    records = all_records(api, job["job_id"])
+    records = api.records(job["job_id"])
     assert [r["hs_object_id"] for r in records] == [str(i) for i in range(1, 2501)]
     assert set(records[0]) == {"hs_object_id", "email", "firstname"}
     assert done["progress"]["blocks"] > 1

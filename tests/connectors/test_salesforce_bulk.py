@@ -16,14 +16,6 @@ def api_log(sandbox) -> list[dict]:
     return [e for e in sandbox.requests("salesforce") if e["kind"] == "api"]
 
 
-def all_records(api, job_id: str) -> list[dict]:
-    first = api.result(job_id)
-    out = list(first["records"])
-    for block in range(1, first.get("blocks", 1)):
-        out += api.result(job_id, block)["records"]
-    return out
-
-
 def test_waits_for_the_vendor_then_pages_csv_results_by_locator(api, fresh_sandbox):
     fresh_sandbox.config(volumes={"salesforce.contacts": 2500})
     account = api.account(fresh_sandbox, "salesforce")
@@ -34,7 +26,7 @@ def test_waits_for_the_vendor_then_pages_csv_results_by_locator(api, fresh_sandb
     waits = [h for h in done["history"] if h["status"] == "waiting_vendor"]
     assert [w["reason"].split(";")[0] for w in waits] == [
         "job created", "Bulk API: UploadComplete", "Bulk API: InProgress"]  # fmt: skip
-    records = all_records(api, job["job_id"])
+    records = api.records(job["job_id"])
     assert [r["Id"] for r in records] == [contact_id(i) for i in range(1, 2501)]
     assert set(records[0]) == {"Id", "Email", "Account.Name"}  # CSV columns, flat
     assert done["progress"]["pages"] == 3  # result pages; polls are not pages
@@ -57,7 +49,7 @@ def test_large_results_span_export_blocks_with_every_row_once(api, fresh_sandbox
     done = api.wait(job["job_id"], timeout=60)
     assert done["status"] == "succeeded", done
     assert done["progress"]["blocks"] > 3
-    ids = [r["Id"] for r in all_records(api, job["job_id"])]
+    ids = [r["Id"] for r in api.records(job["job_id"])]
     assert ids == [contact_id(i) for i in range(1, 3001)]
 
 

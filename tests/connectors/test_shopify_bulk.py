@@ -56,14 +56,6 @@ def calls(sandbox) -> list[dict]:
     ]
 
 
-def all_records(api, job_id: str) -> list[dict]:
-    first = api.result(job_id)
-    out = list(first["records"])
-    for block in range(1, first.get("blocks", 1)):
-        out += api.result(job_id, block)["records"]
-    return out
-
-
 def waits(done: dict) -> list[str]:
     return [h["reason"].split(";")[0] for h in done["history"] if h["status"] == "waiting_vendor"]
 
@@ -87,7 +79,7 @@ def test_bulk_query_polls_shopify_then_downloads_every_customer_once_in_order(ap
     assert seen[0] == "bulk operation created"
     assert "Shopify bulk operation: RUNNING" in seen[1:]
     assert set(seen[1:]) <= {"Shopify bulk operation: CREATED", "Shopify bulk operation: RUNNING"}
-    records = all_records(api, job["job_id"])
+    records = api.records(job["job_id"])
     assert [r["id"] for r in records] == [customer_gid(i) for i in range(1, 1201)]
     assert done["progress"]["blocks"] > 1
     expected = customer_node(777)
