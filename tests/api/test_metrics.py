@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import uuid
 from typing import Any
 
 import pytest
@@ -109,3 +113,25 @@ def test_webhook_attempts_are_counted(api: Any, fresh_sandbox: Any, receiver: An
     assert wait_until(
         lambda: value(scrape(api.url), "webhook_attempts", outcome="delivered") > was, 10
     )
+
+
+def test_inbound_vendor_webhooks_are_counted_by_outcome(api: Any, fresh_sandbox: Any) -> None:
+    account = api.account(fresh_sandbox, "shopify")
+    secret = "shpss_metrics_" + "m" * 20
+    put = api.s.put(f"{api.url}/v1/accounts/{account}/vendor-webhook", json={"secret": secret},
+                    timeout=10)  # fmt: skip
+    assert put.status_code == 200, put.text
+    body = b'{"id": 1}'
+    sig = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    headers = {"X-Shopify-Topic": "customers/create", "X-Shopify-Hmac-Sha256": sig,
+               "X-Shopify-Event-Id": str(uuid.uuid4())}  # fmt: skip
+    before = scrape(api.url)
+    url = f"{api.url}/v1/vendor-webhooks/shopify/{account}"
+    for h in (headers, headers, {**headers, "X-Shopify-Hmac-Sha256": "Zm9yZ2Vk"}):
+        requests.post(url, data=body, headers=h, timeout=10)
+    after = scrape(api.url)
+    name = "vendor_webhooks"
+    for outcome in ("accepted", "duplicate", "refused"):
+        moved = value(after, name, vendor="shopify", outcome=outcome) - value(
+            before, name, vendor="shopify", outcome=outcome)  # fmt: skip
+        assert moved == 1, outcome
