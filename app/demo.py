@@ -2,15 +2,17 @@
 
 The agent calls `hubspot.contacts.list` with a projection and a callback URL, gets a job id
 at once, receives the signed webhook, checks its signature, then follows the continuation
-and shows that the next records start exactly after the last one. Then three short acts:
+and shows that the next records start exactly after the last one. Then four short acts:
 a tool called over MCP as a task and polled; a vendor rate limit met and waited out to the
-instant it named; a job that outlives its 3 s access token. A summary table ends it.
+instant it named; a job that outlives its 3 s access token; an async vendor job resumed by the
+vendor's signed webhook. A summary table ends it.
 """
 
 from __future__ import annotations
 
 import json
 import queue
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,6 +166,7 @@ def _agent(stack: Stack) -> int:
         _act_mcp(stack.api_url, tenant["api_key"], account["account_id"]),
         _act_rate_limit(sandbox, client, account["account_id"]),
         _act_token_expiry(sandbox, client),
+        _act_vendor_webhook(sandbox, client),
     ]
     summary = Table(title="what happened")
     for col in ("act", "ok", "evidence"):
@@ -289,3 +292,42 @@ def _act_token_expiry(sandbox: str, client: Client) -> Act:
                 f"{unauthorized} vendor 401s")  # fmt: skip
     console.print(f"  {evidence}")
     return "token expiry", ok, evidence
+
+
+def _act_vendor_webhook(sandbox: str, client: Client) -> Act:
+    """A Shopify bulk operation on an account with a vendor-webhook secret: the job waits in
+    waiting_vendor with its fallback poll a minute away, and the shop's signed
+    `bulk_operations/finish` webhook resumes it as soon as Shopify is done."""
+    console.rule("an async vendor job, resumed by the vendor's webhook")
+    secret = "shpss_" + secrets.token_hex(16)
+    creds = requests.post(f"{sandbox}/_sandbox/tokens", json={
+        "vendor": "shopify", "client_id": "demo-app", "client_secret": "demo-secret"},
+        timeout=5).json()  # fmt: skip
+    account = client._request("POST", "/v1/accounts", json={
+        "vendor": "shopify", "name": "demo shop", "base_url": f"{sandbox}/shopify",
+        "credentials": {"type": "bearer", "token": creds["access_token"]}})  # fmt: skip
+    account_id = account["account_id"]
+    view = client._request("PUT", f"/v1/accounts/{account_id}/vendor-webhook",
+                           json={"secret": secret, "fallback_s": 60})  # fmt: skip
+    inbound = client.base_url + view["vendor_webhook"]["url"]
+    requests.post(f"{sandbox}/shopify/_sandbox/webhooks",  # the app's subscription
+                  json={"callback_url": inbound, "secret": secret}, timeout=5).raise_for_status()
+    requests.post(f"{sandbox}/shopify/_sandbox/bulk", json={"duration_s": 1.5},
+                  timeout=5).raise_for_status()  # fmt: skip
+    started = time.monotonic()
+    job = client.call("shopify.bulk_query", account_id,
+                      {"query": "{ customers { edges { node { id email } } } }"})  # fmt: skip
+    job_view = client.get(job["job_id"])
+    while job_view["status"] not in ("succeeded", "failed", "cancelled"):
+        job_view = client.get(job["job_id"], wait_s=10)
+    took = time.monotonic() - started
+    reasons = [h["reason"] for h in job_view["history"]]
+    for reason in reasons:
+        if "webhook" in reason:
+            console.print(f"  {reason}")
+    resumed = any("vendor webhook export.completed" in r for r in reasons)
+    ok = job_view["status"] == "succeeded" and resumed and took < 30
+    evidence = (f"{job_view['progress']['records']:,} customers in {took:.1f}s, resumed by the "
+                "signed bulk_operations/finish webhook (fallback poll: 60 s)")  # fmt: skip
+    console.print(f"  {evidence}")
+    return "vendor webhook", ok, evidence
