@@ -160,7 +160,7 @@ def _github_events(delivery: Delivery) -> list[VendorEvent]:
     obj = _GITHUB_OBJECTS.get(name)
     if obj is None:
         return [VendorEvent(f"vendor.{name}", event_id, None, {"action": action})]
-    item = doc.get(obj) or {}
+    item = doc.get(obj) if isinstance(doc.get(obj), dict) else {}
     kind = _GITHUB_ACTIONS.get(action, "record.updated")
     data = {"object": obj, "id": item.get("id"), "number": item.get("number"), "action": action}
     return [VendorEvent(kind, event_id, None, data)]
