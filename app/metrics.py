@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from app.keys import P
 from app.redis import get_redis
@@ -76,6 +77,12 @@ def field(name: str, labels: Mapping[str, str] | None = None) -> str:
     return json.dumps([name, [str(given[k]) for k in metric.labels]])
 
 
+@lru_cache(maxsize=64)
+def _plain_field(name: str) -> str:
+    """`field(name)` of a label-less counter, built once: a step adds three every page."""
+    return field(name)
+
+
 def incr(name: str, labels: Mapping[str, str] | None = None, n: int = 1) -> None:
     """Add n to one counter now (one HINCRBY). Never raises: a metric must not fail a job."""
     key = field(name, labels)  # a caller's bug raises here, outside the guard below
@@ -93,7 +100,7 @@ class Tally:
 
     def add(self, name: str, labels: Mapping[str, str] | None = None, n: int = 1) -> None:
         if n:
-            key = field(name, labels)
+            key = field(name, labels) if labels else _plain_field(name)
             self.counts[key] = self.counts.get(key, 0) + n
 
     def flush(self) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from functools import lru_cache
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 
 from connectors import ratelimit
 from connectors.base import Vendor
@@ -26,6 +30,41 @@ class Gate(Protocol):
     def flush(self) -> None: ...
 
 
+@lru_cache(maxsize=256)
+def _environ_proxies(netloc: str, no_proxy: str | None) -> dict[str, str]:
+    """The environment's proxies for one host (requests' own rules); the environment of a
+    running process is fixed, so one answer per host serves every request after it."""
+    return get_environ_proxies(f"http://{netloc}/", no_proxy=no_proxy)
+
+
+class _Session(requests.Session):
+    """requests.Session that reads the proxy environment once per host, not per request:
+    `get_environ_proxies` walks all of `os.environ` twice, about a third of a millisecond of
+    CPU per page (a tenth of a step's CPU per page)."""
+
+    def merge_environment_settings(
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        # requests' own method, with its get_environ_proxies call cached per host
+        if self.trust_env:
+            no_proxy = proxies.get("no_proxy") if proxies is not None else None
+            if proxies is not None:
+                for k, v in _environ_proxies(urlsplit(url).netloc, no_proxy).items():
+                    proxies.setdefault(k, v)
+            if verify is True or verify is None:
+                verify = (
+                    os.environ.get("REQUESTS_CA_BUNDLE")
+                    or os.environ.get("CURL_CA_BUNDLE")
+                    or verify
+                )
+        return {
+            "proxies": merge_setting(proxies, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }
+
+
 _session: requests.Session | None = None
 
 
@@ -33,7 +72,7 @@ def session() -> requests.Session:
     """One pooled session per process; redirects are followed by requests only for GETs."""
     global _session
     if _session is None:
-        _session = requests.Session()
+        _session = _Session()
         _session.headers["User-Agent"] = "toolqueue/0.1"
         # one session serves every tenant: a cookie one vendor account sets must never ride
         # along on another's requests

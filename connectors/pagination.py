@@ -7,7 +7,9 @@ the rest of the system, which checkpoints them and refuses one seen twice (a loo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import jmespath
@@ -26,8 +28,29 @@ class PageRequest:
     json: Any = None
 
 
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+@lru_cache(maxsize=512)
+def _plan(expr: str) -> tuple[str, ...] | Any:
+    """A plain dotted path as its keys; anything else as compiled JMESPath."""
+    return tuple(expr.split(".")) if _DOTTED.fullmatch(expr) else jmespath.compile(expr)
+
+
 def search(expr: str, doc: Any) -> Any:
-    return jmespath.search(expr, doc) if expr else doc
+    """JMESPath; a plain dotted path (`paging.next.after`, every page) is walked directly,
+    exactly as JMESPath's field lookups do (`.get`, None on anything without it)."""
+    if not expr:
+        return doc
+    plan = _plan(expr)
+    if not isinstance(plan, tuple):
+        return plan.search(doc)
+    for key in plan:
+        try:
+            doc = doc.get(key)
+        except AttributeError:
+            return None
+    return doc
 
 
 class Dialect:

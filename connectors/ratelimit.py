@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from requests.structures import CaseInsensitiveDict
+
 EPOCH_THRESHOLD = 1e9
 
 Window = tuple[int | None, int | None, float | None]  # limit, remaining, reset_after
@@ -72,7 +74,9 @@ def parse(
 ) -> RateLimit:
     """Normalize one response's rate-limit signals (headers case-insensitive)."""
     now = time.time() if now is None else now
-    h = {str(k).lower(): str(v).strip() for k, v in headers.items()}
+    # a response's headers store their lower-cased keys: iterating those skips a lookup per key
+    items = headers.lower_items() if isinstance(headers, CaseInsensitiveDict) else headers.items()
+    h = {str(k).lower(): str(v).strip() for k, v in items}
     doc = _json(body)
     windows = _windows(h, doc, now)
     limit, remaining, reset = _binding(windows) if windows else (None, None, None)
@@ -114,6 +118,10 @@ def _stated(h: dict[str, str]) -> tuple[float | None, int | None]:
     return ms / 1000, limit
 
 
+_SFORCE = re.compile(r"(?<![\w-])(?:per-app-)?api-usage=(\d+)/(\d+)")
+_SHOPIFY = re.compile(r"(\d+)\s*/\s*(\d+)")
+
+
 def _windows(h: dict[str, str], doc: object, now: float) -> list[Window]:
     """Every (limit, remaining, reset_after) window the response describes."""
     out: list[Window] = []
@@ -127,12 +135,9 @@ def _windows(h: dict[str, str], doc: object, now: float) -> list[Window]:
     if hub + "daily" in h or hub + "daily-remaining" in h:
         out.append((_int(h.get(hub + "daily")), _int(h.get(hub + "daily-remaining")), None))
     # Salesforce: org-wide `api-usage=used/max` and `per-app-api-usage=used/max(appName=x)`
-    sforce = h.get("sforce-limit-info", "")
-    out.extend(
-        _used_of(m) for m in re.finditer(r"(?<![\w-])(?:per-app-)?api-usage=(\d+)/(\d+)", sforce)
-    )
-    m = re.match(r"(\d+)\s*/\s*(\d+)", h.get("x-shopify-shop-api-call-limit", ""))
-    if m:
+    if sforce := h.get("sforce-limit-info"):
+        out.extend(_used_of(m) for m in _SFORCE.finditer(sforce))
+    if (shopify := h.get("x-shopify-shop-api-call-limit")) and (m := _SHOPIFY.match(shopify)):
         out.append(_used_of(m))  # leaky bucket: used/size
     for prefix, limit_keys in (
         ("x-ratelimit-", ("x-ratelimit-limit",)),  # GitHub (epoch reset), Jira (ISO reset)
@@ -273,6 +278,8 @@ def _int(value: object) -> int | None:
 
 
 def _float(value: object) -> float | None:
+    if value is None:  # an absent header: skip the raised and caught ValueError
+        return None
     try:
         f = float(str(value).strip())
     except (TypeError, ValueError):

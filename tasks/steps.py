@@ -282,12 +282,15 @@ class Step:
                 return "ended"
             if nxt is not None and nxt == cursor["page"]:
                 raise PaginationLoop(nxt)
-            placed: dict[int, list[bytes]] = {}
-            stop: str | None = None
-            for i, record in enumerate(page.records[cursor["skip"] :], start=cursor["skip"]):
-                text = spool.encode_record(spool.project(record, fields))
+            skip = cursor["skip"]
+            texts = spool.encode_records(page.records[skip:], fields)
+            placed, n = packer.place_many(texts)
+            records += n
+            nbytes += sum(map(len, texts[:n]))
+            if n < len(texts):
+                text = texts[n]
                 if not packer.fits_alone(text):
-                    rid = tool.record_id(record)
+                    rid = tool.record_id(page.records[skip + n])
                     self.commit(placed, packer, cursor, pages, records, nbytes)
                     self.finish(
                         "failed",
@@ -300,15 +303,8 @@ class Step:
                         },
                     )
                     return "ended"
-                block = packer.place(text)
-                if block is None:
-                    cursor = {"page": cursor["page"], "skip": i}
-                    stop = "truncated"
-                    break
-                placed.setdefault(block, []).append(text)
-                records += 1
-                nbytes += len(text)
-            if stop:  # the page was fetched, even if the cap fell inside it
+                # every allowed block is full; the page was fetched, even if the cap fell in it
+                cursor = {"page": cursor["page"], "skip": skip + n}
                 self.commit(placed, packer, cursor, pages + 1, records, nbytes)
                 self.finish_truncated(cursor)
                 return "ended"

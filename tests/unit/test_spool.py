@@ -132,6 +132,37 @@ def test_packer_property(seed: int) -> None:
         assert len(placed) == len(texts)
 
 
+@pytest.mark.parametrize("seed", range(200))
+def test_place_many_places_as_place_does(seed: int) -> None:
+    """The step's page-at-a-time placement equals record-at-a-time `place`, state included,
+    and stops at the same record: the first that fits no allowed block (or not even alone)."""
+    rng = random.Random(seed)
+    budget = rng.randint(40, 2000)
+    max_blocks = rng.choice([1, 2, 3, 1024])
+    texts = [spool.encode_record(record(rng, i)) for i in range(rng.randint(0, 150))]
+    one, many = (spool.Packer(budget=budget, max_blocks=max_blocks) for _ in range(2))
+    expected: dict[int, list[bytes]] = {}
+    got: dict[int, list[bytes]] = {}
+    i = 0
+    while i < len(texts):
+        page = texts[i : i + rng.randint(1, 40)]
+        placed, n = many.place_many(page)
+        for block, members in placed.items():
+            got.setdefault(block, []).extend(members)
+        for t in page[:n]:
+            block = one.place(t)
+            assert block is not None
+            expected.setdefault(block, []).append(t)
+        assert (many.block, many.block_bytes, many.block_records) == (
+            one.block, one.block_bytes, one.block_records)
+        if n < len(page):  # stopped: the next record fits nowhere
+            t = page[n]
+            assert not one.fits_alone(t) or one.place(t) is None
+            break
+        i += len(page)
+    assert got == expected
+
+
 # ---- reserve: every rendered body stays under max_bytes ------------------------------------
 
 
