@@ -1,11 +1,19 @@
-"""The SSRF guard classifies resolved addresses; no traffic is sent anywhere."""
+"""The SSRF guard classifies resolved addresses; a refused address gets no traffic (the only
+server these tests send to listens on loopback)."""
 
 from __future__ import annotations
 
+import http.server
+import socket
+import threading
+from datetime import UTC, datetime
+from typing import ClassVar
+
 import pytest
+import requests
 
 from app.errors import InvalidInput
-from app.ssrf import check_public_url
+from app.ssrf import GuardedAdapter, check_public_url
 
 
 @pytest.mark.parametrize("url", [
@@ -39,3 +47,122 @@ def test_loopback_refused_when_not_allow_listed(monkeypatch):
     monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
     with pytest.raises(InvalidInput):
         check_public_url("http://127.0.0.1:9/hook")
+
+
+def test_ipv6_loopback_refused_when_not_allow_listed(monkeypatch):
+    from app import settings
+
+    monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
+    with pytest.raises(InvalidInput) as exc:
+        check_public_url("http://[::1]:9/hook")
+    assert exc.value.code == "callback_url_not_allowed"
+
+
+# ---- names: resolution is replaced by a table, so no lookup or traffic leaves the box ----
+
+REAL_GETADDRINFO = socket.getaddrinfo
+
+
+def resolve_as(monkeypatch, table):
+    """socket.getaddrinfo answering names in `table` (a name -> list of answers, used in turn;
+    the last one repeats), anything else (IP literals) as the real resolver does."""
+    calls: dict[str, int] = {}
+
+    def fake(host, port, *args, **kwargs):
+        if host not in table:
+            return REAL_GETADDRINFO(host, port, *args, **kwargs)
+        n = calls[host] = calls.get(host, 0) + 1
+        addr = table[host][min(n, len(table[host])) - 1]
+        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (addr, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return calls
+
+
+@pytest.mark.parametrize("addr", ["10.1.2.3", "192.168.0.7", "169.254.169.254", "fd00::5"])
+def test_hostname_resolving_to_a_private_address_refused(monkeypatch, addr):
+    resolve_as(monkeypatch, {"intranet.example": [addr]})
+    with pytest.raises(InvalidInput) as exc:
+        check_public_url("https://intranet.example/hook")
+    assert exc.value.code == "callback_url_not_allowed"
+    assert addr in exc.value.message
+
+
+def test_hostname_with_one_private_answer_among_public_ones_refused(monkeypatch):
+    def answers(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, port))
+                for a in ("93.184.216.34", "10.0.0.9")]
+
+    monkeypatch.setattr(socket, "getaddrinfo", answers)
+    with pytest.raises(InvalidInput):
+        check_public_url("https://mixed.example/hook")
+
+
+class Hits(http.server.BaseHTTPRequestHandler):
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        Hits.seen.append(self.headers["host"])
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def loopback_server():
+    Hits.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hits)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def guarded_session():
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("http://", GuardedAdapter())
+    return session
+
+
+def test_guarded_connection_goes_to_the_address_it_checked(monkeypatch, loopback_server):
+    """`hook.test` exists only in the table: the request arrives because the connection used
+    the checked address, not a second lookup of the name."""
+    calls = resolve_as(monkeypatch, {"hook.test": ["127.0.0.1"]})
+    resp = guarded_session().post(f"http://hook.test:{loopback_server}/h", data=b"{}", timeout=5)
+    assert resp.status_code == 204
+    assert Hits.seen == [f"hook.test:{loopback_server}"]  # the Host header keeps the name
+    assert calls["hook.test"] == 1
+
+
+def test_rebinding_after_the_check_is_refused_before_connecting(monkeypatch, loopback_server):
+    """The name answers public for the attempt's check, loopback for the connection: the
+    connection is refused and nothing reaches the (loopback) server."""
+    from app import settings
+
+    monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
+    resolve_as(monkeypatch, {"rebind.test": ["93.184.216.34", "127.0.0.1"]})
+    url = f"http://rebind.test:{loopback_server}/h"
+    check_public_url(url)  # the first answer is public
+    with pytest.raises(InvalidInput) as exc:
+        guarded_session().post(url, data=b"{}", timeout=5)
+    assert exc.value.code == "callback_url_not_allowed"
+    assert Hits.seen == []
+
+
+def test_every_delivery_attempt_checks_the_url_again(monkeypatch):
+    """A callback accepted while its name was public, moved to a private address later: the
+    attempt is refused without a request (the check precedes signing and sending)."""
+    from tasks import webhooks
+
+    resolve_as(monkeypatch, {"moved.test": ["10.0.0.5"]})
+    outcome = webhooks._post("http://moved.test/hook", "callback_url", "t", "msg_1",
+                             datetime.now(UTC), b"{}")
+    assert outcome.status is None
+    assert "10.0.0.5, a non-public address" in outcome.error
+    assert isinstance(webhooks._session().get_adapter("https://x.example/"), GuardedAdapter)
