@@ -29,10 +29,11 @@ from app.ssrf import check_public_url
 from tasks.steps import ensure_webhook, run_step
 
 # Account ownership, vendor match, idempotency and the new record: one round trip. It also
-# takes the jobs this process sent since its last call off the unsent list (ARGV[8]: how many).
+# takes the jobs this process sent since its last call off the unsent list (ARGV[9]: how many),
+# and counts the new job in the metrics (the gauge of jobs by state, and the transition).
 _CREATE = """
-local sent = tonumber(ARGV[8])
-for i = 9, 8 + sent do redis.call('ZREM', KEYS[6], ARGV[i]) end
+local sent = tonumber(ARGV[9])
+for i = 10, 9 + sent do redis.call('ZREM', KEYS[6], ARGV[i]) end
 local owner = redis.call('HGET', KEYS[1], 'tenant_id')
 if owner ~= ARGV[1] then return {'no_account'} end
 local vendor = redis.call('HGET', KEYS[1], 'vendor')
@@ -44,14 +45,19 @@ if ARGV[3] == '1' then
   if existing then return {'exists', existing} end
   redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
 end
-redis.call('HSET', KEYS[3], unpack(ARGV, 9 + sent))
+redis.call('HSET', KEYS[3], unpack(ARGV, 10 + sent))
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('RPUSH', KEYS[4], ARGV[7])
 redis.call('EXPIRE', KEYS[4], ARGV[5])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
+redis.call('HINCRBY', KEYS[7], 'queued', 1)
+redis.call('HINCRBY', KEYS[8], ARGV[8], 1)
 return {'ok'}
 """
+
+
+_QUEUED = metrics.field("job_transitions", {"state": "queued"})
 
 
 class JobCreate(BaseModel):
@@ -172,6 +178,8 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             keys.job_log(job_id),
             keys.tenant_jobs(tenant_id),
             keys.UNSENT,
+            keys.JOBS_BY_STATE,
+            metrics.KEY,
         ],
         [
             tenant_id,
@@ -181,6 +189,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             settings.spool_ttl_s,
             now,
             entry,
+            _QUEUED,
             *_drain_sent(),
             *encode(record),
         ],

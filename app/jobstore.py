@@ -52,10 +52,24 @@ FLOAT_FIELDS = (
     "retry_waited_s",
 )
 
+# Every script that changes a job's status moves the job in the gauge of unfinished jobs
+# by state (keys.JOBS_BY_STATE) in the same atomic step, so the gauge cannot drift from the
+# records. Prepend to a script; call tq_move(gauge key, old status, new status).
+GAUGE_LUA = """
+local function tq_unfinished(s)
+  return s and s ~= '' and s ~= 'succeeded' and s ~= 'failed' and s ~= 'cancelled'
+end
+local function tq_move(gauge, old, new)
+  if old == new then return end
+  if tq_unfinished(old) then redis.call('HINCRBY', gauge, old, -1) end
+  if tq_unfinished(new) then redis.call('HINCRBY', gauge, new, 1) end
+end
+"""
+
 # Fenced write: only the lease holder of the current step (or anyone, with an empty token)
 # may change a job that has not ended; optionally append spooled records and a log entry,
 # and record a pagination cursor as seen (-1, and no change, if it was seen before: a loop).
-_WRITE = """
+_WRITE = GAUGE_LUA + """
 local job, lease, log, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if ARGV[1] ~= '' and redis.call('GET', lease) ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '' and redis.call('HGET', job, 'seq') ~= ARGV[2] then return 0 end
@@ -70,7 +84,7 @@ local i = 5
 local np = tonumber(ARGV[i]); i = i + 1
 local h = {}
 for j = 1, np * 2 do h[j] = ARGV[i]; i = i + 1 end
-for k = 5, #KEYS do
+for k = 6, #KEYS do
   local n = tonumber(ARGV[i]); i = i + 1
   local batch = {}
   for j = 1, n do
@@ -79,6 +93,9 @@ for k = 5, #KEYS do
   end
   if #batch > 0 then redis.call('RPUSH', KEYS[k], unpack(batch)) end
   if n > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
+end
+for j = 1, #h, 2 do
+  if h[j] == 'status' then tq_move(KEYS[5], st, h[j + 1]) end
 end
 if np > 0 then redis.call('HSET', job, unpack(h)) end
 redis.call('EXPIRE', job, ttl)
@@ -159,7 +176,13 @@ def write(
         entry = json.dumps({"status": None, "at": now_iso(now), "reason": reason})
     pairs = encode(fields)
     blocks = sorted((spool or {}).items())
-    keys_ = [keys.job(job_id), keys.job_lease(job_id), keys.job_log(job_id), keys.job_seen(job_id)]
+    keys_ = [
+        keys.job(job_id),
+        keys.job_lease(job_id),
+        keys.job_log(job_id),
+        keys.job_seen(job_id),
+        keys.JOBS_BY_STATE,
+    ]
     argv: list[Any] = [
         lease,
         "" if seq is None else seq,

@@ -71,6 +71,7 @@ def continuation(token_: str) -> str:
     return f"{P}:cont:{token_}"
 
 
+JOBS_BY_STATE = f"{P}:metrics:jobs"  # hash unfinished state -> jobs in it now (a gauge)
 PARKED = f"{P}:parked"  # zset job_id -> wake time (waits longer than a countdown may be)
 UNSENT = f"{P}:jobs:unsent"  # zset job_id -> creation: recorded, first step not yet sent
 TOKEN_EXPIRY = f"{P}:tokens:expiry"  # zset account_id -> access-token expiry (refreshable only)

@@ -18,7 +18,10 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import get_args
 
+from app import keys
+from app.jobstore import TERMINAL, JobState
 from app.keys import P
 from app.redis import get_redis
 
@@ -116,6 +119,13 @@ class Tally:
             pipe.execute()
         except Exception as exc:
             log.warning("%d metric counts not recorded: %s", len(counts), exc)
+
+
+def jobs_by_state() -> dict[str, int]:
+    """The gauge of unfinished jobs per state (every such state, 0 when none), which the job
+    scripts keep beside the records (`jobstore.GAUGE_LUA`)."""
+    held = get_redis().hgetall(keys.JOBS_BY_STATE)
+    return {s: int(held.get(s, 0)) for s in get_args(JobState) if s not in TERMINAL}
 
 
 def read() -> Iterator[tuple[Metric, tuple[str, ...], int]]:

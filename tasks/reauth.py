@@ -24,7 +24,7 @@ from typing import Any
 
 from app import keys, metrics
 from app.celery import app
-from app.jobstore import encode, load
+from app.jobstore import GAUGE_LUA, encode, load
 from app.redis import get_redis, run_script
 from app.settings import get_settings
 from app.timefmt import now_iso
@@ -51,13 +51,14 @@ return 1
 # Park a job: fenced like jobstore.write (the step's lease and number, a job that has not
 # ended), then status and log entry, the index entries (NX: a redelivered step keeps the first
 # park time) and longer TTLs for the job's keys, which must outlive the wait for credentials.
-# KEYS: job, lease, log, account index, global index, keys whose TTL to extend.
-# ARGV: lease, seq, now, job id, ttl, log entry, field/value pairs.
-_PARK = """
+# KEYS: job, lease, log, account index, global index, jobs-by-state gauge, keys whose TTL to
+# extend. ARGV: lease, seq, now, job id, ttl, log entry, field/value pairs.
+_PARK = GAUGE_LUA + """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[2] then return 0 end
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 0 end
+tq_move(KEYS[6], st, 'needs_reauth')
 redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('RPUSH', KEYS[3], ARGV[6])
 redis.call('PUBLISH', KEYS[3] .. ':events', ARGV[6])
@@ -65,7 +66,7 @@ redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[5], 'NX', ARGV[3], ARGV[4])
 local ttl = tonumber(ARGV[5])
 for i, k in ipairs(KEYS) do
-  if i == 1 or i == 3 or i > 5 then
+  if i == 1 or i == 3 or i > 6 then
     local left = redis.call('TTL', k)
     if left >= 0 and left < ttl then redis.call('EXPIRE', k, ttl) end
   end
@@ -75,12 +76,14 @@ return 1
 
 # Out of needs_reauth (resumed or expired), only from needs_reauth: 1 if this call moved the
 # job, -1 if it was not parked (any more). Either way it leaves the indexes.
-# KEYS: job, log, account index, global index. ARGV: job id, ttl, log entry, field/value pairs.
-_UNPARK = """
+# KEYS: job, log, account index, global index, jobs-by-state gauge.
+# ARGV: job id, ttl, log entry, new status, field/value pairs.
+_UNPARK = GAUGE_LUA + """
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('HGET', KEYS[1], 'status') ~= 'needs_reauth' then return -1 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+tq_move(KEYS[5], 'needs_reauth', ARGV[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -145,6 +148,7 @@ def park(
                 keys.job_log(job_id),
                 keys.account_parked(account_id),
                 keys.REAUTH_PARKED,
+                keys.JOBS_BY_STATE,
                 keys.job_seen(job_id),
                 *blocks,
             ],
@@ -236,7 +240,7 @@ def expire_reauth() -> int:
 
 def _unpark(account_id: str, job_id: str, status: str, reason: str, fields: dict[str, Any]) -> int:
     entry = json.dumps({"status": status, "at": now_iso(), "reason": reason})
-    return int(
+    moved = int(
         run_script(  # type: ignore[call-overload]
             _UNPARK,
             [
@@ -244,7 +248,11 @@ def _unpark(account_id: str, job_id: str, status: str, reason: str, fields: dict
                 keys.job_log(job_id),
                 keys.account_parked(account_id),
                 keys.REAUTH_PARKED,
+                keys.JOBS_BY_STATE,
             ],
-            [job_id, get_settings().spool_ttl_s, entry, *encode(fields)],
+            [job_id, get_settings().spool_ttl_s, entry, status, *encode(fields)],
         )
     )
+    if moved == 1:
+        metrics.incr("job_transitions", {"state": status})
+    return moved

@@ -13,6 +13,58 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(url: str) -> Samples:
+    """`GET /metrics` unauthenticated, like a Prometheus scraper, parsed with
+    prometheus_client's own parser."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    resp = requests.get(f"{url}/metrics", timeout=10)
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(resp.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """A counter's total (`toolqueue_<name>_total`), 0 when it has not been counted yet."""
+    return samples.get((f"toolqueue_{name}_total", tuple(sorted(labels.items()))), 0.0)
+
+
+# One atomic look at the gauge of unfinished jobs by state beside a count of the job records
+# themselves (every `tq:job:*` hash with a status), so the two can be compared exactly.
+_GAUGE_AND_RECORDS = """
+local counts, cursor = {}, '0'
+repeat
+  local res = redis.call('SCAN', cursor, 'MATCH', 'tq:job:*', 'COUNT', 1000)
+  cursor = res[1]
+  for _, k in ipairs(res[2]) do
+    if redis.call('TYPE', k).ok == 'hash' then
+      local st = redis.call('HGET', k, 'status')
+      if st and st ~= 'succeeded' and st ~= 'failed' and st ~= 'cancelled' then
+        counts[st] = (counts[st] or 0) + 1
+      end
+    end
+  end
+until cursor == '0'
+local out = {}
+for st, n in pairs(counts) do out[#out + 1] = st; out[#out + 1] = n end
+return {redis.call('HGETALL', KEYS[1]), out}
+"""
+
+
+def job_gauge_and_records(r: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """(gauge, records): jobs per unfinished state, as the gauge says and as counted."""
+    gauge, counted = r.eval(_GAUGE_AND_RECORDS, 1, "tq:metrics:jobs")
+    pairs = [dict(zip(x[::2], map(int, x[1::2]), strict=True)) for x in (gauge, counted)]
+    return {k: v for k, v in pairs[0].items() if v}, pairs[1]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app import metrics
@@ -22,7 +22,13 @@ router = APIRouter(tags=["health"])
 class RedisCounters(Collector):
     """Builds the families from the hash at scrape time; the API process keeps no counts."""
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        jobs = GaugeMetricFamily(
+            metrics.PREFIX + "jobs", "Unfinished jobs in each state now.", labels=["state"]
+        )
+        for state, n in metrics.jobs_by_state().items():
+            jobs.add_metric([state], n)
+        yield jobs
         families = {
             name: CounterMetricFamily(metrics.PREFIX + name, m.help, labels=list(m.labels) or None)
             for name, m in metrics.METRICS.items()

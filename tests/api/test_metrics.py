@@ -10,28 +10,11 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
-from support import wait_until
+from support import job_gauge_and_records, scrape, value, wait_until
 
 from app import metrics
 
 CONTACTS = "crm/v3/objects/contacts"
-
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Unauthenticated, like a Prometheus scraper; parsed with prometheus_client's parser."""
-    resp = requests.get(f"{url}/metrics", timeout=10)
-    assert resp.status_code == 200
-    assert resp.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(resp.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((f"toolqueue_{name}_total", tuple(sorted(labels.items()))), 0.0)
 
 
 def test_counters_move_with_a_job(api: Any, fresh_sandbox: Any) -> None:
@@ -72,6 +55,61 @@ def test_a_vendor_429_moves_the_refusal_counter(api: Any, fresh_sandbox: Any) ->
         before, "job_transitions", state="waiting_rate_limit"
     )
     assert api.wait(job["job_id"], timeout=30)["status"] == "succeeded"
+
+
+def gauge(samples: dict, state: str) -> float | None:
+    return samples.get(("toolqueue_jobs", (("state", state),)))
+
+
+def test_jobs_gauge_follows_jobs_through_their_states(api: Any, fresh_sandbox: Any, r: Any) -> None:
+    """`toolqueue_jobs{state}`: unfinished jobs per state now. Each status change moves it in
+    the same Lua step as the job record, so it always equals a count of the records."""
+    samples = scrape(api.url)
+    for state in ("queued", "running", "waiting_rate_limit", "waiting_vendor", "needs_reauth"):
+        assert gauge(samples, state) is not None, state  # every state exported, even at 0
+    assert gauge(samples, "succeeded") is None  # ended jobs are counted by job_transitions
+
+    account = api.account(fresh_sandbox)
+    fresh_sandbox.config(rate_budget=2, rate_window_ms=4000)
+    assert fresh_sandbox.spend("hubspot", CONTACTS, 2) == [200, 200]
+    held = api.call(account_id=account, args={"limit": 100}, max_pages=1)["job_id"]
+    assert api.wait(held, states=("waiting_rate_limit", "succeeded"))["status"] == (
+        "waiting_rate_limit")
+    counted, records = job_gauge_and_records(r)
+    assert counted == records
+    assert counted["waiting_rate_limit"] >= 1
+    assert gauge(scrape(api.url), "waiting_rate_limit") >= 1
+
+    assert api.post(f"/v1/jobs/{held}/cancel").json()["status"] == "cancelled"
+    after_cancel, records = job_gauge_and_records(r)
+    assert after_cancel == records
+    assert after_cancel.get("waiting_rate_limit", 0) == counted["waiting_rate_limit"] - 1
+
+    fresh_sandbox.config(rate_budget=100, rate_window_ms=1000)
+    done = api.call(account_id=account, args={"limit": 100}, max_pages=2)["job_id"]
+    assert api.wait(done)["status"] == "succeeded"
+    counted, records = job_gauge_and_records(r)
+    assert counted == records
+
+
+def test_own_budget_deferrals_and_token_refreshes_are_counted(
+    api: Any, fresh_sandbox: Any
+) -> None:
+    """Pacing by the learned window defers steps before they send (budget_deferrals); an
+    access token that dies mid-job is refreshed (token_refreshes{outcome="ok"})."""
+    fresh_sandbox.config(rate_budget=3, rate_window_ms=1500, token_ttl_s=2, hubspot_contacts=800)
+    account = api.account(fresh_sandbox)
+    before = scrape(api.url)
+    job = api.call(account_id=account, args={"limit": 100}, fields=["id"])
+    done = api.wait(job["job_id"])
+    assert done["status"] == "succeeded" and done["progress"]["pages"] == 8
+    after = scrape(api.url)
+    assert value(after, "budget_deferrals") > value(before, "budget_deferrals")
+    view = api.get(f"/v1/accounts/{account}").json()
+    assert view["refresh_count"] >= 1
+    moved = value(after, "token_refreshes", outcome="ok") - value(
+        before, "token_refreshes", outcome="ok")  # fmt: skip
+    assert moved >= view["refresh_count"]
 
 
 def test_metrics_reveal_no_tenant_data(api: Any, fresh_sandbox: Any) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 from standardwebhooks import Webhook
-from support import wait_until
+from support import job_gauge_and_records, wait_until
 
 CONTACTS = "/hubspot/crm/v3/objects/contacts"
 
@@ -125,6 +125,8 @@ def test_revoked_refresh_token_parks_jobs_and_new_credentials_resume_them(
     assert hooks[1]["data"]["job_id"] == second
     time.sleep(1)  # the account's events_url heard of the transition once, not per job
     assert len(of_type(api, events, "account.needs_reauth")) == 1
+    parked_gauge, records = job_gauge_and_records(r)  # parking moved the jobs-by-state gauge
+    assert parked_gauge == records and parked_gauge["needs_reauth"] >= 2
 
     # New credentials: the account is active again, both jobs resume from their checkpoints.
     fresh = fresh_sandbox.mint()
@@ -141,6 +143,9 @@ def test_revoked_refresh_token_parks_jobs_and_new_credentials_resume_them(
         assert statuses.index("needs_reauth") < statuses.index("queued", 1)
         assert "failed" not in statuses
     assert r.zcard(f"tq:account:{account}:parked") == 0
+    resumed_gauge, records = job_gauge_and_records(r)  # ... and resuming moved them out
+    assert resumed_gauge == records
+    assert resumed_gauge.get("needs_reauth", 0) == parked_gauge["needs_reauth"] - 2
 
     [react] = of_type(api, receiver, "account.reactivated")  # one callback_url: sent once
     [react_acc] = of_type(api, events, "account.reactivated")
@@ -209,6 +214,8 @@ def test_parked_jobs_expire_into_failed(api, fresh_sandbox, receiver, r):
     assert r.zcard(f"tq:account:{account}:parked") == 0
     assert r.zscore("tq:reauth:parked", job_id) is None
     assert expire(now=time.time() + 30 * 86400, account_id=account) == []
+    counted, records = job_gauge_and_records(r)  # expiry moved the gauge with the record
+    assert counted == records
     # new credentials later do not revive a failed job
     resp = api.post(f"/v1/accounts/{account}/credentials", oauth(fresh_sandbox.mint()))
     assert resp.status_code == 200, resp.text
