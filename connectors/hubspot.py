@@ -263,7 +263,9 @@ def export_contacts(http: Http, args: ExportArgs, cursor: Cursor | None) -> Page
     task = orjson.loads(resp.content)
     status = task.get("status")
     if status == "CANCELED":
-        raise VendorError("export_canceled", "HubSpot canceled the export")
+        reasons = [str(e.get("message")) for e in task.get("errors") or [] if isinstance(e, dict)]
+        why = "; ".join(r for r in reasons if r) or "no reason given"
+        raise VendorError("export_canceled", f"HubSpot canceled the export: {why}")
     if status != "COMPLETE":
         polls = cursor["polls"] + 1
         wait = EXPORT_POLL_S[min(polls, len(EXPORT_POLL_S) - 1)]

@@ -1054,6 +1054,15 @@ async def export_status(request: Request, export_id: str) -> Response:
         files = f"{str(request.base_url).rstrip('/')}/{NAME}/_files/exports"
         body["result"] = f"{files}/{export.id}.csv?signature={export.signature}"
         body["numPartitions"] = 1
+    if export.status == "CANCELED":  # HubSpot's ActionResponse: the reason in `errors`
+        body["numErrors"] = 1
+        body["errors"] = [
+            {
+                "status": "error",
+                "category": "VALIDATION_ERROR",
+                "message": "Export canceled by a user of the portal",
+            }
+        ]
     export.reads += 1
     return JSONResponse(body, headers=headers)
 

@@ -67,6 +67,8 @@ def test_canceled_export_fails_the_job_with_hubspots_reason(api, fresh_sandbox):
     done = api.wait(job["job_id"], timeout=60)
     assert done["status"] == "failed", done
     assert done["error"]["code"] == "export_canceled"
+    assert done["error"]["message"] == (
+        "HubSpot canceled the export: Export canceled by a user of the portal")
     assert not any("/_files/" in e["path"] for e in calls(fresh_sandbox))
 
 
@@ -78,3 +80,18 @@ def test_download_url_is_ssrf_checked_before_any_traffic():
         with pytest.raises(VendorError) as err:
             http.download(url)
         assert err.value.code == "download_refused" and "non-public" in err.value.message
+
+
+def test_export_polls_are_paced_by_the_account_budget(api, fresh_sandbox):
+    """Polls are vendor requests like any other: with HubSpot stating 2 per 3 s, the poll
+    schedule (0.5 s, 1 s, ...) would cross the limit; the step waits for a budget slot in
+    `waiting_rate_limit` instead, and HubSpot never refuses a request."""
+    fresh_sandbox.config(hubspot_contacts=10, rate_budget=2, rate_window_ms=3000)
+    job = api.call(TOOL, account_id=api.account(fresh_sandbox))
+    done = api.wait(job["job_id"], timeout=60)
+    assert done["status"] == "succeeded", done
+    assert "waiting_rate_limit" in [h["status"] for h in done["history"]]
+    log = [e for e in calls(fresh_sandbox) if "/_files/" not in e["path"]]  # the limited API
+    assert [e["status"] for e in log] == [202, 200, 200, 200]
+    times = [e["t"] for e in log]
+    assert all(b - a >= 3.0 - 0.05 for a, b in zip(times, times[2:], strict=False))  # 2 / 3 s
