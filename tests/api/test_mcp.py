@@ -393,7 +393,7 @@ def test_stdio_server(api: Any, fresh_sandbox: Any) -> None:
     account = api.account(fresh_sandbox)
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-c", "from app.mcp.server import run_stdio; run_stdio()"],
+        args=["-m", "app.cli", "mcp", "--stdio"],  # `toolqueue mcp --stdio`
         env={**os.environ, "TOOLQUEUE_API_KEY": api.tenant["api_key"]},
         cwd=str(ROOT),
     )

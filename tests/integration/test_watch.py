@@ -83,7 +83,17 @@ def test_cli_jobs_list_and_call_wait_show_the_job(api, fresh_sandbox):
     out = json.loads(called.stdout)
     assert out["done"] is True and out["record_count"] == 200
     assert "succeeded" in called.stderr and "200 records" in called.stderr  # the live view
-    listed = subprocess.run([*cli, "jobs", "list", "--state", "succeeded"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert listed.returncode == 0, listed.stderr
-    assert out["job_id"] in listed.stdout and "hubspot.contacts.list" in listed.stdout
+    fresh_sandbox.config(latency_ms=300)  # a job slow enough to cancel while it runs
+    stopped = api.call(account_id=account, args={"limit": 100})["job_id"]
+    assert api.post(f"/v1/jobs/{stopped}/cancel").json()["status"] == "cancelled"
+
+    def jobs_list(state: str) -> str:
+        listed = subprocess.run([*cli, "jobs", "list", "--state", state], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        return listed.stdout
+
+    succeeded, cancelled = jobs_list("succeeded"), jobs_list("cancelled")
+    assert out["job_id"] in succeeded and "hubspot.contacts.list" in succeeded
+    assert stopped not in succeeded  # --state filters
+    assert stopped in cancelled and out["job_id"] not in cancelled
