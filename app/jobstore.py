@@ -50,6 +50,7 @@ FLOAT_FIELDS = (
     "retry_at",
     "waited_s",
     "retry_waited_s",
+    "vendor_waited_s",
 )
 
 # Every script that changes a job's status moves the job in the gauge of unfinished jobs

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         description="Beat re-sends the first step of a job recorded this long ago whose "
         "enqueue died before sending it",
     )
+    vendor_wait_max_s: float = Field(
+        86400.0,
+        gt=0,
+        description="Total time a job may wait on a vendor's async job (an export, a bulk "
+        "query) before it fails with vendor_timeout",
+    )
     vendor_webhook_fallback_s: float = Field(
         300.0,
         gt=0,

@@ -363,6 +363,15 @@ class Step:
         if self.commit({}, packer, cursor, pages, records, nbytes) != 1:
             return
         note = f"{page.note}; " if page.note else ""
+        waited = self.job.get("vendor_waited_s") or 0.0
+        limit = self.settings.vendor_wait_max_s
+        if waited >= limit:  # a vendor job stuck in a running state is not polled forever
+            message = (
+                f"the vendor's job did not finish within {limit:.0f}s "
+                f"(TOOLQUEUE_VENDOR_WAIT_MAX_S); last seen: {page.note or 'still working'}"
+            )
+            self.finish("failed", {"code": "vendor_timeout", "message": message})
+            return
         wait, why = page.wait_s, f"vendor still working: next look in {page.wait_s:.1f}s"
         signalled = page.await_ref and self.account.get("webhook_secret")
         if signalled:
@@ -371,7 +380,13 @@ class Step:
             )
             wait = max(wait, fallback)
             why = f"waiting for the vendor's webhook (polling fallback in {wait:.1f}s)"
-        self.advance(wait, status="waiting_vendor", reason=note + why)
+        wait = min(wait, max(limit - waited, 0.0))  # the last look falls on the limit
+        self.advance(
+            wait,
+            fields={"vendor_waited_s": waited + wait},
+            status="waiting_vendor",
+            reason=note + why,
+        )
         account_id = self.job["account_id"]
         if signalled and signals.await_signal(account_id, page.await_ref, self.id, wait):
             signals.resume(self.id, "the vendor's webhook came first")

@@ -35,6 +35,8 @@ ENV = {
     "TOOLQUEUE_STEP_BUDGET_S": "3",
     "TOOLQUEUE_PAGES_PER_STEP": "3",
     "TOOLQUEUE_WEBHOOK_RETRY_SCHEDULE_S": "[0, 0.5, 1]",
+    "TOOLQUEUE_WEBHOOK_TIMEOUT_S": "2",
+    "TOOLQUEUE_VENDOR_WAIT_MAX_S": "10",  # a stuck vendor job fails this soon (default 24 h)
     "TOOLQUEUE_SANDBOX_HUBSPOT_CONTACTS": "1000",
     "TOOLQUEUE_ENQUEUE_GRACE_S": "2",  # beat re-sends a job whose enqueue died this soon
     "TOOLQUEUE_SANDBOX_RATE_BUDGET": "100000",

@@ -95,3 +95,27 @@ def test_export_polls_are_paced_by_the_account_budget(api, fresh_sandbox):
     assert [e["status"] for e in log] == [202, 200, 200, 200]
     times = [e["t"] for e in log]
     assert all(b - a >= 3.0 - 0.05 for a, b in zip(times, times[2:], strict=False))  # 2 / 3 s
+
+
+def test_a_capped_export_continues_where_the_cap_fell(api, fresh_sandbox):
+    """Async results obey the cap and continuation of every job: each continuation job reads
+    HubSpot's finished export again (no second export) from the record after the cap."""
+    fresh_sandbox.config(hubspot_contacts=1200)
+    job_id = api.call(TOOL, account_id=api.account(fresh_sandbox),
+                      args={"properties": ["email"]}, max_bytes=16384)["job_id"]  # fmt: skip
+    seen: list[str] = []
+    bodies = 0
+    while True:
+        assert api.wait(job_id, timeout=60)["status"] == "succeeded"
+        body = api.result(job_id)
+        bodies += 1
+        seen += [r["hs_object_id"] for r in body["records"]]
+        if not body["truncated"]:
+            break
+        assert bodies < 20, "the continuation chain does not end"
+        resp = api.post("/v1/jobs", {"continuation": body["continuation"]})
+        assert resp.status_code == 202, resp.text
+        job_id = resp.json()["job_id"]
+    assert bodies > 2
+    assert seen == [str(i) for i in range(1, 1201)]  # every row once, in order
+    assert [e["method"] for e in calls(fresh_sandbox)].count("POST") == 1

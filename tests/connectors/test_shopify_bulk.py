@@ -6,6 +6,8 @@ covered in tests/sandbox/test_shopify.py and the inbound-webhook tests)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 import pytest
 import requests
@@ -134,6 +136,22 @@ def test_failed_operation_fails_the_job_with_shopifys_error_code(api, fresh_sand
     assert done["error"]["code"] == "bulk_operation_failed"
     assert "INTERNAL_SERVER_ERROR" in done["error"]["message"]
     assert "gid://shopify/BulkOperation/" in done["error"]["message"]
+    assert not any(e["path"].startswith(FILES) for e in calls(fresh_sandbox))
+
+
+def test_a_vendor_job_that_never_ends_fails_at_the_wait_limit(api, fresh_sandbox):
+    """An operation stuck RUNNING is not polled forever: after TOOLQUEUE_VENDOR_WAIT_MAX_S of
+    scheduled waits (10 s in the test env) the job fails with `vendor_timeout`."""
+    fresh_sandbox.config(volumes={"shopify.customers": 10})
+    control(fresh_sandbox, duration_s=3600)
+    done = api.wait(start(api, fresh_sandbox, CUSTOMERS)["job_id"], timeout=40)
+    assert done["status"] == "failed", done
+    assert done["error"]["code"] == "vendor_timeout"
+    assert "within 10s" in done["error"]["message"] and "RUNNING" in done["error"]["message"]
+    looks = [h for h in done["history"] if h["status"] == "waiting_vendor"]
+    assert 3 <= len(looks) <= 6  # 1, 2, 4 s, then the rest up to the limit
+    at = [datetime.fromisoformat(h["at"].replace("Z", "+00:00")) for h in done["history"]]
+    assert (at[-1] - at[0]).total_seconds() >= 9.5  # the limit, not a retry count
     assert not any(e["path"].startswith(FILES) for e in calls(fresh_sandbox))
 
 

@@ -17,10 +17,10 @@ from support import free_port, wait_until
 
 
 class Scripted:
-    """A loopback receiver answering from a script of (status, headers), then 200; it records
-    each request with its arrival time (monotonic)."""
+    """A loopback receiver answering from a script of (status, headers[, delay s]), then 200;
+    it records each request with its arrival time (monotonic)."""
 
-    def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None,
+    def __init__(self, script: list[tuple[Any, ...]] | None = None,
                  port: int = 0) -> None:
         self.script = list(script or [])
         self.requests: list[dict[str, Any]] = []
@@ -31,7 +31,9 @@ class Scripted:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 outer.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
                                        "body": body, "t": time.monotonic()})
-                status, headers = outer.script.pop(0) if outer.script else (200, {})
+                status, headers, *delay = outer.script.pop(0) if outer.script else (200, {})
+                if delay:
+                    time.sleep(delay[0])  # a slow receiver (the test's, not a worker)
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -58,7 +60,7 @@ class Scripted:
 def scripted() -> Iterator[Any]:
     made: list[Scripted] = []
 
-    def make(script: list[tuple[int, dict[str, str]]] | None = None, port: int = 0) -> Scripted:
+    def make(script: list[tuple[Any, ...]] | None = None, port: int = 0) -> Scripted:
         made.append(Scripted(script, port))
         return made[-1]
 
@@ -95,6 +97,22 @@ def test_receiver_down_gets_the_event_later_under_one_id(api, fresh_sandbox, scr
     for h in hooks:
         assert _verify(api.tenant["webhook_secret"], h)["type"] == "job.succeeded"
     assert api.get("/v1/webhooks/dead-letters").json()["dead_letters"] == []
+
+
+def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(api, fresh_sandbox, scripted):
+    """An attempt gives up at TOOLQUEUE_WEBHOOK_TIMEOUT_S (15 s; 2 s in the test env); the next
+    one, under the same webhook-id, is delivered. The log keeps each attempt's time, status,
+    latency and error."""
+    rec = scripted([(200, {}, 3.5)])  # it would answer, but after the timeout
+    job_id = _job(api, fresh_sandbox, rec.url)
+    wait_until(lambda: (log := _log(api, job_id)) and log[-1]["status_code"] == 200, 30)
+    log = _log(api, job_id)
+    assert [e["status_code"] for e in log] == [None, 200]
+    assert log[0]["error"] == "ReadTimeout" and 2000 <= log[0]["latency_ms"] < 3500
+    assert log[1]["error"] in ("", None) and log[1]["latency_ms"] < 2000
+    assert log[0]["at"] <= log[1]["at"] and log[0]["at"].endswith("Z")
+    hooks = rec.wait(2)
+    assert {h["headers"]["webhook-id"] for h in hooks} == {f"msg_{job_id}"}
 
 
 def test_410_disables_the_endpoint_and_dead_letters(api, fresh_sandbox, scripted):
