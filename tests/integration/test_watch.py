@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -19,8 +20,9 @@ CONTACTS = "crm/v3/objects/contacts"
 
 
 def test_watch_draws_the_job_through_its_states_and_exits_with_it(api, fresh_sandbox, receiver):
-    fresh_sandbox.config(rate_budget=2, rate_window_ms=2000, hubspot_contacts=500)
-    assert fresh_sandbox.spend("hubspot", CONTACTS, 2) == [200, 200]  # the job will wait
+    # the job will wait for the rate limit, and its 2 s access token will need refreshing
+    fresh_sandbox.config(rate_budget=2, rate_window_ms=2000, hubspot_contacts=500, token_ttl_s=2)
+    assert fresh_sandbox.spend("hubspot", CONTACTS, 2) == [200, 200]
     job = api.call(account_id=api.account(fresh_sandbox), args={"limit": 100}, fields=["id"],
                    callback_url=receiver.url)  # fmt: skip
     out = io.StringIO()  # a terminal without colours: every redraw lands in `out`
@@ -30,7 +32,8 @@ def test_watch_draws_the_job_through_its_states_and_exits_with_it(api, fresh_san
     text = out.getvalue()
     assert "waiting_rate_limit" in text and "next try in" in text  # the countdown
     assert "500 records" in text and "succeeded" in text
-    assert "attempt 1" in text and "200" in text  # the webhook went out
+    assert "access token refreshed" in text  # the refresh, from the job's history
+    assert re.search(r"attempt 1\s+200\s+\d+ ms", text)  # the webhook went out
 
 
 def test_cli_watch_exits_when_the_job_ends(api, fresh_sandbox):
