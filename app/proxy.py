@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from app import accounts, keys, tokens
 from app.budget import Budget
@@ -28,6 +27,7 @@ from app.errors import ToolqueueError
 from app.redis import get_redis
 from app.registry import registry
 from app.settings import get_settings
+from app.ssrf import pinned
 from connectors import ratelimit
 from connectors.base import Vendor
 from connectors.errors import AuthRejected, Transient, Unauthorized
@@ -92,9 +92,9 @@ def session() -> requests.Session:
         s = requests.Session()
         s.headers["User-Agent"] = "toolqueue/0.1"
         s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64)
-        s.mount("http://", adapter)
-        s.mount("https://", adapter)
+        # new connections only to addresses the SSRF rules pass, checked at connect time: the
+        # account's base_url was checked when connected, its DNS may have changed since
+        pinned(s, "base_url", pool_connections=16, pool_maxsize=64)
         _session = s
     return _session
 

@@ -1,9 +1,8 @@
 """SSRF guard for every URL a tenant makes us call: callback URLs and account base URLs.
 
-Checking a URL and then letting the HTTP library resolve its host again leaves a window: a
-name that answered with a public address for the check can answer with a private one for the
-connection (DNS rebinding). `GuardedAdapter` closes it for webhook deliveries: each new
-connection resolves the host once, checks every address, and connects to the checked one.
+A URL is checked when it is registered and before each use; `pinned` also checks, at connect
+time, the very address each new connection goes to, so DNS rebinding between the check and the
+connection gets nowhere (webhook deliveries, vendor requests and the proxy all use it).
 """
 
 from __future__ import annotations
@@ -13,12 +12,9 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
 from app.errors import InvalidInput
 from app.settings import get_settings
+from connectors.pinning import AddressCheck, pin
 
 
 def check_public_url(url: str, *, field: str = "callback_url") -> None:
@@ -67,47 +63,23 @@ def public_addresses(host: str, port: int, *, field: str = "callback_url") -> li
     return out
 
 
-class _Pinned:
-    """A urllib3 connection that connects only to an address `public_addresses` passed.
+def connect_check(field: str) -> AddressCheck:
+    """`public_addresses` for a connection about to open. A name that does not resolve (now) is
+    a network error, an OSError that HTTP clients retry like a refused connection; a refused
+    address raises `InvalidInput`."""
 
-    urllib3 connects to `_dns_host`; it is swapped for the checked address for the connect
-    (TLS still verifies and sends SNI for the real host name, `self.host`)."""
-
-    host: str
-    port: int
-    _dns_host: str
-    field = "callback_url"
-
-    def _new_conn(self) -> socket.socket:
-        name = self._dns_host
-        self._dns_host = public_addresses(name, self.port, field=self.field)[0]
+    def check(host: str, port: int) -> list[str]:
         try:
-            return super()._new_conn()  # type: ignore[misc]
-        finally:
-            self._dns_host = name
+            return public_addresses(host, port, field=field)
+        except InvalidInput as exc:
+            if exc.code == f"invalid_{field}":
+                raise OSError(exc.message) from None
+            raise
+
+    return check
 
 
-class _PinnedHTTP(_Pinned, HTTPConnection):
-    pass
-
-
-class _PinnedHTTPS(_Pinned, HTTPSConnection):
-    pass
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PinnedHTTP
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PinnedHTTPS
-
-
-class GuardedAdapter(HTTPAdapter):
-    """Mount on a requests session: its new connections go to checked addresses only (a
-    refused one raises `InvalidInput`, before any byte is sent). Behind a proxy from the
-    environment the proxy makes the connection, and only `check_public_url` applies."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+def pinned(session: Any, field: str, **adapter_kwargs: Any) -> None:
+    """Make the session's new connections go only to addresses these rules allow, checked at
+    connect time (`connectors.pinning`); a refusal raises `InvalidInput` before any request."""
+    pin(session, connect_check(field), **adapter_kwargs)

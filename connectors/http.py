@@ -16,6 +16,7 @@ from requests.utils import get_environ_proxies
 from connectors import ratelimit
 from connectors.base import Vendor
 from connectors.errors import AuthRejected, RateLimited, Transient, Unauthorized, VendorError
+from connectors.pinning import AddressCheck, pin
 
 TokenSource = Callable[[bool], str]  # force_refresh -> access token
 
@@ -66,6 +67,14 @@ class _Session(requests.Session):
 
 
 _session: requests.Session | None = None
+_address_check: AddressCheck | None = None
+
+
+def guard_addresses(check: AddressCheck) -> None:
+    """Every new vendor connection of this process goes only to an address `check` allows
+    (connect-time SSRF rules; set once by the layer that owns the policy)."""
+    global _session, _address_check
+    _address_check, _session = check, None
 
 
 def session() -> requests.Session:
@@ -73,6 +82,8 @@ def session() -> requests.Session:
     global _session
     if _session is None:
         _session = _Session()
+        if _address_check is not None:
+            pin(_session, _address_check)
         _session.headers["User-Agent"] = "toolqueue/0.1"
         # one session serves every tenant: a cookie one vendor account sets must never ride
         # along on another's requests

@@ -27,23 +27,41 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app import accounts, keys, spool, tokens
 from app.budget import Budget
 from app.celery import app
+from app.errors import InvalidInput
 from app.jobstore import TERMINAL, load, write
 from app.metrics import Tally
 from app.redis import get_redis, run_script
 from app.registry import registry
 from app.settings import get_settings
-from app.ssrf import check_public_url
+from app.ssrf import check_public_url, connect_check
 from connectors.errors import (
     AuthRejected,
     ConnectorError,
     PaginationLoop,
     RateLimited,
     Transient,
+    VendorError,
 )
-from connectors.http import VendorHttp
+from connectors.http import VendorHttp, guard_addresses
 from tasks import signals
 
 log = logging.getLogger("toolqueue.steps")
+
+
+_vendor_check = connect_check("vendor_host")
+
+
+def _vendor_addresses(host: str, port: int) -> list[str]:
+    """The SSRF rules at connect time for every vendor host (an account's base URL checked at
+    registration may resolve elsewhere since; a download link's storage host): a refusal
+    fails the job like a vendor error, before any request."""
+    try:
+        return _vendor_check(host, port)
+    except InvalidInput as exc:
+        raise VendorError("address_refused", exc.message) from None
+
+
+guard_addresses(_vendor_addresses)
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

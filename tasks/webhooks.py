@@ -27,7 +27,7 @@ from app.errors import InvalidInput
 from app.jobstore import load
 from app.redis import get_redis
 from app.settings import get_settings
-from app.ssrf import GuardedAdapter, check_public_url
+from app.ssrf import check_public_url, pinned
 from app.timefmt import now_iso
 from app.webhooks import sign
 from connectors.ratelimit import parse as parse_rate_limit
@@ -221,9 +221,7 @@ def _session() -> requests.Session:
     s = getattr(_local, "session", None)
     if s is None:
         s = _local.session = requests.Session()
-        guarded = GuardedAdapter()  # connects only to the address the guard checked
-        s.mount("http://", guarded)
-        s.mount("https://", guarded)
+        pinned(s, "callback_url")  # connects only to an address the guard passed
     return s
 
 

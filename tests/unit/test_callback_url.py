@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from app.errors import InvalidInput
-from app.ssrf import GuardedAdapter, check_public_url
+from app.ssrf import check_public_url, pinned
+from connectors.pinning import PinnedAdapter
 
 
 @pytest.mark.parametrize("url", [
@@ -126,7 +127,7 @@ def loopback_server():
 def guarded_session():
     session = requests.Session()
     session.trust_env = False
-    session.mount("http://", GuardedAdapter())
+    pinned(session, "callback_url")
     return session
 
 
@@ -165,4 +166,50 @@ def test_every_delivery_attempt_checks_the_url_again(monkeypatch):
                              datetime.now(UTC), b"{}")
     assert outcome.status is None
     assert "10.0.0.5, a non-public address" in outcome.error
-    assert isinstance(webhooks._session().get_adapter("https://x.example/"), GuardedAdapter)
+    assert isinstance(webhooks._session().get_adapter("https://x.example/"), PinnedAdapter)
+
+
+def test_vendor_requests_and_the_proxy_connect_only_to_checked_addresses(
+    monkeypatch, loopback_server
+):
+    """An account's base_url passed the rules when connected; if its name (or a download
+    link's) resolves inwards later, the vendor request fails `address_refused` and the proxy
+    answers `base_url_not_allowed`, with nothing sent."""
+    from app import proxy, settings
+    from connectors import http
+    from connectors.errors import VendorError
+    from connectors.hubspot import VENDOR
+    from tasks import steps  # installs the vendor connection check
+
+    assert steps._vendor_addresses("127.0.0.1", 1) == ["127.0.0.1"]  # loopback allow-listed
+    monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
+    monkeypatch.setattr(http, "_session", None)  # fresh pools: no kept-alive connection
+    monkeypatch.setattr(proxy, "_session", None)
+    resolve_as(monkeypatch, {"crm.vendor.test": ["127.0.0.1"]})
+    vendor = http.VendorHttp(VENDOR, f"http://crm.vendor.test:{loopback_server}", lambda f: "t")
+    with pytest.raises(VendorError) as err:
+        vendor.request("POST", "/crm/v3/objects/contacts/search", json={})
+    assert err.value.code == "address_refused" and "127.0.0.1" in err.value.message
+    with pytest.raises(InvalidInput) as exc:
+        proxy.session().post(f"http://crm.vendor.test:{loopback_server}/x", timeout=5)
+    assert exc.value.code == "base_url_not_allowed"
+    assert Hits.seen == []
+
+
+def test_a_name_that_does_not_resolve_at_connect_time_is_a_network_error(monkeypatch):
+    """Not a refusal: DNS may be down for a moment, so the vendor request is a Transient
+    (retried with backoff), not a failed job."""
+    from connectors import http
+    from connectors.errors import Transient
+    from connectors.hubspot import VENDOR
+    from tasks import steps  # noqa: F401 - installs the vendor connection check
+
+    monkeypatch.setattr(http, "_session", None)
+
+    def down(host, port, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", down)
+    vendor = http.VendorHttp(VENDOR, "http://crm.vendor.test:9", lambda f: "t")
+    with pytest.raises(Transient):
+        vendor.request("GET", "/crm/v3/objects/contacts")
