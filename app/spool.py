@@ -199,9 +199,6 @@ class Packer:
     block_records: int = 0
     max_blocks: int = 1
 
-    def cost(self, record: str | bytes) -> int:
-        return _size(record) + (1 if self.block_records else 0)
-
     def fits_alone(self, record: str | bytes) -> bool:
         return _size(record) + 2 <= self.budget
 
@@ -230,16 +227,9 @@ class Packer:
         return placed, i
 
     def place(self, record: str | bytes) -> int | None:
-        """The block the record goes into, or None when every allowed block is full."""
-        n = _size(record)
-        if self.block_bytes + n + (1 if self.block_records else 0) > self.budget:
-            if self.block + 1 >= self.max_blocks:
-                return None
-            self.block += 1
-            self.block_bytes, self.block_records = 2, 0
-        self.block_bytes += n + (1 if self.block_records else 0)  # a comma before all but one
-        self.block_records += 1
-        return self.block
+        """The block one record goes into, or None when no allowed block takes it."""
+        placed, n = self.place_many([record if isinstance(record, bytes) else record.encode()])
+        return next(iter(placed)) if n else None
 
 
 def _size(record: str | bytes) -> int:
