@@ -3,11 +3,9 @@ server these tests send to listens on loopback)."""
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 from datetime import UTC, datetime
-from typing import ClassVar
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -100,28 +98,16 @@ def test_hostname_with_one_private_answer_among_public_ones_refused(monkeypatch)
         check_public_url("https://mixed.example/hook")
 
 
-class Hits(http.server.BaseHTTPRequestHandler):
-    seen: ClassVar[list[str]] = []
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        Hits.seen.append(self.headers["host"])
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def loopback_server():
-    Hits.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hits)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def loopback(receiver):
+    """The suite's loopback receiver (tests/conftest.py), answering 204."""
+    receiver.status = 204
+    return receiver
+
+
+def hosts(rec) -> list[str]:
+    """The Host header of every request the receiver got."""
+    return [r["headers"]["host"] for r in rec.requests]
 
 
 def guarded_session():
@@ -131,29 +117,30 @@ def guarded_session():
     return session
 
 
-def test_guarded_connection_goes_to_the_address_it_checked(monkeypatch, loopback_server):
+def test_guarded_connection_goes_to_the_address_it_checked(monkeypatch, loopback):
     """`hook.test` exists only in the table: the request arrives because the connection used
     the checked address, not a second lookup of the name."""
     calls = resolve_as(monkeypatch, {"hook.test": ["127.0.0.1"]})
-    resp = guarded_session().post(f"http://hook.test:{loopback_server}/h", data=b"{}", timeout=5)
+    port = urlsplit(loopback.url).port
+    resp = guarded_session().post(f"http://hook.test:{port}/h", data=b"{}", timeout=5)
     assert resp.status_code == 204
-    assert Hits.seen == [f"hook.test:{loopback_server}"]  # the Host header keeps the name
+    assert hosts(loopback) == [f"hook.test:{port}"]  # the Host header keeps the name
     assert calls["hook.test"] == 1
 
 
-def test_rebinding_after_the_check_is_refused_before_connecting(monkeypatch, loopback_server):
+def test_rebinding_after_the_check_is_refused_before_connecting(monkeypatch, loopback):
     """The name answers public for the attempt's check, loopback for the connection: the
     connection is refused and nothing reaches the (loopback) server."""
     from app import settings
 
     monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
     resolve_as(monkeypatch, {"rebind.test": ["93.184.216.34", "127.0.0.1"]})
-    url = f"http://rebind.test:{loopback_server}/h"
+    url = f"http://rebind.test:{urlsplit(loopback.url).port}/h"
     check_public_url(url)  # the first answer is public
     with pytest.raises(InvalidInput) as exc:
         guarded_session().post(url, data=b"{}", timeout=5)
     assert exc.value.code == "callback_url_not_allowed"
-    assert Hits.seen == []
+    assert hosts(loopback) == []
 
 
 def test_every_delivery_attempt_checks_the_url_again(monkeypatch):
@@ -170,7 +157,7 @@ def test_every_delivery_attempt_checks_the_url_again(monkeypatch):
 
 
 def test_vendor_requests_and_the_proxy_connect_only_to_checked_addresses(
-    monkeypatch, loopback_server
+    monkeypatch, loopback
 ):
     """An account's base_url passed the rules when connected; if its name (or a download
     link's) resolves inwards later, the vendor request fails `address_refused` and the proxy
@@ -186,14 +173,15 @@ def test_vendor_requests_and_the_proxy_connect_only_to_checked_addresses(
     monkeypatch.setattr(http, "_session", None)  # fresh pools: no kept-alive connection
     monkeypatch.setattr(proxy, "_session", None)
     resolve_as(monkeypatch, {"crm.vendor.test": ["127.0.0.1"]})
-    vendor = http.VendorHttp(VENDOR, f"http://crm.vendor.test:{loopback_server}", lambda f: "t")
+    port = urlsplit(loopback.url).port
+    vendor = http.VendorHttp(VENDOR, f"http://crm.vendor.test:{port}", lambda f: "t")
     with pytest.raises(VendorError) as err:
         vendor.request("POST", "/crm/v3/objects/contacts/search", json={})
     assert err.value.code == "address_refused" and "127.0.0.1" in err.value.message
     with pytest.raises(InvalidInput) as exc:
-        proxy.session().post(f"http://crm.vendor.test:{loopback_server}/x", timeout=5)
+        proxy.session().post(f"http://crm.vendor.test:{port}/x", timeout=5)
     assert exc.value.code == "base_url_not_allowed"
-    assert Hits.seen == []
+    assert hosts(loopback) == []
 
 
 def test_a_name_that_does_not_resolve_at_connect_time_is_a_network_error(monkeypatch):
