@@ -64,7 +64,9 @@ if closed_for and now + closed_for > closed then
   closed = now + closed_for
   redis.call('HSET', state, 'closed_until', tostring(closed))
 end
-if ARGV[4] ~= '' or ARGV[7] ~= '' or closed_for then redis.call('EXPIRE', state, ARGV[14]) end
+if ARGV[4] ~= '' or ARGV[7] ~= '' or closed_for then  -- a closure outlives itself
+  redis.call('EXPIRE', state, math.max(tonumber(ARGV[14]), math.ceil(closed - now) + 60))
+end
 if ARGV[12] ~= 'take' then return {2, '0'} end
 
 -- the next send

@@ -15,7 +15,8 @@ from app.settings import get_settings
 
 settings = get_settings()
 
-app = Celery("toolqueue", include=["tasks.steps", "tasks.webhooks", "tasks.reauth"])
+TASK_MODULES = ["tasks.steps", "tasks.webhooks", "tasks.reauth", "tasks.housekeeping"]
+app = Celery("toolqueue", include=TASK_MODULES)
 app.conf.update(
     broker_url=settings.effective_redis_url,
     result_backend=settings.effective_redis_url,
@@ -43,12 +44,11 @@ app.conf.update(
     worker_hijack_root_logger=False,
     worker_redirect_stdouts=False,
     timezone="UTC",
+    beat_scheduler="app.beat:Scheduler",
     beat_schedule={
-        "wake-parked-jobs": {"task": "toolqueue.wake_parked", "schedule": 1.0},
-        # jobs recorded by an enqueue that died before sending their first step
-        "send-unsent-jobs": {"task": "toolqueue.send_unsent", "schedule": 1.0},
-        # webhook retries too long for a countdown (tasks/webhooks.py)
-        "wake-parked-webhooks": {"task": "toolqueue.wake_parked_webhooks", "schedule": 1.0},
+        # pending work past its deadline: parked waits that came due, lost messages, steps
+        # whose worker died (app/dispatch.py); run inside beat itself (app/beat.py)
+        "wake-due-work": {"task": "toolqueue.wake_due", "schedule": 1.0},
         "refresh-expiring-tokens": {
             "task": "toolqueue.refresh_tokens",
             "schedule": settings.token_refresh_every_s,
@@ -60,3 +60,23 @@ app.conf.update(
     },
 )
 celery = app
+
+
+def fail_fast() -> None:
+    """The API's broker connections give up soon, like its Redis clients (`app.redis.API`):
+    sending a job's step to a Redis that stopped answering must not hold the request (the job
+    is recorded already; beat's sweep sends the step if this send fails). Call at start-up,
+    before the first send."""
+    app.conf.broker_transport_options = {
+        **app.conf.broker_transport_options,
+        "socket_timeout": 2.0,
+        "socket_connect_timeout": 1.0,
+    }
+    app.conf.broker_connection_timeout = 1.0
+    app.conf.task_publish_retry_policy = {
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
+

@@ -61,3 +61,19 @@ class TooManyRequests(ToolqueueError):
     def __init__(self, message: str, *, headers: Mapping[str, str], **extra: Any) -> None:
         super().__init__(message, **extra)
         self.headers = dict(headers)
+
+
+class StoreUnavailable(ToolqueueError):
+    """The job store (Redis) cannot be reached, or did not answer in time: nothing to fix in
+    the request, retry after `retry_after_s` (also the `Retry-After` header)."""
+
+    status = 503
+    code = "store_unavailable"
+    RETRY_AFTER_S = 2
+
+    def __init__(self, message: str | None = None, *, retry_after_s: int = RETRY_AFTER_S) -> None:
+        super().__init__(
+            message or f"the job store is unreachable right now; retry in {retry_after_s} s",
+            retry_after_s=retry_after_s,
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}

@@ -8,32 +8,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 import uuid
-from collections import deque
 from typing import Any, Literal
 
 import orjson
+from kombu.exceptions import OperationalError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app import keys, metrics, spool
+from app import dispatch, keys, metrics, spool, storeclock
 from app.crypto import digest
-from app.errors import Conflict, InvalidInput, NotFound
-from app.jobstore import TERMINAL, decode, encode, load_for, log, now_iso, write
+from app.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from app.jobstore import (
+    TERMINAL,
+    decode,
+    encode,
+    load_for,
+    log,
+    log_length,
+    now_iso,
+    work_lua,
+    write,
+)
 from app.redis import get_async_redis, get_redis, run_script
 from app.registry import registry
 from app.settings import get_settings
 from app.ssrf import check_public_url
-from tasks.steps import ensure_webhook, run_step
 
-# Account ownership, vendor match, idempotency and the new record: one round trip. It also
-# takes the jobs this process sent since its last call off the unsent list (ARGV[9]: how many),
-# and counts the new job in the metrics (the gauge of jobs by state, and the transition).
-_CREATE = """
-local sent = tonumber(ARGV[9])
-for i = 10, 9 + sent do redis.call('ZREM', KEYS[6], ARGV[i]) end
+logger = logging.getLogger("toolqueue.jobs")
+
+CREATE_FRESH_S = 2.0  # a create Redis runs later than this after it was sent creates nothing
+SEND_ERRORS = (OperationalError, RedisError)  # the broker (Redis) did not take the message
+
+# Account ownership, vendor match, idempotency and the new record, with its first step pending
+# (app/dispatch.py: beat's sweep sends it should this process die before it does): one round
+# trip. It also counts the new job in the metrics (the gauge of jobs by state, and the
+# transition) and keeps the tenant's job index trimmed to the jobs that may still exist.
+# Safe to run twice (redis-py retries a command whose answer was lost): a job that exists is
+# 'ok', even late. Refused as 'late' when Redis runs it after ARGV[8] (Redis's clock), before
+# the caller stops waiting for the answer: an enqueue that answered 503 created nothing (but
+# in one case: Redis stopped between running it and answering, and stayed away until every
+# retry of the caller had given up).
+# KEYS: account, idempotency key ('' none), job, job log, tenant index, jobs-by-state gauge,
+#       metrics, due, pending. ARGV: tenant, vendors accepted, idempotent ('1'), job id, ttl,
+#       now, log entry, fresh until, queued-transition field, step member, step deadline,
+#       the index's life (the longest a job can live), field/value pairs...
+_CREATE = work_lua() + """
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'ok'} end
+local t = redis.call('TIME')
+if tonumber(t[1]) + tonumber(t[2]) / 1e6 > tonumber(ARGV[8]) then return {'late'} end
 local owner = redis.call('HGET', KEYS[1], 'tenant_id')
 if owner ~= ARGV[1] then return {'no_account'} end
 local vendor = redis.call('HGET', KEYS[1], 'vendor')
@@ -45,14 +72,16 @@ if ARGV[3] == '1' then
   if existing then return {'exists', existing} end
   redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
 end
-redis.call('HSET', KEYS[3], unpack(ARGV, 10 + sent))
+redis.call('HSET', KEYS[3], unpack(ARGV, 13))
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('RPUSH', KEYS[4], ARGV[7])
 redis.call('EXPIRE', KEYS[4], ARGV[5])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
-redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4])
-redis.call('HINCRBY', KEYS[7], 'queued', 1)
-redis.call('HINCRBY', KEYS[8], ARGV[8], 1)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[6]) - tonumber(ARGV[12]))
+redis.call('EXPIRE', KEYS[5], ARGV[12])
+tq_pending(KEYS[8], KEYS[9], ARGV[10], '0', ARGV[11], '0')
+redis.call('HINCRBY', KEYS[6], 'queued', 1)
+redis.call('HINCRBY', KEYS[7], ARGV[9], 1)
 return {'ok'}
 """
 
@@ -61,9 +90,10 @@ _QUEUED = metrics.field("job_transitions", {"state": "queued"})
 
 
 class JobCreate(BaseModel):
-    """A tool call. Either `tool` + `account_id` (+ `args`), or a `continuation`."""
+    """A tool call. Either `tool` + `account_id` (+ `args`), or a `continuation`. Strict: no
+    bool or numeric string becomes an int (`"max_pages": true` is refused)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     tool: str | None = Field(None, description="Tool name from GET /v1/tools", max_length=200)
     account_id: str | None = Field(None, max_length=100)
@@ -98,22 +128,6 @@ class JobCreate(BaseModel):
         return self
 
 
-# Jobs this process sent whose entry on the unsent list (beat's `send_unsent` re-sends from it
-# should an enqueue die between recording and sending) is still to go. Removed by the next
-# enqueue's script, so sending costs no extra round trip; the last one of a burst stays until
-# then, and beat, finding it started, only drops it (a job still queued after
-# `enqueue_grace_s` behind a backlog gets one harmless duplicate message).
-_sent: deque[str] = deque()
-
-
-def _drain_sent() -> list[Any]:
-    ids = []
-    with contextlib.suppress(IndexError):
-        while len(ids) < 100:
-            ids.append(_sent.popleft())
-    return [len(ids), *ids]
-
-
 def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     """Record the job and send its first step; no vendor call happens here."""
     settings = get_settings()
@@ -136,7 +150,10 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
                 f"unknown tool {tool_name!r}; GET /v1/tools lists them", code="unknown_tool"
             )
         try:
-            args = tool.args.model_validate(req.args).model_dump(mode="json")
+            # strict, as JSON (app.strictjson): no "10" or true for an int, ISO dates still parse
+            args = tool.args.model_validate_json(json.dumps(req.args), strict=True).model_dump(
+                mode="json"
+            )
         except ValidationError as exc:
             raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
     if req.callback_url:
@@ -169,6 +186,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     created = now_iso(now)
     entry = orjson.dumps({"status": "queued", "at": created, "reason": "enqueued"})
     idem = keys.idempotency(tenant_id, digest(req.idempotency_key)) if req.idempotency_key else ""
+    first = dispatch.plan(now=now)
     outcome: Any = run_script(
         _CREATE,
         [
@@ -177,9 +195,10 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             keys.job(job_id),
             keys.job_log(job_id),
             keys.tenant_jobs(tenant_id),
-            keys.UNSENT,
             keys.JOBS_BY_STATE,
             metrics.KEY,
+            keys.DUE,
+            keys.PENDING,
         ],
         [
             tenant_id,
@@ -189,11 +208,18 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             settings.spool_ttl_s,
             now,
             entry,
+            storeclock.now() + CREATE_FRESH_S,
             _QUEUED,
-            *_drain_sent(),
+            keys.step_work(job_id),
+            first.deadline,
+            index_ttl(settings),
             *encode(record),
         ],
     )
+    if outcome[0] == "late":
+        raise StoreUnavailable(
+            "the job store answered too late; nothing was created: send the request again"
+        )
     if outcome[0] == "no_account":
         raise NotFound(f"account {account_id!r} not found", code="account_not_found")
     if outcome[0] == "vendor":
@@ -212,8 +238,10 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
             "created_at": now_iso(job["created_at"]),
             "idempotent_replay": True,
         }
-    run_step.apply_async(args=[job_id, 0], task_id=job_id)
-    _sent.append(job_id)  # the next enqueue's script takes it off the unsent list
+    try:
+        dispatch.send(keys.step_work(job_id), 0, first)
+    except SEND_ERRORS as exc:  # the job exists: beat's sweep sends its step after the grace
+        logger.warning("job %s recorded, its first step not sent (%s): the sweep will", job_id, exc)
     return {
         "job_id": job_id,
         "status": "queued",
@@ -224,6 +252,12 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
 
 
 MAX_WAIT_S = 60.0
+
+
+def index_ttl(settings: Any) -> int:
+    """The longest a job can live: its record outlives its last write by the spool TTL, and
+    its last write can come after the longest vendor wait, or a park awaiting credentials."""
+    return int(settings.spool_ttl_s + settings.vendor_wait_max_s + settings.reauth_timeout_s)
 
 
 def get(tenant_id: str, job_id: str) -> dict[str, Any]:
@@ -260,7 +294,43 @@ async def _changed(r: Any, pubsub: Any, job_id: str, status: str, deadline: floa
         await pubsub.aclose()
 
 
-def view(job: dict[str, Any], job_id: str) -> dict[str, Any]:
+HISTORY_VIEW = 20  # state-log entries a job view carries (the newest); `history` pages on
+HISTORY_PAGE_MAX = 500
+
+
+def history(tenant_id: str, job_id: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+    """The job's whole state log, oldest first, a page at a time."""
+    load_for(job_id, tenant_id)
+    limit = max(1, min(limit, HISTORY_PAGE_MAX))
+    total = log_length(job_id)
+    entries = log(job_id, offset, offset + limit - 1) if offset < total else []
+    out: dict[str, Any] = {"job_id": job_id, "total": total, "offset": offset, "entries": entries}
+    if offset + len(entries) < total:
+        out["next_offset"] = offset + len(entries)
+    return out
+
+
+def brief(tenant_id: str, job_id: str) -> dict[str, Any]:
+    """What an agent needs to decide its next move, in a few hundred bytes: state, progress,
+    when it resumes, and why (the latest entry of its history), plus the continuation or
+    error once it has ended. The whole view is GET /v1/jobs/{id}."""
+    job = load_for(job_id, tenant_id)
+    full = view(job, job_id, history_view=1)
+    last = full["history"][-1] if full["history"] else {}
+    out = {k: full[k] for k in ("job_id", "tool", "status", "progress", "truncated")}
+    if full["retry_at"]:
+        out["retry_at"] = full["retry_at"]
+    out["reason"] = (last.get("reason") or "")[:300]
+    if last.get("count"):
+        out["reason_count"] = last["count"]
+    for key in ("continuation", "error"):
+        if key in full:
+            out[key] = full[key]
+    out["history_total"] = full["history_total"]
+    return out
+
+
+def view(job: dict[str, Any], job_id: str, history_view: int = HISTORY_VIEW) -> dict[str, Any]:
     def iso(key: str) -> str | None:
         return now_iso(job[key]) if job.get(key) else None
 
@@ -282,7 +352,8 @@ def view(job: dict[str, Any], job_id: str) -> dict[str, Any]:
         "finished_at": iso("finished_at"),
         "retry_at": iso("retry_at") if job["status"] not in TERMINAL else None,
         "truncated": job["truncated"],
-        "history": log(job_id),
+        "history": log(job_id, -history_view),
+        "history_total": log_length(job_id),
     }
     if job.get("continuation"):
         out["continuation"] = job["continuation"]
@@ -345,8 +416,6 @@ def redeliver(tenant_id: str, job_id: str, manual: str = "redeliver") -> dict[st
     """Send the ended job's event once more, now: same webhook-id (receivers de-duplicate on
     it), a fresh timestamp and signature. One attempt, logged with the others; `replay` also
     clears the job's dead letter when it lands."""
-    from tasks.webhooks import deliver
-
     job = load_for(job_id, tenant_id)
     if job["status"] not in TERMINAL:
         raise Conflict(
@@ -357,7 +426,9 @@ def redeliver(tenant_id: str, job_id: str, manual: str = "redeliver") -> dict[st
     if not job.get("callback_url"):
         raise Conflict(f"job {job_id} has no callback_url", code="no_callback_url")
     attempt = get_redis().llen(keys.job_deliveries(job_id))
-    deliver.apply_async(args=[job_id, attempt, manual])
+    dispatch.send_once(
+        dispatch.WEBHOOK_TASK, [job_id, attempt, manual], f"{job_id}.webhook.{attempt}.{manual}"
+    )
     return {"job_id": job_id, "webhook_id": f"msg_{job_id}", "status": "queued"}
 
 
@@ -440,9 +511,9 @@ def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
         status="cancelled",
         reason="cancelled by the caller",
     ):
-        get_redis().zrem(keys.PARKED, job_id)
         metrics.incr("job_transitions", {"state": "cancelled"})
-        ensure_webhook(job_id, load_for(job_id, tenant_id))
+        if job.get("callback_url"):  # pending since the write; this sends it at once
+            dispatch.send(keys.webhook_work(job_id), 0)
     return get(tenant_id, job_id)
 
 

@@ -44,7 +44,7 @@ def job_log(jid: str) -> str:
 
 
 def job_lease(jid: str) -> str:
-    return f"{P}:job:{jid}:lease"
+    return lease(step_work(jid))  # string: the token of the step running now (fencing)
 
 
 def job_spool(jid: str, block: int) -> str:
@@ -72,8 +72,29 @@ def continuation(token_: str) -> str:
 
 
 JOBS_BY_STATE = f"{P}:metrics:jobs"  # hash unfinished state -> jobs in it now (a gauge)
-PARKED = f"{P}:parked"  # zset job_id -> wake time (waits longer than a countdown may be)
-UNSENT = f"{P}:jobs:unsent"  # zset job_id -> creation: recorded, first step not yet sent
+
+# Pending work (app/dispatch.py): a job's next step, a webhook's next attempt, an account
+# event's next attempt to one target. Members name the work; see the builders below.
+DUE = f"{P}:due"  # zset member -> deadline: its task must have started (or, parked, be sent)
+PENDING = f"{P}:pending"  # hash member -> "attempt:how:sends" (work/attempt in hand)
+
+
+def step_work(jid: str) -> str:
+    return f"step:{jid}"  # member: the job's next step (attempt = the step number)
+
+
+def webhook_work(jid: str) -> str:
+    return f"hook:{jid}"  # member: the ended job's webhook (attempt = delivery attempt)
+
+
+def event_work(event_id: str, target: str) -> str:
+    return f"event:{event_id}:{target}"  # member: an account event to one target
+
+
+def lease(member: str) -> str:
+    return f"{P}:lease:{member}"  # string: token of the worker running that work now
+
+
 TOKEN_EXPIRY = f"{P}:tokens:expiry"  # zset account_id -> access-token expiry (refreshable only)
 
 
@@ -96,15 +117,13 @@ def account_event(event_id: str) -> str:
 REAUTH_PARKED = f"{P}:reauth:parked"  # zset job_id -> park time, over every account (expiry)
 
 
-WEBHOOKS_PARKED = f"{P}:webhooks:parked"  # zset JSON retry -> wake time (too long to count down)
-
-
 def tenant_dead_letters(tid: str) -> str:
     return f"{P}:tenant:{tid}:dead_letters"  # hash job_id -> JSON: events whose delivery gave up
 
 
 def vendor_ref(vendor: str, ref: str) -> str:
-    return f"{P}:vendor-ref:{vendor}:{ref}"  # string: account_id a vendor's payload names
+    # hash tenant_id -> account_id: the accounts claiming the ref a vendor's payload names
+    return f"{P}:vendor-ref-claims:{vendor}:{ref}"
 
 
 def vendor_event_seen(aid: str, event_id: str) -> str:

@@ -63,6 +63,12 @@ METRICS: dict[str, Metric] = {
             "refused).",
             ("vendor", "outcome"),
         ),
+        Metric(
+            "work_resent",
+            "Tasks the sweep sent again because they never started or their worker died "
+            "(a lost message), by kind of work (step, hook, event).",
+            ("kind",),
+        ),
     )
 }
 PREFIX = "toolqueue_"

@@ -169,6 +169,7 @@ def forward(
             resp.headers,
             resp.status_code,
             content if resp.status_code >= 300 or vendor.limits_in_body else None,
+            time_zone=acc.get("time_zone"),
         )
         budget.observe(rate)
         budget.flush()

@@ -21,7 +21,7 @@ def reauthorize(
     """Store the new credentials (sealed, like at creation), set the account active, resume
     every job parked on it, and return the account view (never a secret)."""
     acc = accounts.load(account_id, tenant_id)
-    accounts.check_credentials(acc["vendor"], creds)
+    accounts.check_credentials(acc["vendor"], creds, acc["base_url"])  # token_url rules too
     vendor = registry().vendors[acc["vendor"]]
     was_needs_reauth = tokens.status(account_id)["status"] == "needs_reauth"
     tokens.store_initial(account_id, creds, acc["base_url"], vendor.token_url)

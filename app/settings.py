@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -58,6 +59,9 @@ class Settings(BaseSettings):
     )
     http_timeout_s: float = Field(30.0, description="Timeout of one vendor request")
     max_request_bytes: int = Field(1_048_576, description="Largest accepted API request body")
+    max_json_depth: int = Field(
+        32, ge=2, le=512, description="Most nested objects and arrays in a JSON request body"
+    )
     api_rate_limit: int = Field(
         1000, ge=0, description="API requests per tenant per api_rate_window_s (the burst); 0: off"
     )
@@ -74,11 +78,17 @@ class Settings(BaseSettings):
     webhook_secret_overlap_s: float = Field(
         86400.0, ge=0, description="After a secret rotation, the old one also signs this long"
     )
-    enqueue_grace_s: float = Field(
-        30.0,
+    dispatch_grace_s: float = Field(
+        15.0,
         gt=0,
-        description="Beat re-sends the first step of a job recorded this long ago whose "
-        "enqueue died before sending it",
+        description="A task (job step, webhook attempt) that has not started this long after "
+        "it was due is sent again: its message was lost or its worker died",
+    )
+    step_lease_s: float = Field(
+        10.0,
+        gt=0,
+        description="Lease of a running step, renewed every third of it: a step whose worker "
+        "died is sent again about this long after",
     )
     vendor_wait_max_s: float = Field(
         86400.0,
@@ -109,6 +119,12 @@ class Settings(BaseSettings):
         ["127.0.0.0/8", "::1/128"],
         description="Private networks callback and base URLs may resolve into (JSON list)",
     )
+    token_hosts_allow: list[str] = Field(
+        [],
+        description="Hosts besides the vendor's token host and the account's base_url host "
+        "that an account's token_url (which receives its client secret) may name (JSON list; "
+        "`*.example.com` covers subdomains)",
+    )
     retry_max_attempts: int = Field(
         6, description="Consecutive retries of transient vendor failures (5xx, timeouts)"
     )
@@ -118,8 +134,9 @@ class Settings(BaseSettings):
     retry_backoff_base_s: float = Field(1.0, description="First transient-retry backoff ceiling")
     retry_backoff_cap_s: float = Field(60.0, description="Largest transient-retry backoff")
     rate_limit_max_wait_s: float = Field(
-        90000.0,
-        description="Total time a job may spend waiting on vendor refusals (a daily quota fits)",
+        93600.0,
+        description="Total time a job may spend waiting on vendor refusals (a daily quota's wait "
+        "to midnight fits, on a 25-hour day too)",
     )
     token_refresh_buffer_s: float = Field(
         30.0, description="Refresh an access token this long (plus 0–30 s jitter) before expiry"
@@ -156,6 +173,16 @@ class Settings(BaseSettings):
             ipaddress.ip_network(net, strict=False)
         return value
 
+    @field_validator("token_hosts_allow")
+    @classmethod
+    def _token_hosts(cls, value: list[str]) -> list[str]:
+        out = [h.strip().lower().strip("[]") for h in value]
+        for host in out:
+            if not re.fullmatch(r"(\*\.)?[a-z0-9._-]+|[0-9a-f:.]+", host):
+                raise ValueError(f"token_hosts_allow: {host!r} is not a host name (no scheme, "
+                                 "port or path; `*.example.com` for subdomains)")
+        return out
+
     @field_validator("spool_max_bytes")
     @classmethod
     def _cap(cls, value: int) -> int:
@@ -169,17 +196,12 @@ class Settings(BaseSettings):
             raise ValueError("step_budget_s must be below step_time_limit_s")
         if any(d < 0 for d in self.webhook_retry_schedule_s):
             raise ValueError("webhook_retry_schedule_s delays must be 0 or more")
-        if self.lease_ttl_s >= self.visibility_timeout_s:
+        if self.step_time_limit_s + 4 >= self.visibility_timeout_s:
             raise ValueError(
                 "step_time_limit_s + 4 must stay below visibility_timeout_s, or a running "
                 "step would be redelivered to a second worker"
             )
         return self
-
-    @property
-    def lease_ttl_s(self) -> int:
-        """A step's lease outlives its hard time limit (soft + 2 s), expires before redelivery."""
-        return self.step_time_limit_s + 4
 
     @property
     def effective_redis_url(self) -> str:

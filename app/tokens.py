@@ -24,13 +24,31 @@ import redis_lock
 
 from app import keys, metrics
 from app.crypto import seal, unseal
+from app.errors import InvalidInput
 from app.redis import get_redis, run_script
+from app.registry import registry
 from app.settings import get_settings
+from app.ssrf import connect_check
 from app.timefmt import now_iso
 from connectors import oauth
 from connectors.errors import AuthRejected, Transient
 
 log = logging.getLogger(__name__)
+
+_token_check = connect_check("token_url")
+
+
+def _token_addresses(host: str, port: int) -> list[str]:
+    """The SSRF rules at connect time for every token endpoint (its name may resolve
+    elsewhere since the token_url was registered): a refusal is AuthRejected, raised before
+    the client secret is sent; only new credentials (another token_url) can help."""
+    try:
+        return _token_check(host, port)
+    except InvalidInput as exc:
+        raise AuthRejected(f"the token endpoint was not called: {exc.message}") from None
+
+
+oauth.guard_addresses(_token_addresses)
 
 LOCK_SLACK_S = 3  # the lock outlives one token call by this much, even without its renewals
 WAIT_SLICE_S = 1  # a waiter's BLPOP slice (below redis-py's 5 s socket timeout)
@@ -61,8 +79,7 @@ def store_initial(account_id: str, creds: Any, base_url: str, vendor_token_url: 
             secret["refresh_token"] = creds.refresh_token.get_secret_value()
             secret["client_id"] = creds.client_id
             secret["client_secret"] = creds.client_secret.get_secret_value()
-        url = creds.token_url or vendor_token_url
-        secret["token_url"] = url if url.startswith("http") else base_url + url
+        secret["token_url"] = token_endpoint(creds.token_url, vendor_token_url, base_url)
         if creds.expires_at:
             expires_at = creds.expires_at
         elif creds.expires_in is not None:
@@ -85,6 +102,13 @@ def store_initial(account_id: str, creds: Any, base_url: str, vendor_token_url: 
         else:
             p.zrem(keys.TOKEN_EXPIRY, account_id)
         p.execute()
+
+
+def token_endpoint(token_url: str | None, vendor_token_url: str, base_url: str) -> str:
+    """Where refreshes go: the account's token_url, else the vendor's; a relative one (a path)
+    is appended to the account's base_url."""
+    url = token_url or vendor_token_url
+    return url if url.startswith(("http://", "https://")) else base_url + url
 
 
 def status(account_id: str) -> dict[str, Any]:
@@ -281,6 +305,7 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
             secret["client_id"],
             secret["client_secret"],
             timeout=settings.token_refresh_timeout_s,
+            vendor_text=_on_vendor_host(account_id, secret["token_url"]),
         )
     except AuthRejected:
         metrics.incr("token_refreshes", {"outcome": "rejected"})  # the vendor's word, counted once
@@ -332,6 +357,13 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
         return unseal(get_redis().hget(key, "sealed"))["access_token"]
     get_redis().zadd(keys.TOKEN_EXPIRY, {account_id: expires_at})
     return grant.access_token
+
+
+def _on_vendor_host(account_id: str, token_url: str) -> bool:
+    """Is the token endpoint on a host the account's vendor documents? Only then is its
+    refusal's text shown to the tenant (a tenant-named host's text could be anything)."""
+    vendor = registry().vendors.get(get_redis().hget(keys.account(account_id), "vendor") or "")
+    return vendor is not None and oauth.on_vendor_host(token_url, vendor.base_url, vendor.token_url)
 
 
 def _expires_at(grant: oauth.Grant, now: float, default_lifetime_s: float) -> float:

@@ -26,6 +26,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from app import strictjson
 from app.jobs import JobCreate
 from app.registry import registry
 from connectors.base import Tool
@@ -79,6 +80,11 @@ def call_model(tool: Tool) -> type[BaseModel]:
     return _call_model(tool.name, tool.args, tool.accepts)
 
 
+def validate_call(tool: Tool, arguments: dict[str, Any]) -> BaseModel:
+    """A call's arguments, validated strictly (`app.strictjson`); raises ValidationError."""
+    return strictjson.validate(call_model(tool), arguments)
+
+
 @lru_cache(maxsize=512)
 def _call_model(name: str, args: type[BaseModel], accepts: tuple[str, ...]) -> type[BaseModel]:
     vendors = " or ".join(accepts)
@@ -90,7 +96,9 @@ def _call_model(name: str, args: type[BaseModel], accepts: tuple[str, ...]) -> t
     )
     return create_model(  # type: ignore[call-overload, no-any-return]
         name.replace(".", "_"),
-        __config__=ConfigDict(extra="forbid", json_schema_extra=_drop_null_defaults),
+        __config__=ConfigDict(
+            extra="forbid", strict=True, json_schema_extra=_drop_null_defaults
+        ),
         __doc__=f"A call of `{name}`: the body of POST /v1/jobs without `tool`.",
         account_id=(
             str,

@@ -214,15 +214,16 @@ def stack(
     sandbox: bool = False,
     api: bool = False,
     workers: Sequence[Sequence[str]] = (),
+    beat: bool = False,
     log: bool = True,
     log_level: str | None = "WARNING",
     **settings: object,
 ) -> Iterator[Stack]:
-    """Start LocalRedis (and the sandbox, the API, ``workers``: see ``Stack.start_workers``)
-    on free ports, set this process's env to match (``app`` reads it on import: import it
-    inside the block), yield, then stop everything even on error. The home is removed after
-    a clean run and kept for its logs (``bench.log``; ``log=False`` sends child output to
-    this terminal) after a failed one."""
+    """Start LocalRedis (and the sandbox, the API, ``workers``: see ``Stack.start_workers``,
+    and ``beat``) on free ports, set this process's env to match (``app`` reads it on import:
+    import it inside the block), yield, then stop everything even on error. The home is
+    removed after a clean run and kept for its logs (``bench.log``; ``log=False`` sends child
+    output to this terminal) after a failed one."""
     home = Path(tempfile.mkdtemp(prefix=prefix))
     redis_port, sandbox_port, api_port = port(), port(), port()
     if sandbox:
@@ -248,6 +249,9 @@ def stack(
                               "--port", str(api_port), "--log-level", "warning"])  # fmt: skip
                 if workers:
                     st.workers = st.start_workers(workers, wait=False)
+                if beat:  # the sweeps of pending work run inside beat (app/beat.py)
+                    st.spawn(["-m", "celery", "-A", "app.celery", "beat", "--loglevel=WARNING",
+                              "-s", str(home / "celerybeat-schedule")])  # fmt: skip
                 if sandbox:
                     wait_http(f"{st.sandbox_url}/healthz")
                 if api:

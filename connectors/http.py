@@ -13,7 +13,7 @@ import requests
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
 
-from connectors import ratelimit
+from connectors import logredact, ratelimit
 from connectors.base import Vendor
 from connectors.errors import AuthRejected, RateLimited, Transient, Unauthorized, VendorError
 from connectors.pinning import AddressCheck, pin
@@ -81,6 +81,7 @@ def session() -> requests.Session:
     """One pooled session per process; redirects are followed by requests only for GETs."""
     global _session
     if _session is None:
+        logredact.install("urllib3.connectionpool")  # DEBUG prints URLs: signed links, too
         _session = _Session()
         if _address_check is not None:
             pin(_session, _address_check)
@@ -103,6 +104,7 @@ class VendorHttp:
         timeout: float = 30.0,
         gate: Gate | None = None,
         url_guard: Callable[[str], None] | None = None,
+        time_zone: str | None = None,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
@@ -110,6 +112,7 @@ class VendorHttp:
         self.timeout = timeout
         self.gate = gate
         self.url_guard = url_guard  # raises for a URL we must not fetch (SSRF)
+        self.time_zone = time_zone  # the account's (IANA): where a daily quota resets
         self.last_rate: ratelimit.RateLimit | None = None
         self.requests = 0
 
@@ -149,7 +152,9 @@ class VendorHttp:
             # Bodies are parsed for limits only where they can carry one: refusals, and
             # vendors that throttle inside a 200 (parsing every page twice costs CPU).
             body = resp.content if resp.status_code >= 300 or self.vendor.limits_in_body else None
-            self.last_rate = ratelimit.parse(resp.headers, resp.status_code, body)
+            self.last_rate = ratelimit.parse(
+                resp.headers, resp.status_code, body, time_zone=self.time_zone
+            )
             if self.gate:
                 self.gate.observe(self.last_rate)
                 if self.last_rate.limited:
@@ -199,7 +204,7 @@ class VendorHttp:
 def check(resp: requests.Response, rate: ratelimit.RateLimit, vendor: str) -> None:
     """Default classification after the vendor's own: limits, transient, then refusals."""
     if rate.limited:
-        raise RateLimited(rate.wait, policy=rate.policy, status=resp.status_code)
+        raise RateLimited(rate.wait, policy=rate.label, status=resp.status_code)
     if resp.status_code >= 500 or resp.status_code in (408, 425):
         raise Transient(f"{vendor} answered {resp.status_code}", status=resp.status_code)
     if resp.status_code >= 300:

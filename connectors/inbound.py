@@ -5,6 +5,10 @@ Signatures are checked on the raw body bytes exactly as received (re-serialised 
 not match) and compared in constant time. Normalised event types: `export.completed`,
 `export.failed` (an async job the vendor ran), `record.created|updated|deleted`, and
 `vendor.<topic>` for anything else.
+
+Nothing from a payload but scalars (ids, names, states) is kept: a structure where a vendor
+sends an id is a `PayloadError`, so no signed payload, however odd, can crash what stores
+or answers its events.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +25,8 @@ import orjson
 
 # HubSpot's documented window for X-HubSpot-Request-Timestamp; also the Standard Webhooks one
 TIMESTAMP_TOLERANCE_S = 300.0
+_EPOCH_MS = re.compile(r"[0-9]{1,16}")  # ASCII digits only (int() also takes "+1", "١٢")
+Scalar = str | int | float | bool | None
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,21 @@ def _header(delivery: Delivery, name: str) -> str:
     return value
 
 
+def _scalar(value: Any, what: str) -> Scalar:
+    """A payload value we keep: a JSON scalar, never a structure."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise PayloadError(f"{what} must be a string or a number, not a JSON {_kind(value)}")
+
+
+def _text(value: Any, what: str) -> str:
+    return str(_scalar(value, what))
+
+
+def _kind(value: Any) -> str:
+    return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "value"
+
+
 def _same(expected: bytes, given: str, decode: Callable[[str], bytes]) -> bool:
     try:
         return hmac.compare_digest(expected, decode(given))
@@ -105,13 +127,16 @@ def _shopify_events(delivery: Delivery) -> list[VendorEvent]:
         "x-shopify-webhook-id", ""
     )
     if topic == "bulk_operations/finish":
-        status = str(doc.get("status", "")).lower()
-        data = {"status": status, "error_code": doc.get("error_code"), "topic": topic}
+        status = _text(doc.get("status", ""), "status").lower()
+        error_code = _scalar(doc.get("error_code"), "error_code")
+        data = {"status": status, "error_code": error_code, "topic": topic}
         kind = "export.completed" if status == "completed" else "export.failed"
-        return [VendorEvent(kind, event_id, str(doc.get("admin_graphql_api_id", "")), data)]
+        ref = _text(doc.get("admin_graphql_api_id", ""), "admin_graphql_api_id")
+        return [VendorEvent(kind, event_id, ref, data)]
     obj, _, action = topic.partition("/")
     kind = _SHOPIFY_RECORD.get(action, f"vendor.{topic}")
-    return [VendorEvent(kind, event_id, None, {"object": obj, "id": doc.get("id"), "topic": topic})]
+    data = {"object": obj, "id": _scalar(doc.get("id"), "id"), "topic": topic}
+    return [VendorEvent(kind, event_id, None, data)]
 
 
 SHOPIFY = Dialect(
@@ -137,9 +162,9 @@ def _github_ref(delivery: Delivery) -> str | None:
     if not isinstance(doc, dict):
         return None
     if isinstance(doc.get("installation"), dict) and doc["installation"].get("id") is not None:
-        return str(doc["installation"]["id"])
+        return _text(doc["installation"]["id"], "installation.id")
     repo = doc.get("repository")
-    return str(repo.get("full_name")) if isinstance(repo, dict) else None
+    return _text(repo.get("full_name"), "repository.full_name") if isinstance(repo, dict) else None
 
 
 _GITHUB_ACTIONS = {
@@ -156,13 +181,18 @@ def _github_events(delivery: Delivery) -> list[VendorEvent]:
     if not isinstance(doc, dict):
         raise PayloadError("a GitHub webhook body is a JSON object")
     event_id = delivery.headers.get("x-github-delivery", "")
-    action = str(doc.get("action", ""))
+    action = _text(doc.get("action", ""), "action")
     obj = _GITHUB_OBJECTS.get(name)
     if obj is None:
         return [VendorEvent(f"vendor.{name}", event_id, None, {"action": action})]
     item = doc.get(obj) if isinstance(doc.get(obj), dict) else {}
     kind = _GITHUB_ACTIONS.get(action, "record.updated")
-    data = {"object": obj, "id": item.get("id"), "number": item.get("number"), "action": action}
+    data = {
+        "object": obj,
+        "id": _scalar(item.get("id"), f"{obj}.id"),
+        "number": _scalar(item.get("number"), f"{obj}.number"),
+        "action": action,
+    }
     return [VendorEvent(kind, event_id, None, data)]
 
 
@@ -180,10 +210,9 @@ GITHUB = Dialect(
 def _hubspot_verify(delivery: Delivery, secret: str, now: float) -> None:
     given = _header(delivery, "x-hubspot-signature-v3")
     stamp = _header(delivery, "x-hubspot-request-timestamp")
-    try:
-        sent = int(stamp) / 1000
-    except ValueError as exc:
-        raise SignatureError("X-HubSpot-Request-Timestamp is not epoch milliseconds") from exc
+    if not _EPOCH_MS.fullmatch(stamp):
+        raise SignatureError("X-HubSpot-Request-Timestamp is not epoch milliseconds")
+    sent = int(stamp) / 1000
     if abs(now - sent) > TIMESTAMP_TOLERANCE_S:
         raise SignatureError(
             f"X-HubSpot-Request-Timestamp is {now - sent:.0f}s off (more than "
@@ -212,19 +241,21 @@ _HUBSPOT_KINDS = {
 def _hubspot_events(delivery: Delivery) -> list[VendorEvent]:
     out = []
     for e in _hubspot_batch(delivery):
-        sub = str(e.get("subscriptionType", ""))
+        sub = _text(e.get("subscriptionType", ""), "subscriptionType")
         obj, _, change = sub.partition(".")
-        data = {"object": obj, "id": e.get("objectId"), "subscription": sub}
+        data = {"object": obj, "id": _scalar(e.get("objectId"), "objectId"), "subscription": sub}
         if change == "propertyChange":
-            data["property"] = e.get("propertyName")
+            data["property"] = _scalar(e.get("propertyName"), "propertyName")
         kind = _HUBSPOT_KINDS.get(change, f"vendor.{sub}")
-        out.append(VendorEvent(kind, str(e.get("eventId", "")), None, data))
+        out.append(VendorEvent(kind, _text(e.get("eventId", ""), "eventId"), None, data))
     return out
 
 
 def _hubspot_ref(delivery: Delivery) -> str | None:
     batch = _hubspot_batch(delivery)
-    return str(batch[0]["portalId"]) if batch and batch[0].get("portalId") is not None else None
+    if not batch or batch[0].get("portalId") is None:
+        return None
+    return _text(batch[0]["portalId"], "portalId")
 
 
 HUBSPOT = Dialect(

@@ -1,12 +1,23 @@
-"""The OAuth 2.0 refresh-token grant, with the vendors' error dialects (no storage here)."""
+"""The OAuth 2.0 refresh-token grant, with the vendors' error dialects (no storage here).
+
+The grant carries the client secret to a URL an account named, so it goes through one pooled
+session whose connections are pinned to addresses the owner's check allowed
+(`guard_addresses`, like `connectors.http`), and a refusal's text is passed on only from a
+host the vendor documents (`vendor_text`): anything else could be an internal service's
+answer read back through us.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urlsplit
 
 import requests
 
 from connectors.errors import AuthRejected, Transient
+from connectors.pinning import AddressCheck, pin
 
 PERMANENT = {
     "invalid_grant",
@@ -40,12 +51,47 @@ class Grant:
     issued_at: float | None = None  # epoch seconds, when the vendor said (Salesforce, in ms)
 
 
+_session: requests.Session | None = None
+_address_check: AddressCheck | None = None
+
+
+def guard_addresses(check: AddressCheck) -> None:
+    """Every new token-endpoint connection of this process goes only to an address `check`
+    allows (it raises to refuse, before any byte is sent); set by the layer that owns the
+    policy (app.tokens)."""
+    global _session, _address_check
+    _address_check, _session = check, None
+
+
+def session() -> requests.Session:
+    """One pooled, cookie-less session per process, pinned once a check is installed."""
+    global _session
+    if _session is None:
+        s = requests.Session()
+        if _address_check is not None:
+            pin(s, _address_check)
+        s.headers["User-Agent"] = "toolqueue/0.1"
+        s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        _session = s
+    return _session
+
+
 def refresh(
-    token_url: str, refresh_token: str, client_id: str, client_secret: str, *, timeout: float = 15.0
+    token_url: str,
+    refresh_token: str,
+    client_id: str,
+    client_secret: str,
+    *,
+    timeout: float = 15.0,
+    vendor_text: bool = False,
 ) -> Grant:
-    """One refresh call; AuthRejected for a permanent refusal, Transient for anything retryable."""
+    """One refresh call; AuthRejected for a permanent refusal, Transient for anything retryable.
+
+    `vendor_text`: the endpoint is on a host the vendor documents (`on_vendor_host`), so its
+    `error_description` may be shown; otherwise a refusal says only its status and, if it is
+    one of the known OAuth codes, that code."""
     try:
-        resp = requests.post(
+        resp = session().post(
             token_url,
             data={
                 "grant_type": "refresh_token",
@@ -70,8 +116,9 @@ def refresh(
     code = str(doc.get("error") or doc.get("status") or "")
     refused = doc.get("ok") is False and code not in RETRYABLE  # Slack: errors in a 200
     if code in PERMANENT or refused or (resp.status_code >= 400 and not doc.get("access_token")):
-        detail = doc.get("error_description") or doc.get("message") or code or resp.status_code
-        raise AuthRejected(f"refresh token rejected: {detail}", status=resp.status_code)
+        raise AuthRejected(
+            _rejection(resp.status_code, doc, code, vendor_text), status=resp.status_code
+        )
     if not doc.get("access_token"):
         raise Transient("token endpoint answered without an access_token")
     return Grant(
@@ -80,6 +127,44 @@ def refresh(
         expires_in=_number(doc.get("expires_in")),
         issued_at=_epoch_s(doc.get("issued_at")),
     )
+
+
+def _rejection(status: int, doc: dict[str, object], code: str, vendor_text: bool) -> str:
+    if vendor_text:
+        detail = doc.get("error_description") or doc.get("message") or code or status
+        return f"refresh token rejected: {str(detail)[:300]}"
+    known = f", {code}" if code in PERMANENT else ""
+    return (
+        f"refresh token rejected by the token endpoint (HTTP {status}{known}); re-authorize "
+        "the account with new credentials"
+    )
+
+
+def on_vendor_host(url: str, *documented: str) -> bool:
+    """Is `url` on one of the vendor's documented URLs' scheme, host and port? Pass the
+    vendor's `base_url` and `token_url`; a `{placeholder}` in a host stands for one DNS label
+    (`https://{shop}.myshopify.com`), and a relative or empty URL documents no host."""
+    parts = urlsplit(url)
+    try:
+        origin = f"{parts.scheme}://{parts.hostname}:{parts.port or _default_port(parts.scheme)}"
+    except ValueError:
+        return False
+    return any(p.fullmatch(origin) for d in documented if (p := _origin_pattern(d)))
+
+
+def _origin_pattern(url: str) -> re.Pattern[str] | None:
+    if not url.startswith(("http://", "https://")):
+        return None
+    scheme, rest = url.split("://", 1)
+    host, _, port = re.split(r"[/?#]", rest, maxsplit=1)[0].lower().partition(":")
+    port = port or str(_default_port(scheme))
+    label = "[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+    pattern = label.join(re.escape(piece) for piece in re.split(r"\{[^}]*\}", host))
+    return re.compile(f"{re.escape(scheme)}://{pattern}:{re.escape(port)}")
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
 
 
 def _number(value: object) -> float | None:

@@ -12,6 +12,10 @@ with the fewest requests remaining (on a tie, the one resetting last).
 Retry-After (Jira); or a refusal inside a 200 (Shopify GraphQL `THROTTLED`, Slack
 `ratelimited`). A 200 with remaining 0 succeeded, so it is NOT limited; `remaining == 0`
 there tells the worker to defer the next request by `reset_after`.
+
+HubSpot's `DAILY` refusal names no time: its window resets at midnight in the portal's time
+zone, which only the account can state (`time_zone`); without one, UTC is assumed and the
+refusal's `label` says so.
 """
 
 from __future__ import annotations
@@ -22,12 +26,17 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import time as clock
 from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
 
 from requests.structures import CaseInsensitiveDict
 
 EPOCH_THRESHOLD = 1e9
+# a DAILY refusal this soon after our midnight is the vendor's clock lagging ours: its day
+# turns any moment, so retry after this long rather than a whole day later
+DAILY_SKEW_S = 60.0
 
 Window = tuple[int | None, int | None, float | None]  # limit, remaining, reset_after
 
@@ -44,6 +53,12 @@ class RateLimit:
     # window binds: what a shared budget paces by
     window: float | None = None
     window_limit: int | None = None
+    resets: str = ""  # when a window the vendor gave no time for resets, in words
+
+    @property
+    def label(self) -> str:
+        """The policy as a job's reason shows it: `DAILY, resets 00:00 America/New_York`."""
+        return f"{self.policy}, {self.resets}" if self.resets else self.policy
 
     @property
     def wait(self) -> float | None:
@@ -71,8 +86,10 @@ def parse(
     status: int = 200,
     body: bytes | None = None,
     now: float | None = None,
+    time_zone: str | None = None,
 ) -> RateLimit:
-    """Normalize one response's rate-limit signals (headers case-insensitive)."""
+    """Normalize one response's rate-limit signals (headers case-insensitive); `time_zone`
+    (IANA) is the account's, where a daily window resets at its midnight."""
     now = time.time() if now is None else now
     # a response's headers store their lower-cased keys: iterating those skips a lookup per key
     items = headers.lower_items() if isinstance(headers, CaseInsensitiveDict) else headers.items()
@@ -98,6 +115,9 @@ def parse(
             reset = 10.0  # HubSpot's burst window, when the 429 came without headers
         elif policy == "SECONDLY":
             reset = 1.0  # HubSpot search: its own per-second limit, no rate headers
+    resets = ""
+    if limited and policy == "DAILY" and retry_after is None:
+        reset, resets = _daily_reset(now, time_zone)  # whatever a burst header says
     if limited and retry_after is None and secondary:
         # GitHub: wait at least a minute when it names no time (longer if the primary is spent)
         retry_after = max(60.0, reset or 0.0) if remaining == 0 else 60.0
@@ -107,7 +127,27 @@ def parse(
         rate = _float(throttle.get("restoreRate")) or 1.0
         retry_after = max(0.0, (need - (remaining or 0)) / rate)
     window, window_limit = _stated(h)
-    return RateLimit(limit, remaining, reset, retry_after, limited, policy, window, window_limit)
+    return RateLimit(
+        limit, remaining, reset, retry_after, limited, policy, window, window_limit, resets
+    )
+
+
+def _daily_reset(now: float, time_zone: str | None) -> tuple[float, str]:
+    """Seconds until the next local midnight in `time_zone` (UTC when none or unknown), and
+    how a job's reason names it. A midnight that DST skips is the instant the day starts."""
+    zone: tzinfo = UTC
+    named = "UTC — assumed, the account states no time_zone"
+    if time_zone:
+        try:
+            zone, named = ZoneInfo(time_zone), time_zone
+        except (ValueError, KeyError, OSError):  # validated at creation; tzdata may change
+            named = f"UTC — assumed, the account's time_zone {time_zone!r} is unknown here"
+    local = datetime.fromtimestamp(now, zone)
+    midnight = datetime.combine(local.date(), clock(0), zone).timestamp()
+    if 0 <= now - midnight < DAILY_SKEW_S:
+        return midnight + DAILY_SKEW_S - now, f"reset at 00:00 {named} moments ago by our clock"
+    following = datetime.combine(local.date() + timedelta(days=1), clock(0), zone)
+    return following.timestamp() - now, f"resets 00:00 {named}"
 
 
 def _stated(h: dict[str, str]) -> tuple[float | None, int | None]:

@@ -22,13 +22,12 @@ import logging
 import time
 from typing import Any
 
-from app import keys, metrics
+from app import dispatch, keys, metrics
 from app.celery import app
-from app.jobstore import GAUGE_LUA, encode, load
+from app.jobstore import GAUGE_LUA, encode, load, work_lua
 from app.redis import get_redis, run_script
 from app.settings import get_settings
 from app.timefmt import now_iso
-from tasks.steps import enqueue, ensure_webhook
 from tasks.webhooks import ACCOUNT_TARGET, emit
 
 log = logging.getLogger("toolqueue.reauth")
@@ -51,22 +50,25 @@ return 1
 # Park a job: fenced like jobstore.write (the step's lease and number, a job that has not
 # ended), then status and log entry, the index entries (NX: a redelivered step keeps the first
 # park time) and longer TTLs for the job's keys, which must outlive the wait for credentials.
-# KEYS: job, lease, log, account index, global index, jobs-by-state gauge, keys whose TTL to
-# extend. ARGV: lease, seq, now, job id, ttl, log entry, field/value pairs.
-_PARK = GAUGE_LUA + """
+# A parked job has no pending step (it rests legitimately: the sweep leaves it alone).
+# KEYS: job, lease, log, account index, global index, jobs-by-state gauge, due, pending, keys
+# whose TTL to extend. ARGV: lease, seq, now, job id, ttl, log entry, step member, field/value
+# pairs.
+_PARK = work_lua() + GAUGE_LUA + """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[2] then return 0 end
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 0 end
 tq_move(KEYS[6], st, 'needs_reauth')
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+tq_settled(KEYS[7], KEYS[8], ARGV[7])
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('RPUSH', KEYS[3], ARGV[6])
 redis.call('PUBLISH', KEYS[3] .. ':events', ARGV[6])
 redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[5], 'NX', ARGV[3], ARGV[4])
 local ttl = tonumber(ARGV[5])
 for i, k in ipairs(KEYS) do
-  if i == 1 or i == 3 or i > 6 then
+  if i == 1 or i == 3 or i > 8 then
     local left = redis.call('TTL', k)
     if left >= 0 and left < ttl then redis.call('EXPIRE', k, ttl) end
   end
@@ -75,15 +77,25 @@ return 1
 """
 
 # Out of needs_reauth (resumed or expired), only from needs_reauth: 1 if this call moved the
-# job, -1 if it was not parked (any more). Either way it leaves the indexes.
-# KEYS: job, log, account index, global index, jobs-by-state gauge.
-# ARGV: job id, ttl, log entry, new status, field/value pairs.
-_UNPARK = GAUGE_LUA + """
+# job, -1 if it was not parked (any more). Either way it leaves the indexes. Resumed, its
+# current step is pending again; expired (failed), its webhook is, if it has a callback_url.
+# KEYS: job, log, account index, global index, jobs-by-state gauge, due, pending.
+# ARGV: job id, ttl, log entry, new status, step member, webhook member, deadline, field/value
+# pairs.
+_UNPARK = work_lua() + GAUGE_LUA + """
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('HGET', KEYS[1], 'status') ~= 'needs_reauth' then return -1 end
 tq_move(KEYS[5], 'needs_reauth', ARGV[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+if ARGV[4] == 'queued' then
+  tq_pending(KEYS[6], KEYS[7], ARGV[5], redis.call('HGET', KEYS[1], 'seq'), ARGV[7], '0')
+else
+  local url = redis.call('HGET', KEYS[1], 'callback_url')
+  if url and url ~= '' and redis.call('HEXISTS', KEYS[7], ARGV[6]) == 0 then
+    tq_pending(KEYS[6], KEYS[7], ARGV[6], '0', ARGV[7], '0')
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -149,10 +161,12 @@ def park(
                 keys.account_parked(account_id),
                 keys.REAUTH_PARKED,
                 keys.JOBS_BY_STATE,
+                keys.DUE,
+                keys.PENDING,
                 keys.job_seen(job_id),
                 *blocks,
             ],
-            [lease, job["seq"], now, job_id, ttl, entry, *encode(fields)],
+            [lease, job["seq"], now, job_id, ttl, entry, keys.step_work(job_id), *encode(fields)],
         )
         == 1
     )
@@ -179,7 +193,7 @@ def resume_job(account_id: str, job_id: str, reason: str) -> bool:
         return False
     job = load(job_id)
     if job:
-        enqueue(job_id, job["seq"])
+        dispatch.send(keys.step_work(job_id), job["seq"])
     return True
 
 
@@ -224,7 +238,8 @@ def expire(
             "updated_at": time.time(),
         }
         if _unpark(job["account_id"], job_id, "failed", message, fields) == 1:
-            ensure_webhook(job_id, load(job_id) or {})
+            if job.get("callback_url"):
+                dispatch.send(keys.webhook_work(job_id), 0)  # pending since the unpark
             expired.append(job_id)
     return expired
 
@@ -249,8 +264,19 @@ def _unpark(account_id: str, job_id: str, status: str, reason: str, fields: dict
                 keys.account_parked(account_id),
                 keys.REAUTH_PARKED,
                 keys.JOBS_BY_STATE,
+                keys.DUE,
+                keys.PENDING,
             ],
-            [job_id, get_settings().spool_ttl_s, entry, status, *encode(fields)],
+            [
+                job_id,
+                get_settings().spool_ttl_s,
+                entry,
+                status,
+                keys.step_work(job_id),
+                keys.webhook_work(job_id),
+                dispatch.plan().deadline,
+                *encode(fields),
+            ],
         )
     )
     if moved == 1:

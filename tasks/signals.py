@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from app import keys
+from app import dispatch, keys
 from app.jobstore import load, write
 from app.redis import get_redis
 
@@ -43,13 +43,13 @@ def signal(account_id: str, ref: str, why: str) -> str | None:
 
 def resume(job_id: str, why: str) -> bool:
     """Run the waiting job's next step now (it was scheduled, or parked, for later)."""
-    from tasks.steps import enqueue  # steps imports this module
-
     job = load(job_id)
     if job is None or job["status"] != "waiting_vendor":
         return False
-    if not write(job_id, {"retry_at": time.time()}, seq=job["seq"], reason=f"{why}: resuming"):
-        return False
-    get_redis().zrem(keys.PARKED, job_id)
-    enqueue(job_id, job["seq"])
-    return True
+    now, seq = dispatch.plan(), job["seq"]
+    written = write(
+        job_id, {"retry_at": time.time()}, seq=seq, reason=f"{why}: resuming", next_step=(seq, now)
+    )
+    if written:
+        dispatch.send(keys.step_work(job_id), seq, now)
+    return bool(written)

@@ -6,8 +6,10 @@ cursor in one fenced Redis script. Then it advances the job's step number and en
 the next step. A worker killed at any instant loses at most the page in flight; the
 redelivered message re-fetches from the cursor, so no record is spooled twice.
 
-Waits are never slept: short ones are countdowns (always below the broker's visibility
-timeout), longer ones park the job in a sorted set that the beat task `wake_parked` scans.
+Waits are never slept: every hand-over makes the next step pending work with a deadline
+(`app.dispatch`): short waits are countdowns (always below the broker's visibility timeout),
+longer ones are parked until beat's sweep sends them. The same sweep sends a step again
+whose message was lost, or whose worker died (its lease, renewed while it runs, lapsed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import secrets
 import time
 from functools import partial
 from typing import Any
@@ -24,13 +25,14 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app import accounts, keys, spool, tokens
+from app import accounts, dispatch, keys, spool, tokens
 from app.budget import Budget
 from app.celery import app
 from app.errors import InvalidInput
 from app.jobstore import TERMINAL, load, write
+from app.leases import Lease
 from app.metrics import Tally
-from app.redis import get_redis, run_script
+from app.redis import get_redis
 from app.registry import registry
 from app.settings import get_settings
 from app.ssrf import check_public_url, connect_check
@@ -63,34 +65,8 @@ def _vendor_addresses(host: str, port: int) -> list[str]:
 
 guard_addresses(_vendor_addresses)
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-def step_task_id(job_id: str, seq: int) -> str:
-    """Step 0's task id is the job id itself, so Flower and the API show the same id."""
-    return job_id if seq == 0 else f"{job_id}.{seq}"
-
-
-def schedule(job_id: str, seq: int, countdown: float) -> None:
-    """A countdown when it is safely inside the visibility timeout; otherwise park the job
-    (a longer countdown would be redelivered early by the Redis transport)."""
-    if countdown > get_settings().visibility_timeout_s / 2:
-        get_redis().zadd(keys.PARKED, {job_id: time.time() + countdown})
-    else:
-        enqueue(job_id, seq, countdown)
-
-
-def enqueue(job_id: str, seq: int, countdown: float = 0.0) -> None:
-    run_step.apply_async(
-        args=[job_id, seq], task_id=step_task_id(job_id, seq), countdown=countdown or None
-    )
-    get_redis().hset(keys.job(job_id), "enqueued_seq", seq)
-
-
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+RESUMING = frozenset({"waiting_rate_limit", "waiting_vendor"})  # waits a step ends by starting
 
 
 @app.task(name="toolqueue.step", ignore_result=True)
@@ -104,50 +80,34 @@ def run_step(job_id: str, seq: int) -> None:
 
 
 def _run_step(job_id: str, seq: int) -> None:
+    """Run step `seq` if it is still the job's pending step and no other worker runs it (a
+    copy sent again by the sweep, or redelivered by the broker, then does nothing)."""
     job = load(job_id)
-    if job is None:
-        return
-    if job["status"] in TERMINAL:
-        ensure_webhook(job_id, job)
+    if job is None or job["status"] in TERMINAL:
+        dispatch.settle(keys.step_work(job_id), seq)  # nothing left to run (it expired)
         return
     if job["seq"] != seq:
-        _recover_lost_enqueue(job_id, job, seq)
-        return
-    r = get_redis()
-    lease = secrets.token_hex(8)  # fencing id of this run, not a credential
-    ttl_ms = get_settings().lease_ttl_s * 1000
-    if not r.set(keys.job_lease(job_id), lease, nx=True, px=ttl_ms):
-        # Another worker runs this very step (a redelivery while it still works): look again
-        # the moment its lease ends; by then it has handed over (this message is then stale)
-        # or it died (this message takes over).
-        wait = min(
-            max(r.pttl(keys.job_lease(job_id)), 50) / 1000 + 0.1,
-            get_settings().visibility_timeout_s / 2,
-        )
-        run_step.apply_async(
-            args=[job_id, seq],
-            countdown=wait,
-            task_id=f"{step_task_id(job_id, seq)}.recheck-{lease[:6]}",
-        )
-        return
-    try:
+        return  # a stale copy: the job has moved on
+    lease = Lease(keys.step_work(job_id), get_settings().step_lease_s)
+    if not lease.acquire():
+        return  # another worker runs it; should it die, its lease lapses and the sweep resends
+    with lease:
         # Re-read under the lease: the snapshot above may predate the previous step's last
         # commit and hand-over (it released the lease after them).
         job = load(job_id)
         if job is None or job["status"] in TERMINAL or job["seq"] != seq:
             return
         Step(job_id, job, lease).run()
-    finally:
-        run_script(_RELEASE, [keys.job_lease(job_id)], [lease])
 
 
 class Step:
     """One step of one job, run by the lease holder."""
 
-    def __init__(self, job_id: str, job: dict[str, Any], lease: str) -> None:
+    def __init__(self, job_id: str, job: dict[str, Any], lease: Lease) -> None:
         self.id = job_id
         self.job = job
-        self.lease = lease
+        self._lease = lease
+        self.lease = lease.token  # every write is fenced on it
         self.seq = job["seq"]
         self.settings = get_settings()
         self.tally = Tally()  # /metrics counts of this step, flushed once when it ends
@@ -171,7 +131,10 @@ class Step:
         if job["status"] != "running":
             extra = {} if job.get("started_at") else {"started_at": time.time()}
             if not self.write(
-                {**extra, "retry_at": None}, status="running", reason=f"step {self.seq} started"
+                {**extra, "retry_at": None},
+                status="running",
+                reason=f"step {self.seq} started",
+                quiet=job["status"] in RESUMING,  # the wait's own entry says until when
             ):
                 return
             job.update(extra)
@@ -189,6 +152,7 @@ class Step:
                 timeout=self.settings.http_timeout_s,
                 gate=budget,
                 url_guard=partial(check_public_url, field="download_url"),
+                time_zone=account.get("time_zone"),
             )
             args = tool.args.model_validate(job["args"])
             outcome = self.fetch_pages(tool, http, args)
@@ -446,8 +410,8 @@ class Step:
             reason = f"{reason or 'cap reached'}; continuation issued"
         else:
             reason = "all pages fetched"
-        if self.write(fields, status=status, reason=reason) == 1:
-            ensure_webhook(self.id, load(self.id) or {})
+        if self.write(fields, status=status, reason=reason) == 1 and self.job.get("callback_url"):
+            dispatch.send(keys.webhook_work(self.id), 0)  # pending since the write
 
     def advance(
         self,
@@ -462,11 +426,12 @@ class Step:
         fields["seq"] = self.seq + 1
         if countdown > 0:
             fields["retry_at"] = time.time() + countdown
-        if not self.write(fields, status=status, reason=reason):
+        work = dispatch.plan(countdown)
+        if not self.write(fields, status=status, reason=reason, next_step=(self.seq + 1, work)):
             return
         # Let go first, so the next step never finds this step's lease still held.
-        run_script(_RELEASE, [keys.job_lease(self.id)], [self.lease])
-        schedule(self.id, self.seq + 1, countdown)
+        self._lease.release()
+        dispatch.send(keys.step_work(self.id), self.seq + 1, work)
 
     def defer_rate_limit(self, exc: RateLimited) -> None:
         job = self.job
@@ -534,59 +499,6 @@ class Step:
         """Capped exponential backoff with full jitter."""
         s = self.settings
         return random.uniform(0, min(s.retry_backoff_cap_s, s.retry_backoff_base_s * 2**attempt))
-
-
-def _recover_lost_enqueue(job_id: str, job: dict[str, Any], seq: int) -> None:
-    """A step committed its hand-over but died before enqueueing: the redelivered old
-    message re-enqueues the current step (only once: `enqueued_seq` records it)."""
-    lost = job["seq"] == seq + 1 and job["enqueued_seq"] < job["seq"]
-    if lost and get_redis().zscore(keys.PARKED, job_id) is None:
-        schedule(job_id, job["seq"], max(0.0, (job.get("retry_at") or 0) - time.time()))
-
-
-def ensure_webhook(job_id: str, job: dict[str, Any]) -> None:
-    """At-least-once: whoever sees an ended job first makes sure its webhook is queued."""
-    if not job.get("callback_url") or job.get("webhook_queued"):
-        return
-    from tasks.webhooks import deliver
-
-    deliver.apply_async(args=[job_id, 0], task_id=f"{job_id}.webhook")
-    get_redis().hset(keys.job(job_id), "webhook_queued", 1)
-
-
-@app.task(name="toolqueue.wake_parked", ignore_result=True)
-def wake_parked() -> int:
-    """Beat: enqueue the step of every parked job whose wake time has come."""
-    r = get_redis()
-    now = time.time()
-    woken = 0
-    for job_id in r.zrangebyscore(keys.PARKED, 0, now, start=0, num=500):
-        if r.zrem(keys.PARKED, job_id):  # only one beat/worker wins each job
-            job = load(job_id)
-            if job and job["status"] not in TERMINAL:
-                enqueue(job_id, job["seq"])
-                woken += 1
-    return woken
-
-
-@app.task(name="toolqueue.send_unsent", ignore_result=True)
-def send_unsent() -> int:
-    """Beat: send the first step of jobs whose enqueue recorded them but died before sending
-    (the API process killed, the broker unreachable for that one call). A job still queued at
-    step 0 after `enqueue_grace_s` is sent again; were the first message only slow, the copy
-    finds the step taken or done and does nothing."""
-    r = get_redis()
-    cutoff = time.time() - get_settings().enqueue_grace_s
-    sent = 0
-    for job_id in r.zrangebyscore(keys.UNSENT, 0, cutoff, start=0, num=500):
-        if not r.zrem(keys.UNSENT, job_id):
-            continue  # another beat took it
-        job = load(job_id)
-        if job and job["status"] == "queued" and job["seq"] == 0:
-            log.warning("job %s was recorded but its first step never sent: sending it", job_id)
-            enqueue(job_id, 0)
-            sent += 1
-    return sent
 
 
 @app.task(name="toolqueue.refresh_tokens", ignore_result=True)

@@ -3,9 +3,13 @@ schedule, logged.
 
 Per attempt: 2xx delivered; 410 disables (no more attempts, dead-lettered); 429/502/503/504
 wait their `Retry-After` when given; anything else (3xx included: redirects are not followed,
-timeouts, refused connections, SSRF refusals) waits the schedule's next delay. Retries that
-outlast half the visibility timeout are parked in Redis, not counted down. A job event whose
-schedule runs out lands in the tenant's dead-letter list."""
+timeouts, refused connections, SSRF refusals) waits the schedule's next delay. A job event whose
+schedule runs out lands in the tenant's dead-letter list.
+
+Each series is pending work (`app.dispatch`): the attempt in hand has a deadline, long retries
+are parked until beat's sweep sends them, and an attempt whose message was lost or whose worker
+died is sent again. An attempt runs only while it is the pending one, under its lease, so of two
+copies one posts and moves the series on."""
 
 from __future__ import annotations
 
@@ -21,10 +25,11 @@ from typing import Any
 import orjson
 import requests
 
-from app import accounts, keys, metrics, spool, tenants
+from app import accounts, dispatch, keys, metrics, spool, tenants
 from app.celery import app
 from app.errors import InvalidInput
 from app.jobstore import load
+from app.leases import Lease
 from app.redis import get_redis
 from app.settings import get_settings
 from app.ssrf import check_public_url, pinned
@@ -73,44 +78,38 @@ def next_delay(outcome: Outcome, attempt: int, schedule: list[float]) -> float |
     return schedule[attempt + 1]
 
 
-def later(task: str, args: list[Any], delay: float) -> None:
-    """Run a delivery task after `delay`: a countdown when it is safely inside the broker's
-    visibility timeout, else parked in a Redis sorted set that `wake_parked_webhooks` (beat,
-    every second) drains — the Redis transport redelivers a long countdown early, once per
-    visibility timeout, which would send duplicates and break the schedule."""
-    if delay > get_settings().visibility_timeout_s / 2:
-        member = json.dumps({"task": task, "args": args, "nonce": secrets.token_hex(4)})
-        get_redis().zadd(keys.WEBHOOKS_PARKED, {member: time.time() + delay})
-    else:
-        app.send_task(task, args=args, countdown=delay or None)
-
-
-@app.task(name="toolqueue.wake_parked_webhooks", ignore_result=True)
-def wake_parked_webhooks() -> int:
-    """Beat: send every parked webhook attempt whose time has come (ZREM decides who wins
-    when several beats or a manual call race, so each attempt goes once)."""
-    r = get_redis()
-    woken = 0
-    for member in r.zrangebyscore(keys.WEBHOOKS_PARKED, 0, time.time(), start=0, num=500):
-        if r.zrem(keys.WEBHOOKS_PARKED, member):
-            retry = json.loads(member)
-            app.send_task(retry["task"], args=retry["args"])
-            woken += 1
-    return woken
-
-
 @app.task(name="toolqueue.deliver_webhook", ignore_result=True)
 def deliver(job_id: str, attempt: int, manual: str = "") -> None:
     """One attempt; the next is scheduled (countdown or parked), never slept.
 
     `manual` is "" for the scheduled series, "redeliver" or "replay" for a single attempt asked
     for through the API: same webhook-id, fresh timestamp and signature, no retries of its own
-    (a replay that lands removes the job's dead letter)."""
+    (one that lands ends the series, and a replay removes the job's dead letter)."""
+    member = keys.webhook_work(job_id)
     job = load(job_id)
     if not job or not job.get("callback_url"):
+        if not manual:
+            dispatch.settle(member, attempt)  # nothing to deliver (any more)
         return
-    if not manual and attempt and job.get("webhook_delivered"):
-        return  # a manual redelivery landed meanwhile: the series it interrupted ends
+    if manual:
+        _attempt(job_id, job, attempt, manual)
+        return
+    if dispatch.pending(member) != attempt:
+        return  # a stale copy: the series has moved on, or ended
+    lease = Lease(member, get_settings().webhook_timeout_s + 5)
+    if not lease.acquire():
+        return  # another copy of this attempt is being sent
+    with lease:
+        if dispatch.pending(member) == attempt:
+            _attempt(job_id, job, attempt, manual)
+
+
+def _attempt(job_id: str, job: dict[str, Any], attempt: int, manual: str) -> None:
+    """Post the job's event once, log it, and move the series on (or end it)."""
+    member = keys.webhook_work(job_id)
+    if not manual and job.get("webhook_delivered"):
+        dispatch.settle(member, attempt)  # a manual redelivery landed meanwhile
+        return
     settings = get_settings()
     url = job["callback_url"]
     msg_id = f"msg_{job_id}"  # stable across attempts so receivers can de-duplicate
@@ -144,18 +143,18 @@ def deliver(job_id: str, attempt: int, manual: str = "") -> None:
             if manual:
                 p.hdel(keys.tenant_dead_letters(job["tenant_id"]), job_id)
         p.execute()
-    if not outcome.error:
+    if manual:
+        current = dispatch.pending(member)
+        if not outcome.error and current is not None:
+            dispatch.settle(member, current)  # it landed: the scheduled series ends
         return
-    if delay is not None:
-        log.info(
-            "webhook for %s failed (%s); attempt %d in %.1fs",
-            job_id,
-            outcome.error,
-            attempt + 2,
-            delay,
-        )
-        later("toolqueue.deliver_webhook", [job_id, attempt + 1], delay)
-    elif not manual:
+    if not outcome.error:
+        dispatch.settle(member, attempt)
+    elif delay is not None:
+        log.info("webhook for %s failed (%s); attempt %d in %.1fs", job_id, outcome.error,
+                 attempt + 2, delay)  # fmt: skip
+        dispatch.advance(member, attempt, dispatch.plan(delay))
+    elif dispatch.settle(member, attempt):
         _dead_letter(job_id, job, entry)
 
 
@@ -236,9 +235,22 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
     The body was fixed when the event happened (tasks/reauth.py stores it; task arguments stay
     ids only, as Flower shows them); each attempt signs it afresh under one webhook-id, and
     failures retry on the job webhooks' schedule."""
+    member = keys.event_work(event_id, target)
+    if dispatch.pending(member) != attempt:
+        return  # a stale copy: the series has moved on, or ended
+    lease = Lease(member, get_settings().webhook_timeout_s + 5)
+    if not lease.acquire():
+        return  # another copy of this attempt is being sent
+    with lease:
+        if dispatch.pending(member) == attempt:
+            _event_attempt(event_id, target, attempt, member)
+
+
+def _event_attempt(event_id: str, target: str, attempt: int, member: str) -> None:
     r = get_redis()
     raw = r.get(keys.account_event(event_id))
     if not raw:
+        dispatch.settle(member, attempt)
         return
     event = json.loads(raw)
     account_id = event["account_id"]
@@ -247,6 +259,7 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
     else:
         url, field = r.hget(keys.job(target), "callback_url"), "callback_url"
     if not url:
+        dispatch.settle(member, attempt)
         return
     settings = get_settings()
     started = time.perf_counter()
@@ -274,12 +287,10 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
         p.ltrim(keys.account_deliveries(account_id), -1000, -1)
         p.expire(keys.account_deliveries(account_id), settings.spool_ttl_s)
         p.execute()
-    if not error:
-        return
-    delay = next_delay(outcome, attempt, settings.webhook_retry_schedule_s)
+    delay = None if not error else next_delay(outcome, attempt, settings.webhook_retry_schedule_s)
     if delay is not None:
-        later("toolqueue.deliver_account_event", [event_id, target, attempt + 1], delay)
-    else:
+        dispatch.advance(member, attempt, dispatch.plan(delay))
+    elif dispatch.settle(member, attempt) and error:
         log.warning(
             "%s to %s failed for good after %d attempts", event_id, entry["target"], attempt + 1
         )
@@ -317,7 +328,5 @@ def emit(account_id: str, event_type: str, targets: list[str], data: dict[str, A
     }
     r.set(keys.account_event(event_id), orjson.dumps(event), ex=get_settings().spool_ttl_s)
     for target in urls:
-        deliver_account_event.apply_async(
-            args=[event_id, target, 0], task_id=f"{event_id}.{target or 'account'}"
-        )
+        dispatch.start(keys.event_work(event_id, target))
     return event_id

@@ -38,7 +38,8 @@ ENV = {
     "TOOLQUEUE_WEBHOOK_TIMEOUT_S": "2",
     "TOOLQUEUE_VENDOR_WAIT_MAX_S": "10",  # a stuck vendor job fails this soon (default 24 h)
     "TOOLQUEUE_SANDBOX_HUBSPOT_CONTACTS": "1000",
-    "TOOLQUEUE_ENQUEUE_GRACE_S": "2",  # beat re-sends a job whose enqueue died this soon
+    "TOOLQUEUE_DISPATCH_GRACE_S": "3",  # beat resends a step never started this soon
+    "TOOLQUEUE_STEP_LEASE_S": "3",  # a dead worker's step is resent this soon
     "TOOLQUEUE_SANDBOX_RATE_BUDGET": "100000",
     "TOOLQUEUE_SANDBOX_RATE_WINDOW_MS": "1000",
     "TOOLQUEUE_LOG_LEVEL": "INFO",
@@ -135,14 +136,19 @@ class Workers:
         self.procs: list[Proc] = []
         self.started = 0
 
-    def start(self, concurrency: int = 2) -> Proc:
+    def start(self, concurrency: int = 2, *, kill_at_pop: str | None = None) -> Proc:
+        """A worker process; `kill_at_pop` (a task-id suffix) makes it a solo-pool worker that
+        SIGKILLs itself at the pop of that message (tests/integration/popkill_worker.py)."""
         self.started += 1
         name = f"worker{self.started}"
-        proc = Proc(name, [
-            sys.executable, "-m", "celery", "-A", "app.celery", "worker", "--loglevel=INFO",
-            f"--concurrency={concurrency}", "-n", f"{name}@%h", "--without-mingle",
-            "--without-gossip",
-        ])
+        opts = ["--loglevel=INFO", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"]
+        if kill_at_pop is None:
+            argv = [sys.executable, "-m", "celery", "-A", "app.celery", "worker", *opts,
+                    f"--concurrency={concurrency}"]
+        else:
+            argv = [sys.executable, "tests/integration/popkill_worker.py", kill_at_pop, *opts,
+                    "--pool=solo"]
+        proc = Proc(name, argv)
         self.procs.append(proc)
         from app.celery import app
 

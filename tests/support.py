@@ -3,7 +3,9 @@ directory may have a conftest of its own)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -131,3 +133,74 @@ def refresh_grant(
         **over,
     }
     return client.post(token_path, data=form)
+
+
+# ---- worker processes ---------------------------------------------------------------
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """State, ppid, ... of a process from /proc; None when it is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (the worker's prefork pool)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) and int(stat[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def gone(pid: int) -> bool:
+    stat = proc_stat(pid)
+    return stat is None or stat[0] in ("Z", "X")
+
+
+def kill_worker_tree(proc: Any) -> None:
+    """SIGKILL the worker and its pool processes, parent first, so no survivor can requeue
+    or finish the step: the lost message comes back only through the broker."""
+    pool = children(proc.proc.pid)
+    proc.kill()
+    for pid in pool:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: all(gone(pid) for pid in pool), 5)
+
+
+def live(workers: Any) -> list[Any]:
+    return [p for p in workers.procs if p.proc.poll() is None]
+
+
+def answers_ping(proc: Any) -> bool:
+    import redis
+    from kombu.exceptions import OperationalError
+
+    from app.celery import app
+
+    try:
+        return bool(app.control.ping(destination=[f"{proc.name}@{socket.gethostname()}"],
+                                     timeout=0.5))
+    except (redis.ConnectionError, OperationalError):
+        return False
+
+
+def refresh_broker_connections() -> None:
+    """After a Redis restart this process's pooled broker connections are dead, and the
+    workers fixture's ping does not retry: cycle them until a broadcast goes through."""
+    import redis
+    from kombu.exceptions import OperationalError
+
+    from app.celery import app
+
+    def ok() -> bool:
+        try:
+            app.control.ping(timeout=0.1)
+        except (redis.ConnectionError, OperationalError):
+            return False
+        return True
+
+    wait_until(ok, 10, 0.1)

@@ -146,3 +146,84 @@ def test_makefile_parses_and_targets_self_install() -> None:
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         assert "pip install" in out, f"`make {target}` must install first"
+
+
+NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+# "22 tools", "**8 vendors**", "two unified tools", "4 job tools": a number, one optional
+# qualifier, then what it counts
+COUNT = re.compile(
+    r"\b(\d+|" + "|".join(NUMBER_WORDS) + r")\s+(?:([a-z-]+)\s+)?(tools|vendors|connectors)\b",
+    re.IGNORECASE,
+)
+
+
+def _registry_counts() -> dict[tuple[str, str], int]:
+    """What each counted phrase may say, from the registry the server lists."""
+    from app.mcp.server import JOB_TOOLS
+    from app.registry import registry
+
+    reg = registry()
+    unified = [t for t in reg.tools.values() if t.vendor not in reg.vendors]
+    return {
+        ("", "tools"): len(reg.tools),
+        ("read", "tools"): len(reg.tools),  # every registry tool only reads
+        ("vendor", "tools"): len(reg.tools) - len(unified),
+        ("unified", "tools"): len(unified),
+        ("job", "tools"): len(JOB_TOOLS),
+        ("mcp", "tools"): len(reg.tools) + len(JOB_TOOLS),
+        ("", "vendors"): len(reg.vendors),
+        ("", "connectors"): len(reg.vendors),
+    }
+
+
+def test_every_count_of_tools_or_vendors_in_the_readme_is_the_registrys() -> None:
+    """A hand-written count drifts (the README said 19 tools while the server listed 22): any
+    that remains must match the registry, or go."""
+    counts = _registry_counts()
+    text = (ROOT / "README.md").read_text().replace("**", "")
+    found = []
+    for m in COUNT.finditer(text):
+        number, qualifier, noun = m.group(1).lower(), (m.group(2) or "").lower(), m.group(3)
+        said = NUMBER_WORDS[number] if number in NUMBER_WORDS else int(number)
+        line = text.count("\n", 0, m.start()) + 1
+        key = (qualifier, noun.lower())
+        assert key in counts, f"README.md:{line}: {m[0]!r} counts something the registry cannot"
+        assert said == counts[key], f"README.md:{line}: {m[0]!r}, the registry has {counts[key]}"
+        found.append(m[0])
+    assert found, "the README's headline count is checked here; if it was dropped, drop this"
+
+
+def test_the_readme_tool_table_lists_exactly_the_registrys_tools() -> None:
+    from app.registry import registry
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Tools\n") : text.index("\n### Vendors\n")]
+    listed = re.findall(r"^\| `([a-z0-9_.]+)` \|", section, re.MULTILINE)
+    assert listed and sorted(listed) == sorted(registry().tools)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from mcp_types import INTERNAL_ERROR, PARSE_ERROR
 from starlette.exceptions import HTTPException
 
-from app.errors import ToolqueueError
+from app.errors import StoreUnavailable, ToolqueueError
+from app.redis import STORE_ERRORS
 
 _HTTP_CODES = {
     400: "malformed_json",  # FastAPI's only 400: a body it could not decode
@@ -18,13 +22,37 @@ _HTTP_CODES = {
 }
 
 
+def response(exc: ToolqueueError) -> JSONResponse:
+    """The answer to `exc` (also for the pure-ASGI layers outside FastAPI's handlers)."""
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
+
+
+def jsonrpc_response(exc: ToolqueueError, request_id: str | int | None) -> JSONResponse:
+    """The answer to `exc` on a JSON-RPC endpoint (/mcp), same status and headers: a JSON-RPC
+    error an MCP client reads (the SDK's client surfaces the error body of any 4xx/5xx) whose
+    `data` is our error body. A body refused unread is a PARSE_ERROR, as the SDK's own."""
+    rpc_code = INTERNAL_ERROR if exc.status >= 500 else PARSE_ERROR
+    body: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "error": {"code": rpc_code, "message": exc.message, "data": exc.body()},
+    }
+    return JSONResponse(body, status_code=exc.status, headers=dict(exc.headers) or None)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ToolqueueError)
     async def _toolqueue(_: Request, exc: ToolqueueError) -> JSONResponse:
-        headers = dict(exc.headers)
-        if exc.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
+        return response(exc)
+
+    async def _store(_: Request, exc: Exception) -> JSONResponse:
+        return response(StoreUnavailable())
+
+    for error in STORE_ERRORS:  # Redis down or not answering: 503, never a plain-text 500
+        app.add_exception_handler(error, _store)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.celery import app as celery_app
+from app.errors import StoreUnavailable
 from app.redis import get_redis
 
 router = APIRouter(tags=["health"])
@@ -32,6 +33,9 @@ def healthz() -> JSONResponse:
         redis_ok = False
     workers = _workers() if redis_ok else []
     ok = redis_ok and bool(workers)
-    return JSONResponse(
-        {"ok": ok, "redis": redis_ok, "workers": workers}, status_code=200 if ok else 503
-    )
+    body: dict[str, object] = {"ok": ok, "redis": redis_ok, "workers": workers}
+    outage = None if redis_ok else StoreUnavailable()  # the 503 every route gives meanwhile
+    if outage is not None:
+        body.update(outage.body())
+    headers = dict(outage.headers) if outage is not None else None
+    return JSONResponse(body, status_code=200 if ok else 503, headers=headers)

@@ -86,6 +86,19 @@ async def get_job(
     return job
 
 
+@router.get("/jobs/{job_id}/history", summary="The job's whole state log, a page at a time")
+def get_history(
+    job_id: str,
+    offset: int = Query(0, ge=0, le=10_000_000, description="Entries to skip, oldest first"),
+    limit: int = Query(100, ge=1, le=jobs.HISTORY_PAGE_MAX),
+    tenant: str = Depends(tenant_id),
+) -> dict[str, Any]:
+    """A job view carries only its newest entries (`history`, `history_total`); this is the
+    rest, with `next_offset` while there is more. Alike consecutive entries (a run of pacing
+    waits, of polls) are one entry with `count` and `last_at`."""
+    return jobs.history(tenant, job_id, offset, limit)
+
+
 @router.get(
     "/jobs/{job_id}/result",
     summary="The result body (≤ 131,072 bytes), or export block `block`",

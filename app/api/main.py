@@ -5,15 +5,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app.api import accounts, errors, health, jobs, metrics, proxy, vendorhooks
+from app.api.bodies import JsonBodies
 from app.api.limits import BodyLimit
+from app.api.outage import StoreOutage
 from app.api.throttle import QuotaHeaders
+from app.mcp.http import PATH as MCP_PATH
 from app.mcp.http import mount as mount_mcp
 from app.registry import registry
 from app.settings import get_settings
+from connectors import logredact
 
 
 def create_app() -> FastAPI:
     registry()  # a bad connector spec stops the API at start, naming the file and field
+    logredact.install("uvicorn.access", "uvicorn.error", "urllib3.connectionpool")
     api = FastAPI(
         title="toolqueue",
         version="0.1.0",
@@ -29,7 +34,16 @@ def create_app() -> FastAPI:
     mount_mcp(api)  # /mcp: the MCP server (streamable HTTP), same API keys and limits
     # the tenant's `ratelimit-*` headers on every authenticated answer (a 429 carries its own)
     api.add_middleware(QuotaHeaders)
-    api.add_middleware(BodyLimit, max_bytes=get_settings().max_request_bytes)
+    # the last added runs first: Redis errors anywhere -> 503, then size, then JSON shape
+    settings = get_settings()
+    api.add_middleware(
+        JsonBodies,
+        max_depth=settings.max_json_depth,
+        jsonrpc_paths=[MCP_PATH],
+        passthrough=(proxy.PREFIX,),
+    )
+    api.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    api.add_middleware(StoreOutage)
     return api
 
 

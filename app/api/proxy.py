@@ -8,6 +8,7 @@ from app import proxy
 from app.api.auth import tenant_id
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
+PREFIX = "/v1/proxy/"  # bodies under it are the vendor's: forwarded as they are, never parsed
 
 
 async def _body(request: Request) -> bytes:

@@ -43,7 +43,10 @@ async def receive_for_account(vendor: str, account_id: str, request: Request) ->
 
 @router.post(
     "/vendor-webhooks/{vendor}",
-    summary="A vendor's webhook; the account is the one whose `ref` the payload names",
+    summary="A vendor's webhook for the accounts claiming the `ref` its payload names",
+    description="Every account that claimed the ref (up to 20, one per tenant) has its secret "
+    "tried; the delivery goes to the ones whose secret verifies it, and a delivery none "
+    "verifies is refused (401) the same way whether or not anyone claimed the ref.",
     responses=RECEIVED,
 )
 async def receive(vendor: str, request: Request) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
 from pydantic import ValidationError
 
 from app import jobs, toolschemas
-from app.errors import InvalidInput, ToolqueueError
+from app.errors import InvalidInput, StoreUnavailable, ToolqueueError
+from app.redis import STORE_ERRORS
 from app.registry import registry
 from connectors.base import Tool
 
@@ -23,8 +24,12 @@ TenantResolver = Callable[[ServerRequestContext[Any, Any]], str]
 
 
 async def run_sync(fn: Callable[..., Any], *args: Any) -> Any:
-    """The job functions use the synchronous Redis client: keep them off the event loop."""
-    return await to_thread.run_sync(fn, *args)
+    """The job functions use the synchronous Redis client: keep them off the event loop. Redis
+    unreachable is `StoreUnavailable`, which a tool call answers as a tool error."""
+    try:
+        return await to_thread.run_sync(fn, *args)
+    except STORE_ERRORS as exc:
+        raise StoreUnavailable() from exc
 
 
 def lookup(name: str) -> Tool | None:
@@ -41,7 +46,7 @@ async def start(tenant: str, tool: Tool, arguments: dict[str, Any]) -> dict[str,
     """Validate a call's arguments (see `app.toolschemas`) and enqueue its job: no vendor call
     happens here. Raises `ToolqueueError` (invalid arguments, unknown account, …)."""
     try:
-        call = toolschemas.call_model(tool).model_validate(arguments)
+        call = toolschemas.validate_call(tool, arguments)
     except ValidationError as exc:
         raise InvalidInput(explain(exc), code="invalid_arguments") from None
     options = {k: getattr(call, k) for k in toolschemas.OPTIONS if k in call.model_fields_set}

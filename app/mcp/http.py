@@ -4,6 +4,10 @@ Every HTTP request carries `Authorization: Bearer <api_key>`: the key names the 
 otherwise) and spends one request of the tenant's API limit, like any `/v1` route (429 with
 `Retry-After` when spent). The transport runs stateless (no `Mcp-Session-Id` kept in one
 process), so any API process behind a load balancer answers any request.
+
+While Redis is unreachable no key can be checked: a `tools/call` gets a tool error
+`store_unavailable` (the model reads it and retries later; it says nothing about any tenant),
+any other request a 503 with `Retry-After` and a JSON-RPC error whose `data` is that error.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -23,11 +28,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from app.api import throttle
-from app.errors import ToolqueueError, Unauthorized
+from app.api import errors, throttle
+from app.errors import StoreUnavailable, ToolqueueError, Unauthorized
+from app.mcp import calls
 from app.mcp.server import build_server
+from app.redis import STORE_ERRORS
 from app.tenants import authenticate
 
+PATH = "/mcp"
 TENANT_KEY = "toolqueue.tenant"  # the ASGI scope key the authenticated tenant travels in
 
 
@@ -54,17 +62,52 @@ class McpHttp:
             if not quota.allowed:
                 raise quota.refusal()
         except ToolqueueError as exc:
-            headers = dict(exc.headers)
-            if exc.status == 401:
-                headers["WWW-Authenticate"] = "Bearer"
-            await JSONResponse(exc.body(), exc.status, headers=headers)(scope, receive, send)
+            await errors.response(exc)(scope, receive, send)
+            return
+        except STORE_ERRORS:
+            await _store_unavailable(scope, receive, send)
             return
         scope[TENANT_KEY] = tenant
         scope[throttle.SCOPE_KEY] = quota.headers()  # stamped by QuotaHeaders, like /v1
         await self.manager.handle_request(scope, receive, send)
 
 
-def mount(api: FastAPI, path: str = "/mcp") -> None:
+async def _store_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    """A tool error for a `tools/call` (what a model can act on), else a JSON-RPC error."""
+    message = _message(await _body(receive))
+    exc = StoreUnavailable()
+    rpc_id = message.get("id")
+    if message.get("method") == "tools/call" and isinstance(rpc_id, str | int):
+        result = calls.error_result(exc).model_dump(by_alias=True, mode="json", exclude_none=True)
+        body = {"jsonrpc": "2.0", "id": rpc_id, "result": result}
+        response = JSONResponse(body, headers=dict(exc.headers))
+    else:
+        response = errors.jsonrpc_response(exc, rpc_id if isinstance(rpc_id, str | int) else None)
+    await response(scope, receive, send)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _message(body: bytes) -> dict[str, Any]:
+    """The JSON-RPC request as sent (app.api.bodies has checked it), or {}."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def mount(api: FastAPI, path: str = PATH) -> None:
     """Serve MCP at `path` (exactly; POST, GET, DELETE) and run the transport's task group for
     the app's lifetime, around whatever lifespan the app already has."""
     manager = StreamableHTTPSessionManager(app=build_server(scope_tenant), stateless=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextvars import ContextVar
 from importlib import metadata
 from typing import Any
 
@@ -88,7 +89,8 @@ class JobWaitArgs(JobStatusArgs):
 
 
 async def job_status(tenant: str, args: JobStatusArgs) -> CallToolResult:
-    return calls.text_result(await calls.run_sync(jobs.get, tenant, args.job_id))
+    """Small by design (a few hundred bytes): what the agent pays for in context."""
+    return calls.text_result(await calls.run_sync(jobs.brief, tenant, args.job_id))
 
 
 async def job_result(tenant: str, args: JobResultArgs) -> CallToolResult:
@@ -104,11 +106,21 @@ async def job_result(tenant: str, args: JobResultArgs) -> CallToolResult:
     return calls.text_result({**await calls.run_sync(jobs.enqueue, tenant, req), "next": NEXT})
 
 
+# job_wait's request (set by on_call_tool): its progress notifications go back on that request
+_CALL: ContextVar[ServerRequestContext[Any, Any] | None] = ContextVar("mcp_call", default=None)
+PROGRESS_EVERY_S = 2.0  # under common clients' request timeouts (OpenAI Agents SDK: 5 s)
+
+
 async def job_wait(tenant: str, args: JobWaitArgs) -> CallToolResult:
     """Long-poll (the job's state channel, no polling) until the job ends or the budget is spent;
     then the result body (with `continuation`: the records after it, a block at a time), or the
     job's current state, `progress` and the records spooled so far with `done: false` and the
-    `continuation` to pass next. Every body is one spool block's records under the cap."""
+    `continuation` to pass next. Every body is one spool block's records under the cap.
+
+    A call carrying `_meta.progressToken` hears `notifications/progress` every
+    PROGRESS_EVERY_S while it waits (progress: seconds waited of the budget, which only grows as
+    the spec wants; message: the job's state and progress), so a client that resets its timeout
+    on progress can wait longer than that timeout."""
     after = args.continuation
     if after is not None and after.startswith(spool.CONTINUATION_PREFIX):
         raise InvalidInput(
@@ -118,10 +130,13 @@ async def job_wait(tenant: str, args: JobWaitArgs) -> CallToolResult:
             code="invalid_continuation",
         )
     jobs.parse_after(after)  # a malformed one fails now, not after the wait
-    deadline = time.monotonic() + args.budget_s
+    started = time.monotonic()
+    deadline, call = started + args.budget_s, _CALL.get()
     job = await calls.run_sync(jobs.get, tenant, args.job_id)
     while job["status"] not in TERMINAL and (left := deadline - time.monotonic()) > 0:
-        await jobs.changed(args.job_id, job["status"], left)
+        if call is not None:
+            await _progress(call, job, time.monotonic() - started, args.budget_s)
+        await jobs.changed(args.job_id, job["status"], min(left, PROGRESS_EVERY_S))
         job = await calls.run_sync(jobs.get, tenant, args.job_id)
     if job["status"] in TERMINAL and after is None:
         return calls.text_result(await calls.run_sync(jobs.result, tenant, args.job_id))
@@ -135,6 +150,18 @@ async def job_wait(tenant: str, args: JobWaitArgs) -> CallToolResult:
     return calls.text_result(body)
 
 
+async def _progress(
+    call: ServerRequestContext[Any, Any], job: dict[str, Any], waited: float, budget: float
+) -> None:
+    """One `notifications/progress` on the waiting request (a no-op without a progressToken)."""
+    p = job["progress"]
+    message = (
+        f"job {job['status']}: {p['pages']} pages, {p['records']} records so far; "
+        f"{budget - waited:.0f}s of the wait left"
+    )
+    await call.session.report_progress(waited, budget, message)
+
+
 async def job_cancel(tenant: str, args: JobStatusArgs) -> CallToolResult:
     return calls.text_result(await calls.run_sync(jobs.cancel, tenant, args.job_id))
 
@@ -143,7 +170,8 @@ JOB_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
     "job_status": (
         JobStatusArgs,
         job_status,
-        "A toolqueue job's state, progress, history, and `continuation` once truncated.",
+        "A toolqueue job's state, progress, `retry_at` and the latest reason (a few hundred "
+        "bytes), its `error` once failed and `continuation` once truncated.",
     ),
     "job_result": (
         JobResultArgs,
@@ -157,7 +185,10 @@ JOB_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
         job_wait,
         "Wait for a job with a hard wall-clock budget (at most 60 s): its result once it has "
         "ended, else its current state, progress and the records so far with `done: false` and "
-        "a `continuation`: call again with it for the records that follow.",
+        "a `continuation`: call again with it for the records that follow. The call lasts up to "
+        "budget_s: keep budget_s under your client's request timeout (the OpenAI Agents SDK's "
+        "is 5 s), or send `_meta.progressToken` and reset that timeout on progress: a progress "
+        "notification (the job's state and progress) comes every 2 s while it waits.",
     ),
     "job_cancel": (
         JobStatusArgs,
@@ -208,6 +239,7 @@ def build_server(tenant_of: calls.TenantResolver) -> Server[Any]:
         ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
     ) -> CallToolResult:
         tenant, arguments = tenant_of(ctx), params.arguments or {}
+        _CALL.set(ctx)  # job_wait reports progress on this request
         try:
             if params.name in JOB_TOOLS:
                 model, handler, _ = JOB_TOOLS[params.name]

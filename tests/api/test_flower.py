@@ -19,6 +19,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "flower-user", f"pw-{uuid.uuid4().hex[:12]}"
+# beat's periodic tasks, as they were sent before the sweeps ran inside beat, and as they are
+HOUSEKEEPING = {"toolqueue.wake_due", "toolqueue.wake_parked", "toolqueue.send_unsent",
+                "toolqueue.wake_parked_webhooks"}  # fmt: skip
 
 
 def _free_port() -> int:
@@ -157,3 +160,31 @@ def test_flower_lists_job_steps_without_secrets(flower, api, fresh_sandbox, rece
         assert secret not in raw, f"{what} appears in Flower's /api/tasks"
         assert secret not in logs, f"{what} appears in the worker logs"
         assert secret not in flower.log(), f"{what} appears in Flower's log"
+
+
+def test_flower_shows_jobs_not_housekeeping(flower, api, fresh_sandbox, receiver):
+    """Beat's once-a-second sweeps run inside beat (app/beat.py), not as tasks: Flower's
+    newest tasks are a job's steps and webhook attempts (`<job>.webhook`, then
+    `<job>.webhook.<n>` for retries, like steps), however long ago beat started."""
+    receiver.status = 503  # the first attempt fails; the retry (0.5 s later) lands
+    account = api.account(fresh_sandbox)
+    job_id = api.call(account_id=account, args={"limit": 10}, max_pages=1,
+                      callback_url=receiver.url)["job_id"]  # fmt: skip
+    receiver.wait(1)
+    receiver.status = 200
+    receiver.wait(2)
+    time.sleep(4)  # four beat ticks
+
+    def newest() -> dict[str, Any]:
+        resp = flower.get("/api/tasks", params={"limit": 10, "sort_by": "-received"})
+        assert resp.status_code == 200, resp.text[:300]
+        return resp.json()
+
+    wanted = {job_id, f"{job_id}.webhook", f"{job_id}.webhook.1"}
+    deadline = time.monotonic() + 20
+    while not wanted <= set(tasks := newest()):
+        assert time.monotonic() < deadline, sorted((t, v.get("name")) for t, v in tasks.items())
+        time.sleep(0.5)
+    names = {t.get("name") for t in tasks.values()}
+    assert not names & HOUSEKEEPING, names
+    assert tasks[f"{job_id}.webhook.1"]["name"] == "toolqueue.deliver_webhook"

@@ -231,14 +231,85 @@ def test_signed_but_malformed_payload_is_a_clear_4xx(api, hooked):
     assert "JSON array" in resp.json()["message"]
 
 
-def test_ref_is_one_account_per_vendor(api, hooked, other_api, fresh_sandbox):
+def claim(api: Any, account: str, ref: str | None, secret: str) -> requests.Response:
+    body = {"secret": secret, **({"ref": ref} if ref else {})}
+    return api.s.put(f"{api.url}/v1/accounts/{account}/vendor-webhook", json=body, timeout=10)
+
+
+def test_a_ref_another_tenant_claimed_first_is_still_claimable_and_routes_by_secret(
+    api, other_api, fresh_sandbox, anon
+):
+    shop, theirs, mine = new_shop(), "theirs-" + "b" * 24, "mine-" + "a" * 24
+    b_account = other_api.account(fresh_sandbox, "shopify")
+    assert claim(other_api, b_account, shop, theirs).status_code == 200  # B squats first
+    a_account = api.account(fresh_sandbox, "shopify")
+    resp = claim(api, a_account, shop, mine)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["vendor_webhook"]["ref"] == shop
+
+    by_ref = f"{api.url}/v1/vendor-webhooks/shopify"
+    to_a = anon.post(by_ref, data=BULK_DONE, headers=shopify(BULK_DONE, mine, shop), timeout=10)
+    assert to_a.status_code == 200 and to_a.json()["accepted"] == 1, to_a.text
+    assert len(events(api, a_account)) == 1 and events(other_api, b_account) == []
+    to_b = anon.post(by_ref, data=BULK_DONE, headers=shopify(BULK_DONE, theirs, shop), timeout=10)
+    assert to_b.status_code == 200 and to_b.json()["accepted"] == 1, to_b.text
+    assert len(events(api, a_account)) == 1 and len(events(other_api, b_account)) == 1
+
+    # signed by neither: the usual 401, worded as for a ref nobody claimed
+    forged = anon.post(by_ref, data=BULK_DONE, headers=shopify(BULK_DONE, "x" * 30, shop),
+                       timeout=10)  # fmt: skip
+    unclaimed = anon.post(by_ref, data=BULK_DONE, headers=shopify(BULK_DONE, mine, new_shop()),
+                          timeout=10)  # fmt: skip
+    assert forged.status_code == unclaimed.status_code == 401
+    assert forged.json() == unclaimed.json()
+    assert forged.json()["error"] == "invalid_signature"
+    assert len(events(api, a_account)) == 1 and len(events(other_api, b_account)) == 1
+
+
+def test_a_tenant_claims_a_ref_with_one_account(api, fresh_sandbox):
     shop = new_shop()
-    hooked("shopify", ref=shop)
-    theirs = other_api.account(fresh_sandbox, "shopify")
-    resp = other_api.s.put(f"{api.url}/v1/accounts/{theirs}/vendor-webhook",
-                           json={"secret": SECRET, "ref": shop}, timeout=10)  # fmt: skip
+    first, second = (api.account(fresh_sandbox, "shopify") for _ in range(2))
+    assert claim(api, first, shop, SECRET).status_code == 200
+    assert claim(api, first, shop, SECRET).status_code == 200  # setting it again is fine
+    resp = claim(api, second, shop, SECRET)
     assert resp.status_code == 409 and resp.json()["error"] == "webhook_ref_taken"
-    assert f"/v1/vendor-webhooks/shopify/{theirs}" in resp.json()["message"]
+    assert first in resp.json()["message"]
+    assert f"/v1/vendor-webhooks/shopify/{second}" in resp.json()["message"]
+
+
+def test_changing_or_removing_a_ref_lets_go_of_the_old_one(api, fresh_sandbox, anon):
+    old, new = new_shop(), new_shop()
+    account, sibling = (api.account(fresh_sandbox, "shopify") for _ in range(2))
+    by_ref = f"{api.url}/v1/vendor-webhooks/shopify"
+
+    def deliver(shop: str) -> int:
+        headers = shopify(BULK_DONE, SECRET, shop)
+        return anon.post(by_ref, data=BULK_DONE, headers=headers, timeout=10).status_code
+
+    assert claim(api, account, old, SECRET).status_code == 200
+    assert deliver(old) == 200
+    assert claim(api, account, new, SECRET).status_code == 200
+    assert (deliver(old), deliver(new)) == (401, 200)
+    assert claim(api, sibling, old, SECRET).status_code == 200  # the tenant's claim is free
+    assert claim(api, account, None, SECRET).status_code == 200  # no ref any more
+    assert deliver(new) == 401
+    assert len(events(api, account)) == 2 and len(events(api, sibling)) == 0
+
+
+def test_a_ref_routes_to_a_bounded_number_of_accounts(api, fresh_sandbox, r):
+    from app import keys, vendorhooks
+
+    shop = new_shop()
+    claims = keys.vendor_ref("shopify", shop)
+    r.hset(claims, mapping={f"ten_{i}": f"acc_{i}" for i in range(vendorhooks.MAX_REF_CLAIMS)})
+    account = api.account(fresh_sandbox, "shopify")
+    resp = claim(api, account, shop, SECRET)
+    assert resp.status_code == 409 and resp.json()["error"] == "webhook_ref_full"
+    assert f"/v1/vendor-webhooks/shopify/{account}" in resp.json()["message"]
+    assert r.hget(claims, api.tenant["tenant_id"]) is None
+    r.hdel(claims, "ten_0")
+    assert claim(api, account, shop, SECRET).status_code == 200
+    assert r.hget(claims, api.tenant["tenant_id"]) == account
 
 
 def test_another_tenant_cannot_configure_or_read_the_account(api, hooked, other_api):

@@ -15,6 +15,8 @@ import pytest
 from standardwebhooks import Webhook
 from support import free_port, wait_until
 
+from app import keys
+
 
 class Scripted:
     """A loopback receiver answering from a script of (status, headers[, delay s]), then 200;
@@ -145,15 +147,16 @@ def test_long_retry_is_parked_not_a_countdown_and_fires_on_time(api, fresh_sandb
     job_id = _job(api, fresh_sandbox, rec.url)
     first = rec.wait(1)[0]
 
-    def parked() -> list[dict[str, Any]]:
-        return [json.loads(m) for m in r.zrange("tq:webhooks:parked", 0, -1)
-                if job_id in m]
+    work = keys.webhook_work(job_id)
 
-    entry = wait_until(parked, 5)[0]
-    assert entry["task"] == "toolqueue.deliver_webhook" and entry["args"] == [job_id, 1]
+    def parked() -> float | None:  # attempt 1 pending, parked (no message), due at its time
+        return r.zscore(keys.DUE, work) if r.hget(keys.PENDING, work) == "1:p:0" else None
+
+    wake = wait_until(parked, 5) - time.time() + time.monotonic()  # on the receiver's clock
+    assert 6.0 <= wake - first["t"] <= 6.5
     second = rec.wait(2, timeout=15)[1]
     assert 6.0 <= second["t"] - first["t"] <= 8.5  # beat wakes parked retries every second
-    assert not parked()
+    assert r.hget(keys.PENDING, work) is None  # delivered: nothing pending any more
     time.sleep(1)
     assert len(rec.requests) == 2  # delivered once, no early redelivery
     _verify(api.tenant["webhook_secret"], second)

@@ -14,18 +14,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import signal
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import pytest
-import redis
 from kombu.exceptions import OperationalError
+from support import answers_ping, kill_worker_tree, live, refresh_broker_connections
 
 from app import keys
 
@@ -109,77 +106,12 @@ def step_whereabouts(r: Any, job_id: str) -> str:
     """Where the job's next step is (or is not), for failure messages."""
     job = r.hgetall(keys.job(job_id))
     unacked = [tag for tag, raw in r.hgetall("unacked").items() if job_id in raw]
+    work = keys.step_work(job_id)
     return (f"job status={job.get('status')} seq={job.get('seq')} "
-            f"enqueued_seq={job.get('enqueued_seq')} records={job.get('records')}; "
+            f"records={job.get('records')}; "
             f"lease ttl={r.pttl(keys.job_lease(job_id))}ms; queued steps="
             f"{sum(job_id in m for m in r.lrange('celery', 0, -1))}; unacked={unacked}; "
-            f"parked={r.zscore(keys.PARKED, job_id)}")
-
-
-# ---- worker processes -------------------------------------------------------------------
-
-
-def proc_stat(pid: int) -> list[str] | None:
-    """State, ppid, ... of a process from /proc; None when it is gone."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of `pid` (the worker's prefork pool)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) and int(stat[1]) == pid:
-            out.append(int(entry.name))
-    return out
-
-
-def gone(pid: int) -> bool:
-    stat = proc_stat(pid)
-    return stat is None or stat[0] in ("Z", "X")
-
-
-def kill_worker_tree(proc: Any) -> None:
-    """SIGKILL the worker and its pool processes, parent first, so no survivor can requeue
-    or finish the step: the lost message comes back only through the broker."""
-    pool = children(proc.proc.pid)
-    assert pool, "expected the worker's pool processes"
-    proc.kill()
-    for pid in pool:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: all(gone(pid) for pid in pool), 5)
-
-
-def live(workers: Any) -> list[Any]:
-    return [p for p in workers.procs if p.proc.poll() is None]
-
-
-def answers_ping(proc: Any) -> bool:
-    from app.celery import app
-
-    try:
-        return bool(app.control.ping(destination=[f"{proc.name}@{socket.gethostname()}"],
-                                     timeout=0.5))
-    except (redis.ConnectionError, OperationalError):
-        return False
-
-
-def refresh_broker_connections() -> None:
-    """After a Redis restart this process's pooled broker connections are dead, and the
-    workers fixture's ping does not retry: cycle them until a broadcast goes through."""
-    from app.celery import app
-
-    def ok() -> bool:
-        try:
-            app.control.ping(timeout=0.1)
-        except (redis.ConnectionError, OperationalError):
-            return False
-        return True
-
-    wait_until(ok, 10, 0.1)
+            f"pending={r.hget(keys.PENDING, work)} due={r.zscore(keys.DUE, work)}")
 
 
 # ---- tests --------------------------------------------------------------------------------
@@ -208,7 +140,11 @@ def test_worker_killed_mid_job_resumes_without_loss(api, fresh_sandbox, workers,
             resumed = [e["t"] for e in page_requests(fresh_sandbox, limit)
                        if e["t"] > killed_at + 1]
             assert resumed, "no page was fetched after the kill"
-            assert resumed[0] - killed_at < 25, "the lost step was not redelivered promptly"
+            # the dead step's lease (3 s here) lapsed and the sweep sent it again: well inside
+            # the broker's visibility timeout (10 s here), which no longer decides recovery
+            recovery = resumed[0] - killed_at
+            print(f"mid-step SIGKILL: first page again {recovery:.1f}s after the kill")
+            assert recovery < 9, f"the lost step took {recovery:.1f}s to be sent again"
             assert job_id in survivor.log()
         # at most the page in flight at the kill is fetched twice; nothing is spooled twice
         assert_pages_covered(fresh_sandbox, limit, max_refetches=1)
@@ -286,34 +222,153 @@ def test_job_never_runs_on_two_workers_at_once(api, fresh_sandbox, workers, r):
     assert sum(f"toolqueue.step[{job_id}" in p.log() for p in procs) >= 2
 
 
-def test_enqueue_that_dies_before_sending_is_sent_by_beat(api, fresh_sandbox, monkeypatch, r):
-    """The API records the job, then dies before the broker has its first step: here the send
-    raises in this process, leaving exactly what a SIGKILL at that instant would leave. Beat's
-    `send_unsent` sends it after `enqueue_grace_s` (2 s in the test env)."""
-    from app import jobs
+def test_enqueue_whose_send_fails_is_sent_by_beat(api, fresh_sandbox, monkeypatch, r):
+    """The API records the job, then the broker refuses its first step (here the send raises
+    in this process, leaving exactly what a SIGKILL at that instant would leave, except that
+    the API still answers: the job exists, so it says 202). The job's step was pending work
+    from the moment it was recorded; beat's sweep sends it after `dispatch_grace_s` (3 s in
+    the test env)."""
+    from app import dispatch, jobs
 
     account = api.account(fresh_sandbox)
 
     def killed(*args: Any, **kwargs: Any) -> None:
-        raise OperationalError("the API process died here")
+        raise OperationalError("the broker took nothing")
 
-    monkeypatch.setattr(jobs.run_step, "apply_async", killed)
+    monkeypatch.setattr(dispatch, "send", killed)
     req = jobs.JobCreate(tool="hubspot.contacts.list", account_id=account, args={"limit": 10},
                          max_pages=2)  # fmt: skip
-    with pytest.raises(OperationalError):
-        jobs.enqueue(api.tenant["tenant_id"], req)
+    job_id = jobs.enqueue(api.tenant["tenant_id"], req)["job_id"]
     monkeypatch.undo()
-    [job_id] = r.zrange(keys.tenant_jobs(api.tenant["tenant_id"]), 0, -1)
-    assert r.zscore(keys.UNSENT, job_id) is not None
+    work = keys.step_work(job_id)
+    assert r.hget(keys.PENDING, work) == "0:s:0"
+    assert r.zscore(keys.DUE, work) is not None
     assert r.hget(keys.job(job_id), "status") == "queued"
     done = api.wait(job_id, timeout=30)
     assert done["status"] == "succeeded", done
     assert done["progress"]["records"] == 20
-    assert r.zscore(keys.UNSENT, job_id) is None
-    # a job sent normally leaves the list (taken off by the API's next enqueue, or by beat
-    # once it has started) and is not sent again
+    assert r.hget(keys.PENDING, work) is None and r.zscore(keys.DUE, work) is None
+    # a job sent normally is not sent again: its step started well inside the grace
     sent = api.call(account_id=account, args={"limit": 10}, max_pages=1)["job_id"]
     assert api.wait(sent)["status"] == "succeeded"
-    wait_until(lambda: r.zscore(keys.UNSENT, sent) is None, 10)
     history = [h["reason"] for h in api.get(f"/v1/jobs/{sent}").json()["history"]]
     assert history.count("step 0 started") == 1
+    assert r.zscore(keys.DUE, keys.step_work(sent)) is None
+
+
+def lost_anywhere(r: Any, task_id: str) -> bool:
+    """Is a message of this task id still queued or recorded as unacked?"""
+    queued = any(f'"{task_id}"' in m for m in r.lrange("celery", 0, -1))
+    return queued or any(f'"{task_id}"' in v for v in r.hgetall("unacked").values())
+
+
+def test_a_step_lost_at_the_pop_is_sent_again_and_the_job_completes_exactly(
+    api, fresh_sandbox, workers, r
+):
+    """kombu's Redis transport pops a message (BRPOP) and records it as unacked (HSET) in two
+    steps; a worker killed between them takes the message with it, and the visibility
+    timeout cannot restore what was never recorded. Here a real worker process SIGKILLs
+    itself exactly there, at the message of step 2; the sweep sends the step again once its
+    deadline (the grace, 3 s here) has passed."""
+    from support import scrape, value
+
+    limit = 50  # 20 pages; 3 pages a step, so steps 0 and 1 fetch 6 pages before step 2
+    before = value(scrape(api.url), "work_resent", kind="step")
+    workers.stop_all()
+    try:
+        victim = workers.start(kill_at_pop=".2")
+        with paged_job(api, fresh_sandbox, limit) as job_id:
+            wait_until(lambda: victim.proc.poll() is not None, 30)
+            died_at = time.time()
+            assert f"dying at the pop of {job_id}.2" in victim.log()
+            assert not lost_anywhere(r, f"{job_id}.2"), "the message should be gone for good"
+            assert len(page_requests(fresh_sandbox, limit)) == 6
+            workers.start(concurrency=1)
+            assert_every_record_once(api, job_id, 60, r)
+            resumed = page_requests(fresh_sandbox, limit)[6]["t"]
+            print(f"step lost at the pop: sent again, first page {resumed - died_at:.1f}s later")
+            assert resumed - died_at < 10
+        assert_pages_covered(fresh_sandbox, limit, max_refetches=0)
+        assert value(scrape(api.url), "work_resent", kind="step") >= before + 1
+    finally:
+        workers.stop_all()
+        workers.start()
+
+
+def test_a_webhook_lost_at_the_pop_is_sent_again_and_delivered_once(
+    api, fresh_sandbox, workers, receiver, r
+):
+    """The same loss for the first attempt of a job's webhook: the ended job's webhook was
+    pending work from the moment it ended, so the sweep sends the attempt again."""
+    workers.stop_all()
+    try:
+        victim = workers.start(kill_at_pop=".webhook")
+        account = api.account(fresh_sandbox)
+        job_id = api.call(account_id=account, args={"limit": 10}, max_pages=1,
+                          callback_url=receiver.url)["job_id"]  # fmt: skip
+        wait_until(lambda: victim.proc.poll() is not None, 30)
+        assert f"dying at the pop of {job_id}.webhook" in victim.log()
+        assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
+        assert not lost_anywhere(r, f"{job_id}.webhook") and not receiver.requests
+        workers.start(concurrency=1)
+        [delivery] = receiver.wait(1, timeout=30)
+        assert delivery["headers"]["webhook-id"] == f"msg_{job_id}"
+        wait_until(lambda: r.hget(keys.PENDING, keys.webhook_work(job_id)) is None, 10)
+        time.sleep(1.5)
+        assert len(receiver.requests) == 1
+    finally:
+        workers.stop_all()
+        workers.start()
+
+
+
+def test_chaos_workers_sigkilled_at_random_and_redis_restarted(
+    api, fresh_sandbox, workers, redis_server, r
+):
+    """Multi-page jobs on three worker processes; workers SIGKILLed at random moments (each
+    replaced, as a supervisor would) and Redis itself SIGKILLed and restarted once. Every job
+    ends, every record exactly once, nothing left pending. TOOLQUEUE_CHAOS_SEED replays a run."""
+    import random
+
+    from support import job_gauge_and_records
+
+    seed = int(os.environ.get("TOOLQUEUE_CHAOS_SEED") or time.time())
+    rng = random.Random(seed)
+    print(f"chaos seed {seed}")
+    fresh_sandbox.config(hubspot_contacts=CONTACTS, latency_ms=60)
+    workers.stop_all()
+    try:
+        for _ in range(3):
+            workers.start(concurrency=1)
+        jobs = []
+        for limit in (21, 23, 27, 29, 31, 33):  # distinct page sizes: distinct request logs
+            account = api.account(fresh_sandbox)
+            jobs.append(api.call(account_id=account, args={"limit": limit},
+                                 fields=["id"])["job_id"])  # fmt: skip
+        redis_at = rng.randrange(1, 5)
+        for n in range(6):
+            time.sleep(rng.uniform(0.5, 2.0))
+            if n == redis_at:
+                redis_server.kill()
+                time.sleep(rng.uniform(0.1, 0.8))
+                redis_server.start()
+                refresh_broker_connections()
+            victims = live(workers)
+            if victims:
+                kill_worker_tree(rng.choice(victims))
+            for p in [p for p in workers.procs if p.proc.poll() is not None]:
+                p.stop()
+                workers.procs.remove(p)
+            while len(live(workers)) < 3:
+                workers.start(concurrency=1)
+        for job_id in jobs:
+            assert_every_record_once(api, job_id, 120, r)
+        for job_id in jobs:
+            assert r.hget(keys.PENDING, keys.step_work(job_id)) is None
+        gauge, records = job_gauge_and_records(r)
+        assert gauge == records, (gauge, records)
+    finally:
+        fresh_sandbox.config(latency_ms=0)
+        workers.stop_all()
+        workers.procs.clear()
+        workers.start()

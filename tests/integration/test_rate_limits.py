@@ -108,15 +108,19 @@ def test_wait_longer_than_visibility_timeout_is_parked_and_wakes_on_time(
     api, fresh_sandbox, r
 ):
     """A 12 s wait (visibility timeout 10 s): no Celery countdown that Redis would redeliver
-    early; the job sits in the parked set with its `retry_at` and beat wakes it then."""
+    early; the job's next step is parked pending work due at its `retry_at`, and beat's sweep
+    sends it then."""
     fresh_sandbox.config(rate_budget=3, rate_window_ms=12000, hubspot_contacts=300)
     assert fresh_sandbox.spend("hubspot", CONTACTS, 3) == [200] * 3
     account = api.account(fresh_sandbox)
     job = api.call(account_id=account, args={"limit": 100}, fields=["id"])
 
     held = waiting(api, job["job_id"])
-    wake = wait_until(lambda: r.zscore(keys.PARKED, job["job_id"]), 5)
+    step = keys.step_work(job["job_id"])
+    wake = wait_until(lambda: r.zscore(keys.DUE, step), 5)
     assert abs(wake - epoch(held["retry_at"])) < 0.01
+    seq = r.hget(keys.job(job["job_id"]), "seq")
+    assert r.hget(keys.PENDING, step) == f"{seq}:p:0"  # parked: no message sent before it
     refused_at = page_calls(fresh_sandbox)[3]["t"]
     assert refused_at + 12.0 <= wake <= refused_at + 13.5  # the interval, plus bounded jitter
 

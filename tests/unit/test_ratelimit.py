@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -70,10 +71,11 @@ CASES = [
     ("hubspot-429-ten-secondly-no-headers", {}, 429,
      b'{"status":"error","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}',
      (N, N, 10.0, N, True), {"ratelimit-reset": "10"}),
-    ("hubspot-429-daily",  # the spent daily window binds; its reset is unknown
+    ("hubspot-429-daily",  # the spent daily window binds; it resets at (UTC) midnight
      {**HUBSPOT, "X-HubSpot-RateLimit-Daily-Remaining": "0"}, 429,
      b'{"status":"error","errorType":"RATE_LIMIT","policyName":"DAILY"}',
-     (250000, 0, N, N, True), {"ratelimit-limit": "250000", "ratelimit-remaining": "0"}),
+     (250000, 0, 21345.0, N, True),
+     {"ratelimit-limit": "250000", "ratelimit-remaining": "0", "ratelimit-reset": "21345"}),
     ("hubspot-429-search-secondly", {}, 429,
      b'{"status":"error","errorType":"RATE_LIMIT","policyName":"SECONDLY"}',
      (N, N, 1.0, N, True), {"ratelimit-reset": "1"}),
@@ -310,3 +312,101 @@ def test_dates_without_a_zone_are_utc_whatever_the_local_zone(monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+DAILY = (
+    b'{"status":"error","message":"You have reached your daily limit.",'
+    b'"errorType":"RATE_LIMIT","policyName":"DAILY","correlationId":"c"}'
+)
+
+
+def at(local: str, zone: str) -> float:
+    """Epoch seconds of a wall-clock time in `zone` (`fold` 0 where it is ambiguous)."""
+    return datetime.fromisoformat(local).replace(tzinfo=ZoneInfo(zone)).timestamp()
+
+
+def daily(now: float, time_zone: str | None, headers: dict[str, str] | None = None):
+    return parse(headers if headers is not None else HUBSPOT, 429, DAILY, now=now,
+                 time_zone=time_zone)  # fmt: skip
+
+
+@pytest.mark.parametrize(("now", "zone", "wait"), [
+    # 18:04:15Z: 5 h 55 min 45 s to the UTC midnight, 5 h more to New York's, Tokyo's is
+    # already the 28th (03:04 there), so its next midnight is 20 h 55 min 45 s away
+    pytest.param(NOW, "UTC", 21345.0, id="utc"),
+    pytest.param(NOW, "America/New_York", 21345.0 + 5 * 3600, id="new-york"),
+    pytest.param(NOW, "Asia/Tokyo", 21345.0 + 15 * 3600, id="tokyo-ahead-of-utc"),
+    pytest.param(NOW, "Asia/Kolkata", 1545.0, id="half-hour-offset"),  # 23:34:15 there
+    # DST days: 23 and 25 hours long, between the same two wall-clock midnights
+    pytest.param(at("2026-03-08T00:30", "America/New_York"), "America/New_York", 22.5 * 3600,
+                 id="spring-forward-day-is-23h"),
+    pytest.param(at("2026-11-01T00:30", "America/New_York"), "America/New_York", 24.5 * 3600,
+                 id="fall-back-day-is-25h"),
+    pytest.param(at("2026-03-07T23:59", "America/New_York"), "America/New_York", 60.0,
+                 id="a-minute-before-a-dst-day"),
+    # Santiago skips 00:00 on 2026-09-06 (00:00 -04 is 01:00 -03): the day starts at 04:00Z
+    pytest.param(at("2026-09-05T23:30", "America/Santiago"), "America/Santiago", 1800.0,
+                 id="skipped-midnight-is-when-the-day-starts"),
+    # Santiago repeats 23:00-24:00 on 2026-04-04: from the first 23:30, midnight is 1.5 h away
+    pytest.param(at("2026-04-04T23:30", "America/Santiago"), "America/Santiago", 5400.0,
+                 id="repeated-hour-before-midnight"),
+])  # fmt: skip
+def test_a_daily_refusal_waits_until_the_next_midnight_of_the_accounts_zone(now, zone, wait):
+    rl = daily(now, zone)
+    assert rl.limited and rl.policy == "DAILY"
+    assert rl.wait == pytest.approx(wait)
+    assert rl.label == f"DAILY, resets 00:00 {zone}"
+    reset = datetime.fromtimestamp(now + rl.wait, ZoneInfo(zone))
+    assert (reset.hour, reset.minute, reset.second) == (0, 0, 0) or zone == "America/Santiago"
+
+
+def test_a_daily_refusal_without_a_zone_assumes_utc_and_says_so():
+    for zone in (None, ""):
+        rl = daily(NOW, zone)
+        assert rl.wait == 21345.0
+        assert rl.label == "DAILY, resets 00:00 UTC — assumed, the account states no time_zone"
+
+
+def test_a_daily_refusal_with_a_zone_unknown_here_assumes_utc_and_names_it():
+    for zone in ("Mars/Olympus_Mons", "America", "../../etc/passwd", "\udfff"):
+        rl = daily(NOW, zone)
+        assert rl.wait == 21345.0
+        assert "UTC — assumed" in rl.label and "is unknown here" in rl.label
+
+
+def test_a_daily_refusal_waits_past_midnight_even_when_a_burst_window_has_room():
+    """Without the daily headers the burst window binds (10 s): the body's policy decides."""
+    rl = daily(NOW, "UTC", {**HUBSPOT, "X-HubSpot-RateLimit-Remaining": "150"} | {
+        "X-HubSpot-RateLimit-Daily-Remaining": "7"})  # fmt: skip
+    assert rl.wait == 21345.0
+    bare = daily(NOW, None, {})  # no headers at all
+    assert (bare.limited, bare.wait) == (True, 21345.0)
+    assert bare.to_headers() == {"ratelimit-reset": "21345"}
+
+
+def test_a_daily_refusal_just_after_our_midnight_retries_in_a_minute_not_a_day():
+    """Our clock a few seconds ahead of the vendor's: its day turns over any moment now."""
+    midnight = at("2026-11-28T00:00", "America/New_York")
+    rl = daily(midnight + 10, "America/New_York")
+    assert rl.wait == pytest.approx(50.0)
+    assert "moments ago" in rl.label
+    assert daily(midnight + 61, "America/New_York").wait == pytest.approx(86400 - 61)
+
+
+def test_a_daily_refusal_honours_a_stated_retry_after():
+    rl = daily(NOW, "UTC", {**HUBSPOT, "Retry-After": "120"})
+    assert (rl.wait, rl.label) == (120.0, "DAILY")
+
+
+def test_only_a_daily_refusal_waits_for_midnight():
+    ok = parse({**HUBSPOT, "X-HubSpot-RateLimit-Daily-Remaining": "0"}, 200, DAILY, now=NOW,
+               time_zone="UTC")  # fmt: skip
+    assert not ok.limited and ok.reset_after is None and ok.label == "DAILY"
+    burst = parse({}, 429, b'{"policyName":"TEN_SECONDLY_ROLLING"}', now=NOW, time_zone="UTC")
+    assert (burst.wait, burst.label) == (10.0, "TEN_SECONDLY_ROLLING")
+
+
+def test_the_default_now_is_the_clock_for_a_daily_refusal_too():
+    wait = parse(HUBSPOT, 429, DAILY, time_zone="UTC").wait
+    reset = datetime.now(UTC) + timedelta(seconds=wait or 0)
+    assert 0 < (wait or 0) <= 86400 and (reset.hour, reset.minute) in ((0, 0), (0, 1))

@@ -1,0 +1,6 @@
+-- Take a lease if free; the work it is for (ARGV[3], '' none) is then looked at by the sweep
+-- no later than just after the lease would lapse (its deadline only moves earlier).
+-- KEYS: lease, due. ARGV: token, ttl ms, member, lapse deadline (epoch s). Returns 1 if taken.
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], 'XX', 'LT', ARGV[4], ARGV[3]) end
+return 1

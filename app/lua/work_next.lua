@@ -1,0 +1,11 @@
+-- Attempt ARGV[2] of the member ended: the next one (ARGV[3] ~= '') becomes pending with its
+-- deadline (ARGV[4]; ARGV[5] '1' when no message is sent before it), or the work is settled
+-- (ARGV[3] == ''). Only if ARGV[2] is still the pending attempt: of two copies of one attempt,
+-- one moves on. KEYS: due, pending. Returns 1 if this call moved it.
+if tq_attempt(KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then
+  tq_settled(KEYS[1], KEYS[2], ARGV[1])
+else
+  tq_pending(KEYS[1], KEYS[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+end
+return 1
