@@ -31,7 +31,6 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 JSON_FIELDS = ("args", "fields", "cursor", "error", "prev_cursor")
 INT_FIELDS = (
     "seq",
-    "enqueued_seq",
     "pages",
     "records",
     "bytes",

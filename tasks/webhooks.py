@@ -18,6 +18,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,7 +94,13 @@ def deliver(job_id: str, attempt: int, manual: str = "") -> None:
         return
     if manual:
         _attempt(job_id, job, attempt, manual)
-        return
+    else:
+        _as_the_pending_attempt(member, attempt, lambda: _attempt(job_id, job, attempt, manual))
+
+
+def _as_the_pending_attempt(member: str, attempt: int, run: Callable[[], None]) -> None:
+    """Run `attempt` of a delivery series only while it is the pending one, and under its
+    lease: of two copies of one attempt (a resend, a redelivery), one posts."""
     if dispatch.pending(member) != attempt:
         return  # a stale copy: the series has moved on, or ended
     lease = Lease(member, get_settings().webhook_timeout_s + 5)
@@ -101,7 +108,7 @@ def deliver(job_id: str, attempt: int, manual: str = "") -> None:
         return  # another copy of this attempt is being sent
     with lease:
         if dispatch.pending(member) == attempt:
-            _attempt(job_id, job, attempt, manual)
+            run()
 
 
 def _attempt(job_id: str, job: dict[str, Any], attempt: int, manual: str) -> None:
@@ -236,14 +243,9 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
     ids only, as Flower shows them); each attempt signs it afresh under one webhook-id, and
     failures retry on the job webhooks' schedule."""
     member = keys.event_work(event_id, target)
-    if dispatch.pending(member) != attempt:
-        return  # a stale copy: the series has moved on, or ended
-    lease = Lease(member, get_settings().webhook_timeout_s + 5)
-    if not lease.acquire():
-        return  # another copy of this attempt is being sent
-    with lease:
-        if dispatch.pending(member) == attempt:
-            _event_attempt(event_id, target, attempt, member)
+    _as_the_pending_attempt(
+        member, attempt, lambda: _event_attempt(event_id, target, attempt, member)
+    )
 
 
 def _event_attempt(event_id: str, target: str, attempt: int, member: str) -> None:

@@ -160,8 +160,9 @@ def test_a_stopped_redis_gets_503s_at_once_and_the_api_recovers(
 def test_an_enqueue_storm_through_a_pause_creates_exactly_the_jobs_it_answered_202(
     api, redis_server, live_workers, objects
 ):
-    """Six clients enqueue while Redis pauses for 8 s (longer than the API waits): every answer is a 202 (the job exists
-    and runs) or a 503 (nothing was created: no job, no idempotency key), never a 500. A
+    """Six clients enqueue while Redis pauses for 8 s (longer than the API waits): every
+    answer is a 202 (the job exists and runs) or a 503 (nothing was created: no job, no
+    idempotency key), never a 500. A
     create Redis runs after its caller would stop waiting is refused as late (app/jobs.py),
     and a retried one finds the job it made."""
     from app import keys

@@ -39,7 +39,7 @@ def nested(levels: int, leaf: Any = 1) -> Any:
     return leaf
 
 
-def outcome(vendor: str, doc: Any) -> None:
+def assert_storable_or_refused(vendor: str, doc: Any) -> None:
     """Assert the dialect's whole reading of `doc` is storable events or a PayloadError."""
     dialect = DIALECTS[vendor]
     body = json.dumps(doc).encode()  # orjson would not write the deepest of these
@@ -62,7 +62,7 @@ def outcome(vendor: str, doc: Any) -> None:
 @settings(max_examples=150, deadline=None, database=None)
 @given(doc=PAYLOADS)
 def test_any_signed_payload_gives_storable_events_or_a_payload_error(vendor, doc):
-    outcome(vendor, doc)
+    assert_storable_or_refused(vendor, doc)
 
 
 DEEP = nested(300)  # orjson reads 1024 levels, writes 254: the event log could not store it
@@ -77,7 +77,7 @@ DEEP = nested(300)  # orjson reads 1024 levels, writes 254: the event log could 
      "repository": {"full_name": DEEP}},
 ], ids=["hubspot_object_id", "hubspot_every_field", "shopify_fields", "github_fields"])  # fmt: skip
 def test_a_deep_structure_where_an_id_goes_is_a_payload_error(vendor, doc):
-    outcome(vendor, doc)
+    assert_storable_or_refused(vendor, doc)
 
 
 def test_a_structured_hubspot_object_id_is_refused_with_what_to_fix():
