@@ -24,6 +24,7 @@ demo: install
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	@rc=0; $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc

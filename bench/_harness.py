@@ -107,8 +107,8 @@ def tenant_account(
 ) -> tuple[dict[str, Any], str]:
     """A tenant (``opts`` go to ``create_tenant``) and one ``vendor`` account named "bench"
     on it: (the tenant with its ``api_key``, the account id), what any job needs."""
-    from app.accounts import AccountCreate, create_account
-    from app.tenants import create_tenant
+    from app.store.accounts import AccountCreate, create_account
+    from app.store.tenants import create_tenant
 
     created = create_tenant(tenant, **opts)
     spec = {"vendor": vendor, "name": "bench", "base_url": base_url, "credentials": credentials}
@@ -231,7 +231,7 @@ def stack(
     if api:
         settings["api_port"] = api_port
     os.environ.update(env(home, redis_port, log_level=log_level, **settings))
-    from app.localredis import LocalRedis
+    from app.cli.localredis import LocalRedis
 
     log_file = open(home / "bench.log", "ab") if log else None  # noqa: SIM115
     st = Stack(home, {**os.environ, "PYTHONUNBUFFERED": "1"}, log_file)
@@ -249,7 +249,7 @@ def stack(
                               "--port", str(api_port), "--log-level", "warning"])  # fmt: skip
                 if workers:
                     st.workers = st.start_workers(workers, wait=False)
-                if beat:  # the sweeps of pending work run inside beat (app/beat.py)
+                if beat:  # the sweeps of pending work run inside beat (app/dispatch/beat.py)
                     st.spawn(["-m", "celery", "-A", "app.celery", "beat", "--loglevel=WARNING",
                               "-s", str(home / "celerybeat-schedule")])  # fmt: skip
                 if sandbox:

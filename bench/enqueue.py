@@ -21,7 +21,7 @@ def main(n: int = 2000) -> None:
     with h.stack(api=True, log=False, log_level=None) as st:
         import requests
 
-        from app.jobs import JobCreate, enqueue
+        from app.services.jobs import JobCreate, enqueue
         from tasks.steps import run_step
 
         tenant, account = h.tenant_account(

@@ -56,8 +56,8 @@ def main(pages: int = 600) -> None:
         sandbox_hubspot_contacts=pages * 100,
         sandbox_rate_budget=100_000_000,
     ) as st:
-        from app.jobs import JobCreate, enqueue
-        from app.jobstore import load
+        from app.services.jobs import JobCreate, enqueue
+        from app.store.jobstore import load
 
         worker = st.workers[0]
         token = st.sandbox.mint("hubspot", expires_in=86400)["access_token"]

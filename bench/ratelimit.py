@@ -143,8 +143,8 @@ class Run:
 
 def run_jobs(tenant: str, reqs: Sequence[dict[str, Any]], timeout: float) -> Run:
     """Enqueue every request at once, wait for all to end (cancel what outlives timeout)."""
-    from app.jobs import JobCreate, cancel, enqueue
-    from app.jobstore import load
+    from app.services.jobs import JobCreate, cancel, enqueue
+    from app.store.jobstore import load
 
     t0 = time.time()
     ids = [enqueue(tenant, JobCreate.model_validate(r))["job_id"] for r in reqs]

@@ -27,7 +27,7 @@ PATH = "/hubspot/crm/v3/objects/contacts"
 
 def main() -> None:
     with h.stack(sandbox=True, beat=True) as st:
-        from app.settings import get_settings
+        from app.kernel.settings import get_settings
 
         s = get_settings()
         token = "bench-token"
@@ -36,8 +36,8 @@ def main() -> None:
         tenant, account = h.tenant_account(
             "hubspot", f"{st.sandbox_url}/hubspot", {"type": "bearer", "token": token}
         )
-        from app.jobs import JobCreate, enqueue
-        from app.redis import get_redis
+        from app.kernel.redis import get_redis
+        from app.services.jobs import JobCreate, enqueue
 
         def start_job() -> str:
             req = JobCreate(tool="hubspot.contacts.list", account_id=account,

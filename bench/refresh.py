@@ -26,8 +26,8 @@ PROCS, THREADS, TOKEN_LATENCY_MS = 8, 8, 200
 # as one JSON line.
 CALLER = r"""
 import json, sys, threading, time
-from app.redis import get_redis
-from app.tokens import get_access_token
+from app.kernel.redis import get_redis
+from app.store.tokens import get_access_token
 
 account, n = sys.argv[1], int(sys.argv[2])
 get_redis().ping()
@@ -58,9 +58,9 @@ for line in sys.stdin:
 
 def main(rounds: int = 10) -> None:
     with h.stack(sandbox=True) as st:
-        from app import keys
-        from app.redis import get_redis
-        from app.tokens import get_access_token
+        from app.kernel import keys
+        from app.kernel.redis import get_redis
+        from app.store.tokens import get_access_token
 
         sandbox = st.sandbox
 

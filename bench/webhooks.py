@@ -63,8 +63,8 @@ def main(jobs: int = 200, events: int = 1000) -> None:
         sandbox_hubspot_contacts=1000,
         sandbox_rate_budget=100_000_000,
     ) as st:
-        from app.jobs import JobCreate, enqueue
-        from app.jobstore import load
+        from app.services.jobs import JobCreate, enqueue
+        from app.store.jobstore import load
         from tasks.webhooks import deliver
 
         token = st.sandbox.mint("hubspot", expires_in=86400)["access_token"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from app.settings import Settings
+from app.kernel.settings import Settings
 from sandbox.app import create_app
 
 

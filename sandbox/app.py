@@ -8,7 +8,7 @@ import pkgutil
 from fastapi import FastAPI
 
 import sandbox
-from app.settings import Settings
+from app.kernel.settings import Settings
 from sandbox import admin
 from sandbox.common import RequestLogMiddleware
 from sandbox.state import SandboxState

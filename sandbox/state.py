@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.settings import Settings
+from app.kernel.settings import Settings
 
 LOG_MAX = 200_000  # request-log entries kept; a full 90k-contact crawl needs ~900
 

@@ -53,7 +53,7 @@ os.environ.update(ENV)  # before any app module reads settings
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[Any]:
-    from app.localredis import LocalRedis
+    from app.cli.localredis import LocalRedis
 
     server = LocalRedis(REDIS_PORT, HOME / "redis")
     server.start()
@@ -63,7 +63,7 @@ def redis_server() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def r(redis_server: Any) -> Any:
-    from app.redis import get_redis
+    from app.kernel.redis import get_redis
 
     return get_redis()
 
@@ -265,7 +265,7 @@ class Api:
 
 @pytest.fixture
 def tenant(redis_server: Any) -> dict[str, str]:
-    from app.tenants import create_tenant
+    from app.store.tenants import create_tenant
 
     return create_tenant("test")
 

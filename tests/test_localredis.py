@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.localredis import LocalRedis, LocalRedisError, redis_server_binary
+from app.cli.localredis import LocalRedis, LocalRedisError, redis_server_binary
 
 
 def _free_port() -> int:

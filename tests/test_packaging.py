@@ -186,8 +186,8 @@ COUNT = re.compile(
 
 def _registry_counts() -> dict[tuple[str, str], int]:
     """What each counted phrase may say, from the registry the server lists."""
+    from app.kernel.registry import registry
     from app.mcp.server import JOB_TOOLS
-    from app.registry import registry
 
     reg = registry()
     unified = [t for t in reg.tools.values() if t.vendor not in reg.vendors]
@@ -221,7 +221,7 @@ def test_every_count_of_tools_or_vendors_in_the_readme_is_the_registrys() -> Non
 
 
 def test_the_readme_tool_table_lists_exactly_the_registrys_tools() -> None:
-    from app.registry import registry
+    from app.kernel.registry import registry
 
     text = (ROOT / "README.md").read_text()
     section = text[text.index("\n## Tools\n") : text.index("\n### Vendors\n")]

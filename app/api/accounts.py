@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 
-from app import accounts, reauth
 from app.api.auth import tenant_id
+from app.services import reauthorize as reauth
+from app.store import accounts
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 

@@ -6,8 +6,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api import throttle
-from app.errors import Unauthorized
-from app.tenants import authenticate
+from app.kernel.errors import Unauthorized
+from app.store.tenants import authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="API key from `toolqueue tenants create`")
 

@@ -25,7 +25,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import errors
-from app.errors import InvalidInput, ToolqueueError
+from app.kernel.errors import InvalidInput, ToolqueueError
 
 _BOM = b"\xef\xbb\xbf"
 _KEPT = b'"[]{}'

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from mcp_types import INTERNAL_ERROR, PARSE_ERROR
 from starlette.exceptions import HTTPException
 
-from app.errors import StoreUnavailable, ToolqueueError
-from app.redis import STORE_ERRORS
+from app.kernel.errors import StoreUnavailable, ToolqueueError
+from app.kernel.redis import STORE_ERRORS
 
 _HTTP_CODES = {
     400: "malformed_json",  # FastAPI's only 400: a body it could not decode

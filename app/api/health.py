@@ -7,9 +7,9 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.celery import app as celery_app
-from app.errors import StoreUnavailable
-from app.redis import get_redis
+from app.kernel.celery import app as celery_app
+from app.kernel.errors import StoreUnavailable
+from app.kernel.redis import get_redis
 
 router = APIRouter(tags=["health"])
 _cache: dict[str, float | list[str]] = {"at": 0.0, "workers": []}

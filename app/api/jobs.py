@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from app import jobs, toolschemas
 from app.api import webhooks
 from app.api.auth import tenant_id
-from app.jobstore import TERMINAL, JobState
+from app.kernel.states import TERMINAL, JobState
+from app.services import jobs, toolschemas
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 

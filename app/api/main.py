@@ -9,10 +9,10 @@ from app.api.bodies import JsonBodies
 from app.api.limits import BodyLimit
 from app.api.outage import StoreOutage
 from app.api.throttle import QuotaHeaders
+from app.kernel.registry import registry
+from app.kernel.settings import get_settings
 from app.mcp.http import PATH as MCP_PATH
 from app.mcp.http import mount as mount_mcp
-from app.registry import registry
-from app.settings import get_settings
 from connectors import logredact
 
 

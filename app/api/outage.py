@@ -13,9 +13,9 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import celery, redis
 from app.api import errors
-from app.errors import StoreUnavailable
+from app.kernel import celery, redis
+from app.kernel.errors import StoreUnavailable
 
 log = logging.getLogger("toolqueue.api")
 

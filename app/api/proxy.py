@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app import proxy
 from app.api.auth import tenant_id
+from app.services import proxy
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
 PREFIX = "/v1/proxy/"  # bodies under it are the vendor's: forwarded as they are, never parsed

@@ -18,10 +18,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import keys
-from app.errors import TooManyRequests
-from app.redis import run_script
-from app.settings import get_settings
+from app.kernel import keys
+from app.kernel.errors import TooManyRequests
+from app.kernel.redis import run_script
+from app.kernel.settings import get_settings
 
 SCOPE_KEY = "toolqueue.ratelimit"  # the quota headers auth leaves for `QuotaHeaders`
 EPS = 1e-9  # float slack: a bucket at 0.9999999999 tokens holds one token

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from app import vendorhooks
 from app.api.auth import tenant_id
-from app.settings import get_settings
+from app.kernel.settings import get_settings
+from app.services import vendorhooks
 from connectors.inbound import Delivery
 
 router = APIRouter(prefix="/v1", tags=["vendor webhooks"])

@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from app import jobs, tenants, webhooks
 from app.api.auth import tenant_id
+from app.kernel import signing as webhooks
+from app.services import jobs
+from app.store import tenants
 
 router = APIRouter(tags=["webhooks"])
 

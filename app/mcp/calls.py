@@ -13,10 +13,10 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
 from pydantic import ValidationError
 
-from app import jobs, toolschemas
-from app.errors import InvalidInput, StoreUnavailable, ToolqueueError
-from app.redis import STORE_ERRORS
-from app.registry import registry
+from app.kernel.errors import InvalidInput, StoreUnavailable, ToolqueueError
+from app.kernel.redis import STORE_ERRORS
+from app.kernel.registry import registry
+from app.services import jobs, toolschemas
 from connectors.base import Tool
 
 TenantResolver = Callable[[ServerRequestContext[Any, Any]], str]

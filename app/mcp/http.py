@@ -29,11 +29,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from app.api import errors, throttle
-from app.errors import StoreUnavailable, ToolqueueError, Unauthorized
+from app.kernel.errors import StoreUnavailable, ToolqueueError, Unauthorized
+from app.kernel.redis import STORE_ERRORS
 from app.mcp import calls
 from app.mcp.server import build_server
-from app.redis import STORE_ERRORS
-from app.tenants import authenticate
+from app.store.tenants import authenticate
 
 PATH = "/mcp"
 TENANT_KEY = "toolqueue.tenant"  # the ASGI scope key the authenticated tenant travels in

@@ -31,12 +31,13 @@ from mcp_types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app import jobs, spool, toolschemas
-from app.errors import InvalidInput, ToolqueueError, Unauthorized
-from app.jobstore import TERMINAL
+from app.kernel.errors import InvalidInput, ToolqueueError, Unauthorized
+from app.kernel.registry import registry
+from app.kernel.states import TERMINAL
 from app.mcp import calls
 from app.mcp.tasks import TasksExtension
-from app.registry import registry
+from app.services import jobs, toolschemas
+from app.store import spool
 
 INSTRUCTIONS = (
     "Every tool except job_status, job_result, job_wait and job_cancel starts a toolqueue job on "
@@ -286,7 +287,7 @@ def _version() -> str:
 def run_stdio() -> None:
     """`toolqueue mcp --stdio`: serve one tenant, the owner of `TOOLQUEUE_API_KEY`, on
     stdin/stdout (logs go to stderr)."""
-    from app.tenants import authenticate
+    from app.store.tenants import authenticate
 
     try:
         tenant = authenticate(os.environ.get("TOOLQUEUE_API_KEY", ""))

@@ -37,11 +37,11 @@ from mcp_types import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
-from app import jobs
-from app.errors import Conflict, NotFound, ToolqueueError
-from app.jobstore import TERMINAL
+from app.kernel.errors import Conflict, NotFound, ToolqueueError
+from app.kernel.settings import get_settings
+from app.kernel.states import TERMINAL
 from app.mcp import calls
-from app.settings import get_settings
+from app.services import jobs
 
 IDENTIFIER = "io.modelcontextprotocol/tasks"
 POLL_MS = 1000

@@ -23,7 +23,7 @@ def until() -> Callable[..., Any]:
 @pytest.fixture
 def other_api(api: Any, api_url: str) -> Any:
     """The same HTTP API seen by a second, unrelated tenant."""
-    from app.tenants import create_tenant
+    from app.store.tenants import create_tenant
 
     return type(api)(api_url, create_tenant("other"))
 

@@ -13,7 +13,7 @@ import requests
 import yaml
 from support import ROOT, Proc, free_port, wait_until
 
-from app.stack import Stack
+from app.cli.stack import Stack
 from connectors.logredact import REDACTED, RedactCredentials, redact
 
 SECRET = "SECRETVALUE"

@@ -22,7 +22,7 @@ TRIO = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 
 
 def _tenant(name: str, **limit: Any) -> requests.Session:
-    from app.tenants import create_tenant
+    from app.store.tenants import create_tenant
 
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {create_tenant(name, **limit)['api_key']}"
@@ -82,9 +82,9 @@ def test_retry_after_is_never_zero_and_float_noise_is_ignored() -> None:
 def test_bucket_of_non_integral_interval_admits_exactly_the_burst(r: Any) -> None:
     """3 per second: a refill interval of 333,333.3 µs must not cost the burst its last
     token to float error; the bucket key expires once it would be full again."""
-    from app import keys
     from app.api.throttle import take
-    from app.tenants import create_tenant
+    from app.kernel import keys
+    from app.store.tenants import create_tenant
 
     tid = create_tenant("lua", rate_limit=3, rate_window_s=1.0)["tenant_id"]
     quotas = [take(tid) for _ in range(4)]
@@ -137,7 +137,7 @@ def test_other_tenants_are_unaffected(api_url: str, api: Any) -> None:
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) in (59, 60)
 
-    from app.settings import get_settings
+    from app.kernel.settings import get_settings
 
     default = get_settings().api_rate_limit
     resp = api.get("/v1/tools")

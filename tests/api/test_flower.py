@@ -89,9 +89,9 @@ def test_flower_requires_basic_auth(flower, auth, path):
 
 
 def _sealed_tokens(account_id: str) -> dict[str, Any]:
-    from app import keys
-    from app.crypto import unseal
-    from app.redis import get_redis
+    from app.kernel import keys
+    from app.kernel.crypto import unseal
+    from app.kernel.redis import get_redis
 
     return unseal(get_redis().hget(keys.token(account_id), "sealed"))
 
@@ -163,7 +163,7 @@ def test_flower_lists_job_steps_without_secrets(flower, api, fresh_sandbox, rece
 
 
 def test_flower_shows_jobs_not_housekeeping(flower, api, fresh_sandbox, receiver):
-    """Beat's once-a-second sweeps run inside beat (app/beat.py), not as tasks: Flower's
+    """Beat's once-a-second sweeps run inside beat (app/dispatch/beat.py), not as tasks: Flower's
     newest tasks are a job's steps and webhook attempts (`<job>.webhook`, then
     `<job>.webhook.<n>` for retries, like steps), however long ago beat started."""
     receiver.status = 503  # the first attempt fails; the retry (0.5 s later) lands

@@ -66,7 +66,7 @@ def test_enqueue_does_not_wait_for_a_slow_vendor(api, fresh_sandbox, api_request
     assert api.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
     # Let a step that was already waiting on the vendor finish, so its late request does not
     # land in the next test's sandbox log.
-    from app import keys
+    from app.kernel import keys
 
     time.sleep(0.5)
     until(lambda: not r.exists(keys.job_lease(job_id)), 10)

@@ -52,8 +52,8 @@ def body(result: CallToolResult) -> dict[str, Any]:
 
 
 def test_tools_are_generated_from_the_registry(api: Any, api_url: str) -> None:
-    from app import toolschemas
-    from app.registry import registry
+    from app.kernel.registry import registry
+    from app.services import toolschemas
 
     async def main() -> None:
         async with connect(api_url, api.tenant["api_key"], tasks=True) as client:
@@ -374,7 +374,7 @@ def test_handshake_era_clients_get_the_fallback(api: Any, api_url: str, fresh_sa
 
 
 def test_http_auth_and_api_limit(api_url: str, redis_server: Any) -> None:
-    from app.tenants import create_tenant
+    from app.store.tenants import create_tenant
 
     for headers in ({}, {"Authorization": "Bearer tq_nope"}, {"Authorization": "Basic x"}):
         resp = requests.post(f"{api_url}/mcp", json={}, headers=headers, timeout=5)

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 from support import wait_until
 
-from app import keys
+from app.kernel import keys
 from app.mcp.client import connect
 
 CLIENT_TIMEOUT_S = 5.0  # the OpenAI Agents SDK's default MCP request timeout

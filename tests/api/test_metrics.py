@@ -12,7 +12,7 @@ import pytest
 import requests
 from support import job_gauge_and_records, scrape, value, wait_until
 
-from app import metrics
+from app.kernel import metrics
 
 CONTACTS = "crm/v3/objects/contacts"
 

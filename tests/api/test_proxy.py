@@ -289,7 +289,7 @@ def test_unreachable_upstream_is_502(api, fresh_sandbox):
 
 
 def test_large_response_is_refused(api, fresh_sandbox, monkeypatch):
-    from app import proxy
+    from app.services import proxy
 
     account = api.account(fresh_sandbox, "hubspot")
     monkeypatch.setattr(proxy, "MAX_RESPONSE_BYTES", 2000)
@@ -303,7 +303,7 @@ def test_large_response_is_refused(api, fresh_sandbox, monkeypatch):
 def test_slow_upstream_is_504(api, fresh_sandbox, monkeypatch):
     from types import SimpleNamespace
 
-    from app import proxy
+    from app.services import proxy
 
     account = api.account(fresh_sandbox, "hubspot")
     fresh_sandbox.config(latency_ms=1500)

@@ -35,7 +35,7 @@ EXAMPLES_PER_OPERATION = 60  # 8 operations: ~700 requests (with method probes),
 
 @pytest.fixture(scope="module")
 def st_tenant(api_url: str) -> dict[str, str]:
-    from app.tenants import create_tenant
+    from app.store.tenants import create_tenant
 
     return create_tenant("schemathesis")
 

@@ -20,7 +20,7 @@ import pytest
 import requests
 from support import answers_ping, live, refresh_broker_connections, wait_until
 
-from app.redis import API
+from app.kernel.redis import API
 
 BOUND_S = API.bound_s()  # 6.1 s: the longest one Redis command of the API waits
 MCP_HEADERS = {"Accept": "application/json, text/event-stream",
@@ -165,9 +165,9 @@ def test_an_enqueue_storm_through_a_pause_creates_exactly_the_jobs_it_answered_2
     idempotency key), never a 500. A
     create Redis runs after its caller would stop waiting is refused as late (app/jobs.py),
     and a retried one finds the job it made."""
-    from app import keys
-    from app.crypto import digest
-    from app.redis import get_redis
+    from app.kernel import keys
+    from app.kernel.crypto import digest
+    from app.kernel.redis import get_redis
 
     account, setup_job = objects
     tenant = api.tenant["tenant_id"]

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 from support import wait_until
 
-from app.errors import InvalidInput
-from app.settings import get_settings
+from app.kernel.errors import InvalidInput
+from app.kernel.settings import get_settings
 
 LEAK = "INTERNAL-SERVICE-SAYS-aws-role-arn-1234"  # what an internal service would answer
 
@@ -94,7 +94,7 @@ def oauth(token_url: str | None = None, **over: Any) -> dict[str, Any]:
 
 def create(tenant: dict[str, str], **body: Any) -> dict[str, Any]:
     """POST /v1/accounts in this process (its settings), as the route does."""
-    from app.accounts import AccountCreate, create_account
+    from app.store.accounts import AccountCreate, create_account
 
     req = AccountCreate.model_validate({"vendor": "hubspot", "name": "x", **body})
     return create_account(tenant["tenant_id"], req)
@@ -245,9 +245,9 @@ def test_the_refresh_connects_only_to_a_checked_address(monkeypatch, r, receiver
     leaves: the refresh is refused before connecting and the account needs new credentials."""
     from pydantic import SecretStr
 
-    from app import tokens
-    from app.accounts import OAuth2Credentials
-    from app.ssrf import check_public_url
+    from app.kernel.ssrf import check_public_url
+    from app.store import tokens
+    from app.store.accounts import OAuth2Credentials
     from connectors import oauth as grant
     from connectors.errors import AuthRejected, Transient
     from connectors.pinning import PinnedAdapter

@@ -63,7 +63,7 @@ def unwrap(fmt: str, tool: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic"])
 def test_definitions_match_the_documented_shape(api: Any, fmt: str) -> None:
-    from app.registry import registry
+    from app.kernel.registry import registry
 
     resp = api.get("/v1/tools", params={"format": fmt})
     assert resp.status_code == 200, resp.text
@@ -137,7 +137,7 @@ def test_unknown_format_is_422(api: Any) -> None:
 
 
 def test_function_names_are_safe_unique_and_stable() -> None:
-    from app.toolschemas import NAME_PATTERN, RESERVED_NAMES, function_names
+    from app.services.toolschemas import NAME_PATTERN, RESERVED_NAMES, function_names
 
     names = [
         "hubspot.contacts.list",

@@ -297,7 +297,8 @@ def test_changing_or_removing_a_ref_lets_go_of_the_old_one(api, fresh_sandbox, a
 
 
 def test_a_ref_routes_to_a_bounded_number_of_accounts(api, fresh_sandbox, r):
-    from app import keys, vendorhooks
+    from app.kernel import keys
+    from app.services import vendorhooks
 
     shop = new_shop()
     claims = keys.vendor_ref("shopify", shop)
@@ -326,8 +327,8 @@ def test_another_tenant_cannot_configure_or_read_the_account(api, hooked, other_
 def test_signal_and_wait_meet_in_either_order(r):
     """The registration and the signal each write, then read: whichever comes second resumes,
     and only once."""
-    from app import keys
-    from tasks import signals
+    from app.kernel import keys
+    from app.work import signals
 
     acct = f"acc_sig{uuid.uuid4().hex[:6]}"
     # wait first, then the signal: the signal finds the job

@@ -82,8 +82,8 @@ class LoopyVendor:
 
 @pytest.fixture
 def spec_worker(tmp_path, workers, monkeypatch):
-    from app.registry import registry
-    from app.settings import get_settings
+    from app.kernel.registry import registry
+    from app.kernel.settings import get_settings
 
     (tmp_path / "acme.json").write_text(json.dumps(SPEC))
     (tmp_path / "loopy.json").write_text(json.dumps(LOOPY))
@@ -106,9 +106,9 @@ def spec_worker(tmp_path, workers, monkeypatch):
 
 
 def test_spec_from_a_directory_runs_end_to_end(spec_worker, fresh_sandbox, tenant):
-    from app.accounts import AccountCreate, create_account
-    from app.jobs import JobCreate, enqueue, result
-    from app.jobstore import load
+    from app.services.jobs import JobCreate, enqueue, result
+    from app.store.accounts import AccountCreate, create_account
+    from app.store.jobstore import load
 
     token = fresh_sandbox.mint()["access_token"]
     account = create_account(tenant["tenant_id"], AccountCreate.model_validate({
@@ -131,9 +131,9 @@ def test_spec_from_a_directory_runs_end_to_end(spec_worker, fresh_sandbox, tenan
 
 
 def test_repeated_cursor_fails_with_pagination_loop(spec_worker, tenant):
-    from app.accounts import AccountCreate, create_account
-    from app.jobs import JobCreate, enqueue
-    from app.jobstore import load
+    from app.services.jobs import JobCreate, enqueue
+    from app.store.accounts import AccountCreate, create_account
+    from app.store.jobstore import load
 
     vendor = LoopyVendor()
     account = create_account(tenant["tenant_id"], AccountCreate.model_validate({

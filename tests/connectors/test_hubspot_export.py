@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 import requests
 
-from app.ssrf import check_public_url
+from app.kernel.ssrf import check_public_url
 from connectors.errors import VendorError
 from connectors.http import VendorHttp
 from connectors.hubspot import VENDOR

@@ -123,7 +123,7 @@ def test_expired_token_refreshes_at_absolute_token_url_and_stores_rotation(api, 
         ("api", 200),
     ]
     assert log[1]["path"] == "/jira/oauth/token"
-    from app.tokens import get_access_token
+    from app.store.tokens import get_access_token
 
     # The rotated refresh token was stored: refreshing again works (the old one is dead).
     assert get_access_token(acct, force=True)

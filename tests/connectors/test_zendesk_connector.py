@@ -101,7 +101,7 @@ def test_401_refreshes_rotating_token_once(api, fresh_sandbox):
     view = api.get(f"/v1/accounts/{account}").json()
     assert view["refresh_count"] == 1 and view["last_refresh_outcome"] == "ok"
     # The rotated refresh token was stored: a second refresh works.
-    from app.tokens import get_access_token
+    from app.store.tokens import get_access_token
 
     assert get_access_token(account, force=True)
     assert api.get(f"/v1/accounts/{account}").json()["refresh_count"] == 2

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from app import keys
-from app.budget import Budget
+from app.kernel import keys
+from app.store.budget import Budget
 from connectors.base import RatePolicy
 from connectors.ratelimit import RateLimit
 

@@ -15,7 +15,7 @@ import pytest
 from standardwebhooks import Webhook
 from support import free_port, wait_until
 
-from app import keys
+from app.kernel import keys
 
 
 class Scripted:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from app import dispatch, keys
-from app.settings import get_settings
+from app import dispatch
+from app.kernel import keys
+from app.kernel.settings import get_settings
 
 NOW = 2_000_000_000.0  # far ahead of the live sweep in beat, which never sees these members
 

@@ -24,7 +24,7 @@ import pytest
 from kombu.exceptions import OperationalError
 from support import answers_ping, kill_worker_tree, live, refresh_broker_connections
 
-from app import keys
+from app.kernel import keys
 
 LATENCY_MS = 150
 CONTACTS = 1000
@@ -228,7 +228,8 @@ def test_enqueue_whose_send_fails_is_sent_by_beat(api, fresh_sandbox, monkeypatc
     the API still answers: the job exists, so it says 202). The job's step was pending work
     from the moment it was recorded; beat's sweep sends it after `dispatch_grace_s` (3 s in
     the test env)."""
-    from app import dispatch, jobs
+    from app import dispatch
+    from app.services import jobs
 
     account = api.account(fresh_sandbox)
 

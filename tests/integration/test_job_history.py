@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 from support import wait_until
 
-from app import keys
+from app.kernel import keys
 from app.mcp.client import connect
 
 PAGES = 60
@@ -89,7 +89,7 @@ def test_the_whole_history_pages_in_order(api, fresh_sandbox, r):
 
 
 def test_another_tenants_history_is_not_found(api, api_url, fresh_sandbox):
-    from app.tenants import create_tenant
+    from app.store.tenants import create_tenant
 
     other_api = type(api)(api_url, create_tenant("other"))
     account = api.account(fresh_sandbox)

@@ -11,7 +11,7 @@ import re
 import time
 from typing import Any
 
-from app import keys
+from app.kernel import keys
 
 # Keys that live as long as what they describe, and why.
 PERMANENT = {
@@ -67,8 +67,8 @@ def test_a_tenants_job_index_expires_and_drops_jobs_that_can_no_longer_exist(
     """The index lives as long as its newest job can, and each enqueue trims the entries of
     jobs created longer ago than any job lives (before, 2,000 entries outlived their jobs
     until someone listed them)."""
-    from app.jobs import index_ttl
-    from app.settings import get_settings
+    from app.kernel.settings import get_settings
+    from app.services.jobs import index_ttl
 
     index = keys.tenant_jobs(api.tenant["tenant_id"])
     life = index_ttl(get_settings())

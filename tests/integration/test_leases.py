@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from app.leases import Lease
+from app.kernel.leases import Lease
 
 
 def test_a_held_lease_outlives_its_ttl_and_ends_on_release(r):
@@ -40,7 +40,7 @@ def test_only_the_holder_releases_or_renews(r):
 def test_holding_a_lease_keeps_its_works_deadline_within_one_lease(r):
     """A step's deadline may lie far ahead (a backed-off resend); once a worker holds its
     lease, the sweep must look no later than just after the lease would lapse."""
-    from app import keys
+    from app.kernel import keys
 
     r.zadd(keys.DUE, {"test:deadline": time.time() + 3600})
     lease = Lease("test:deadline", 0.3)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from app import spool
 from app.client import Client
+from app.store import spool
 
 TOOL = "hubspot.contacts.list"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from support import wait_until
 
-from app import keys
+from app.kernel import keys
 
 CONTACTS = "crm/v3/objects/contacts"
 

@@ -194,7 +194,7 @@ def test_revoked_access_marks_the_account_and_parks_the_job(api, fresh_sandbox, 
 
 
 def test_parked_jobs_expire_into_failed(api, fresh_sandbox, receiver, r):
-    from tasks.reauth import expire
+    from app.work.reauth import expire
 
     account = api.account(fresh_sandbox, expires_in=1)  # refreshed at once, and refused
     revoke(fresh_sandbox)
@@ -241,7 +241,7 @@ def test_refreshes_during_a_job_appear_in_its_history(api, fresh_sandbox):
 
 
 def test_posting_credentials(api, fresh_sandbox, events):
-    from app.tenants import create_tenant
+    from app.store.tenants import create_tenant
 
     account = connect(api, fresh_sandbox, oauth(fresh_sandbox.mint()), events_url=events.url)
     assert api.get(f"/v1/accounts/{account}").json()["events_url"] == events.url
@@ -309,7 +309,7 @@ def test_beat_refreshes_ahead_and_reports_a_refusal_at_once(api, fresh_sandbox, 
     """Beat's `refresh_tokens` (run here in-process): a token inside the horizon is renewed
     before any job needs it; a refused one marks the account and tells its events_url now,
     not when a job next needs the account."""
-    from tasks.steps import refresh_tokens
+    from tasks.housekeeping import refresh_tokens
 
     soon = {"expires_in": None, "expires_at": time.time() + 10}  # inside the 30 s buffer
     fine = connect(api, fresh_sandbox, oauth(fresh_sandbox.mint(), **soon))

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import requests
 
-from app import keys, spool
+from app.kernel import keys
+from app.store import spool
 
 TOOL = "hubspot.contacts.list"
 RESERVE = spool.reserve(str(uuid.uuid4()), TOOL)

@@ -40,8 +40,8 @@ def refresh_calls(sb: Any, vendor: str = "hubspot") -> int:
 
 def stored(r: Any, account: str) -> dict[str, Any]:
     """The account's unsealed secret; its credentials join SECRETS."""
-    from app import keys
-    from app.crypto import unseal
+    from app.kernel import keys
+    from app.kernel.crypto import unseal
 
     secret = unseal(r.hget(keys.token(account), "sealed"))
     SECRETS.update(v for k, v in secret.items() if k in ("access_token", "refresh_token"))
@@ -60,7 +60,7 @@ def works(sb: Any, token: str) -> bool:
 
 
 def lock_key(account: str) -> str:
-    from app import keys
+    from app.kernel import keys
 
     return "lock:" + keys.refresh_lock(account)
 
@@ -69,8 +69,8 @@ def lock_key(account: str) -> str:
 # print what each got (a digest, never the token) and how long it waited.
 STORM = r"""
 import hashlib, json, sys, threading, time
-from app.redis import get_redis
-from app.tokens import get_access_token
+from app.kernel.redis import get_redis
+from app.store.tokens import get_access_token
 
 account, n = sys.argv[1], int(sys.argv[2])
 get_redis().ping()
@@ -160,7 +160,7 @@ def test_long_job_outlives_many_short_lived_tokens(api, sb, r):
 
 HOLD = r"""
 import sys
-from app.tokens import get_access_token
+from app.store.tokens import get_access_token
 get_access_token(sys.argv[1])
 """
 
@@ -182,7 +182,7 @@ def test_one_step_that_outlives_its_token_refreshes_mid_step(api, sb, r):
 
 
 def test_lock_holder_killed_mid_refresh(api, sb, r):
-    from app.tokens import get_access_token
+    from app.store.tokens import get_access_token
 
     account = api.account(sb, expires_in=1)
     sb.config(token_latency_ms=30_000)
@@ -229,8 +229,8 @@ def test_token_endpoint_503s_are_retried_by_the_job(api, sb, r):
 
 
 def test_token_endpoint_timeout_is_transient_and_recovers(api, sb, r, monkeypatch):
-    from app.settings import get_settings
-    from app.tokens import get_access_token
+    from app.kernel.settings import get_settings
+    from app.store.tokens import get_access_token
     from connectors.errors import Transient
 
     account = api.account(sb, expires_in=1)  # HubSpot keeps its refresh token: a late
@@ -254,7 +254,7 @@ def test_token_endpoint_timeout_is_transient_and_recovers(api, sb, r, monkeypatc
 
 @pytest.mark.parametrize("why", ["revoked", "reused"])
 def test_permanent_refusal_is_never_retried(api, sb, r, why):
-    from app.tokens import get_access_token
+    from app.store.tokens import get_access_token
     from connectors.errors import AuthRejected
 
     sb.config(rotate_refresh_tokens={"hubspot": True})
@@ -287,8 +287,9 @@ def test_sibling_rotation_wins_over_a_reuse_refusal(api, sb, r, monkeypatch):
     """A sibling (say, one whose lock expired while it stalled) rotates the refresh token a
     moment before our call with the same token lands: the vendor calls it reuse, and the
     re-read finds the sibling's newer version instead of marking the account needs_reauth."""
-    from app import keys, tokens
-    from app.crypto import unseal
+    from app.kernel import keys
+    from app.kernel.crypto import unseal
+    from app.store import tokens
     from connectors import oauth
 
     sb.config(rotate_refresh_tokens={"hubspot": True})
@@ -368,9 +369,9 @@ def test_refresh_grant_speaks_every_vendor_dialect(sb, vendor):
 def test_grant_without_expires_in_lasts_the_configured_lifetime(api, sb, r, monkeypatch):
     """Salesforce says neither expires_in nor the session timeout: the configured lifetime
     counts from its issued_at."""
-    from app import keys
-    from app.settings import get_settings
-    from app.tokens import _valid, get_access_token
+    from app.kernel import keys
+    from app.kernel.settings import get_settings
+    from app.store.tokens import _valid, get_access_token
 
     monkeypatch.setattr(get_settings(), "token_default_lifetime_s", 90.0)
     account = api.account(sb, "salesforce", expires_in=1)
@@ -389,9 +390,10 @@ KEYS_SCRIPT = r"""
 import hashlib, json, sys
 from types import SimpleNamespace
 from pydantic import SecretStr
-from app import crypto, keys, tenants, tokens
-from app.crypto import reseal_all
-from app.redis import get_redis
+from app.kernel import crypto, keys
+from app.store import tenants, tokens
+from app.kernel.crypto import reseal_all
+from app.kernel.redis import get_redis
 
 d = lambda s: hashlib.sha256(s.encode()).hexdigest()
 if sys.argv[1] == "seed":

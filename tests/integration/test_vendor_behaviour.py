@@ -8,7 +8,7 @@ import requests
 
 
 def test_expired_token_is_refreshed_once_under_concurrency(api, fresh_sandbox, r):
-    from app.tokens import get_access_token
+    from app.store.tokens import get_access_token
 
     account = api.account(fresh_sandbox, expires_in=1)  # inside the refresh buffer already
     stats = requests.get(f"{fresh_sandbox.url}/_sandbox/stats", timeout=5).json()
@@ -77,7 +77,7 @@ def test_retry_budget_is_bounded(api, fresh_sandbox):
 def test_retry_wait_budget_is_per_job(api, fresh_sandbox, workers, r):
     """Attempts cap consecutive failures; the total backoff caps a job's whole life. A job
     that already spent all of it fails on its next transient error, naming it."""
-    from app import keys
+    from app.kernel import keys
 
     fresh_sandbox.config(error_rate=1.0)
     account = api.account(fresh_sandbox)

@@ -12,9 +12,9 @@ import sys
 from rich.console import Console
 from support import ROOT
 
+from app.cli.watch import watch
 from app.client import Client
-from app.tenants import create_tenant
-from app.watch import watch
+from app.store.tenants import create_tenant
 
 CONTACTS = "crm/v3/objects/contacts"
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.settings import Settings
+from app.kernel.settings import Settings
 from sandbox.app import create_app
 
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from app.errors import InvalidInput
-from app.ssrf import check_public_url, pinned
+from app.kernel.errors import InvalidInput
+from app.kernel.ssrf import check_public_url, pinned
 from connectors.pinning import PinnedAdapter
 
 
@@ -41,7 +41,7 @@ def test_loopback_allowed_by_default_allow_list():
 
 
 def test_loopback_refused_when_not_allow_listed(monkeypatch):
-    from app import settings
+    from app.kernel import settings
 
     monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
     with pytest.raises(InvalidInput):
@@ -49,7 +49,7 @@ def test_loopback_refused_when_not_allow_listed(monkeypatch):
 
 
 def test_ipv6_loopback_refused_when_not_allow_listed(monkeypatch):
-    from app import settings
+    from app.kernel import settings
 
     monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
     with pytest.raises(InvalidInput) as exc:
@@ -131,7 +131,7 @@ def test_guarded_connection_goes_to_the_address_it_checked(monkeypatch, loopback
 def test_rebinding_after_the_check_is_refused_before_connecting(monkeypatch, loopback):
     """The name answers public for the attempt's check, loopback for the connection: the
     connection is refused and nothing reaches the (loopback) server."""
-    from app import settings
+    from app.kernel import settings
 
     monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
     resolve_as(monkeypatch, {"rebind.test": ["93.184.216.34", "127.0.0.1"]})
@@ -146,7 +146,7 @@ def test_rebinding_after_the_check_is_refused_before_connecting(monkeypatch, loo
 def test_every_delivery_attempt_checks_the_url_again(monkeypatch):
     """A callback accepted while its name was public, moved to a private address later: the
     attempt is refused without a request (the check precedes signing and sending)."""
-    from tasks import webhooks
+    from app.work import deliveries as webhooks
 
     resolve_as(monkeypatch, {"moved.test": ["10.0.0.5"]})
     outcome = webhooks._post("http://moved.test/hook", "callback_url", "t", "msg_1",
@@ -162,11 +162,12 @@ def test_vendor_requests_and_the_proxy_connect_only_to_checked_addresses(
     """An account's base_url passed the rules when connected; if its name (or a download
     link's) resolves inwards later, the vendor request fails `address_refused` and the proxy
     answers `base_url_not_allowed`, with nothing sent."""
-    from app import proxy, settings
+    from app.kernel import settings
+    from app.services import proxy
+    from app.work import steps  # installs the vendor connection check
     from connectors import http
     from connectors.errors import VendorError
     from connectors.hubspot import VENDOR
-    from tasks import steps  # installs the vendor connection check
 
     assert steps._vendor_addresses("127.0.0.1", 1) == ["127.0.0.1"]  # loopback allow-listed
     monkeypatch.setattr(settings.get_settings(), "outbound_allow_networks", [])
@@ -187,10 +188,10 @@ def test_vendor_requests_and_the_proxy_connect_only_to_checked_addresses(
 def test_a_name_that_does_not_resolve_at_connect_time_is_a_network_error(monkeypatch):
     """Not a refusal: DNS may be down for a moment, so the vendor request is a Transient
     (retried with backoff), not a failed job."""
+    from app.work import steps  # noqa: F401 - installs the vendor connection check
     from connectors import http
     from connectors.errors import Transient
     from connectors.hubspot import VENDOR
-    from tasks import steps  # noqa: F401 - installs the vendor connection check
 
     monkeypatch.setattr(http, "_session", None)
 

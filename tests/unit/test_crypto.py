@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
-from app import crypto
-from app.settings import get_settings
+from app.kernel import crypto
+from app.kernel.settings import get_settings
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from app.kernel.timefmt import now_iso
 from app.mcp.tasks import MAX_POLL_MS, POLL_MS, task
-from app.timefmt import now_iso
 
 
 def job(status: str, **over: Any) -> dict[str, Any]:

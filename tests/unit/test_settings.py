@@ -9,7 +9,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from app.kernel.settings import Settings
 
 
 def test_config_json_masks_secrets(tmp_path):

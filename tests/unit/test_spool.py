@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from app import spool
-from app.jobstore import TERMINAL, now_iso
-from app.registry import registry
-from app.settings import get_settings
+from app.kernel.registry import registry
+from app.kernel.settings import get_settings
+from app.kernel.states import TERMINAL
+from app.kernel.timefmt import now_iso
+from app.store import spool
 
 # 1-byte, escaped (2 and 6 bytes), 2-, 3- and 4-byte UTF-8, and JSON-legal oddities.
 ALPHABET = (
@@ -272,7 +273,7 @@ def test_reserve_keeps_result_and_webhook_under_cap(seed: int) -> None:
 def test_reserve_keeps_a_partial_read_of_a_full_block_under_cap(seed: int) -> None:
     """A partial read (`GET …/result?after=`, `Client.wait`, MCP `job_wait`) adds `done`,
     `progress` and a partial cursor to the envelope, and carries a running job's status."""
-    from app.jobstore import JobState
+    from app.store.jobstore import JobState
 
     rng = random.Random(20_000 + seed)
     job_id = random_job_id(rng)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app import ssrf
-from app.errors import InvalidInput
-from app.settings import Settings, get_settings
-from app.ssrf import check_public_url
+from app.kernel import ssrf
+from app.kernel.errors import InvalidInput
+from app.kernel.settings import Settings, get_settings
+from app.kernel.ssrf import check_public_url
 from connectors import oauth
 from connectors.github import VENDOR as GITHUB
 from connectors.hubspot import VENDOR as HUBSPOT
@@ -118,7 +118,7 @@ def test_a_token_url_on_the_accounts_base_url_host_passes(url):
 
 def test_a_token_url_on_the_vendors_documented_token_host_passes(monkeypatch):
     checked = []
-    monkeypatch.setattr("app.ssrf.public_addresses", lambda h, p, field: checked.append(h))
+    monkeypatch.setattr("app.kernel.ssrf.public_addresses", lambda h, p, field: checked.append(h))
     ssrf.check_token_url("https://github.com/login/oauth/access_token", base_url=BASE,
                     vendor_token_url=GITHUB.token_url)
     assert checked == ["github.com"]  # and the address rules still apply
@@ -155,7 +155,7 @@ def test_a_token_url_does_not_drop_tls_its_host_uses(base, url):
 ])
 def test_an_operator_allow_listed_token_host_passes(monkeypatch, allow, url):
     monkeypatch.setattr(get_settings(), "token_hosts_allow", allow)
-    monkeypatch.setattr("app.ssrf.public_addresses", lambda h, p, field: [])
+    monkeypatch.setattr("app.kernel.ssrf.public_addresses", lambda h, p, field: [])
     assert ssrf.check_token_url(url, base_url=BASE, vendor_token_url="/oauth/v1/token") is None
 
 

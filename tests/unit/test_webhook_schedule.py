@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.webhooks import Outcome, next_delay
+from app.work.deliveries import Outcome, next_delay
 
 SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
 

@@ -1,0 +1,72 @@
+"""Encryption at rest for credentials and webhook secrets (Fernet, with key rotation)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet, MultiFernet
+
+from app.kernel.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def _fernet() -> MultiFernet:
+    return MultiFernet([Fernet(k) for k in get_settings().fernet_keys()])
+
+
+def seal(value: Any) -> str:
+    """Encrypt a JSON-able value with the first key."""
+    return _fernet().encrypt(json.dumps(value).encode()).decode()
+
+
+def unseal(token: str) -> Any:
+    """Decrypt with any configured key (old keys keep reading during rotation)."""
+    return json.loads(_fernet().decrypt(token.encode()))
+
+
+def reseal(token: str) -> str:
+    """The same value sealed under the first (newest) key, so older keys can be retired.
+
+    `MultiFernet.rotate` decrypts with any key and keeps the original timestamp."""
+    return _fernet().rotate(token.encode()).decode()
+
+
+# Swap a sealed field only if it still holds what we read: a concurrent refresh wins.
+_SWAP = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+
+def reseal_all() -> dict[str, int]:
+    """Re-seal every token record, tenant webhook secret and account vendor-webhook secret under
+    the first key, after which
+    the older keys can be dropped from `TOOLQUEUE_SECRET_KEY`. Safe while workers run."""
+    from app.kernel import keys
+    from app.kernel.redis import get_redis, run_script
+
+    r = get_redis()
+    done = {"tokens": 0, "tenants": 0, "accounts": 0}
+    for kind, pattern, field in (
+        ("tokens", keys.token("*"), "sealed"),
+        ("tenants", keys.tenant("*"), "webhook_secret"),
+        # a rotated-out secret still signing during its overlap (counted with the tenants)
+        ("tenants", keys.tenant("*"), "webhook_secret_prev"),
+        ("accounts", keys.account("*"), "webhook_secret"),  # the vendor's, for inbound ones
+    ):
+        for key in r.scan_iter(match=pattern, count=500):
+            if key.count(":") != 2:  # tq:tenant:<id>, not tq:tenant:<id>:jobs and the like
+                continue
+            old = r.hget(key, field)
+            if old and run_script(_SWAP, [key], [field, old, reseal(old)]):
+                done[kind] += 1
+    return done
+
+
+def digest(secret: str) -> str:
+    """Stable lookup hash of a high-entropy secret (API keys are random, so no salt needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,0 +1,36 @@
+"""A job's states, in one place: the Python code and the Lua scripts both take "terminal" from
+here (`lua_prelude`), so no copy of the list can drift."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    """`queued → running → succeeded | failed | cancelled`; the others are resting states."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING_RATE_LIMIT = "waiting_rate_limit"  # until a known instant (`retry_at`)
+    WAITING_VENDOR = "waiting_vendor"  # an async vendor job runs; a webhook or a poll resumes
+    NEEDS_REAUTH = "needs_reauth"  # parked until the account is re-authorized
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+UNFINISHED = tuple(s for s in JobState if s not in TERMINAL)
+
+
+def lua_prelude() -> str:
+    """`tq_ended(status)` for Lua scripts: true for a terminal status (or no status at all)."""
+    ended = ", ".join(f"['{s.value}'] = true" for s in sorted(TERMINAL))
+    return (
+        f"local TQ_ENDED = {{{ended}}}\n"
+        "local function tq_ended(s) return not s or s == '' or TQ_ENDED[s] == true end\n"
+    )

@@ -1,0 +1,539 @@
+"""Jobs as the surfaces see them: enqueue (call now), read, result, cancel (fetch later).
+
+The HTTP API, the MCP server and trusted in-process agents all call these functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import Any, Literal
+
+import orjson
+from kombu.exceptions import OperationalError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app import dispatch
+from app.kernel import keys, metrics, storeclock
+from app.kernel.crypto import digest
+from app.kernel.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from app.kernel.redis import get_async_redis, get_redis, run_script
+from app.kernel.registry import registry
+from app.kernel.settings import get_settings
+from app.kernel.ssrf import check_public_url
+from app.kernel.states import TERMINAL
+from app.store import spool
+from app.store.jobstore import (
+    decode,
+    encode,
+    load_for,
+    log,
+    log_length,
+    now_iso,
+    work_lua,
+    write,
+)
+
+logger = logging.getLogger("toolqueue.jobs")
+
+CREATE_FRESH_S = 2.0  # a create Redis runs later than this after it was sent creates nothing
+SEND_ERRORS = (OperationalError, RedisError)  # the broker (Redis) did not take the message
+
+# Account ownership, vendor match, idempotency and the new record, with its first step pending
+# (app/dispatch.py: beat's sweep sends it should this process die before it does): one round
+# trip. It also counts the new job in the metrics (the gauge of jobs by state, and the
+# transition) and keeps the tenant's job index trimmed to the jobs that may still exist.
+# Safe to run twice (redis-py retries a command whose answer was lost): a job that exists is
+# 'ok', even late. Refused as 'late' when Redis runs it after ARGV[8] (Redis's clock), before
+# the caller stops waiting for the answer: an enqueue that answered 503 created nothing (but
+# in one case: Redis stopped between running it and answering, and stayed away until every
+# retry of the caller had given up).
+# KEYS: account, idempotency key ('' none), job, job log, tenant index, jobs-by-state gauge,
+#       metrics, due, pending. ARGV: tenant, vendors accepted, idempotent ('1'), job id, ttl,
+#       now, log entry, fresh until, queued-transition field, step member, step deadline,
+#       the index's life (the longest a job can live), field/value pairs...
+_CREATE = work_lua() + """
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'ok'} end
+local t = redis.call('TIME')
+if tonumber(t[1]) + tonumber(t[2]) / 1e6 > tonumber(ARGV[8]) then return {'late'} end
+local owner = redis.call('HGET', KEYS[1], 'tenant_id')
+if owner ~= ARGV[1] then return {'no_account'} end
+local vendor = redis.call('HGET', KEYS[1], 'vendor')
+if not string.find(',' .. ARGV[2] .. ',', ',' .. vendor .. ',', 1, true) then
+  return {'vendor', vendor}
+end
+if ARGV[3] == '1' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {'exists', existing} end
+  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
+end
+redis.call('HSET', KEYS[3], unpack(ARGV, 13))
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('RPUSH', KEYS[4], ARGV[7])
+redis.call('EXPIRE', KEYS[4], ARGV[5])
+redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[6]) - tonumber(ARGV[12]))
+redis.call('EXPIRE', KEYS[5], ARGV[12])
+tq_pending(KEYS[8], KEYS[9], ARGV[10], '0', ARGV[11], '0')
+redis.call('HINCRBY', KEYS[6], 'queued', 1)
+redis.call('HINCRBY', KEYS[7], ARGV[9], 1)
+return {'ok'}
+"""
+
+
+_QUEUED = metrics.field("job_transitions", {"state": "queued"})
+
+
+class JobCreate(BaseModel):
+    """A tool call. Either `tool` + `account_id` (+ `args`), or a `continuation`. Strict: no
+    bool or numeric string becomes an int (`"max_pages": true` is refused)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tool: str | None = Field(None, description="Tool name from GET /v1/tools", max_length=200)
+    account_id: str | None = Field(None, max_length=100)
+    args: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments")
+    fields: list[str] | None = Field(
+        None, max_length=200, description="Project each record to these (dotted) fields"
+    )
+    callback_url: str | None = Field(None, max_length=2000, description="Webhook target")
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    max_bytes: int | None = Field(None, ge=4096, le=131072, description="Result body cap")
+    max_pages: int | None = Field(
+        None, ge=1, le=1_000_000, description="Page budget: stop and return a continuation"
+    )
+    delivery: Literal["single", "blocks"] = Field(
+        "single", description="`blocks`: fetch everything into consecutive capped blocks"
+    )
+    continuation: str | None = Field(None, max_length=200, description="From a truncated result")
+
+    @model_validator(mode="after")
+    def _shape(self) -> JobCreate:
+        if self.continuation is None and not (self.tool and self.account_id):
+            raise ValueError("give `tool` and `account_id`, or a `continuation`")
+        carried = {"tool", "account_id", "args", "fields", "max_bytes", "delivery", "max_pages"}
+        if self.continuation is not None and carried & self.model_fields_set:
+            raise ValueError(
+                "a `continuation` carries its tool, account_id, args, fields, max_bytes, "
+                "delivery and max_pages: omit them (only callback_url and idempotency_key "
+                "may be added)"
+            )
+        if self.fields is not None and any(not f or len(f) > 200 for f in self.fields):
+            raise ValueError("each of `fields` must be 1-200 characters")
+        return self
+
+
+def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
+    """Record the job and send its first step; no vendor call happens here."""
+    settings = get_settings()
+    cursor: dict[str, Any] = {"page": None, "skip": 0}
+    if req.continuation is not None:
+        cont = spool.load_continuation(req.continuation)
+        if not cont or cont["tenant_id"] != tenant_id:
+            raise NotFound("unknown or expired continuation", code="continuation_not_found")
+        tool_name, account_id, args = cont["tool"], cont["account_id"], cont["args"]
+        fields, max_bytes, delivery = cont["fields"], cont["max_bytes"], cont["delivery"]
+        max_pages = cont.get("max_pages")
+        cursor = cont["cursor"]
+    else:
+        tool_name, account_id, fields = req.tool or "", req.account_id or "", req.fields
+        max_bytes, delivery = req.max_bytes or settings.spool_max_bytes, req.delivery
+        max_pages = req.max_pages
+        tool = registry().tools.get(tool_name)
+        if tool is None:
+            raise InvalidInput(
+                f"unknown tool {tool_name!r}; GET /v1/tools lists them", code="unknown_tool"
+            )
+        try:
+            # strict, as JSON (app.strictjson): no "10" or true for an int, ISO dates still parse
+            args = tool.args.model_validate_json(json.dumps(req.args), strict=True).model_dump(
+                mode="json"
+            )
+        except ValidationError as exc:
+            raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
+    if req.callback_url:
+        check_public_url(req.callback_url)
+    tool = registry().tools[tool_name]
+    job_id = str(uuid.uuid4())
+    now = time.time()
+    record = {  # counters absent from the hash read as 0 (see jobstore.decode)
+        "tenant_id": tenant_id,
+        "account_id": account_id,
+        "tool": tool_name,
+        "args": args,
+        "max_bytes": max_bytes,
+        "delivery": delivery,
+        "status": "queued",
+        "created_at": now,
+        "updated_at": now,
+        "seq": 0,
+        "cursor": cursor,
+        "reserve": spool.reserve(job_id, tool_name),
+    }
+    optional = {
+        "max_pages": max_pages,
+        "fields": fields,
+        "callback_url": req.callback_url,
+        "idempotency_key": req.idempotency_key,
+        "continued_from": req.continuation,
+    }
+    record.update((k, v) for k, v in optional.items() if v)
+    created = now_iso(now)
+    entry = orjson.dumps({"status": "queued", "at": created, "reason": "enqueued"})
+    idem = keys.idempotency(tenant_id, digest(req.idempotency_key)) if req.idempotency_key else ""
+    first = dispatch.plan(now=now)
+    outcome: Any = run_script(
+        _CREATE,
+        [
+            keys.account(account_id),
+            idem,
+            keys.job(job_id),
+            keys.job_log(job_id),
+            keys.tenant_jobs(tenant_id),
+            keys.JOBS_BY_STATE,
+            metrics.KEY,
+            keys.DUE,
+            keys.PENDING,
+        ],
+        [
+            tenant_id,
+            ",".join(tool.accepts),
+            "1" if req.idempotency_key else "0",
+            job_id,
+            settings.spool_ttl_s,
+            now,
+            entry,
+            storeclock.now() + CREATE_FRESH_S,
+            _QUEUED,
+            keys.step_work(job_id),
+            first.deadline,
+            index_ttl(settings),
+            *encode(record),
+        ],
+    )
+    if outcome[0] == "late":
+        raise StoreUnavailable(
+            "the job store answered too late; nothing was created: send the request again"
+        )
+    if outcome[0] == "no_account":
+        raise NotFound(f"account {account_id!r} not found", code="account_not_found")
+    if outcome[0] == "vendor":
+        raise InvalidInput(
+            f"tool {tool_name} runs on {' or '.join(tool.accepts)} accounts; "
+            f"{account_id} is a {outcome[1]} account",
+            code="account_vendor_mismatch",
+        )
+    if outcome[0] == "exists":  # same shape as a first call, with the job's current status
+        job = load_for(outcome[1], tenant_id)
+        return {
+            "job_id": outcome[1],
+            "status": job["status"],
+            "tool": job["tool"],
+            "account_id": job["account_id"],
+            "created_at": now_iso(job["created_at"]),
+            "idempotent_replay": True,
+        }
+    try:
+        dispatch.send(keys.step_work(job_id), 0, first)
+    except SEND_ERRORS as exc:  # the job exists: beat's sweep sends its step after the grace
+        logger.warning("job %s recorded, its first step not sent (%s): the sweep will", job_id, exc)
+    return {
+        "job_id": job_id,
+        "status": "queued",
+        "tool": tool_name,
+        "account_id": account_id,
+        "created_at": created,
+    }
+
+
+MAX_WAIT_S = 60.0
+
+
+def index_ttl(settings: Any) -> int:
+    """The longest a job can live: its record outlives its last write by the spool TTL, and
+    its last write can come after the longest vendor wait, or a park awaiting credentials."""
+    return int(settings.spool_ttl_s + settings.vendor_wait_max_s + settings.reauth_timeout_s)
+
+
+def get(tenant_id: str, job_id: str) -> dict[str, Any]:
+    return view(load_for(job_id, tenant_id), job_id)
+
+
+async def changed(job_id: str, status: str, timeout_s: float) -> bool:
+    """Wait (no polling: the job's state-log channel) until the job leaves `status`, at most
+    `timeout_s`; True when it did. The caller checked the tenant."""
+    r = get_async_redis()
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    deadline = time.monotonic() + min(timeout_s, MAX_WAIT_S)
+    with contextlib.suppress(RedisConnectionError, RedisTimeoutError):  # answer what we have
+        return await _changed(r, pubsub, job_id, status, deadline)
+    return False
+
+
+async def _changed(r: Any, pubsub: Any, job_id: str, status: str, deadline: float) -> bool:
+    try:
+        await pubsub.subscribe(keys.job_log(job_id) + ":events")
+        # read after subscribing, so a change between the caller's read and now is not missed
+        if await r.hget(keys.job(job_id), "status") != status:
+            return True
+        while (left := deadline - time.monotonic()) > 0:
+            msg = await pubsub.get_message(timeout=left)
+            if msg is None:
+                await asyncio.sleep(0)  # a timeout, or a subscribe confirmation
+                continue
+            new = json.loads(msg["data"]).get("status")
+            if new is not None and new != status:
+                return True
+        return False
+    finally:
+        await pubsub.aclose()
+
+
+HISTORY_VIEW = 20  # state-log entries a job view carries (the newest); `history` pages on
+HISTORY_PAGE_MAX = 500
+
+
+def history(tenant_id: str, job_id: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+    """The job's whole state log, oldest first, a page at a time."""
+    load_for(job_id, tenant_id)
+    limit = max(1, min(limit, HISTORY_PAGE_MAX))
+    total = log_length(job_id)
+    entries = log(job_id, offset, offset + limit - 1) if offset < total else []
+    out: dict[str, Any] = {"job_id": job_id, "total": total, "offset": offset, "entries": entries}
+    if offset + len(entries) < total:
+        out["next_offset"] = offset + len(entries)
+    return out
+
+
+def brief(tenant_id: str, job_id: str) -> dict[str, Any]:
+    """What an agent needs to decide its next move, in a few hundred bytes: state, progress,
+    when it resumes, and why (the latest entry of its history), plus the continuation or
+    error once it has ended. The whole view is GET /v1/jobs/{id}."""
+    job = load_for(job_id, tenant_id)
+    full = view(job, job_id, history_view=1)
+    last = full["history"][-1] if full["history"] else {}
+    out = {k: full[k] for k in ("job_id", "tool", "status", "progress", "truncated")}
+    if full["retry_at"]:
+        out["retry_at"] = full["retry_at"]
+    out["reason"] = (last.get("reason") or "")[:300]
+    if last.get("count"):
+        out["reason_count"] = last["count"]
+    for key in ("continuation", "error"):
+        if key in full:
+            out[key] = full[key]
+    out["history_total"] = full["history_total"]
+    return out
+
+
+def view(job: dict[str, Any], job_id: str, history_view: int = HISTORY_VIEW) -> dict[str, Any]:
+    def iso(key: str) -> str | None:
+        return now_iso(job[key]) if job.get(key) else None
+
+    out: dict[str, Any] = {
+        "job_id": job_id,
+        "tool": job["tool"],
+        "account_id": job["account_id"],
+        "status": job["status"],
+        "delivery": job.get("delivery") or "single",
+        "progress": {
+            "pages": job["pages"],
+            "records": job["records"],
+            "bytes": job["bytes"],
+            "blocks": job["blocks"] if job["records"] else 0,
+        },
+        "created_at": iso("created_at"),
+        "updated_at": iso("updated_at"),
+        "started_at": iso("started_at"),
+        "finished_at": iso("finished_at"),
+        "retry_at": iso("retry_at") if job["status"] not in TERMINAL else None,
+        "truncated": job["truncated"],
+        "history": log(job_id, -history_view),
+        "history_total": log_length(job_id),
+    }
+    if job.get("continuation"):
+        out["continuation"] = job["continuation"]
+    if job.get("error"):
+        out["error"] = job["error"]
+    if job.get("callback_url"):
+        out["callback_url"] = job["callback_url"]
+    return out
+
+
+def list_jobs(tenant_id: str, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The tenant's newest jobs (optionally in one state), a line each; expired ones drop
+    out of the index as they are met."""
+    r = get_redis()
+    index = keys.tenant_jobs(tenant_id)
+    rows: list[dict[str, Any]] = []
+    start, batch = 0, max(limit, 50)
+    while len(rows) < limit:
+        ids = r.zrevrange(index, start, start + batch - 1)
+        if not ids:
+            break
+        start += batch
+        with r.pipeline(transaction=False) as p:
+            for job_id in ids:
+                p.hgetall(keys.job(job_id))
+            raws = p.execute()
+        gone = [job_id for job_id, raw in zip(ids, raws, strict=True) if not raw]
+        if gone:
+            r.zrem(index, *gone)
+            start -= len(gone)
+        for job_id, raw in zip(ids, raws, strict=True):
+            if raw and (state is None or raw.get("status") == state):
+                job = decode(raw)
+                rows.append(
+                    {
+                        "job_id": job_id,
+                        "tool": job["tool"],
+                        "status": job["status"],
+                        "pages": job["pages"],
+                        "records": job["records"],
+                        "created_at": now_iso(job["created_at"]) if job["created_at"] else None,
+                        "updated_at": now_iso(job["updated_at"]) if job["updated_at"] else None,
+                    }
+                )
+    return rows[:limit]
+
+
+def deliveries(tenant_id: str, job_id: str) -> dict[str, Any]:
+    """Every webhook attempt for the job: time, status code, latency, error."""
+    job = load_for(job_id, tenant_id)
+    raw = get_redis().lrange(keys.job_deliveries(job_id), 0, -1)
+    return {
+        "job_id": job_id,
+        "callback_url": job.get("callback_url"),
+        "deliveries": [json.loads(e) for e in raw],
+    }
+
+
+def redeliver(tenant_id: str, job_id: str, manual: str = "redeliver") -> dict[str, Any]:
+    """Send the ended job's event once more, now: same webhook-id (receivers de-duplicate on
+    it), a fresh timestamp and signature. One attempt, logged with the others; `replay` also
+    clears the job's dead letter when it lands."""
+    job = load_for(job_id, tenant_id)
+    if job["status"] not in TERMINAL:
+        raise Conflict(
+            f"job {job_id} is {job['status']}; its event exists once it ends",
+            code="job_not_finished",
+            status=job["status"],
+        )
+    if not job.get("callback_url"):
+        raise Conflict(f"job {job_id} has no callback_url", code="no_callback_url")
+    attempt = get_redis().llen(keys.job_deliveries(job_id))
+    dispatch.send_once(
+        dispatch.WEBHOOK_TASK, [job_id, attempt, manual], f"{job_id}.webhook.{attempt}.{manual}"
+    )
+    return {"job_id": job_id, "webhook_id": f"msg_{job_id}", "status": "queued"}
+
+
+def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:
+    """The result body (or export block `block`): at most the job's `max_bytes`."""
+    job = load_for(job_id, tenant_id)
+    if job["status"] not in TERMINAL:
+        raise Conflict(
+            f"job {job_id} is {job['status']}; the result exists once it ends",
+            code="job_not_finished",
+            status=job["status"],
+        )
+    if not 0 <= block < max(job["blocks"], 1):
+        raise NotFound(
+            f"block {block} does not exist; the job has {job['blocks']} block(s)",
+            code="block_not_found",
+        )
+    count, runs = spool.read_block(job_id, block)
+    return spool.render(spool.envelope(job_id, job, block=block), runs, count)
+
+
+PARTIAL_HINT = "`p:<block>.<run>`, a `continuation` from an earlier partial read of this job"
+
+
+def parse_after(after: str | None) -> tuple[int, int]:
+    """(block, run) of a partial cursor (None: the start); InvalidInput when malformed."""
+    if after is None:
+        return 0, 0
+    pos = spool.parse_partial(after)
+    if pos is None:
+        if after.startswith(spool.CONTINUATION_PREFIX):
+            why = "that is a job continuation (POST it to /v1/jobs to start the next job)"
+        else:
+            why = "malformed"
+        raise InvalidInput(f"`after` must be {PARTIAL_HINT}; {why}", code="invalid_continuation")
+    return pos
+
+
+def partial(tenant_id: str, job_id: str, after: str | None = None) -> tuple[bytes, bool]:
+    """The records spooled so far after the partial cursor `after` (None: from the start),
+    readable while the job runs: at most one block (so at most the job's `max_bytes`), whole
+    spool elements only. `done: true` once the job has ended and this was its last block
+    (`continuation` is then the job's own, when truncated); otherwise `continuation` is the
+    cursor to read on from. Returns the body and `done`."""
+    block, start = parse_after(after)
+    # the job first, then the spool: runs pushed in between are read now or on the next call
+    job = load_for(job_id, tenant_id)
+    blocks = max(job["blocks"], 1)
+    if block >= blocks:
+        raise NotFound(
+            f"block {block} does not exist (yet); the job has {job['blocks']} block(s)",
+            code="block_not_found",
+        )
+    count, runs = spool.read_block(job_id, block, start)
+    last = block == blocks - 1
+    done = last and job["status"] in TERMINAL
+    if done:
+        env = spool.envelope(job_id, job, block=block, done=True)
+    elif not last:  # the job has moved on: this block is complete
+        env = spool.envelope(
+            job_id, job, block=block, done=False, partial=spool.partial_token(block + 1, 0)
+        )
+    else:
+        token = spool.partial_token(block, start + len(runs))
+        env = spool.envelope(job_id, job, block=block, done=False, partial=token)
+    return spool.render(env, runs, count), done
+
+
+def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
+    job = load_for(job_id, tenant_id)
+    if job["status"] in ("succeeded", "failed"):
+        raise Conflict(
+            f"job {job_id} already {job['status']}",
+            code="job_already_finished",
+            status=job["status"],
+        )
+    if job["status"] != "cancelled" and write(
+        job_id,
+        {"finished_at": time.time(), "retry_at": None},
+        status="cancelled",
+        reason="cancelled by the caller",
+    ):
+        metrics.incr("job_transitions", {"state": "cancelled"})
+        if job.get("callback_url"):  # pending since the write; this sends it at once
+            dispatch.send(keys.webhook_work(job_id), 0)
+    return get(tenant_id, job_id)
+
+
+def tools() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": t.name,
+            "vendors": list(t.accepts),
+            "description": t.description,
+            "input_schema": t.args.model_json_schema(),
+        }
+        for t in registry().tools.values()
+    ]
+
+
+def _explain(exc: ValidationError, prefix: str) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]))
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,106 @@
+"""Tenants own everything; an API key (stored hashed) names its tenant."""
+
+from __future__ import annotations
+
+import base64
+import math
+import secrets
+import time
+from datetime import UTC, datetime
+
+from app.kernel import keys
+from app.kernel.crypto import digest, seal, unseal
+from app.kernel.errors import NotFound, Unauthorized
+from app.kernel.redis import get_redis, run_script
+from app.kernel.settings import get_settings
+
+
+def create_tenant(
+    name: str, rate_limit: int | None = None, rate_window_s: float | None = None
+) -> dict[str, str]:
+    """Returns the only copy of the API key and webhook secret the caller will ever see.
+
+    `rate_limit` requests per `rate_window_s` (0: unlimited) override this tenant's API limit
+    (`app.api.throttle`); one left out follows its setting (`TOOLQUEUE_API_RATE_*`).
+    """
+    if rate_limit is not None and rate_limit < 0:
+        raise ValueError("rate_limit must be 0 (unlimited) or more")
+    if rate_window_s is not None and not (0 < rate_window_s < math.inf):
+        raise ValueError("rate_window_s must be a number of seconds above 0")
+    tenant_id = "ten_" + secrets.token_hex(8)
+    api_key = "tq_" + secrets.token_urlsafe(32)
+    webhook_secret = _new_secret()
+    record: dict[str, str | float] = {
+        "name": name,
+        "created_at": time.time(),
+        "webhook_secret": seal(webhook_secret),
+    }
+    if rate_limit is not None:
+        record["rate_limit"] = rate_limit
+    if rate_window_s is not None:
+        record["rate_window_s"] = float(rate_window_s)
+    r = get_redis()
+    with r.pipeline() as p:
+        p.hset(keys.tenant(tenant_id), mapping=record)
+        p.set(keys.api_key(digest(api_key)), tenant_id)
+        p.execute()
+    return {"tenant_id": tenant_id, "api_key": api_key, "webhook_secret": webhook_secret}
+
+
+def authenticate(api_key: str) -> str:
+    tenant_id = get_redis().get(keys.api_key(digest(api_key))) if api_key else None
+    if not tenant_id:
+        raise Unauthorized("missing or unknown API key: send `Authorization: Bearer <api_key>`")
+    return tenant_id
+
+
+def webhook_secret(tenant_id: str) -> str:
+    sealed = get_redis().hget(keys.tenant(tenant_id), "webhook_secret")
+    if not sealed:
+        raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+    return unseal(sealed)
+
+
+def webhook_secrets(tenant_id: str) -> list[str]:
+    """The secrets that sign an attempt now: the current one, plus the previous one while a
+    rotation's overlap lasts (so receivers can switch secrets without dropping events)."""
+    current, prev, until = get_redis().hmget(
+        keys.tenant(tenant_id), "webhook_secret", "webhook_secret_prev", "webhook_secret_prev_until"
+    )
+    if not current:
+        raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+    out = [unseal(current)]
+    if prev and until and float(until) > time.time():
+        out.append(unseal(prev))
+    return out
+
+
+# Move the current secret to `prev` and install the new one, atomically (two rotations at once
+# cannot both demote the same secret and lose one).
+_ROTATE = """
+local cur = redis.call('HGET', KEYS[1], 'webhook_secret')
+if not cur then return 0 end
+redis.call('HSET', KEYS[1], 'webhook_secret_prev', cur, 'webhook_secret_prev_until', ARGV[2],
+           'webhook_secret', ARGV[1])
+return 1
+"""
+
+
+def rotate_webhook_secret(tenant_id: str) -> dict[str, object]:
+    """A new webhook secret, returned this once (sealed at rest like the first). The old one
+    keeps signing alongside it for `webhook_secret_overlap_s`, then stops."""
+    secret = _new_secret()
+    overlap = get_settings().webhook_secret_overlap_s
+    until = time.time() + overlap
+    if not run_script(_ROTATE, [keys.tenant(tenant_id)], [seal(secret), until]):
+        raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+    return {
+        "tenant_id": tenant_id,
+        "webhook_secret": secret,
+        "previous_secret_valid_until": datetime.fromtimestamp(until, UTC).isoformat(),
+        "overlap_s": overlap,
+    }
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
