@@ -21,7 +21,8 @@ from typing import Any
 
 import requests
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+from app.kernel.states import TERMINAL
+
 CONTINUATION_PREFIX = "tqc_"  # app.spool's: a truncated result's continuation (a new job)
 PARTIAL = re.compile(r"p:[0-9]+\.[0-9]+")  # app.spool's partial cursor (the server checks it)
 
@@ -117,7 +118,8 @@ class Client:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {api_key}"
 
-    def _request(self, method: str, path: str, **kw: Any) -> Any:
+    def _request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        """Every endpoint answers a JSON object; an error status raises `ClientError`."""
         kw.setdefault("timeout", self.timeout)
         resp = self.session.request(method, self.base_url + path, **kw)
         if resp.status_code >= 400:
@@ -128,7 +130,8 @@ class Client:
             raise ClientError(
                 resp.status_code, str(body.get("error")), str(body.get("message")), body
             )
-        return resp.json()
+        answer: dict[str, Any] = resp.json()
+        return answer
 
     def call(
         self, tool: str, account_id: str, args: dict[str, Any] | None = None, **options: Any
@@ -166,7 +169,8 @@ class Client:
     def jobs(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The tenant's newest jobs, a line each."""
         params: dict[str, Any] = {"limit": limit, **({"state": state} if state else {})}
-        return self._request("GET", "/v1/jobs", params=params)["jobs"]
+        jobs: list[dict[str, Any]] = self._request("GET", "/v1/jobs", params=params)["jobs"]
+        return jobs
 
     def deliveries(self, job_id: str) -> dict[str, Any]:
         return self._request("GET", f"/v1/jobs/{job_id}/deliveries")

@@ -15,7 +15,7 @@ from connectors.inbound import Delivery
 
 router = APIRouter(prefix="/v1", tags=["vendor webhooks"])
 
-RECEIVED = {
+RECEIVED: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing, wrong or stale signature, or no secret for the account"},
     404: {"description": "toolqueue takes no webhooks from this vendor"},
 }

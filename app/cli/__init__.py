@@ -113,7 +113,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     """Live view until the job ends; exit 0 if it succeeded, 1 otherwise."""
     from app.cli.watch import watch
 
-    return 0 if watch(_client(args), args.job_id)["status"] == "succeeded" else 1
+    return 0 if watch(_client(args), args.job_id)["status"] == JobState.SUCCEEDED else 1
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:

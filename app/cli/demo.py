@@ -26,6 +26,7 @@ from standardwebhooks import Webhook
 from app.cli.stack import Stack
 from app.client import Client
 from app.kernel.settings import get_settings
+from app.kernel.states import TERMINAL, JobState
 
 console = Console()
 
@@ -201,7 +202,7 @@ def _act_mcp(api_url: str, api_key: str, account_id: str) -> Act:
     at once; the agent polls `tasks/get` until the result comes inline."""
     import anyio
 
-    from app.mcp.client import connect, get_task
+    from app.mcp.client import CreateTaskResult, connect, get_task
 
     console.rule("agent over MCP: a tool call as a task")
     seen: list[str] = []
@@ -212,6 +213,8 @@ def _act_mcp(api_url: str, api_key: str, account_id: str) -> Act:
                     "fields": ["id"]}  # fmt: skip
             handle = await mcp.session.call_tool("hubspot_contacts_list", args,
                                                  allow_claimed=True)  # fmt: skip
+            if not isinstance(handle, CreateTaskResult):
+                raise RuntimeError(f"the server answered the call inline, not as a task: {handle}")
             console.print(f"tools/call → task {handle.task_id} ({handle.status}) at once")
             while True:
                 task = await get_task(mcp, handle.task_id)
@@ -245,18 +248,18 @@ def _act_rate_limit(sandbox: str, client: Client, account_id: str) -> Act:
     job = client.call("hubspot.contacts.list", account_id, {"limit": 100}, fields=["id"],
                       max_pages=30)  # fmt: skip
     view = client.get(job["job_id"])
-    while view["status"] not in ("succeeded", "failed", "cancelled"):
-        if view["status"] == "waiting_rate_limit" and view.get("retry_at"):
+    while view["status"] not in TERMINAL:
+        if view["status"] == JobState.WAITING_RATE_LIMIT and view.get("retry_at"):
             console.print(f"  {view['status']} until {view['retry_at']}")
         view = client.get(job["job_id"], wait_s=10)
     calls = _vendor_calls(sandbox, since)[20:]
     refused = [e for e in calls if e["status"] == 429]
     waited = calls[1]["t"] - refused[0]["t"] if refused and len(calls) > 1 else 0.0
     for entry in view["history"]:
-        if entry["status"] == "waiting_rate_limit" and "TEN_SECONDLY" in entry["reason"]:
+        if entry["status"] == JobState.WAITING_RATE_LIMIT and "TEN_SECONDLY" in entry["reason"]:
             console.print(f"  {entry['reason']}")
     _sandbox(sandbox, rate_budget=1000, rate_window_ms=10000)
-    ok = view["status"] == "succeeded" and len(refused) == 1 and waited >= 2.0
+    ok = view["status"] == JobState.SUCCEEDED and len(refused) == 1 and waited >= 2.0
     evidence = (f"{len(calls)} vendor calls, {len(refused)} refused; next call {waited:.2f}s "
                 "after the 429 (HubSpot said 2 s)")  # fmt: skip
     console.print(f"  {evidence}")
@@ -279,7 +282,7 @@ def _act_token_expiry(sandbox: str, client: Client) -> Act:
     job = client.call("hubspot.contacts.list", account["account_id"], {"limit": 100},
                       fields=["id"], max_pages=80)  # fmt: skip
     view = client.get(job["job_id"])
-    while view["status"] not in ("succeeded", "failed", "cancelled"):
+    while view["status"] not in TERMINAL:
         view = client.get(job["job_id"], wait_s=10)
     _sandbox(sandbox, token_ttl_s=1800, latency_ms=0)
     refreshes = [h["reason"] for h in view["history"] if "token refreshed" in h["reason"]]
@@ -287,7 +290,7 @@ def _act_token_expiry(sandbox: str, client: Client) -> Act:
         console.print(f"  {reason}")
     unauthorized = sum(e["status"] == 401 for e in _vendor_calls(sandbox, since))
     status = client._request("GET", f"/v1/accounts/{account['account_id']}")
-    ok = view["status"] == "succeeded" and unauthorized == 0 and status["refresh_count"] >= 1
+    ok = view["status"] == JobState.SUCCEEDED and unauthorized == 0 and status["refresh_count"] >= 1
     evidence = (f"{view['progress']['pages']} pages, {status['refresh_count']} refreshes, "
                 f"{unauthorized} vendor 401s")  # fmt: skip
     console.print(f"  {evidence}")
@@ -318,7 +321,7 @@ def _act_vendor_webhook(sandbox: str, client: Client) -> Act:
     job = client.call("shopify.bulk_query", account_id,
                       {"query": "{ customers { edges { node { id email } } } }"})  # fmt: skip
     job_view = client.get(job["job_id"])
-    while job_view["status"] not in ("succeeded", "failed", "cancelled"):
+    while job_view["status"] not in TERMINAL:
         job_view = client.get(job["job_id"], wait_s=10)
     took = time.monotonic() - started
     reasons = [h["reason"] for h in job_view["history"]]
@@ -326,7 +329,7 @@ def _act_vendor_webhook(sandbox: str, client: Client) -> Act:
         if "webhook" in reason:
             console.print(f"  {reason}")
     resumed = any("vendor webhook export.completed" in r for r in reasons)
-    ok = job_view["status"] == "succeeded" and resumed and took < 30
+    ok = job_view["status"] == JobState.SUCCEEDED and resumed and took < 30
     evidence = (f"{job_view['progress']['records']:,} customers in {took:.1f}s, resumed by the "
                 "signed bulk_operations/finish webhook (fallback poll: 60 s)")  # fmt: skip
     console.print(f"  {evidence}")

@@ -13,15 +13,15 @@ from rich.table import Table
 from rich.text import Text
 
 from app.client import Client
-from app.kernel.states import TERMINAL
+from app.kernel.states import TERMINAL, JobState
 
-STYLE = {
-    "succeeded": "bold green",
-    "failed": "bold red",
-    "cancelled": "yellow",
-    "waiting_rate_limit": "magenta",
-    "waiting_vendor": "cyan",
-    "needs_reauth": "bold red",
+STYLE: dict[str, str] = {  # by job state
+    JobState.SUCCEEDED: "bold green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "yellow",
+    JobState.WAITING_RATE_LIMIT: "magenta",
+    JobState.WAITING_VENDOR: "cyan",
+    JobState.NEEDS_REAUTH: "bold red",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio
@@ -21,6 +21,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 from redis.retry import Retry
 
+from app.kernel.redistypes import Store
 from app.kernel.settings import get_settings
 
 # Redis cannot be reached or did not answer in time (BusyLoadingError is a ConnectionError;
@@ -77,18 +78,19 @@ def current() -> Timeouts:
 
 
 @lru_cache(maxsize=1)
-def get_redis() -> redis.Redis:
+def get_redis() -> Store:
     """Process-wide client (decoded strings). Failed commands are retried on a fresh
     connection (`Timeouts`); every write we make is idempotent or fenced, so a retried
     command is safe."""
     t = _timeouts
-    return redis.Redis.from_url(
+    client = redis.Redis.from_url(
         get_settings().effective_redis_url,
         decode_responses=True,
         retry=Retry(ExponentialBackoff(cap=t.backoff_cap_s, base=0.05), retries=t.retries),
         retry_on_error=_RETRY_ON,
         **t.options(),
     )
+    return cast(Store, client)  # its replies are decoded: see app.kernel.redistypes
 
 
 @lru_cache(maxsize=1)

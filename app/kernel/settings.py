@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import secrets
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -256,7 +257,7 @@ def _mask_url(url: str) -> str:
     return url
 
 
-def _local_secret(home: Path, name: str, make) -> str:
+def _local_secret(home: Path, name: str, make: Callable[[], str]) -> str:
     """Read or create a secret file (mode 0600) under the data dir; race-safe across processes."""
     path = home / name
     if path.exists():

@@ -40,4 +40,5 @@ def dead_letter(tenant_id: str, job_id: str) -> dict[str, Any]:
     raw = get_redis().hget(keys.tenant_dead_letters(tenant_id), job_id)
     if not raw:
         raise NotFound(f"no dead letter for job {job_id}", code="dead_letter_not_found")
-    return json.loads(raw)
+    letter: dict[str, Any] = json.loads(raw)
+    return letter

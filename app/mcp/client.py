@@ -23,6 +23,8 @@ from mcp_types import CallToolResult, Request, RequestParams, Result
 from pydantic import ConfigDict, TypeAdapter
 
 TASKS = "io.modelcontextprotocol/tasks"
+# Task answers are read as plain JSON objects. The SDK's `send_request` takes a TypeAdapter as
+# well as a model, but its TypeVar is bound to BaseModel, hence the `type-var` ignores below.
 RAW = TypeAdapter(dict[str, Any])
 
 
@@ -58,11 +60,13 @@ class CancelTask(Request[TaskIdParams, Literal["tasks/cancel"]]):
 
 
 async def get_task(client: Client, task_id: str) -> dict[str, Any]:
-    return await client.session.send_request(GetTask(params=TaskIdParams(task_id=task_id)), RAW)
+    request = GetTask(params=TaskIdParams(task_id=task_id))
+    return await client.session.send_request(request, RAW)  # type: ignore[type-var]
 
 
 async def cancel_task(client: Client, task_id: str) -> dict[str, Any]:
-    return await client.session.send_request(CancelTask(params=TaskIdParams(task_id=task_id)), RAW)
+    request = CancelTask(params=TaskIdParams(task_id=task_id))
+    return await client.session.send_request(request, RAW)  # type: ignore[type-var]
 
 
 class TasksClient(ClientExtension):
@@ -79,9 +83,8 @@ class TasksClient(ClientExtension):
         async def resolve(handle: CreateTaskResult, ctx: ClaimContext) -> CallToolResult:
             deadline = time.monotonic() + self.timeout_s
             while True:
-                task = await ctx.session.send_request(
-                    GetTask(params=TaskIdParams(task_id=handle.task_id)), RAW
-                )
+                request = GetTask(params=TaskIdParams(task_id=handle.task_id))
+                task = await ctx.session.send_request(request, RAW)  # type: ignore[type-var]
                 if task["status"] == "completed":
                     return CallToolResult.model_validate(task["result"])
                 if task["status"] != "working" or time.monotonic() > deadline:

@@ -94,7 +94,7 @@ def _call_model(name: str, args: type[BaseModel], accepts: tuple[str, ...]) -> t
         if required_args
         else Field(default_factory=args, description=f"The arguments of `{name}` (optional)")
     )
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         name.replace(".", "_"),
         __config__=ConfigDict(
             extra="forbid", strict=True, json_schema_extra=_drop_null_defaults

@@ -152,14 +152,16 @@ def check_credentials(
 ) -> None:
     """A refresh token is only usable where there is a token endpoint to send it to; a
     token_url the tenant names gets the SSRF rules and must be where a client secret may go."""
+    if not isinstance(creds, OAuth2Credentials):
+        return  # a bearer token is never refreshed
     vendor = registry().vendors[vendor_name]
-    if getattr(creds, "refresh_token", None) and not (creds.token_url or vendor.token_url):
+    if creds.refresh_token and not (creds.token_url or vendor.token_url):
         raise InvalidInput(
             f"{vendor_name} has no token endpoint: give `credentials.token_url`, or use "
             '`{"type": "bearer"}` credentials',
             code="token_url_required",
         )
-    if getattr(creds, "token_url", None):
+    if creds.token_url:
         url = tokens.token_endpoint(creds.token_url, vendor.token_url, base_url)
         check_token_url(url, base_url=base_url, vendor_token_url=vendor.token_url)
 

@@ -6,7 +6,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -15,34 +15,10 @@ from app.kernel.errors import NotFound
 from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
+from app.kernel.states import JobState
 from app.kernel.timefmt import now_iso
+from app.store.jobrecord import FLOAT_FIELDS, INT_FIELDS, JSON_FIELDS, JobRecord
 
-JSON_FIELDS = ("args", "fields", "cursor", "error", "prev_cursor")
-INT_FIELDS = (
-    "seq",
-    "pages",
-    "records",
-    "bytes",
-    "block",
-    "block_bytes",
-    "block_records",
-    "blocks",
-    "max_bytes",
-    "attempts",
-    "max_pages",
-    "limited",
-    "reserve",
-)
-FLOAT_FIELDS = (
-    "created_at",
-    "updated_at",
-    "started_at",
-    "finished_at",
-    "retry_at",
-    "waited_s",
-    "retry_waited_s",
-    "vendor_waited_s",
-)
 
 @dataclass(frozen=True)
 class Plan:
@@ -133,13 +109,15 @@ return 1
 """
 
 
-def load(job_id: str) -> dict[str, Any] | None:
+def load(job_id: str) -> JobRecord | None:
     raw = get_redis().hgetall(keys.job(job_id)) if job_id else {}
     return decode(raw) if raw else None
 
 
-def decode(raw: dict[str, str]) -> dict[str, Any]:
+def decode(raw: dict[str, str]) -> JobRecord:
     job: dict[str, Any] = dict(raw)
+    if "status" in raw:
+        job["status"] = JobState(raw["status"])
     for f in JSON_FIELDS:
         if raw.get(f):
             job[f] = json.loads(raw[f])
@@ -150,10 +128,10 @@ def decode(raw: dict[str, str]) -> dict[str, Any]:
     for f in FLOAT_FIELDS:
         job[f] = float(raw[f]) if raw.get(f) else None
     job["truncated"] = raw.get("truncated") == "1"
-    return job
+    return cast(JobRecord, job)
 
 
-def load_for(job_id: str, tenant_id: str) -> dict[str, Any]:
+def load_for(job_id: str, tenant_id: str) -> JobRecord:
     """Another tenant's job is indistinguishable from a missing one."""
     job = load(job_id)
     if not job or job.get("tenant_id") != tenant_id:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
 from operator import add
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -27,6 +27,7 @@ from app.kernel.redis import get_redis
 from app.kernel.settings import get_settings
 from app.kernel.states import JobState
 from app.kernel.timefmt import now_iso
+from app.store.jobrecord import JobRecord
 
 CONTINUATION_PREFIX = "tqc_"
 CONTINUATION_LEN = len(CONTINUATION_PREFIX) + 43  # token_urlsafe(32)
@@ -100,7 +101,7 @@ def parse_partial(token: str) -> tuple[int, int] | None:
 
 def envelope(
     job_id: str,
-    job: dict[str, Any],
+    job: JobRecord,
     *,
     block: int = 0,
     done: bool | None = None,
@@ -123,8 +124,8 @@ def envelope(
         body["continuation"] = job["continuation"]
     if job.get("delivery") == "blocks":
         body.update(blocks=job.get("blocks", 1), block=block, total_records=job.get("records", 0))
-    if job.get("error"):
-        err = job["error"]
+    err = job.get("error")
+    if err:
         code = re.sub(r"[^A-Za-z0-9_.:-]", "_", str(err["code"]))[:64]
         body["error"] = {"code": code, "message": str(err["message"])[:ERROR_MESSAGE_MAX]}
     if done is not None:
@@ -183,7 +184,8 @@ def _reserve(id_len: int, tool: str) -> int:
     sizes = []
     for partial in (None, partial_token(_BIG, _BIG)):
         for done in (None, False):
-            env = envelope(job_id, worst, block=_BIG, done=done, partial=partial)
+            # the fields envelope reads, at their largest
+            env = envelope(job_id, cast(JobRecord, worst), block=_BIG, done=done, partial=partial)
             body = (dumps({**env, "record_count": _BIG})[:-1] + ',"records":[]}').encode()
             sizes.append(len(render_event("delivery.exhausted", body, now_iso(0))))
     return max(sizes) + 32

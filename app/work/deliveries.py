@@ -36,13 +36,14 @@ from app.kernel.signing import sign
 from app.kernel.ssrf import check_public_url, pinned
 from app.kernel.timefmt import now_iso
 from app.store import accounts, spool, tenants
+from app.store.jobrecord import JobRecord
 from app.store.jobstore import load
 from connectors.ratelimit import parse as parse_rate_limit
 
 log = logging.getLogger("toolqueue.webhooks")
 
 
-def event_body(job_id: str, job: dict, timestamp: str) -> bytes:
+def event_body(job_id: str, job: JobRecord, timestamp: str) -> bytes:
     """`{"type": "job.<status>", "timestamp", "data": <result body, first block>}`."""
     count, runs = spool.read_block(job_id, 0)
     data = spool.render(spool.envelope(job_id, job), runs, count)
@@ -111,22 +112,45 @@ def _as_the_pending_attempt(member: str, attempt: int, run: Callable[[], None]) 
             run()
 
 
-def _attempt(job_id: str, job: dict[str, Any], attempt: int, manual: str) -> None:
+def _attempt(job_id: str, job: JobRecord, attempt: int, manual: str) -> None:
     """Post the job's event once, log it, and move the series on (or end it)."""
     member = keys.webhook_work(job_id)
     if not manual and job.get("webhook_delivered"):
         dispatch.settle(member, attempt)  # a manual redelivery landed meanwhile
         return
-    settings = get_settings()
-    url = job["callback_url"]
     msg_id = f"msg_{job_id}"  # stable across attempts so receivers can de-duplicate
     now = datetime.now(UTC)
     body = event_body(job_id, job, now_iso(now.timestamp()))
     started = time.perf_counter()
-    outcome = _post(url, "callback_url", job["tenant_id"], msg_id, now, body)
+    outcome = _post(job["callback_url"], "callback_url", job["tenant_id"], msg_id, now, body)
     metrics.incr("webhook_attempts", {"outcome": "failed" if outcome.error else "delivered"})
-    schedule = settings.webhook_retry_schedule_s
+    schedule = get_settings().webhook_retry_schedule_s
     delay = None if manual else next_delay(outcome, attempt, schedule)
+    entry = _job_entry(outcome, attempt, started, msg_id, manual, delay)
+    _record_job_attempt(job_id, job, entry, delivered=not outcome.error, manual=manual)
+    if manual:
+        current = dispatch.pending(member)
+        if not outcome.error and current is not None:
+            dispatch.settle(member, current)  # it landed: the scheduled series ends
+    elif not outcome.error:
+        dispatch.settle(member, attempt)
+    elif delay is not None:
+        log.info("webhook for %s failed (%s); attempt %d in %.1fs", job_id, outcome.error,
+                 attempt + 2, delay)  # fmt: skip
+        dispatch.advance(member, attempt, dispatch.plan(delay))
+    elif dispatch.settle(member, attempt):
+        _dead_letter(job_id, job, entry)
+
+
+def _job_entry(
+    outcome: Outcome,
+    attempt: int,
+    started: float,
+    msg_id: str,
+    manual: str,
+    delay: float | None,
+) -> dict[str, Any]:
+    """The attempt as its job's delivery log shows it."""
     entry: dict[str, Any] = {
         "attempt": attempt + 1,
         "at": now_iso(),
@@ -141,31 +165,23 @@ def _attempt(job_id: str, job: dict[str, Any], attempt: int, manual: str) -> Non
         entry["disabled"] = True
     if delay is not None:
         entry["next_attempt_in_s"] = round(delay, 3)
-    r = get_redis()
-    with r.pipeline(transaction=False) as p:
+    return entry
+
+
+def _record_job_attempt(
+    job_id: str, job: JobRecord, entry: dict[str, Any], *, delivered: bool, manual: str
+) -> None:
+    with get_redis().pipeline(transaction=False) as p:
         p.rpush(keys.job_deliveries(job_id), json.dumps(entry))
-        p.expire(keys.job_deliveries(job_id), settings.spool_ttl_s)
-        if not outcome.error:
+        p.expire(keys.job_deliveries(job_id), get_settings().spool_ttl_s)
+        if delivered:
             p.hset(keys.job(job_id), "webhook_delivered", 1)
             if manual:
                 p.hdel(keys.tenant_dead_letters(job["tenant_id"]), job_id)
         p.execute()
-    if manual:
-        current = dispatch.pending(member)
-        if not outcome.error and current is not None:
-            dispatch.settle(member, current)  # it landed: the scheduled series ends
-        return
-    if not outcome.error:
-        dispatch.settle(member, attempt)
-    elif delay is not None:
-        log.info("webhook for %s failed (%s); attempt %d in %.1fs", job_id, outcome.error,
-                 attempt + 2, delay)  # fmt: skip
-        dispatch.advance(member, attempt, dispatch.plan(delay))
-    elif dispatch.settle(member, attempt):
-        _dead_letter(job_id, job, entry)
 
 
-def _dead_letter(job_id: str, job: dict[str, Any], last: dict[str, Any]) -> None:
+def _dead_letter(job_id: str, job: JobRecord, last: dict[str, Any]) -> None:
     """Every scheduled attempt failed, or the receiver answered 410: the event goes to the
     tenant's dead-letter list (`delivery.exhausted` / `delivery.disabled`), from which
     `POST /v1/webhooks/dead-letters/{job_id}/replay` sends it again."""
@@ -248,53 +264,49 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
 
 
 def _event_attempt(event_id: str, target: str, attempt: int, member: str) -> None:
-    r = get_redis()
-    raw = r.get(keys.account_event(event_id))
-    if not raw:
+    raw = get_redis().get(keys.account_event(event_id))
+    event = json.loads(raw) if raw else None
+    url, field = _event_target(event["account_id"], target) if event else (None, "")
+    if not event or not url:
         dispatch.settle(member, attempt)
         return
-    event = json.loads(raw)
-    account_id = event["account_id"]
-    if target == ACCOUNT_TARGET:
-        url, field = r.hget(keys.account(account_id), "events_url"), "events_url"
-    else:
-        url, field = r.hget(keys.job(target), "callback_url"), "callback_url"
-    if not url:
-        dispatch.settle(member, attempt)
-        return
-    settings = get_settings()
     started = time.perf_counter()
-    outcome = _post(
-        url,
-        field,
-        event["tenant_id"],
-        f"msg_{event_id}",
-        datetime.now(UTC),
-        event["body"].encode(),
-    )
-    status, error = outcome.status, outcome.error
+    msg_id, body = f"msg_{event_id}", event["body"].encode()
+    outcome = _post(url, field, event["tenant_id"], msg_id, datetime.now(UTC), body)
     entry = {
         "event": event_id,
         "type": event["type"],
         "target": target or "events_url",
         "attempt": attempt + 1,
         "at": now_iso(),
-        "status_code": status,
-        "error": error or None,
+        "status_code": outcome.status,
+        "error": outcome.error or None,
         "latency_ms": round((time.perf_counter() - started) * 1000, 1),
     }
-    with r.pipeline(transaction=False) as p:
-        p.rpush(keys.account_deliveries(account_id), json.dumps(entry))
-        p.ltrim(keys.account_deliveries(account_id), -1000, -1)
-        p.expire(keys.account_deliveries(account_id), settings.spool_ttl_s)
-        p.execute()
-    delay = None if not error else next_delay(outcome, attempt, settings.webhook_retry_schedule_s)
+    _record_event_attempt(event["account_id"], entry)
+    schedule = get_settings().webhook_retry_schedule_s
+    delay = next_delay(outcome, attempt, schedule) if outcome.error else None
     if delay is not None:
         dispatch.advance(member, attempt, dispatch.plan(delay))
-    elif dispatch.settle(member, attempt) and error:
+    elif dispatch.settle(member, attempt) and outcome.error:
         log.warning(
             "%s to %s failed for good after %d attempts", event_id, entry["target"], attempt + 1
         )
+
+
+def _event_target(account_id: str, target: str) -> tuple[str | None, str]:
+    """Where an account event goes: the account's `events_url`, or a job's `callback_url`."""
+    if target == ACCOUNT_TARGET:
+        return get_redis().hget(keys.account(account_id), "events_url"), "events_url"
+    return get_redis().hget(keys.job(target), "callback_url"), "callback_url"
+
+
+def _record_event_attempt(account_id: str, entry: dict[str, Any]) -> None:
+    with get_redis().pipeline(transaction=False) as p:
+        p.rpush(keys.account_deliveries(account_id), json.dumps(entry))
+        p.ltrim(keys.account_deliveries(account_id), -1000, -1)
+        p.expire(keys.account_deliveries(account_id), get_settings().spool_ttl_s)
+        p.execute()
 
 
 def emit(account_id: str, event_type: str, targets: list[str], data: dict[str, Any]) -> str | None:

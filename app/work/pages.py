@@ -9,17 +9,16 @@ import hashlib
 import time
 from dataclasses import replace
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from app.kernel.states import JobState
 from app.store import spool
 from app.work import vendorwait
+from app.work.context import StepContext
 from app.work.progress import Progress, packer_for
 from connectors.base import Page
 from connectors.errors import PaginationLoop
 from connectors.http import VendorHttp
-
-if TYPE_CHECKING:
-    from app.work.steps import Step
 
 
 class Outcome(Enum):
@@ -30,7 +29,7 @@ class Outcome(Enum):
 class PageLoop:
     """Up to `pages_per_step` pages (or `step_budget_s`) of one step."""
 
-    def __init__(self, step: Step, tool: Any, http: VendorHttp, args: Any) -> None:
+    def __init__(self, step: StepContext, tool: Any, http: VendorHttp, args: Any) -> None:
         self.step = step
         self.tool = tool
         self.http = http
@@ -80,7 +79,7 @@ class PageLoop:
         if not written:
             return False  # cancelled, or another worker took over
         if nxt is None:
-            self.step.finish("succeeded")
+            self.step.finish(JobState.SUCCEEDED)
             return False
         return True
 
@@ -93,7 +92,7 @@ class PageLoop:
             self.commit(placed, self.at)
             max_bytes = self.job["max_bytes"]
             self.step.finish(
-                "failed",
+                JobState.FAILED,
                 {
                     "code": "record_too_large",
                     "message": f"record {rid} alone is {len(text)} bytes, over the "

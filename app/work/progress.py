@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.store import spool
+from app.store.jobrecord import Checkpoint, JobRecord
 
 FIRST_PAGE: dict[str, Any] = {"page": None, "skip": 0}
 
@@ -21,10 +22,10 @@ class Progress:
     nbytes: int = 0
 
     @classmethod
-    def of(cls, job: dict[str, Any]) -> Progress:
+    def of(cls, job: JobRecord) -> Progress:
         return cls(job["cursor"] or dict(FIRST_PAGE), job["pages"], job["records"], job["bytes"])
 
-    def fields(self, packer: spool.Packer) -> dict[str, Any]:
+    def fields(self, packer: spool.Packer) -> Checkpoint:
         """The job record's fields for this progress (jobstore.write)."""
         return {
             "cursor": self.cursor,
@@ -38,7 +39,7 @@ class Progress:
         }
 
 
-def packer_for(job: dict[str, Any], block_limit: int) -> spool.Packer:
+def packer_for(job: JobRecord, block_limit: int) -> spool.Packer:
     """The spool's packer where the job's last commit left it."""
     return spool.Packer(
         budget=job["max_bytes"] - job["reserve"],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -34,6 +35,7 @@ from app.kernel.ssrf import check_public_url, connect_check
 from app.kernel.states import TERMINAL, JobState
 from app.store import accounts, spool
 from app.store.budget import Budget
+from app.store.jobrecord import JobRecord
 from app.store.jobstore import load, write
 from app.work import failures
 from app.work.pages import Outcome, PageLoop
@@ -88,7 +90,7 @@ def run(job_id: str, seq: int) -> None:
 class Step:
     """One step of one job, run by the lease holder."""
 
-    def __init__(self, job_id: str, job: dict[str, Any], lease: Lease) -> None:
+    def __init__(self, job_id: str, job: JobRecord, lease: Lease) -> None:
         self.id = job_id
         self.job = job
         self._lease = lease
@@ -106,8 +108,8 @@ class Step:
         """The token record's version this step used (None before it read one)."""
         return self.token.version if self.token else None
 
-    def write(self, fields: dict[str, Any], **kw: Any) -> int:
-        written = write(self.id, fields, lease=self.lease, seq=self.seq, **kw)
+    def write(self, fields: Mapping[str, object], **kw: Any) -> int:
+        written = write(self.id, dict(fields), lease=self.lease, seq=self.seq, **kw)
         if written == 1 and kw.get("status"):
             self.tally.add("job_transitions", {"state": kw["status"]})
         return written
@@ -124,15 +126,15 @@ class Step:
         job = self.job
         if job["status"] == JobState.RUNNING:
             return True
-        extra = {} if job.get("started_at") else {"started_at": time.time()}
+        started = job["started_at"] or time.time()
         if not self.write(
-            {**extra, "retry_at": None},
+            {"retry_at": None} if job["started_at"] else {"started_at": started, "retry_at": None},
             status=JobState.RUNNING,
             reason=f"step {self.seq} started",
             quiet=job["status"] in RESUMING,  # the wait's own entry says until when
         ):
             return False
-        job.update(extra)
+        job["started_at"] = started
         return True
 
     def _fetch(self) -> None:

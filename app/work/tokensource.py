@@ -21,7 +21,7 @@ class TokenSource:
     record's version: a later refusal marks the account needs_reauth only if its credentials
     are still the ones this step used, not ones posted since."""
 
-    def __init__(self, account_id: str, on_refresh: Callable[[str], None]) -> None:
+    def __init__(self, account_id: str, on_refresh: Callable[[str], object]) -> None:
         self.account_id = account_id
         self.version: str | None = None
         self._key = keys.token(account_id)

@@ -6,16 +6,13 @@ at once (`app.work.signals`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from app.kernel.states import JobState
 from app.work import signals
+from app.work.context import StepContext
 from connectors.base import Page
 
-if TYPE_CHECKING:
-    from app.work.steps import Step
 
-
-def wait(step: Step, page: Page, wait_s: float) -> None:
+def wait(step: StepContext, page: Page, wait_s: float) -> None:
     """Look again after the page's `wait_s` (or the webhook fallback), within the limit of
     `vendor_wait_max_s`: a vendor job stuck in a running state is not polled forever."""
     waited = step.job.get("vendor_waited_s") or 0.0
@@ -25,7 +22,7 @@ def wait(step: Step, page: Page, wait_s: float) -> None:
             f"the vendor's job did not finish within {limit:.0f}s "
             f"(TOOLQUEUE_VENDOR_WAIT_MAX_S); last seen: {page.note or 'still working'}"
         )
-        step.finish("failed", {"code": "vendor_timeout", "message": message})
+        step.finish(JobState.FAILED, {"code": "vendor_timeout", "message": message})
         return
     why = f"vendor still working: next look in {wait_s:.1f}s"
     signalled = bool(page.await_ref and step.account.get("webhook_secret"))
@@ -37,7 +34,7 @@ def wait(step: Step, page: Page, wait_s: float) -> None:
     step.advance(
         wait_s,
         fields={"vendor_waited_s": waited + wait_s},
-        status="waiting_vendor",
+        status=JobState.WAITING_VENDOR,
         reason=note + why,
     )
     ref = page.await_ref
@@ -45,5 +42,5 @@ def wait(step: Step, page: Page, wait_s: float) -> None:
         signals.resume(step.id, "the vendor's webhook came first")
 
 
-def _fallback_s(step: Step) -> float:
+def _fallback_s(step: StepContext) -> float:
     return float(step.account.get("webhook_fallback_s") or step.settings.vendor_webhook_fallback_s)

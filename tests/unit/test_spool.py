@@ -12,7 +12,6 @@ import base64
 import copy
 import json
 import random
-import typing
 import uuid
 from typing import Any
 
@@ -273,7 +272,7 @@ def test_reserve_keeps_result_and_webhook_under_cap(seed: int) -> None:
 def test_reserve_keeps_a_partial_read_of_a_full_block_under_cap(seed: int) -> None:
     """A partial read (`GET …/result?after=`, `Client.wait`, MCP `job_wait`) adds `done`,
     `progress` and a partial cursor to the envelope, and carries a running job's status."""
-    from app.store.jobstore import JobState
+    from app.kernel.states import JobState
 
     rng = random.Random(20_000 + seed)
     job_id = random_job_id(rng)
@@ -281,7 +280,7 @@ def test_reserve_keeps_a_partial_read_of_a_full_block_under_cap(seed: int) -> No
     max_bytes = rng.choice([4096, 4097, rng.randint(4096, 131072), 131072])
     records = fill(rng, max_bytes - spool.reserve(job_id, tool))
     job = worst_job(rng, tool)
-    job["status"] = rng.choice(typing.get_args(JobState))
+    job["status"] = rng.choice(list(JobState))
     job["bytes"] = rng.choice([rng.randint(0, 10**9), 10**15])
     block = rng.randint(0, max(job["blocks"] - 1, 0))
     big = 999_999_999  # the largest block and run a partial cursor may name
