@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install up demo test bench lint clean
+.PHONY: install up demo test bench lint docs clean
 
 install: $(STAMP)
 
@@ -21,10 +21,12 @@ up: install
 demo: install
 	$(BIN)/toolqueue demo
 
-# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass. mkdocs runs
+# without --quiet: with it, mkdocs 1.6 drops the warnings that --strict turns into a failure.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site
 	@rc=0; $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
@@ -40,6 +42,10 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
+
+# The docs site with live reload at http://127.0.0.1:8200 (mkdocs.yml); `make test` builds it --strict.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 # Keeps .toolqueue/ (local Redis data, generated secret key): deleting it loses jobs and tokens.
 clean:
