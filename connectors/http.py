@@ -1,70 +1,22 @@
-"""The wire for connectors: auth injection, one refresh-and-retry on 401, error classes."""
+"""The wire for connectors: one account's requests through the pipeline, its error classes.
+
+The pipeline (the auth flow that refreshes once on a 401, rate-limit observation, the pooled
+session) is `connectors.transport`, which the proxy shares; this module holds the process's
+session for connectors and turns answers into `connectors.errors`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from functools import lru_cache
-from http.cookiejar import DefaultCookiePolicy
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.sessions import merge_setting
-from requests.utils import get_environ_proxies
 
-from connectors import logredact, ratelimit
+from connectors import ratelimit, transport
 from connectors.base import Vendor
-from connectors.errors import AuthRejected, RateLimited, Transient, Unauthorized, VendorError
-from connectors.pinning import AddressCheck, pin
-
-TokenSource = Callable[[bool], str]  # force_refresh -> access token
-
-
-class Gate(Protocol):
-    """The account's shared request budget (app.budget.Budget)."""
-
-    def take(self) -> float: ...  # 0.0: send now; else seconds until a slot frees up
-
-    def observe(self, rate: ratelimit.RateLimit) -> None: ...
-
-    def flush(self) -> None: ...
-
-
-@lru_cache(maxsize=256)
-def _environ_proxies(netloc: str, no_proxy: str | None) -> dict[str, str]:
-    """The environment's proxies for one host (requests' own rules); the environment of a
-    running process is fixed, so one answer per host serves every request after it."""
-    return get_environ_proxies(f"http://{netloc}/", no_proxy=no_proxy)
-
-
-class _Session(requests.Session):
-    """requests.Session that reads the proxy environment once per host, not per request:
-    `get_environ_proxies` walks all of `os.environ` twice, about a third of a millisecond of
-    CPU per page (a tenth of a step's CPU per page)."""
-
-    def merge_environment_settings(
-        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
-        # requests' own method, with its get_environ_proxies call cached per host
-        if self.trust_env:
-            no_proxy = proxies.get("no_proxy") if proxies is not None else None
-            if proxies is not None:
-                for k, v in _environ_proxies(urlsplit(url).netloc, no_proxy).items():
-                    proxies.setdefault(k, v)
-            if verify is True or verify is None:
-                verify = (
-                    os.environ.get("REQUESTS_CA_BUNDLE")
-                    or os.environ.get("CURL_CA_BUNDLE")
-                    or verify
-                )
-        return {
-            "proxies": merge_setting(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),
-            "verify": merge_setting(verify, self.verify),
-            "cert": merge_setting(cert, self.cert),
-        }
-
+from connectors.errors import RateLimited, Transient, VendorError
+from connectors.pinning import AddressCheck
+from connectors.transport import Gate, TokenSource
 
 _session: requests.Session | None = None
 _address_check: AddressCheck | None = None
@@ -81,14 +33,7 @@ def session() -> requests.Session:
     """One pooled session per process; redirects are followed by requests only for GETs."""
     global _session
     if _session is None:
-        logredact.install("urllib3.connectionpool")  # DEBUG prints URLs: signed links, too
-        _session = _Session()
-        if _address_check is not None:
-            pin(_session, _address_check)
-        _session.headers["User-Agent"] = "toolqueue/0.1"
-        # one session serves every tenant: a cookie one vendor account sets must never ride
-        # along on another's requests
-        _session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        _session = transport.pooled(_address_check)
     return _session
 
 
@@ -130,53 +75,37 @@ class VendorHttp:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        extra = kwargs.pop("headers", {})
-        for attempt in (0, 1):
-            headers = {"Accept": "application/json", **extra}
-            token = self.token(attempt == 1)
-            headers[self.vendor.auth_header] = self.vendor.auth_format.format(token=token)
-            if self.gate and (wait := self.gate.take()):
-                raise RateLimited(wait, policy="account budget", budget=True)
-            try:
-                resp = session().request(
-                    method,
-                    self.url(path),
-                    headers=headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                    **kwargs,
-                )
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                raise Transient(f"{type(exc).__name__} talking to {self.vendor.name}") from None
-            self.requests += 1
-            # Bodies are parsed for limits only where they can carry one: refusals, and
-            # vendors that throttle inside a 200 (parsing every page twice costs CPU).
-            body = resp.content if resp.status_code >= 300 or self.vendor.limits_in_body else None
-            self.last_rate = ratelimit.parse(
-                resp.headers, resp.status_code, body, time_zone=self.time_zone
+        """One call through the pipeline (a 401 refreshes the token once), then the vendor's
+        error dialect and `check`: an answer that is not a success raises."""
+        headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+        flow = transport.auth_flow(self.vendor, self.token)
+        resp = transport.send_authorized(
+            lambda auth: self._send(method, path, {**headers, **auth}, kwargs), flow, self.gate
+        )
+        assert self.last_rate is not None  # every send observes its answer
+        check(resp, self.last_rate, self.vendor.name)
+        return resp
+
+    def _send(
+        self, method: str, path: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> requests.Response:
+        """One request on the wire; its answer's limits go to the account's budget."""
+        try:
+            resp = session().request(
+                method,
+                self.url(path),
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                **kwargs,
             )
-            if self.gate:
-                self.gate.observe(self.last_rate)
-                if self.last_rate.limited:
-                    self.gate.flush()  # close the budget for every worker now
-            if resp.status_code == 401 and attempt == 0:
-                continue  # the token may have been revoked or expired early: refresh once
-            if resp.status_code == 401:
-                raise AuthRejected(
-                    f"{self.vendor.name} rejected a freshly refreshed token (401)", status=401
-                )
-            try:
-                self.vendor.classify(resp)
-            except Unauthorized as exc:
-                if attempt == 0:
-                    continue  # refresh once, as for a 401
-                raise AuthRejected(
-                    f"{self.vendor.name} rejected a freshly refreshed token ({exc.code})",
-                    status=resp.status_code,
-                ) from None
-            check(resp, self.last_rate, self.vendor.name)
-            return resp
-        raise AssertionError("unreachable")
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise Transient(f"{type(exc).__name__} talking to {self.vendor.name}") from None
+        self.requests += 1
+        self.last_rate = transport.observe(
+            self.gate, self.vendor, resp, resp.content, self.time_zone
+        )
+        return resp
 
     def download(self, url: str) -> bytes:
         """A file the vendor points to (an export's signed URL, often on a storage host):

@@ -185,7 +185,8 @@ def _github_events(delivery: Delivery) -> list[VendorEvent]:
     obj = _GITHUB_OBJECTS.get(name)
     if obj is None:
         return [VendorEvent(f"vendor.{name}", event_id, None, {"action": action})]
-    item = doc.get(obj) if isinstance(doc.get(obj), dict) else {}
+    found = doc.get(obj)
+    item: dict[str, Any] = found if isinstance(found, dict) else {}
     kind = _GITHUB_ACTIONS.get(action, "record.updated")
     data = {
         "object": obj,

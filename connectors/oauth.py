@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit
 
 import requests
 
+from connectors import transport
 from connectors.errors import AuthRejected, Transient
-from connectors.pinning import AddressCheck, pin
+from connectors.pinning import AddressCheck
 
 PERMANENT = {
     "invalid_grant",
@@ -67,12 +67,7 @@ def session() -> requests.Session:
     """One pooled, cookie-less session per process, pinned once a check is installed."""
     global _session
     if _session is None:
-        s = requests.Session()
-        if _address_check is not None:
-            pin(s, _address_check)
-        s.headers["User-Agent"] = "toolqueue/0.1"
-        s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        _session = s
+        _session = transport.pooled(_address_check)
     return _session
 
 

@@ -34,7 +34,9 @@ class _Pinned:
         name = self._dns_host
         self._dns_host = type(self).address_check(name, self.port)[0]
         try:
-            return super()._new_conn()  # type: ignore[misc]
+            # a mixin: urllib3's connection class comes next in the MRO, unknown to mypy here
+            conn: socket.socket = super()._new_conn()  # type: ignore[misc]
+            return conn
         finally:
             self._dns_host = name
 

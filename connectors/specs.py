@@ -24,6 +24,7 @@ from connectors.templates import check
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,3}$")
 ARG_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
+ARRAY_TYPES: dict[str, Any] = {"string": list[str], "integer": list[int]}  # by `items`
 
 
 class SpecError(ValueError):
@@ -294,7 +295,7 @@ def _args_model(name: str, args: dict[str, ArgSpec]) -> type[BaseModel]:
             raise SpecError(f"{name}: argument name {arg!r} is not an identifier")
         typ: Any = ARG_TYPES.get(spec.type, Any)
         if spec.type == "array":
-            typ = list[ARG_TYPES[spec.items]]
+            typ = ARRAY_TYPES[spec.items]
         if spec.enum:
             typ = Literal[tuple(spec.enum)]
         default = ... if spec.required else spec.default

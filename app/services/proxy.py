@@ -2,9 +2,10 @@
 
 `forward` sends one request to an account's base URL plus a caller-given path with the
 account's access token injected the vendor's way, refreshes and retries once on a 401 (or the
-vendor's 401 in disguise, like VendorHttp), and never retries otherwise: a rate-limit refusal
-comes back as a 429 with `Retry-After` and the normalized `ratelimit-*` headers, and the
-caller decides. Response bodies are streamed under a cap, never buffered unbounded.
+vendor's 401 in disguise) through the pipeline connectors use (`connectors.transport`), and
+never retries otherwise: a rate-limit refusal comes back as a 429 with `Retry-After` and the
+normalized `ratelimit-*` headers, and the caller decides. Response bodies are streamed under
+a cap, never buffered unbounded.
 
 No FastAPI here: the route (`app.api.proxy`) hands in the raw path, query and body.
 """
@@ -15,7 +16,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -26,13 +26,13 @@ from app.kernel.errors import ToolqueueError
 from app.kernel.redis import get_redis
 from app.kernel.registry import registry
 from app.kernel.settings import get_settings
-from app.kernel.ssrf import pinned
+from app.kernel.ssrf import connect_check
 from app.store import accounts, tokens
 from app.store.budget import Budget
 from app.work import reauth
-from connectors import ratelimit
+from connectors import ratelimit, transport
 from connectors.base import Vendor
-from connectors.errors import AuthRejected, Transient, Unauthorized
+from connectors.errors import AuthRejected, RateLimited, Transient, Unauthorized
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -86,17 +86,12 @@ _session: requests.Session | None = None
 
 
 def session() -> requests.Session:
-    """Pooled, and cookie-less: a shared jar would carry one tenant's vendor cookies into
-    another tenant's requests."""
+    """The proxy's session (`connectors.transport.pooled`: pooled, cookie-less); its new
+    connections go only to addresses the SSRF rules pass, checked at connect time: the
+    account's base_url was checked when connected, its DNS may have changed since."""
     global _session
     if _session is None:
-        s = requests.Session()
-        s.headers["User-Agent"] = "toolqueue/0.1"
-        s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        # new connections only to addresses the SSRF rules pass, checked at connect time: the
-        # account's base_url was checked when connected, its DNS may have changed since
-        pinned(s, "base_url", pool_connections=16, pool_maxsize=64)
-        _session = s
+        _session = transport.pooled(connect_check("base_url"), pool_connections=16, pool_maxsize=64)
     return _session
 
 
@@ -149,39 +144,66 @@ def forward(
     timeout = get_settings().http_timeout_s
 
     budget = Budget(account_id, vendor.budget)
-    for attempt in (0, 1):
-        token = _token(account_id, force=attempt == 1)
-        # the credentials this token came from: a refusal marks the account only if they are
-        # still the stored ones (not ones posted since)
-        version = get_redis().hget(keys.token(account_id), "version")
-        sent = {**out, vendor.auth_header: vendor.auth_format.format(token=token)}
-        if wait := budget.take():
-            return _budget_spent(wait, budget.limit)
-        resp = _send(vendor, method, url, sent, body or None, timeout)
+    exchange = _Exchange(
+        vendor, method, url, out, body or None, timeout, budget, acc.get("time_zone")
+    )
+    credentials = _Credentials(account_id)
+    flow = transport.auth_flow(vendor, credentials, _disguised_401(vendor))
+    try:
+        resp = transport.send_authorized(exchange, flow, budget)
+    except RateLimited as exc:  # the budget's own refusal, before anything was sent
+        return _budget_spent(exc.retry_after or 0.0, budget.limit)
+    except AuthRejected as exc:  # refused again after a refresh
+        raise _rejected(vendor, account_id, exc.status, credentials.version) from None
+    if exchange.rate.limited:
+        return _limited(exchange.rate)
+    return _pass_through(vendor, resp, exchange.content, exchange.rate)
+
+
+@dataclass
+class _Credentials:
+    """The account's token source for the pipeline; it keeps the version of the credentials
+    the last token came from: a refusal marks the account only if they are still the stored
+    ones (not ones posted since)."""
+
+    account_id: str
+    version: str | None = None
+
+    def __call__(self, force: bool) -> str:
+        token = _token(self.account_id, force=force)
+        version = get_redis().hget(keys.token(self.account_id), "version")
+        self.version = version if isinstance(version, str) else None  # a decoded client
+        return token
+
+
+@dataclass
+class _Exchange:
+    """The proxy's send for the pipeline: streamed, its body read under the cap, and every
+    answer but a 401 told to the account's budget (flushed: the proxy sends nothing more)."""
+
+    vendor: Vendor
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    timeout: float
+    budget: Budget
+    time_zone: str | None
+    content: bytes = b""
+    rate: ratelimit.RateLimit = field(default_factory=ratelimit.RateLimit)
+
+    def __call__(self, auth: dict[str, str]) -> requests.Response:
+        sent = {**self.headers, **auth}
+        resp = _send(self.vendor, self.method, self.url, sent, self.body, self.timeout)
         try:
             if resp.status_code == 401:
-                if attempt == 0:
-                    continue  # revoked or expired early: refresh once, as VendorHttp does
-                raise _rejected(vendor, account_id, 401, version)
-            content = _read(resp, vendor, timeout)
+                return resp  # revoked or expired early: the flow refreshes once
+            self.content = _read(resp, self.vendor, self.timeout)
         finally:
             resp.close()
-        rate = ratelimit.parse(
-            resp.headers,
-            resp.status_code,
-            content if resp.status_code >= 300 or vendor.limits_in_body else None,
-            time_zone=acc.get("time_zone"),
-        )
-        budget.observe(rate)
-        budget.flush()
-        if _disguised_401(vendor, resp, content):
-            if attempt == 0:
-                continue
-            raise _rejected(vendor, account_id, resp.status_code, version)
-        if rate.limited:
-            return _limited(rate)
-        return _pass_through(vendor, resp, content, rate)
-    raise AssertionError("unreachable")
+        self.rate = transport.observe(self.budget, self.vendor, resp, self.content, self.time_zone)
+        self.budget.flush()
+        return resp
 
 
 def _token(account_id: str, *, force: bool) -> str:
@@ -261,18 +283,24 @@ def _read(resp: requests.Response, vendor: Vendor, timeout: float) -> bytes:
     return content
 
 
-def _disguised_401(vendor: Vendor, resp: requests.Response, content: bytes) -> bool:
-    """The vendor's 401 in another guise (Slack `invalid_auth` in a 200)."""
-    try:
-        vendor.classify(resp)
-    except Unauthorized:
-        return True
-    except Exception:  # noqa: BLE001 - every other verdict is the caller's to read
-        return False
-    return False
+def _disguised_401(vendor: Vendor) -> transport.Classify:
+    """The vendor's verdict on an answer, kept only when it is a 401 in another guise (Slack
+    `invalid_auth` in a 200): every other verdict is the caller's to read."""
+
+    def classify(resp: requests.Response) -> None:
+        try:
+            vendor.classify(resp)
+        except Unauthorized:
+            raise
+        except Exception:  # noqa: BLE001 - passed through to the caller instead
+            return
+
+    return classify
 
 
-def _rejected(vendor: Vendor, account_id: str, status: int, version: str | None) -> ProxyError:
+def _rejected(
+    vendor: Vendor, account_id: str, status: int | None, version: str | None
+) -> ProxyError:
     """Revoked access: the account needs new credentials (unless they changed meanwhile), and
     its jobs park at their next step instead of spending requests on sure 401s."""
     message = (
