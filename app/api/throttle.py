@@ -20,37 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kernel import keys
 from app.kernel.errors import TooManyRequests
+from app.kernel.lua import source
 from app.kernel.redis import run_script
 from app.kernel.settings import get_settings
 
 SCOPE_KEY = "toolqueue.ratelimit"  # the quota headers auth leaves for `QuotaHeaders`
 EPS = 1e-9  # float slack: a bucket at 0.9999999999 tokens holds one token
-
-# Returns {allowed, limit, window, tokens left}; floats as strings (Redis truncates numbers).
-# %.17g round-trips a double (Lua's own tostring keeps only 14 digits).
-_TAKE = """
-local o = redis.call('HMGET', KEYS[1], 'rate_limit', 'rate_window_s')
-local limit = tonumber(o[1]) or tonumber(ARGV[1])
-local window = tonumber(o[2]) or tonumber(ARGV[2])
-if limit <= 0 or not (window > 0) then return {1, 0, '0', '0'} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local per_us = limit / (window * 1000000)
-local tokens = limit
-local b = redis.call('HMGET', KEYS[2], 'tokens', 'at')
-if b[1] then
-  tokens = math.min(limit, tonumber(b[1]) + math.max(0, now - tonumber(b[2])) * per_us)
-end
-local allowed = 0
-if tokens >= 1 - 1e-9 then
-  allowed = 1
-  tokens = math.max(0, tokens - 1)
-  redis.call('HSET', KEYS[2], 'tokens', string.format('%.17g', tokens),
-             'at', string.format('%.17g', now))
-  redis.call('PEXPIRE', KEYS[2], math.ceil((limit - tokens) / per_us / 1000) + 1)
-end
-return {allowed, limit, string.format('%.17g', window), string.format('%.17g', tokens)}
-"""
 
 
 @dataclass(frozen=True)
@@ -104,7 +79,7 @@ def take(tenant_id: str) -> Quota:
     """Spend one of the tenant's requests (one EVALSHA); the caller raises `refusal()`."""
     s = get_settings()
     reply: Any = run_script(
-        _TAKE,
+        source("throttle_take"),
         [keys.tenant(tenant_id), keys.tenant_throttle(tenant_id)],
         [s.api_rate_limit, s.api_rate_window_s],
     )

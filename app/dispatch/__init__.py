@@ -91,9 +91,7 @@ def send_once(task: str, args: list[object], task_id: str) -> None:
 def start(member: str, work: Plan | None = None) -> bool:
     """Begin `member` at attempt 0 and send it; False (and nothing sent) if it had begun."""
     work = work or plan()
-    started = run_script(
-        source("work_start", prelude=("work",)), [keys.DUE, keys.PENDING], [member, work.deadline]
-    )
+    started = run_script(source("work_start"), [keys.DUE, keys.PENDING], [member, work.deadline])
     if started:
         send(member, 0, work)
     return bool(started)
@@ -116,7 +114,7 @@ def settle(member: str, attempt: int) -> bool:
 def _next(member: str, attempt: int, following: int | None, work: Plan | None) -> bool:
     argv: list[object] = [member, attempt, "" if following is None else following]
     argv += [work.deadline, "1" if work.parked else "0"] if work else ["", ""]
-    moved = run_script(source("work_next", prelude=("work",)), [keys.DUE, keys.PENDING], argv)
+    moved = run_script(source("work_next"), [keys.DUE, keys.PENDING], argv)
     return bool(moved)
 
 

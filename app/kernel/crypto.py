@@ -34,19 +34,12 @@ def reseal(token: str) -> str:
     return _fernet().rotate(token.encode()).decode()
 
 
-# Swap a sealed field only if it still holds what we read: a concurrent refresh wins.
-_SWAP = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
-"""
-
-
 def reseal_all() -> dict[str, int]:
     """Re-seal every token record, tenant webhook secret and account vendor-webhook secret under
     the first key, after which
     the older keys can be dropped from `TOOLQUEUE_SECRET_KEY`. Safe while workers run."""
     from app.kernel import keys
+    from app.kernel.lua import source
     from app.kernel.redis import get_redis, run_script
 
     r = get_redis()
@@ -62,7 +55,7 @@ def reseal_all() -> dict[str, int]:
             if key.count(":") != 2:  # tq:tenant:<id>, not tq:tenant:<id>:jobs and the like
                 continue
             old = r.hget(key, field)
-            if old and run_script(_SWAP, [key], [field, old, reseal(old)]):
+            if old and run_script(source("sealed_swap"), [key], [field, old, reseal(old)]):
                 done[kind] += 1
     return done
 

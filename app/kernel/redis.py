@@ -111,7 +111,8 @@ _scripts: dict[str, redis.commands.core.Script] = {}
 
 
 def run_script(source: str, keys: list[str], args: list[object]) -> object:
-    """EVALSHA a Lua script (loaded once per process, reloaded after a Redis restart)."""
+    """EVALSHA a Lua script, `app.kernel.lua.source(name)` (loaded once per process; redis-py's
+    Script loads it again when Redis answers NOSCRIPT, after a restart)."""
     script = _scripts.get(source)
     if script is None:
         script = _scripts[source] = get_redis().register_script(source)

@@ -28,9 +28,12 @@ UNFINISHED = tuple(s for s in JobState if s not in TERMINAL)
 
 
 def lua_prelude() -> str:
-    """`tq_ended(status)` for Lua scripts: true for a terminal status (or no status at all)."""
+    """`tq_ended(status)` for Lua scripts: true for a terminal status (or no status at all).
+    Scripts take it with `-- include: states` (app/kernel/lua), never a copy of the list."""
     ended = ", ".join(f"['{s.value}'] = true" for s in sorted(TERMINAL))
     return (
+        "-- Prelude, generated from app/kernel/states.py (JobState): tq_ended(s), true for a\n"
+        "-- terminal status, or none at all (nil or '').\n"
         f"local TQ_ENDED = {{{ended}}}\n"
         "local function tq_ended(s) return not s or s == '' or TQ_ENDED[s] == true end\n"
     )

@@ -11,6 +11,8 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal
 
 import orjson
@@ -24,6 +26,7 @@ from app import dispatch
 from app.kernel import keys, metrics, storeclock
 from app.kernel.crypto import digest
 from app.kernel.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from app.kernel.lua import source
 from app.kernel.redis import get_async_redis, get_redis, run_script
 from app.kernel.registry import registry
 from app.kernel.settings import get_settings
@@ -31,62 +34,21 @@ from app.kernel.ssrf import check_public_url
 from app.kernel.states import TERMINAL
 from app.store import spool
 from app.store.jobstore import (
+    Plan,
     decode,
     encode,
     load_for,
     log,
     log_length,
     now_iso,
-    work_lua,
     write,
 )
+from connectors.base import Tool
 
 logger = logging.getLogger("toolqueue.jobs")
 
 CREATE_FRESH_S = 2.0  # a create Redis runs later than this after it was sent creates nothing
 SEND_ERRORS = (OperationalError, RedisError)  # the broker (Redis) did not take the message
-
-# Account ownership, vendor match, idempotency and the new record, with its first step pending
-# (app/dispatch.py: beat's sweep sends it should this process die before it does): one round
-# trip. It also counts the new job in the metrics (the gauge of jobs by state, and the
-# transition) and keeps the tenant's job index trimmed to the jobs that may still exist.
-# Safe to run twice (redis-py retries a command whose answer was lost): a job that exists is
-# 'ok', even late. Refused as 'late' when Redis runs it after ARGV[8] (Redis's clock), before
-# the caller stops waiting for the answer: an enqueue that answered 503 created nothing (but
-# in one case: Redis stopped between running it and answering, and stayed away until every
-# retry of the caller had given up).
-# KEYS: account, idempotency key ('' none), job, job log, tenant index, jobs-by-state gauge,
-#       metrics, due, pending. ARGV: tenant, vendors accepted, idempotent ('1'), job id, ttl,
-#       now, log entry, fresh until, queued-transition field, step member, step deadline,
-#       the index's life (the longest a job can live), field/value pairs...
-_CREATE = work_lua() + """
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'ok'} end
-local t = redis.call('TIME')
-if tonumber(t[1]) + tonumber(t[2]) / 1e6 > tonumber(ARGV[8]) then return {'late'} end
-local owner = redis.call('HGET', KEYS[1], 'tenant_id')
-if owner ~= ARGV[1] then return {'no_account'} end
-local vendor = redis.call('HGET', KEYS[1], 'vendor')
-if not string.find(',' .. ARGV[2] .. ',', ',' .. vendor .. ',', 1, true) then
-  return {'vendor', vendor}
-end
-if ARGV[3] == '1' then
-  local existing = redis.call('GET', KEYS[2])
-  if existing then return {'exists', existing} end
-  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
-end
-redis.call('HSET', KEYS[3], unpack(ARGV, 13))
-redis.call('EXPIRE', KEYS[3], ARGV[5])
-redis.call('RPUSH', KEYS[4], ARGV[7])
-redis.call('EXPIRE', KEYS[4], ARGV[5])
-redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[6]) - tonumber(ARGV[12]))
-redis.call('EXPIRE', KEYS[5], ARGV[12])
-tq_pending(KEYS[8], KEYS[9], ARGV[10], '0', ARGV[11], '0')
-redis.call('HINCRBY', KEYS[6], 'queued', 1)
-redis.call('HINCRBY', KEYS[7], ARGV[9], 1)
-return {'ok'}
-"""
-
 
 _QUEUED = metrics.field("job_transitions", {"state": "queued"})
 
@@ -130,126 +92,215 @@ class JobCreate(BaseModel):
         return self
 
 
+class CreateOutcome(StrEnum):
+    """job_create.lua's reply codes (the first element of its reply)."""
+
+    OK = "ok"  # created, or it existed already (a retried create)
+    LATE = "late"  # Redis ran it after the caller stopped waiting: nothing created
+    NO_ACCOUNT = "no_account"  # not an account of the tenant
+    VENDOR = "vendor"  # the tool does not run on the account's vendor (second: the vendor)
+    EXISTS = "exists"  # the idempotency key names a job already (second: its id)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a job runs: the tool on an account with its arguments, how its result is cut, and
+    where its pagination stands (a continuation's cursor, or the start)."""
+
+    tool: str
+    account_id: str
+    args: dict[str, Any]
+    fields: list[str] | None
+    max_bytes: int
+    delivery: str
+    max_pages: int | None
+    cursor: dict[str, Any]
+
+
 def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     """Record the job and send its first step; no vendor call happens here."""
-    settings = get_settings()
-    cursor: dict[str, Any] = {"page": None, "skip": 0}
-    if req.continuation is not None:
-        cont = spool.load_continuation(req.continuation)
-        if not cont or cont["tenant_id"] != tenant_id:
-            raise NotFound("unknown or expired continuation", code="continuation_not_found")
-        tool_name, account_id, args = cont["tool"], cont["account_id"], cont["args"]
-        fields, max_bytes, delivery = cont["fields"], cont["max_bytes"], cont["delivery"]
-        max_pages = cont.get("max_pages")
-        cursor = cont["cursor"]
-    else:
-        tool_name, account_id, fields = req.tool or "", req.account_id or "", req.fields
-        max_bytes, delivery = req.max_bytes or settings.spool_max_bytes, req.delivery
-        max_pages = req.max_pages
-        tool = registry().tools.get(tool_name)
-        if tool is None:
-            raise InvalidInput(
-                f"unknown tool {tool_name!r}; GET /v1/tools lists them", code="unknown_tool"
-            )
-        try:
-            # strict, as JSON (app.strictjson): no "10" or true for an int, ISO dates still parse
-            args = tool.args.model_validate_json(json.dumps(req.args), strict=True).model_dump(
-                mode="json"
-            )
-        except ValidationError as exc:
-            raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
+    cont = req.continuation
+    call = _continued(tenant_id, cont) if cont is not None else _validated(req)
     if req.callback_url:
         check_public_url(req.callback_url)
-    tool = registry().tools[tool_name]
+    tool = registry().tools[call.tool]
     job_id = str(uuid.uuid4())
     now = time.time()
-    record = {  # counters absent from the hash read as 0 (see jobstore.decode)
-        "tenant_id": tenant_id,
-        "account_id": account_id,
-        "tool": tool_name,
-        "args": args,
-        "max_bytes": max_bytes,
-        "delivery": delivery,
-        "status": "queued",
-        "created_at": now,
-        "updated_at": now,
-        "seq": 0,
-        "cursor": cursor,
-        "reserve": spool.reserve(job_id, tool_name),
-    }
-    optional = {
-        "max_pages": max_pages,
-        "fields": fields,
-        "callback_url": req.callback_url,
-        "idempotency_key": req.idempotency_key,
-        "continued_from": req.continuation,
-    }
-    record.update((k, v) for k, v in optional.items() if v)
-    created = now_iso(now)
-    entry = orjson.dumps({"status": "queued", "at": created, "reason": "enqueued"})
-    idem = keys.idempotency(tenant_id, digest(req.idempotency_key)) if req.idempotency_key else ""
-    first = dispatch.plan(now=now)
-    outcome: Any = run_script(
-        _CREATE,
-        [
-            keys.account(account_id),
-            idem,
-            keys.job(job_id),
-            keys.job_log(job_id),
-            keys.tenant_jobs(tenant_id),
-            keys.JOBS_BY_STATE,
-            metrics.KEY,
-            keys.DUE,
-            keys.PENDING,
-        ],
-        [
-            tenant_id,
-            ",".join(tool.accepts),
-            "1" if req.idempotency_key else "0",
-            job_id,
-            settings.spool_ttl_s,
-            now,
-            entry,
-            storeclock.now() + CREATE_FRESH_S,
-            _QUEUED,
-            keys.step_work(job_id),
-            first.deadline,
-            index_ttl(settings),
-            *encode(record),
-        ],
+    create = _Create(
+        tenant_id=tenant_id,
+        job_id=job_id,
+        now=now,
+        job=_record(tenant_id, req, call, job_id, now),
+        vendors=tool.accepts,
+        idempotency_key=req.idempotency_key,
+        first=dispatch.plan(now=now),
     )
-    if outcome[0] == "late":
-        raise StoreUnavailable(
-            "the job store answered too late; nothing was created: send the request again"
-        )
-    if outcome[0] == "no_account":
-        raise NotFound(f"account {account_id!r} not found", code="account_not_found")
-    if outcome[0] == "vendor":
-        raise InvalidInput(
-            f"tool {tool_name} runs on {' or '.join(tool.accepts)} accounts; "
-            f"{account_id} is a {outcome[1]} account",
-            code="account_vendor_mismatch",
-        )
-    if outcome[0] == "exists":  # same shape as a first call, with the job's current status
-        job = load_for(outcome[1], tenant_id)
-        return {
-            "job_id": outcome[1],
-            "status": job["status"],
-            "tool": job["tool"],
-            "account_id": job["account_id"],
-            "created_at": now_iso(job["created_at"]),
-            "idempotent_replay": True,
-        }
+    replay = _refused_or_replay(create.run(), tenant_id, call, tool)
+    if replay is not None:
+        return replay
     try:
-        dispatch.send(keys.step_work(job_id), 0, first)
+        dispatch.send(keys.step_work(job_id), 0, create.first)
     except SEND_ERRORS as exc:  # the job exists: beat's sweep sends its step after the grace
         logger.warning("job %s recorded, its first step not sent (%s): the sweep will", job_id, exc)
     return {
         "job_id": job_id,
         "status": "queued",
-        "tool": tool_name,
-        "account_id": account_id,
-        "created_at": created,
+        "tool": call.tool,
+        "account_id": call.account_id,
+        "created_at": now_iso(now),
+    }
+
+
+def _continued(tenant_id: str, token: str) -> Call:
+    """The call a continuation carries on (the tenant's own, still stored)."""
+    cont = spool.load_continuation(token)
+    if not cont or cont["tenant_id"] != tenant_id:
+        raise NotFound("unknown or expired continuation", code="continuation_not_found")
+    return Call(
+        tool=cont["tool"],
+        account_id=cont["account_id"],
+        args=cont["args"],
+        fields=cont["fields"],
+        max_bytes=cont["max_bytes"],
+        delivery=cont["delivery"],
+        max_pages=cont.get("max_pages"),
+        cursor=cont["cursor"],
+    )
+
+
+def _validated(req: JobCreate) -> Call:
+    """A first call: a known tool, its arguments checked against the tool's model."""
+    tool_name = req.tool or ""
+    tool = registry().tools.get(tool_name)
+    if tool is None:
+        raise InvalidInput(
+            f"unknown tool {tool_name!r}; GET /v1/tools lists them", code="unknown_tool"
+        )
+    try:
+        # strict, as JSON (app.strictjson): no "10" or true for an int, ISO dates still parse
+        args = tool.args.model_validate_json(json.dumps(req.args), strict=True).model_dump(
+            mode="json"
+        )
+    except ValidationError as exc:
+        raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
+    return Call(
+        tool=tool_name,
+        account_id=req.account_id or "",
+        args=args,
+        fields=req.fields,
+        max_bytes=req.max_bytes or get_settings().spool_max_bytes,
+        delivery=req.delivery,
+        max_pages=req.max_pages,
+        cursor={"page": None, "skip": 0},
+    )
+
+
+def _record(tenant_id: str, req: JobCreate, call: Call, job_id: str, now: float) -> dict[str, Any]:
+    """The new job's hash; counters absent from it read as 0 (see jobstore.decode)."""
+    out: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "account_id": call.account_id,
+        "tool": call.tool,
+        "args": call.args,
+        "max_bytes": call.max_bytes,
+        "delivery": call.delivery,
+        "status": "queued",
+        "created_at": now,
+        "updated_at": now,
+        "seq": 0,
+        "cursor": call.cursor,
+        "reserve": spool.reserve(job_id, call.tool),
+    }
+    optional = {
+        "max_pages": call.max_pages,
+        "fields": call.fields,
+        "callback_url": req.callback_url,
+        "idempotency_key": req.idempotency_key,
+        "continued_from": req.continuation,
+    }
+    out.update((k, v) for k, v in optional.items() if v)
+    return out
+
+
+@dataclass(frozen=True)
+class _Create:
+    """One run of job_create.lua, its KEYS and ARGV by name."""
+
+    tenant_id: str
+    job_id: str
+    now: float
+    job: dict[str, Any]  # the record (`_record`)
+    vendors: tuple[str, ...]  # the accounts' vendors the tool runs on
+    idempotency_key: str | None
+    first: Plan  # when the first step comes due
+
+    def run(self) -> list[str]:
+        """The script's reply: a CreateOutcome code, and its detail for some."""
+        reply = run_script(source("job_create"), self.lua_keys(), self.lua_argv())
+        return reply  # type: ignore[return-value]
+
+    def lua_keys(self) -> list[str]:
+        idem = self.idempotency_key
+        return [
+            keys.account(self.job["account_id"]),
+            keys.idempotency(self.tenant_id, digest(idem)) if idem else "",
+            keys.job(self.job_id),
+            keys.job_log(self.job_id),
+            keys.tenant_jobs(self.tenant_id),
+            keys.JOBS_BY_STATE,
+            metrics.KEY,
+            keys.DUE,
+            keys.PENDING,
+        ]
+
+    def lua_argv(self) -> list[object]:
+        settings = get_settings()
+        entry = {"status": "queued", "at": now_iso(self.now), "reason": "enqueued"}
+        return [
+            self.tenant_id,
+            ",".join(self.vendors),
+            "1" if self.idempotency_key else "0",
+            self.job_id,
+            settings.spool_ttl_s,
+            self.now,
+            orjson.dumps(entry),
+            storeclock.now() + CREATE_FRESH_S,
+            _QUEUED,
+            keys.step_work(self.job_id),
+            self.first.deadline,
+            index_ttl(settings),
+            *encode(self.job),
+        ]
+
+
+def _refused_or_replay(
+    outcome: list[str], tenant_id: str, call: Call, tool: Tool
+) -> dict[str, Any] | None:
+    """Raise for a create refused; the job already created under the idempotency key, shaped
+    like a first call's answer with the job's current status; None when it was created."""
+    code = outcome[0]
+    if code == CreateOutcome.LATE:
+        raise StoreUnavailable(
+            "the job store answered too late; nothing was created: send the request again"
+        )
+    if code == CreateOutcome.NO_ACCOUNT:
+        raise NotFound(f"account {call.account_id!r} not found", code="account_not_found")
+    if code == CreateOutcome.VENDOR:
+        raise InvalidInput(
+            f"tool {call.tool} runs on {' or '.join(tool.accepts)} accounts; "
+            f"{call.account_id} is a {outcome[1]} account",
+            code="account_vendor_mismatch",
+        )
+    if code != CreateOutcome.EXISTS:
+        return None
+    job = load_for(outcome[1], tenant_id)
+    return {
+        "job_id": outcome[1],
+        "status": job["status"],
+        "tool": job["tool"],
+        "account_id": job["account_id"],
+        "created_at": now_iso(job["created_at"]),
+        "idempotent_replay": True,
     }
 
 

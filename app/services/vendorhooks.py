@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from app.kernel import crypto, keys, metrics
 from app.kernel.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.timefmt import now_iso
 from app.store import accounts
@@ -32,21 +34,12 @@ MAX_REF_CLAIMS = 20  # accounts (one per tenant) a ref routes to: each delivery 
 REF_MAX_LEN = 200  # VendorWebhookConfig.ref's: a longer ref in a delivery names nobody
 _NOBODYS_SECRET = secrets.token_urlsafe(32)
 
-# KEYS: the ref's claims (hash tenant -> account). ARGV: tenant, account, MAX_REF_CLAIMS.
-# Returns 'ok' (claimed, or already this account's), 'full', or the tenant's claiming account.
-_CLAIM = """
-local mine = redis.call('HGET', KEYS[1], ARGV[1])
-if mine == ARGV[2] then return 'ok' end
-if mine then return mine end
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 'full' end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 'ok'
-"""
-# KEYS: the ref's claims. ARGV: tenant, account. Drops the tenant's claim if it is the account's.
-_RELEASE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 0
-"""
+
+class ClaimReply(StrEnum):
+    """ref_claim.lua's replies; any other reply is the tenant's account holding the claim."""
+
+    OK = "ok"  # claimed, or already this account's
+    FULL = "full"  # MAX_REF_CLAIMS tenants claim the ref already
 
 
 class VendorWebhookConfig(BaseModel):
@@ -95,7 +88,8 @@ def configure(tenant_id: str, account_id: str, cfg: VendorWebhookConfig) -> dict
     if cfg.ref:  # claimed before the old one is let go: a refused claim changes nothing
         _claim(vendor, cfg.ref, tenant_id, account_id)
     if old_ref and old_ref != cfg.ref:
-        run_script(_RELEASE, [keys.vendor_ref(vendor, old_ref)], [tenant_id, account_id])
+        release = [tenant_id, account_id]
+        run_script(source("ref_release"), [keys.vendor_ref(vendor, old_ref)], release)
     fields = {"webhook_secret": crypto.seal(cfg.secret.get_secret_value())}
     if cfg.fallback_s is not None:
         fields["webhook_fallback_s"] = str(cfg.fallback_s)
@@ -113,16 +107,16 @@ def configure(tenant_id: str, account_id: str, cfg: VendorWebhookConfig) -> dict
 
 def _claim(vendor: str, ref: str, tenant_id: str, account_id: str) -> None:
     claim = [tenant_id, account_id, MAX_REF_CLAIMS]
-    raw = run_script(_CLAIM, [keys.vendor_ref(vendor, ref)], claim)
+    raw = run_script(source("ref_claim"), [keys.vendor_ref(vendor, ref)], claim)
     held = raw.decode() if isinstance(raw, bytes) else str(raw)
     per_account = f"/v1/vendor-webhooks/{vendor}/{account_id}"
-    if held == "full":
+    if held == ClaimReply.FULL:
         raise Conflict(
             f"{MAX_REF_CLAIMS} accounts already receive {vendor} webhooks for {ref!r}, the most "
             f"one ref routes to: point the vendor at the per-account URL {per_account}",
             code="webhook_ref_full",
         )
-    if held != "ok":
+    if held != ClaimReply.OK:
         raise Conflict(
             f"your account {held} already receives {vendor} webhooks for {ref!r}: set its "
             f"vendor webhook without `ref` first, or use the per-account URL {per_account}",

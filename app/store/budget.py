@@ -18,9 +18,11 @@ the vendor named, for every worker at once. A response's report rides along with
 from __future__ import annotations
 
 import secrets
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from app.kernel import keys
+from app.kernel.lua import source
 from app.kernel.redis import run_script
 from connectors.base import RatePolicy
 from connectors.ratelimit import RateLimit
@@ -28,67 +30,21 @@ from connectors.ratelimit import RateLimit
 STATE_TTL_S = 86400  # learned limits outlive a job, not an idle day
 SPENT_PAUSE_S = 1.0  # `remaining: 0` with no reset: wait this long before asking again
 
-# KEYS: request log (zset), state (hash). ARGV: seed limit, seed window, fixed; the last
-# response's report: stated limit, stated window, remaining, reset_after, closed_for, its
-# request's log id, phantom id, and the limit `remaining` counts down (phantoms only when that
-# is the window we pace by); then 'take' or 'observe', the new request's id, state TTL.
-# Returns {1, 0} (admitted), {0, wait_s, limit} (refused) or {2, 0} (observed only).
-_SCRIPT = """
-local log, state = KEYS[1], KEYS[2]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-if ARGV[4] ~= '' and ARGV[5] ~= '' then
-  redis.call('HSET', state, 'limit', ARGV[4], 'window', ARGV[5])
-end
-local limit = tonumber(redis.call('HGET', state, 'limit')) or tonumber(ARGV[1])
-local window = tonumber(redis.call('HGET', state, 'window')) or tonumber(ARGV[2])
-local fixed = ARGV[3] == '1'
-local margin = math.min(0.05, 0.01 * window)  -- clock steps, a page's processing
-local ttl = math.ceil((window + margin) * 1000) + 1000
 
--- what the last response reported
-if ARGV[9] ~= '' then redis.call('ZADD', log, 'XX', now, ARGV[9]) end
-if fixed and ARGV[7] ~= '' then
-  redis.call('HSET', state, 'reset_at', tostring(now + tonumber(ARGV[7])))
-end
-local remaining = tonumber(ARGV[6])
-if remaining and limit > 0 and tonumber(ARGV[11]) == limit then  -- the window we pace by
-  local have = redis.call('ZCOUNT', log, tostring(now - window - margin), '+inf')
-  local missing = math.min(limit - remaining - have, 1000)
-  for i = 1, missing do redis.call('ZADD', log, now, 'p' .. ARGV[10] .. i) end
-  if missing > 0 then redis.call('PEXPIRE', log, ttl) end
-end
-local closed = tonumber(redis.call('HGET', state, 'closed_until')) or 0
-local closed_for = tonumber(ARGV[8])
-if closed_for and now + closed_for > closed then
-  closed = now + closed_for
-  redis.call('HSET', state, 'closed_until', tostring(closed))
-end
-if ARGV[4] ~= '' or ARGV[7] ~= '' or closed_for then  -- a closure outlives itself
-  redis.call('EXPIRE', state, math.max(tonumber(ARGV[14]), math.ceil(closed - now) + 60))
-end
-if ARGV[12] ~= 'take' then return {2, '0'} end
+class BudgetOp(StrEnum):
+    """What budget.lua does after applying the last report (its ARGV[12])."""
 
--- the next send
-if now < closed then return {0, tostring(closed - now), limit} end
-if limit <= 0 then return {1, '0'} end
-local reset_at = tonumber(redis.call('HGET', state, 'reset_at'))
-if fixed and reset_at and now >= reset_at then
-  redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. tostring(reset_at - margin))
-  redis.call('HDEL', state, 'reset_at')
-  reset_at = nil
-end
-redis.call('ZREMRANGEBYSCORE', log, '-inf', tostring(now - window - margin))
-if redis.call('ZCARD', log) < limit then
-  redis.call('ZADD', log, now, ARGV[13])
-  redis.call('PEXPIRE', log, ttl)
-  return {1, '0'}
-end
-local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window + margin - now
-if fixed and reset_at then wait = math.min(wait, reset_at - now) end
-return {0, tostring(math.max(wait, 0.001)), limit}
-"""
+    TAKE = "take"  # admit the next request, or say how long to wait
+    OBSERVE = "observe"  # only apply the report
+
+
+class BudgetReply(IntEnum):
+    """budget.lua's reply code (the first element of its reply)."""
+
+    REFUSED = 0  # {0, wait_s, limit}
+    ADMITTED = 1  # {1, '0'}: the request is logged, send it
+    OBSERVED = 2  # {2, '0'}: the report applied, nothing taken
+
 
 _NOTHING = [""] * 8
 
@@ -114,8 +70,8 @@ class Budget:
     def take(self) -> float:
         """0.0: send now (the request is logged); else seconds until the budget admits one."""
         sent = secrets.token_hex(6)
-        reply = self._run("take", sent)
-        if int(reply[0]) == 1:
+        reply = self._run(BudgetOp.TAKE, sent)
+        if int(reply[0]) == BudgetReply.ADMITTED:
             self.sent = sent
             return 0.0
         self.limit = int(reply[2]) or None
@@ -143,9 +99,9 @@ class Budget:
     def flush(self) -> None:
         """Apply the last report now (the caller sends nothing more for a while)."""
         if self.report is not _NOTHING:
-            self._run("observe", "")
+            self._run(BudgetOp.OBSERVE, "")
 
-    def _run(self, op: str, sent: str) -> list[Any]:
-        argv = [*self.seed, *self.report, op, sent, STATE_TTL_S]
+    def _run(self, op: BudgetOp, sent: str) -> list[Any]:
+        argv = [*self.seed, *self.report, op.value, sent, STATE_TTL_S]
         self.report = _NOTHING
-        return run_script(_SCRIPT, self.keys, argv)  # type: ignore[return-value]
+        return run_script(source("budget"), self.keys, argv)  # type: ignore[return-value]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from app.kernel import keys
 from app.kernel.crypto import digest, seal, unseal
 from app.kernel.errors import NotFound, Unauthorized
+from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
 
@@ -75,24 +76,14 @@ def webhook_secrets(tenant_id: str) -> list[str]:
     return out
 
 
-# Move the current secret to `prev` and install the new one, atomically (two rotations at once
-# cannot both demote the same secret and lose one).
-_ROTATE = """
-local cur = redis.call('HGET', KEYS[1], 'webhook_secret')
-if not cur then return 0 end
-redis.call('HSET', KEYS[1], 'webhook_secret_prev', cur, 'webhook_secret_prev_until', ARGV[2],
-           'webhook_secret', ARGV[1])
-return 1
-"""
-
-
 def rotate_webhook_secret(tenant_id: str) -> dict[str, object]:
     """A new webhook secret, returned this once (sealed at rest like the first). The old one
     keeps signing alongside it for `webhook_secret_overlap_s`, then stops."""
     secret = _new_secret()
     overlap = get_settings().webhook_secret_overlap_s
     until = time.time() + overlap
-    if not run_script(_ROTATE, [keys.tenant(tenant_id)], [seal(secret), until]):
+    sealed = seal(secret)
+    if not run_script(source("tenant_rotate_secret"), [keys.tenant(tenant_id)], [sealed, until]):
         raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
     return {
         "tenant_id": tenant_id,

@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -25,6 +25,7 @@ import redis_lock
 from app.kernel import keys, metrics
 from app.kernel.crypto import seal, unseal
 from app.kernel.errors import InvalidInput
+from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.registry import registry
 from app.kernel.settings import get_settings
@@ -55,13 +56,6 @@ WAIT_SLICE_S = 1  # a waiter's BLPOP slice (below redis-py's 5 s socket timeout)
 FANOUT = 4  # waiters a woken waiter wakes in turn: a storm of n is awake in log4(n) hops
 MAX_LIFETIME_S = 10 * 365 * 86400
 JITTER_S = 30.0
-
-# Set fields only if the record still has the version the caller read (ARGV[1]).
-_CAS = """
-if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-return 1
-"""
 
 
 def store_initial(account_id: str, creds: Any, base_url: str, vendor_token_url: str) -> None:
@@ -309,34 +303,50 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
         )
     except AuthRejected:
         metrics.incr("token_refreshes", {"outcome": "rejected"})  # the vendor's word, counted once
-        # A sibling may have rotated this refresh token a moment earlier (its lock expired
-        # while it was slow, or the account was re-authorized): the refusal is then about a
-        # token we no longer hold. Mark needs_reauth only if the version is still ours;
-        # otherwise the newer token wins.
-        mark = ["status", "needs_reauth", "last_refresh_at", now, "last_refresh_outcome"]
-        if run_script(_CAS, [key], [t["version"], *mark, "rejected"]):
-            get_redis().zrem(keys.TOKEN_EXPIRY, account_id)
+        newer = _rejected(account_id, t["version"], now)
+        if newer is None:
             raise
-        newer = get_redis().hgetall(key)
-        if newer and newer.get("status") != "needs_reauth":
-            log.info("refresh of %s refused, but a sibling rotated it first", account_id)
-            return unseal(newer["sealed"])["access_token"]
-        raise
+        return newer
     except Transient:  # stamped when it failed, so waiters queued behind it can tell
         metrics.incr("token_refreshes", {"outcome": "transient_error"})
         outcome = ["last_refresh_at", time.time(), "last_refresh_outcome", "transient_error"]
-        run_script(_CAS, [key], [t["version"], *outcome])
+        _cas(key, t["version"], outcome)
         raise
     metrics.incr("token_refreshes", {"outcome": "ok"})  # the grant succeeded, stored or not
+    return _store_grant(account_id, t, secret, grant, now)
+
+
+def _rejected(account_id: str, version: str, now: float) -> str | None:
+    """The vendor refused the refresh token: mark needs_reauth (None: the caller re-raises),
+    unless a sibling rotated it a moment earlier (its lock expired while it was slow, or the
+    account was re-authorized): the refusal is then about a token we no longer hold, and the
+    newer token (returned) wins."""
+    key = keys.token(account_id)
+    mark = ["status", "needs_reauth", "last_refresh_at", now, "last_refresh_outcome"]
+    if _cas(key, version, [*mark, "rejected"]):
+        get_redis().zrem(keys.TOKEN_EXPIRY, account_id)
+        return None
+    newer = get_redis().hgetall(key)
+    if newer and newer.get("status") != "needs_reauth":
+        log.info("refresh of %s refused, but a sibling rotated it first", account_id)
+        return unseal(newer["sealed"])["access_token"]
+    return None
+
+
+def _store_grant(
+    account_id: str, t: dict[str, str], secret: dict[str, Any], grant: oauth.Grant, now: float
+) -> str:
+    """Store the new token (compare-and-set on the version read); a newer one that landed
+    meanwhile wins and is returned instead."""
+    key = keys.token(account_id)
     secret = {**secret, "access_token": grant.access_token}
     if grant.refresh_token:  # rotated: stored atomically with its access token
         secret["refresh_token"] = grant.refresh_token
-    expires_at = _expires_at(grant, now, settings.token_default_lifetime_s)
-    written = run_script(
-        _CAS,
-        [key],
+    expires_at = _expires_at(grant, now, get_settings().token_default_lifetime_s)
+    written = _cas(
+        key,
+        t["version"],
         [
-            t["version"],
             "sealed",
             seal(secret),
             "expires_at",
@@ -357,6 +367,12 @@ def _refresh(account_id: str, t: dict[str, str], secret: dict[str, Any]) -> str:
         return unseal(get_redis().hget(key, "sealed"))["access_token"]
     get_redis().zadd(keys.TOKEN_EXPIRY, {account_id: expires_at})
     return grant.access_token
+
+
+def _cas(key: str, version: str, pairs: Sequence[object]) -> bool:
+    """Set the field/value `pairs` only if the record still has the `version` the caller
+    read (token_cas.lua): a slow writer never overwrites a newer token."""
+    return bool(run_script(source("token_cas"), [key], [version, *pairs]))
 
 
 def _on_vendor_host(account_id: str, token_url: str) -> bool:

@@ -20,103 +20,58 @@ from __future__ import annotations
 import json
 import logging
 import time
+from enum import IntEnum
 from typing import Any
 
 from app import dispatch
 from app.kernel import keys, metrics
+from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
 from app.kernel.timefmt import now_iso
-from app.store.jobstore import GAUGE_LUA, encode, load, work_lua
+from app.store.jobstore import encode, load
 from app.work.deliveries import ACCOUNT_TARGET, emit
 
 log = logging.getLogger("toolqueue.reauth")
 
-# Mark the account, unless its credentials changed since the caller used them (ARGV[1], the
-# token record's version then; '*' skips the check). The version is bumped so that a refresh
-# in flight with the refused credentials cannot write `status: active` back over the mark.
-# Returns 1 for the transition into needs_reauth, 0 if it was marked already, -1 if stale.
-_MARK = """
-if ARGV[1] ~= '*' and (redis.call('HGET', KEYS[1], 'version') or '') ~= ARGV[1] then
-  return -1
-end
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('HSET', KEYS[1], 'status', 'needs_reauth')
-if redis.call('HSETNX', KEYS[1], 'reauth_since', ARGV[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'reauth_reason', ARGV[3])
-return 1
-"""
 
-# Park a job: fenced like jobstore.write (the step's lease and number, a job that has not
-# ended), then status and log entry, the index entries (NX: a redelivered step keeps the first
-# park time) and longer TTLs for the job's keys, which must outlive the wait for credentials.
-# A parked job has no pending step (it rests legitimately: the sweep leaves it alone).
-# KEYS: job, lease, log, account index, global index, jobs-by-state gauge, due, pending, keys
-# whose TTL to extend. ARGV: lease, seq, now, job id, ttl, log entry, step member, field/value
-# pairs.
-_PARK = work_lua() + GAUGE_LUA + """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[2] then return 0 end
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 0 end
-tq_move(KEYS[6], st, 'needs_reauth')
-tq_settled(KEYS[7], KEYS[8], ARGV[7])
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
-redis.call('RPUSH', KEYS[3], ARGV[6])
-redis.call('PUBLISH', KEYS[3] .. ':events', ARGV[6])
-redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[5], 'NX', ARGV[3], ARGV[4])
-local ttl = tonumber(ARGV[5])
-for i, k in ipairs(KEYS) do
-  if i == 1 or i == 3 or i > 8 then
-    local left = redis.call('TTL', k)
-    if left >= 0 and left < ttl then redis.call('EXPIRE', k, ttl) end
-  end
-end
-return 1
-"""
+class MarkResult(IntEnum):
+    """What marking an account did (reauth_mark.lua's return codes)."""
 
-# Out of needs_reauth (resumed or expired), only from needs_reauth: 1 if this call moved the
-# job, -1 if it was not parked (any more). Either way it leaves the indexes. Resumed, its
-# current step is pending again; expired (failed), its webhook is, if it has a callback_url.
-# KEYS: job, log, account index, global index, jobs-by-state gauge, due, pending.
-# ARGV: job id, ttl, log entry, new status, step member, webhook member, deadline, field/value
-# pairs.
-_UNPARK = work_lua() + GAUGE_LUA + """
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-if redis.call('HGET', KEYS[1], 'status') ~= 'needs_reauth' then return -1 end
-tq_move(KEYS[5], 'needs_reauth', ARGV[4])
-if ARGV[4] == 'queued' then
-  tq_pending(KEYS[6], KEYS[7], ARGV[5], redis.call('HGET', KEYS[1], 'seq'), ARGV[7], '0')
-else
-  local url = redis.call('HGET', KEYS[1], 'callback_url')
-  if url and url ~= '' and redis.call('HEXISTS', KEYS[7], ARGV[6]) == 0 then
-    tq_pending(KEYS[6], KEYS[7], ARGV[6], '0', ARGV[7], '0')
-  end
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', KEYS[2] .. ':events', ARGV[3])
-return 1
-"""
+    MARKED = 1  # the transition into needs_reauth: the one that notifies
+    ALREADY = 0  # it was marked already
+    STALE = -1  # the caller's token version is stale: new credentials came since
 
 
-def mark_needs_reauth(account_id: str, reason: str, *, version: str | None = None) -> int:
-    """Mark the account needs_reauth; 1 on the transition (the one that notifies), 0 if it was
-    already, -1 if `version` (the token record's when the caller got its token) is stale:
-    the tenant posted new credentials since, and the refusal was about the old ones."""
+class ParkResult(IntEnum):
+    """reauth_park.lua's return codes."""
+
+    PARKED = 1
+    REFUSED = 0  # the step lost its lease or its number, or the job has ended
+
+
+class UnparkResult(IntEnum):
+    """reauth_unpark.lua's return codes."""
+
+    MOVED = 1  # this call took the job out of needs_reauth
+    NOT_PARKED = -1  # it was not parked (any more)
+
+
+def mark_needs_reauth(account_id: str, reason: str, *, version: str | None = None) -> MarkResult:
+    """Mark the account needs_reauth; MARKED on the transition (the one that notifies),
+    ALREADY if it was, STALE if `version` (the token record's when the caller got its token)
+    is stale: the tenant posted new credentials since, and the refusal was about the old
+    ones."""
     argv = ["*" if version is None else version, time.time(), reason[:500]]
-    return int(run_script(_MARK, [keys.token(account_id)], argv))  # type: ignore[call-overload]
+    marked = run_script(source("reauth_mark"), [keys.token(account_id)], argv)
+    return MarkResult(int(marked))  # type: ignore[call-overload]
 
 
-def mark_and_notify(account_id: str, reason: str, *, version: str | None = None) -> int:
+def mark_and_notify(account_id: str, reason: str, *, version: str | None = None) -> MarkResult:
     """`mark_needs_reauth` for a refusal outside any job (the proxy): the first transition
     tells the account's events_url, as a parking job would."""
     first = mark_needs_reauth(account_id, reason, version=version)
-    if first == 1:
+    if first == MarkResult.MARKED:
         emit(account_id, "account.needs_reauth", [ACCOUNT_TARGET], {"parked_jobs": []})
     return first
 
@@ -139,37 +94,8 @@ def park(
     job (and tells its `callback_url`). True if the job stays parked; False if the step lost
     its lease, or the account got new credentials meanwhile and the job resumed at once."""
     account_id = job["account_id"]
-    first = mark_needs_reauth(account_id, message, version=token_version) == 1
-    now = time.time()
-    fields = {
-        "status": "needs_reauth",
-        "error": {"code": "needs_reauth", "message": message},
-        "retry_at": None,
-        "updated_at": now,
-    }
-    entry = json.dumps({"status": "needs_reauth", "at": now_iso(now), "reason": message})
-    settings = get_settings()
-    ttl = int(settings.spool_ttl_s + settings.reauth_timeout_s)
-    blocks = [keys.job_spool(job_id, b) for b in range(max(job.get("blocks") or 0, 1))]
-    parked = (
-        run_script(
-            _PARK,
-            [
-                keys.job(job_id),
-                keys.job_lease(job_id),
-                keys.job_log(job_id),
-                keys.account_parked(account_id),
-                keys.REAUTH_PARKED,
-                keys.JOBS_BY_STATE,
-                keys.DUE,
-                keys.PENDING,
-                keys.job_seen(job_id),
-                *blocks,
-            ],
-            [lease, job["seq"], now, job_id, ttl, entry, keys.step_work(job_id), *encode(fields)],
-        )
-        == 1
-    )
+    first = mark_needs_reauth(account_id, message, version=token_version) == MarkResult.MARKED
+    parked = _park(job_id, job, lease, message) == ParkResult.PARKED
     if parked:
         metrics.incr("job_transitions", {"state": "needs_reauth"})
     if parked and not needs_reauth(account_id):
@@ -185,11 +111,43 @@ def park(
     return parked
 
 
+def _park(job_id: str, job: dict[str, Any], lease: str, message: str) -> ParkResult:
+    """reauth_park.lua: the job's status, log entry and indexes, and longer TTLs."""
+    now = time.time()
+    fields = {
+        "status": "needs_reauth",
+        "error": {"code": "needs_reauth", "message": message},
+        "retry_at": None,
+        "updated_at": now,
+    }
+    entry = json.dumps({"status": "needs_reauth", "at": now_iso(now), "reason": message})
+    settings = get_settings()
+    ttl = int(settings.spool_ttl_s + settings.reauth_timeout_s)
+    blocks = [keys.job_spool(job_id, b) for b in range(max(job.get("blocks") or 0, 1))]
+    parked = run_script(
+        source("reauth_park"),
+        [
+            keys.job(job_id),
+            keys.job_lease(job_id),
+            keys.job_log(job_id),
+            keys.account_parked(job["account_id"]),
+            keys.REAUTH_PARKED,
+            keys.JOBS_BY_STATE,
+            keys.DUE,
+            keys.PENDING,
+            keys.job_seen(job_id),
+            *blocks,
+        ],
+        [lease, job["seq"], now, job_id, ttl, entry, keys.step_work(job_id), *encode(fields)],
+    )
+    return ParkResult(int(parked))  # type: ignore[call-overload]
+
+
 def resume_job(account_id: str, job_id: str, reason: str) -> bool:
     """needs_reauth -> queued, and its current step enqueued: it continues from its cursor."""
     now = time.time()
     fields = {"status": "queued", "error": None, "retry_at": None, "updated_at": now}
-    if _unpark(account_id, job_id, "queued", reason, fields) != 1:
+    if _unpark(account_id, job_id, "queued", reason, fields) != UnparkResult.MOVED:
         return False
     job = load(job_id)
     if job:
@@ -237,39 +195,40 @@ def expire(
             "retry_at": None,
             "updated_at": time.time(),
         }
-        if _unpark(job["account_id"], job_id, "failed", message, fields) == 1:
+        if _unpark(job["account_id"], job_id, "failed", message, fields) == UnparkResult.MOVED:
             if job.get("callback_url"):
                 dispatch.send(keys.webhook_work(job_id), 0)  # pending since the unpark
             expired.append(job_id)
     return expired
 
 
-def _unpark(account_id: str, job_id: str, status: str, reason: str, fields: dict[str, Any]) -> int:
+def _unpark(
+    account_id: str, job_id: str, status: str, reason: str, fields: dict[str, Any]
+) -> UnparkResult:
     entry = json.dumps({"status": status, "at": now_iso(), "reason": reason})
-    moved = int(
-        run_script(  # type: ignore[call-overload]
-            _UNPARK,
-            [
-                keys.job(job_id),
-                keys.job_log(job_id),
-                keys.account_parked(account_id),
-                keys.REAUTH_PARKED,
-                keys.JOBS_BY_STATE,
-                keys.DUE,
-                keys.PENDING,
-            ],
-            [
-                job_id,
-                get_settings().spool_ttl_s,
-                entry,
-                status,
-                keys.step_work(job_id),
-                keys.webhook_work(job_id),
-                dispatch.plan().deadline,
-                *encode(fields),
-            ],
-        )
+    reply = run_script(
+        source("reauth_unpark"),
+        [
+            keys.job(job_id),
+            keys.job_log(job_id),
+            keys.account_parked(account_id),
+            keys.REAUTH_PARKED,
+            keys.JOBS_BY_STATE,
+            keys.DUE,
+            keys.PENDING,
+        ],
+        [
+            job_id,
+            get_settings().spool_ttl_s,
+            entry,
+            status,
+            keys.step_work(job_id),
+            keys.webhook_work(job_id),
+            dispatch.plan().deadline,
+            *encode(fields),
+        ],
     )
-    if moved == 1:
+    moved = UnparkResult(int(reply))  # type: ignore[call-overload]
+    if moved == UnparkResult.MOVED:
         metrics.incr("job_transitions", {"state": status})
     return moved

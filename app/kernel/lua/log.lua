@@ -1,8 +1,9 @@
--- Prelude: a job's state log (app/jobstore.py). Every entry is published on the log's
+-- Prelude: a job's state log (app/store/jobstore.py). Every entry is published on the log's
 -- channel (long-polls wait on it); `quiet` entries (a step resuming after a wait: the wait's
 -- own entry said until when) are only published. An entry whose kind `k` is the last
 -- entry's kind is merged into it: `count`, `last_at` and the latest `reason`, so a run of
 -- pacing waits or polls is one entry however long it lasts.
+-- KEYS, ARGV: none (functions only, taking keys as arguments; `-- include: log`).
 local function tq_log(log, entry, quiet, ttl)
   redis.call('PUBLISH', log .. ':events', entry)
   if quiet == '1' then return end

@@ -1,7 +1,14 @@
 -- One overdue member: settled (nothing pending) -> dropped; its lease held (the task runs) ->
 -- looked at again just after the lease would lapse; else its task is to be sent (again), and
 -- the next deadline backs off (grace * 2^sends, sends capped) so a backlog is not flooded.
--- KEYS: due, pending, the member's lease. ARGV: member, now, grace, lease slack, cap.
+-- KEYS[1] due: zset member -> deadline (epoch s)
+-- KEYS[2] pending: hash member -> "attempt:how:sends" (work.lua)
+-- KEYS[3] the member's lease
+-- ARGV[1] member
+-- ARGV[2] now (epoch s)
+-- ARGV[3] grace (s)
+-- ARGV[4] lease slack (s)
+-- ARGV[5] cap on the sends counted in the backoff
 -- Returns false (nothing to send) or {attempt, how} (how 'p': a parked wait came due; 's':
 -- a sent task never started, or its worker died: sent again).
 local v = redis.call('HGET', KEYS[2], ARGV[1])

@@ -1,7 +1,8 @@
--- Prelude: pending work and its deadline (app/dispatch.py). `pending` is a hash
+-- Prelude: pending work and its deadline (app/dispatch). `pending` is a hash
 -- member -> "attempt:how:sends" (how: 'p' parked, no message sent yet; 's' sent; sends: how
 -- often the sweep has sent it again), `due` a zset member -> the time by which its task must
 -- have started (or, parked, the time to send it).
+-- KEYS, ARGV: none (functions only, taking keys as arguments; `-- include: work`).
 local function tq_pending(due, pending, member, attempt, deadline, parked)
   local how = 's'
   if parked == '1' then how = 'p' end
