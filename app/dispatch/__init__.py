@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from enum import StrEnum
 
 from app.kernel import keys, metrics
 from app.kernel.celery import app as celery
@@ -124,6 +125,13 @@ def pending(member: str) -> int | None:
     return int(value.split(":", 1)[0]) if value else None
 
 
+class How(StrEnum):
+    """How pending work stands (the middle part of its `tq:pending` value, work.lua)."""
+
+    PARKED = "p"  # no message sent yet: the sweep sends it when it comes due
+    SENT = "s"  # a message went out; come due again, it never started or its worker died
+
+
 def wake_due(now: float | None = None) -> int:
     """Beat: send the task of every member past its deadline that no lease holds (see the
     module docstring). Returns how many were sent."""
@@ -140,7 +148,7 @@ def wake_due(now: float | None = None) -> int:
         if not verdict:
             continue
         attempt, how = int(verdict[0]), verdict[1]  # type: ignore[index]
-        if how == "s":
+        if how == How.SENT:
             kind = member.partition(":")[0]
             log.warning("%s attempt %d never started, or its worker died: resent", member, attempt)
             metrics.incr("work_resent", {"kind": kind})

@@ -128,7 +128,7 @@ class Tally:
 
 def jobs_by_state() -> dict[str, int]:
     """The gauge of unfinished jobs per state (every such state, 0 when none), which the job
-    scripts keep beside the records (`jobstore.GAUGE_LUA`)."""
+    scripts keep beside the records (app/kernel/lua/gauge.lua)."""
     held = get_redis().hgetall(keys.JOBS_BY_STATE)
     return {s: int(held.get(s, 0)) for s in [s.value for s in JobState] if s not in TERMINAL}
 

@@ -9,6 +9,7 @@ network buffer).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -21,7 +22,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 from redis.retry import Retry
 
-from app.kernel.redistypes import Store
+from app.kernel.redistypes import Store, Value
 from app.kernel.settings import get_settings
 
 # Redis cannot be reached or did not answer in time (BusyLoadingError is a ConnectionError;
@@ -110,10 +111,13 @@ def get_async_redis() -> redis.asyncio.Redis:
 _scripts: dict[str, redis.commands.core.Script] = {}
 
 
-def run_script(source: str, keys: list[str], args: list[object]) -> object:
+def run_script(source: str, keys: Sequence[str], args: Sequence[object]) -> object:
     """EVALSHA a Lua script, `app.kernel.lua.source(name)` (loaded once per process; redis-py's
-    Script loads it again when Redis answers NOSCRIPT, after a restart)."""
+    Script loads it again when Redis answers NOSCRIPT, after a restart). The reply is whatever
+    the script returns: each caller names its codes (see the scripts' headers)."""
     script = _scripts.get(source)
     if script is None:
         script = _scripts[source] = get_redis().register_script(source)
-    return script(keys=keys, args=args, client=get_redis())
+    client = cast(redis.Redis, get_redis())  # the Store face of the same client
+    # arguments are strings and numbers; redis-py refuses anything else when it encodes them
+    return script(keys=keys, args=cast("Sequence[Value]", args), client=client)

@@ -33,6 +33,7 @@ from app.kernel.settings import get_settings
 from app.kernel.ssrf import check_public_url
 from app.kernel.states import TERMINAL
 from app.store import spool
+from app.store.jobrecord import JobRecord
 from app.store.jobstore import (
     Plan,
     decode,
@@ -383,9 +384,9 @@ def brief(tenant_id: str, job_id: str) -> dict[str, Any]:
     return out
 
 
-def view(job: dict[str, Any], job_id: str, history_view: int = HISTORY_VIEW) -> dict[str, Any]:
-    def iso(key: str) -> str | None:
-        return now_iso(job[key]) if job.get(key) else None
+def view(job: JobRecord, job_id: str, history_view: int = HISTORY_VIEW) -> dict[str, Any]:
+    def iso(at: float | None) -> str | None:
+        return now_iso(at) if at else None
 
     out: dict[str, Any] = {
         "job_id": job_id,
@@ -399,11 +400,11 @@ def view(job: dict[str, Any], job_id: str, history_view: int = HISTORY_VIEW) -> 
             "bytes": job["bytes"],
             "blocks": job["blocks"] if job["records"] else 0,
         },
-        "created_at": iso("created_at"),
-        "updated_at": iso("updated_at"),
-        "started_at": iso("started_at"),
-        "finished_at": iso("finished_at"),
-        "retry_at": iso("retry_at") if job["status"] not in TERMINAL else None,
+        "created_at": iso(job["created_at"]),
+        "updated_at": iso(job["updated_at"]),
+        "started_at": iso(job["started_at"]),
+        "finished_at": iso(job["finished_at"]),
+        "retry_at": iso(job["retry_at"]) if job["status"] not in TERMINAL else None,
         "truncated": job["truncated"],
         "history": log(job_id, -history_view),
         "history_total": log_length(job_id),

@@ -59,7 +59,8 @@ def webhook_secret(tenant_id: str) -> str:
     sealed = get_redis().hget(keys.tenant(tenant_id), "webhook_secret")
     if not sealed:
         raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
-    return unseal(sealed)
+    secret: str = unseal(sealed)
+    return secret
 
 
 def webhook_secrets(tenant_id: str) -> list[str]:

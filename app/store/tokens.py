@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-import redis_lock
+import redis_lock  # type: ignore[import-untyped]  # python-redis-lock ships no types
 
 from app.kernel import keys, metrics
 from app.kernel.crypto import seal, unseal
@@ -165,7 +165,8 @@ def get_access_token(account_id: str, *, force: bool = False) -> str:
     _check_usable(account_id, t)
     secret = unseal(t["sealed"])
     if not secret.get("refresh_token") or (not force and _valid(t, account_id)):
-        return secret["access_token"]
+        token: str = secret["access_token"]
+        return token
     with _flights_guard:
         joined = _flights.get(flight)
         if joined is None:
@@ -204,7 +205,7 @@ def _refresh_single_flight(account_id: str, t: dict[str, str], force: bool) -> s
         if _settled(t, seen, asked):  # it ended between our read and our lock
             return _outcome(account_id, t, seen)
         if not force and _valid(t, account_id):
-            return unseal(t["sealed"])["access_token"]
+            return _access_token(t["sealed"])
         return _refresh(account_id, t, unseal(t["sealed"]))
     finally:
         _release(lock, account_id)
@@ -229,7 +230,7 @@ def _outcome(account_id: str, t: dict[str, str], seen: str) -> str:
     _check_usable(account_id, t)
     if t["version"] == seen:
         raise Transient("the token endpoint failed a moment ago")
-    return unseal(t["sealed"])["access_token"]
+    return _access_token(t["sealed"])
 
 
 class _RefreshLock(redis_lock.Lock):
@@ -329,7 +330,7 @@ def _rejected(account_id: str, version: str, now: float) -> str | None:
     newer = get_redis().hgetall(key)
     if newer and newer.get("status") != "needs_reauth":
         log.info("refresh of %s refused, but a sibling rotated it first", account_id)
-        return unseal(newer["sealed"])["access_token"]
+        return _access_token(newer["sealed"])
     return None
 
 
@@ -364,7 +365,7 @@ def _store_grant(
         ],
     )
     if not written:  # a newer token landed meanwhile; it wins
-        return unseal(get_redis().hget(key, "sealed"))["access_token"]
+        return _access_token(get_redis().hget(key, "sealed"))
     get_redis().zadd(keys.TOKEN_EXPIRY, {account_id: expires_at})
     return grant.access_token
 
@@ -400,3 +401,11 @@ def expiring(horizon_s: float) -> list[str]:
     return get_redis().zrangebyscore(
         keys.TOKEN_EXPIRY, 0, time.time() + horizon_s, start=0, num=1000
     )
+
+
+def _access_token(sealed: str | None) -> str:
+    """The access token of a sealed credentials record."""
+    if sealed is None:  # the account went away meanwhile
+        raise Transient("the account's credentials are gone")
+    token: str = unseal(sealed)["access_token"]
+    return token

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.kernel.states import JobState
 from app.store import spool
+from app.store.jobstore import WriteResult
 from app.work import vendorwait
 from app.work.context import StepContext
 from app.work.progress import Progress, packer_for
@@ -74,7 +75,7 @@ class PageLoop:
         self.at.pages += 1
         self.at.cursor = {"page": nxt, "skip": 0}
         written = self.commit(placed, self.at, seen=nxt)
-        if written == -1:
+        if written == WriteResult.SEEN:
             raise PaginationLoop(nxt)
         if not written:
             return False  # cancelled, or another worker took over
@@ -112,7 +113,7 @@ class PageLoop:
         digest = "" if seen is None else hashlib.sha1(spool.dumps(seen).encode()).hexdigest()
         runs = {block: [spool.run(records)] for block, records in placed.items()}
         written = self.step.write(fields, spool=runs, seen=digest)
-        if written == 1:
+        if written == WriteResult.WRITTEN:
             tally = self.step.tally
             tally.add("pages_fetched", n=at.pages - self.job["pages"])
             tally.add("records_fetched", n=at.records - self.job["records"])

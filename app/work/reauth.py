@@ -29,6 +29,7 @@ from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
 from app.kernel.timefmt import now_iso
+from app.store.jobrecord import JobRecord
 from app.store.jobstore import encode, load
 from app.work.deliveries import ACCOUNT_TARGET, emit
 
@@ -86,7 +87,7 @@ def parked_jobs(account_id: str) -> list[str]:
 
 
 def park(
-    job_id: str, job: dict[str, Any], *, lease: str, message: str, token_version: str | None
+    job_id: str, job: JobRecord, *, lease: str, message: str, token_version: str | None
 ) -> bool:
     """The step's job waits at its checkpoint for new credentials instead of failing.
 
@@ -111,7 +112,7 @@ def park(
     return parked
 
 
-def _park(job_id: str, job: dict[str, Any], lease: str, message: str) -> ParkResult:
+def _park(job_id: str, job: JobRecord, lease: str, message: str) -> ParkResult:
     """reauth_park.lua: the job's status, log entry and indexes, and longer TTLs."""
     now = time.time()
     fields = {

@@ -15,6 +15,7 @@ import time
 from app import dispatch
 from app.kernel import keys
 from app.kernel.redis import get_redis
+from app.kernel.states import JobState
 from app.store.jobstore import load, write
 
 SIGNAL_TTL_S = 86_400  # a signal waits this long for its job to start waiting
@@ -45,7 +46,7 @@ def signal(account_id: str, ref: str, why: str) -> str | None:
 def resume(job_id: str, why: str) -> bool:
     """Run the waiting job's next step now (it was scheduled, or parked, for later)."""
     job = load(job_id)
-    if job is None or job["status"] != "waiting_vendor":
+    if job is None or job["status"] != JobState.WAITING_VENDOR:
         return False
     now, seq = dispatch.plan(), job["seq"]
     written = write(

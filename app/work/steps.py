@@ -36,7 +36,7 @@ from app.kernel.states import TERMINAL, JobState
 from app.store import accounts, spool
 from app.store.budget import Budget
 from app.store.jobrecord import JobRecord
-from app.store.jobstore import load, write
+from app.store.jobstore import WriteResult, load, write
 from app.work import failures
 from app.work.pages import Outcome, PageLoop
 from app.work.tokensource import TokenSource
@@ -110,7 +110,7 @@ class Step:
 
     def write(self, fields: Mapping[str, object], **kw: Any) -> int:
         written = write(self.id, dict(fields), lease=self.lease, seq=self.seq, **kw)
-        if written == 1 and kw.get("status"):
+        if written == WriteResult.WRITTEN and kw.get("status"):
             self.tally.add("job_transitions", {"state": kw["status"]})
         return written
 
@@ -213,7 +213,8 @@ class Step:
             reason = f"{reason or 'cap reached'}; continuation issued"
         else:
             reason = "all pages fetched"
-        if self.write(fields, status=status, reason=reason) == 1 and self.job.get("callback_url"):
+        written = self.write(fields, status=status, reason=reason)
+        if written == WriteResult.WRITTEN and self.job.get("callback_url"):
             dispatch.send(keys.webhook_work(self.id), 0)  # pending since the write
 
     def advance(
