@@ -60,7 +60,10 @@ def job_deliveries(jid: str) -> str:
 
 
 def job_events(jid: str) -> str:
-    return f"{P}:job:{jid}:events"
+    """channel: the job's state-log entries as they happen (long-polls wait on it). Named
+    after the log key, so a Lua script holding the log key names it too (log.lua's
+    `tq_events`)."""
+    return f"{job_log(jid)}:events"
 
 
 def idempotency(tid: str, digest: str) -> str:
@@ -71,6 +74,7 @@ def continuation(token_: str) -> str:
     return f"{P}:cont:{token_}"
 
 
+METRICS = f"{P}:metrics"  # hash: the /metrics counters (app.kernel.metrics), field per series
 JOBS_BY_STATE = f"{P}:metrics:jobs"  # hash unfinished state -> jobs in it now (a gauge)
 
 # Pending work (app/dispatch.py): a job's next step, a webhook's next attempt, an account

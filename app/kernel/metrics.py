@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from app.kernel import keys
-from app.kernel.keys import P
 from app.kernel.redis import get_redis
 from app.kernel.states import TERMINAL, JobState
 
 log = logging.getLogger("toolqueue.metrics")
 
-KEY = f"{P}:metrics"
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ def incr(name: str, labels: Mapping[str, str] | None = None, n: int = 1) -> None
     """Add n to one counter now (one HINCRBY). Never raises: a metric must not fail a job."""
     key = field(name, labels)  # a caller's bug raises here, outside the guard below
     try:
-        get_redis().hincrby(KEY, key, n)
+        get_redis().hincrby(keys.METRICS, key, n)
     except Exception as exc:
         log.warning("metric %s not recorded: %s", name, exc)
 
@@ -120,7 +118,7 @@ class Tally:
         try:
             pipe = get_redis().pipeline(transaction=False)
             for key, n in counts.items():
-                pipe.hincrby(KEY, key, n)
+                pipe.hincrby(keys.METRICS, key, n)
             pipe.execute()
         except Exception as exc:
             log.warning("%d metric counts not recorded: %s", len(counts), exc)
@@ -136,7 +134,7 @@ def jobs_by_state() -> dict[str, int]:
 def read() -> Iterator[tuple[Metric, tuple[str, ...], int]]:
     """Every stored counter as (metric, label values, total); unknown fields are skipped
     (a newer process may have added a metric this one does not know)."""
-    for key, value in get_redis().hgetall(KEY).items():
+    for key, value in get_redis().hgetall(keys.METRICS).items():
         try:
             name, values = json.loads(key)
             metric = METRICS[name]

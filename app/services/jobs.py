@@ -249,7 +249,7 @@ class _Create:
             keys.job_log(self.job_id),
             keys.tenant_jobs(self.tenant_id),
             keys.JOBS_BY_STATE,
-            metrics.KEY,
+            keys.METRICS,
             keys.DUE,
             keys.PENDING,
         ]
@@ -331,7 +331,7 @@ async def changed(job_id: str, status: str, timeout_s: float) -> bool:
 
 async def _changed(r: Any, pubsub: Any, job_id: str, status: str, deadline: float) -> bool:
     try:
-        await pubsub.subscribe(keys.job_log(job_id) + ":events")
+        await pubsub.subscribe(keys.job_events(job_id))
         # read after subscribing, so a change between the caller's read and now is not missed
         if await r.hget(keys.job(job_id), "status") != status:
             return True

@@ -12,7 +12,7 @@ import pytest
 import requests
 from support import job_gauge_and_records, scrape, value, wait_until
 
-from app.kernel import metrics
+from app.kernel import keys, metrics
 
 CONTACTS = "crm/v3/objects/contacts"
 
@@ -130,12 +130,12 @@ def test_unknown_metric_or_labels_are_refused(r: Any) -> None:
 def test_a_tally_flushes_in_one_round_trip_and_only_when_needed(r: Any) -> None:
     tally = metrics.Tally()
     tally.flush()  # nothing counted: no round trip, no error
-    before = int(r.hget(metrics.KEY, metrics.field("webhook_attempts", {"outcome": "x"})) or 0)
+    before = int(r.hget(keys.METRICS, metrics.field("webhook_attempts", {"outcome": "x"})) or 0)
     tally.add("webhook_attempts", {"outcome": "x"}, 2)
     tally.add("webhook_attempts", {"outcome": "x"})
     tally.flush()
     tally.flush()  # already written: not added twice
-    after = int(r.hget(metrics.KEY, metrics.field("webhook_attempts", {"outcome": "x"})))
+    after = int(r.hget(keys.METRICS, metrics.field("webhook_attempts", {"outcome": "x"})))
     assert after - before == 3
 
 

@@ -4,8 +4,11 @@
 -- entry's kind is merged into it: `count`, `last_at` and the latest `reason`, so a run of
 -- pacing waits or polls is one entry however long it lasts.
 -- KEYS, ARGV: none (functions only, taking keys as arguments; `-- include: log`).
+-- The channel a job's log entries are published on, from its log key (keys.job_events).
+local function tq_events(log) return log .. ':events' end
+
 local function tq_log(log, entry, quiet, ttl)
-  redis.call('PUBLISH', log .. ':events', entry)
+  redis.call('PUBLISH', tq_events(log), entry)
   if quiet == '1' then return end
   local new = cjson.decode(entry)
   local last = redis.call('LINDEX', log, -1)

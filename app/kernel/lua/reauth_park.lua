@@ -1,4 +1,4 @@
--- include: work, gauge, states
+-- include: work, log, gauge, states
 -- Park a job: fenced like job_write.lua (the step's lease and number, a job that has not
 -- ended), then status and log entry, the index entries (NX: a redelivered step keeps the
 -- first park time) and longer TTLs for the job's keys, which must outlive the wait for
@@ -30,7 +30,7 @@ tq_move(KEYS[6], st, 'needs_reauth')
 tq_settled(KEYS[7], KEYS[8], ARGV[7])
 redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('RPUSH', KEYS[3], ARGV[6])
-redis.call('PUBLISH', KEYS[3] .. ':events', ARGV[6])
+redis.call('PUBLISH', tq_events(KEYS[3]), ARGV[6])
 redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[5], 'NX', ARGV[3], ARGV[4])
 local ttl = tonumber(ARGV[5])

@@ -1,4 +1,4 @@
--- include: work, gauge
+-- include: work, log, gauge
 -- Out of needs_reauth (resumed or expired), only from needs_reauth. Either way the job
 -- leaves the indexes. Resumed (queued), its current step is pending again; expired (failed),
 -- its webhook is, if it has a callback_url.
@@ -31,5 +31,5 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', KEYS[2] .. ':events', ARGV[3])
+redis.call('PUBLISH', tq_events(KEYS[2]), ARGV[3])
 return 1
