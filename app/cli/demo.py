@@ -67,107 +67,14 @@ def run() -> int:
 
 
 def _agent(stack: Stack) -> int:
-    from app.store.tenants import create_tenant
-
-    sandbox = stack.sandbox_url
-    requests.post(
-        f"{sandbox}/_sandbox/config",
-        json={
-            "hubspot_contacts": 90000,
-            "rate_budget": 1000,
-            "rate_window_ms": 10000,
-        },
-        timeout=5,
-    ).raise_for_status()
-    tenant = create_tenant("demo")
-    client = Client(stack.api_url, tenant["api_key"])
-    tokens = requests.post(
-        f"{sandbox}/_sandbox/tokens",
-        json={
-            "vendor": "hubspot",
-            "client_id": "demo-app",
-            "client_secret": "demo-secret",
-        },
-        timeout=5,
-    ).json()
-    account = client._request(
-        "POST",
-        "/v1/accounts",
-        json={
-            "vendor": "hubspot",
-            "name": "Acme CRM (sandbox)",
-            "base_url": f"{sandbox}/hubspot",
-            "credentials": {
-                "type": "oauth2",
-                "access_token": tokens["access_token"],
-                "refresh_token": tokens["refresh_token"],
-                "expires_in": tokens["expires_in"],
-                "client_id": "demo-app",
-                "client_secret": "demo-secret",
-            },
-        },
-    )
-    console.print(
-        f"tenant {tenant['tenant_id']}, HubSpot sandbox account "
-        f"{account['account_id']} (90,000 contacts)"
-    )
-
-    receiver = Receiver()
-    fields = ["id", "properties.firstname", "properties.lastname", "properties.email"]
-    console.rule("agent: tool call")
-    started = time.perf_counter()
-    job = client.call(
-        "hubspot.contacts.list",
-        account["account_id"],
-        {"limit": 100, "properties": ["firstname", "lastname", "email"]},
-        fields=fields,
-        callback_url=receiver.url,
-    )
-    enqueue_ms = (time.perf_counter() - started) * 1000
-    console.print(
-        f"hubspot.contacts.list → job [bold]{job['job_id']}[/] "
-        f"({job['status']}) in [bold]{enqueue_ms:.1f} ms[/]; the agent moves on"
-    )
-
-    headers, body = receiver.next()
-    event = Webhook(tenant["webhook_secret"]).verify(body, headers)
-    data = event["data"]
-    console.print(
-        f"webhook {headers['webhook-id']} received; signature verified with standardwebhooks"
-    )
-    table = Table(title="first job")
-    for col in ("event", "pages", "records", "bytes", "truncated"):
-        table.add_column(col)
-    table.add_row(
-        event["type"],
-        str(data["pages_fetched"]),
-        str(data["record_count"]),
-        f"{len(body):,} (cap 131,072)",
-        str(data["truncated"]),
-    )
-    console.print(table)
-    ok = event["type"] == "job.succeeded" and len(body) <= 131072
-    last = data["records"][-1]
-
-    if data["truncated"]:
-        console.rule("agent: follow the continuation")
-        nxt = client.continue_(data["continuation"], callback_url=receiver.url)
-        headers2, body2 = receiver.next()
-        event2 = Webhook(tenant["webhook_secret"]).verify(body2, headers2)
-        first = event2["data"]["records"][0]
-        console.print(
-            f"job {nxt['job_id']}: {event2['data']['record_count']} more records; "
-            f"last of job 1 was id {last['id']}, first of job 2 is id {first['id']}"
-        )
-        ok = ok and int(first["id"]) == int(last["id"]) + 1
-        console.print(json.dumps(event2["data"]["records"][:2], ensure_ascii=False))
-
+    """The scenario: an agent's tool call, then the other acts; a table says what happened."""
+    tenant, client, account_id = _setup(stack)
     acts = [
-        ("signed webhook", ok, f"{event['type']}, {len(body):,} bytes, signature verified"),
-        _act_mcp(stack.api_url, tenant["api_key"], account["account_id"]),
-        _act_rate_limit(sandbox, client, account["account_id"]),
-        _act_token_expiry(sandbox, client),
-        _act_vendor_webhook(sandbox, client),
+        _act_signed_webhook(tenant, client, account_id),
+        _act_mcp(stack.api_url, tenant["api_key"], account_id),
+        _act_rate_limit(stack.sandbox_url, client, account_id),
+        _act_token_expiry(stack.sandbox_url, client),
+        _act_vendor_webhook(stack.sandbox_url, client),
     ]
     summary = Table(title="what happened")
     for col in ("act", "ok", "evidence"):
@@ -183,6 +90,111 @@ def _agent(stack: Stack) -> int:
     console.print(f"API docs: {stack.api_url}/docs")
     console.print("[bold green]demo succeeded" if ok else "[bold red]demo failed")
     return 0 if ok else 1
+
+
+def _setup(stack: Stack) -> tuple[dict[str, str], Client, str]:
+    """A tenant, its client, and a HubSpot sandbox account of 90,000 contacts."""
+    from app.store.tenants import create_tenant
+
+    sandbox = stack.sandbox_url
+    requests.post(
+        f"{sandbox}/_sandbox/config",
+        json={"hubspot_contacts": 90000, "rate_budget": 1000, "rate_window_ms": 10000},
+        timeout=5,
+    ).raise_for_status()
+    tenant = create_tenant("demo")
+    client = Client(stack.api_url, tenant["api_key"])
+    app_creds = {"client_id": "demo-app", "client_secret": "demo-secret"}
+    tokens = requests.post(
+        f"{sandbox}/_sandbox/tokens", json={"vendor": "hubspot", **app_creds}, timeout=5
+    ).json()
+    account = client._request(
+        "POST",
+        "/v1/accounts",
+        json={
+            "vendor": "hubspot",
+            "name": "Acme CRM (sandbox)",
+            "base_url": f"{sandbox}/hubspot",
+            "credentials": {
+                "type": "oauth2",
+                "access_token": tokens["access_token"],
+                "refresh_token": tokens["refresh_token"],
+                "expires_in": tokens["expires_in"],
+                **app_creds,
+            },
+        },
+    )
+    console.print(
+        f"tenant {tenant['tenant_id']}, HubSpot sandbox account "
+        f"{account['account_id']} (90,000 contacts)"
+    )
+    return tenant, client, account["account_id"]
+
+
+def _act_signed_webhook(tenant: dict[str, str], client: Client, account_id: str) -> Act:
+    """The tool call returns a job id at once; the result comes as a signed webhook, and a
+    truncated one carries on exactly after its last record."""
+    receiver = Receiver()
+    fields = ["id", "properties.firstname", "properties.lastname", "properties.email"]
+    console.rule("agent: tool call")
+    started = time.perf_counter()
+    job = client.call(
+        "hubspot.contacts.list",
+        account_id,
+        {"limit": 100, "properties": ["firstname", "lastname", "email"]},
+        fields=fields,
+        callback_url=receiver.url,
+    )
+    enqueue_ms = (time.perf_counter() - started) * 1000
+    console.print(
+        f"hubspot.contacts.list → job [bold]{job['job_id']}[/] "
+        f"({job['status']}) in [bold]{enqueue_ms:.1f} ms[/]; the agent moves on"
+    )
+    event, size = _verified_event(tenant, receiver)
+    data = event["data"]
+    ok = event["type"] == "job.succeeded" and size <= 131072
+    if data["truncated"]:
+        ok = _follow(tenant, client, receiver, data) and ok
+    return ("signed webhook", ok, f"{event['type']}, {size:,} bytes, signature verified")
+
+
+def _verified_event(tenant: dict[str, str], receiver: Receiver) -> tuple[dict[str, Any], int]:
+    headers, body = receiver.next()
+    event: dict[str, Any] = Webhook(tenant["webhook_secret"]).verify(body, headers)
+    data = event["data"]
+    console.print(
+        f"webhook {headers['webhook-id']} received; signature verified with standardwebhooks"
+    )
+    table = Table(title="first job")
+    for col in ("event", "pages", "records", "bytes", "truncated"):
+        table.add_column(col)
+    table.add_row(
+        event["type"],
+        str(data["pages_fetched"]),
+        str(data["record_count"]),
+        f"{len(body):,} (cap 131,072)",
+        str(data["truncated"]),
+    )
+    console.print(table)
+    return event, len(body)
+
+
+def _follow(
+    tenant: dict[str, str], client: Client, receiver: Receiver, data: dict[str, Any]
+) -> bool:
+    """The continuation's job starts with the record after the first job's last one."""
+    console.rule("agent: follow the continuation")
+    last = data["records"][-1]
+    nxt = client.continue_(data["continuation"], callback_url=receiver.url)
+    headers2, body2 = receiver.next()
+    event2 = Webhook(tenant["webhook_secret"]).verify(body2, headers2)
+    first = event2["data"]["records"][0]
+    console.print(
+        f"job {nxt['job_id']}: {event2['data']['record_count']} more records; "
+        f"last of job 1 was id {last['id']}, first of job 2 is id {first['id']}"
+    )
+    console.print(json.dumps(event2["data"]["records"][:2], ensure_ascii=False))
+    return int(first["id"]) == int(last["id"]) + 1
 
 
 Act = tuple[str, bool, str]
