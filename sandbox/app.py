@@ -13,8 +13,8 @@ from sandbox.common import RequestLogMiddleware
 from sandbox.settings import SandboxSettings
 from sandbox.state import SandboxState
 
-# Every module of this package with NAME (= path prefix), router and ROTATES_REFRESH_TOKENS
-# is a vendor: adding one is adding one file.
+# Every module or subpackage of this package with NAME (= path prefix), router and
+# ROTATES_REFRESH_TOKENS is a vendor: adding one is adding one file (or one package).
 VENDOR_MODULES = tuple(
     module
     for module in (

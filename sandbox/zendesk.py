@@ -318,7 +318,7 @@ def _offset_page(
         )
     page, per_page = max(1, page), min(MAX_PAGE_SIZE, max(1, per_page))
     if page * per_page > OFFSET_LIMIT:
-        body = {
+        body: dict[str, Any] = {
             "errors": [
                 {
                     "code": "InvalidPaginationDepth",

@@ -222,7 +222,9 @@ def _matches(kind: ObjectType, props: dict[str, Any], f: dict[str, Any]) -> bool
     if op == "BETWEEN":
         high = _typed(kind, prop, f["highValue"])
         return type(high) is type(mine) and other <= mine <= high
-    return {"LT": mine < other, "LTE": mine <= other, "GT": mine > other, "GTE": mine >= other}[op]
+    return bool(
+        {"LT": mine < other, "LTE": mine <= other, "GT": mine > other, "GTE": mine >= other}[op]
+    )
 
 
 @lru_cache(maxsize=32)
