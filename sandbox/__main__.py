@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uvicorn
 
-from app.kernel.settings import Settings
 from sandbox.app import create_app
+from sandbox.settings import SandboxSettings
 
 
 def main() -> None:
-    settings = Settings()  # fresh, so the environment at process start applies
+    settings = SandboxSettings()  # fresh, so the environment at process start applies
     uvicorn.run(
         create_app(settings),
         host="127.0.0.1",
-        port=settings.sandbox_port,
+        port=settings.port,
         log_level="warning",
         workers=1,
     )

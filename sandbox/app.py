@@ -8,13 +8,13 @@ import pkgutil
 from fastapi import FastAPI
 
 import sandbox
-from app.kernel.settings import Settings
 from sandbox import admin
 from sandbox.common import RequestLogMiddleware
+from sandbox.settings import SandboxSettings
 from sandbox.state import SandboxState
 
-# Every module of this package with NAME (= path prefix), router and ROTATES_REFRESH_TOKENS
-# is a vendor: adding one is adding one file.
+# Every module or subpackage of this package with NAME (= path prefix), router and
+# ROTATES_REFRESH_TOKENS is a vendor: adding one is adding one file (or one package).
 VENDOR_MODULES = tuple(
     module
     for module in (
@@ -26,9 +26,9 @@ VENDOR_MODULES = tuple(
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Fresh app with its own state; a new ``Settings()`` (not the cached one) by default."""
-    settings = settings if settings is not None else Settings()
+def create_app(settings: SandboxSettings | None = None) -> FastAPI:
+    """Fresh app with its own state; settings from the environment by default."""
+    settings = settings if settings is not None else SandboxSettings()
     state = SandboxState(settings, {m.NAME: m.ROTATES_REFRESH_TOKENS for m in VENDOR_MODULES})
     app = FastAPI(
         title="toolqueue vendor sandbox",

@@ -27,7 +27,8 @@ BAD_GATEWAY_HTML = (
 
 
 def sandbox_state(request: Request) -> SandboxState:
-    return request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
+    return state
 
 
 def correlation_id() -> str:

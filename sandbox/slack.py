@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import bearer_token, preamble, sandbox_state, token_call
-from sandbox.state import SandboxState, TokenError
+from sandbox.state import Issued, SandboxState, TokenError
 
 NAME = "slack"
 ROTATES_REFRESH_TOKENS = True  # with token rotation turned on, every refresh rotates
@@ -279,6 +279,29 @@ def _index_at_or_before(us: int) -> int:
 # ---- endpoints ----------------------------------------------------------------------------
 
 
+def _bounds(params: dict[str, str], total: int) -> tuple[int, int] | JSONResponse:
+    """The index window [low, high] of messages inside ``oldest``/``latest`` (exclusive
+    unless ``inclusive``) and below the ``cursor``, or Slack's refusal."""
+    oldest, latest = _parse_ts(params.get("oldest")), _parse_ts(params.get("latest"))
+    if oldest is False:
+        return _fail("invalid_ts_oldest")
+    if latest is False:
+        return _fail("invalid_ts_latest")
+    inclusive = params.get("inclusive", "").lower() in ("1", "true")
+    high = total
+    if latest is not None:
+        high = min(total, _index_at_or_before(latest if inclusive else latest - 1))
+    low = 1
+    if oldest is not None:
+        low = _index_at_or_before(oldest if not inclusive else oldest - 1) + 1
+    if "cursor" in params and params["cursor"]:
+        value = decode_cursor(params["cursor"], "next_ts")
+        if value is None or not value.isdigit():
+            return _fail("invalid_cursor")
+        high = min(high, _index_at_or_before(int(value)))
+    return low, high
+
+
 @router.api_route("/api/conversations.history", methods=["GET", "POST"])
 async def conversations_history(request: Request) -> Response:
     """Newest first; ``limit`` 1..999 (default 100), ``oldest``/``latest`` bounds
@@ -294,41 +317,24 @@ async def conversations_history(request: Request) -> Response:
     limit = _limit(params.get("limit"), HISTORY_DEFAULT, HISTORY_MAX)
     if limit is None:
         return _invalid("limit", "invalid type for field, expected integer")
-    oldest, latest = _parse_ts(params.get("oldest")), _parse_ts(params.get("latest"))
-    if oldest is False:
-        return _fail("invalid_ts_oldest")
-    if latest is False:
-        return _fail("invalid_ts_latest")
-    inclusive = params.get("inclusive", "").lower() in ("1", "true")
-    volumes = sandbox_state(request).config.volumes
-    total = volumes.get(
-        f"slack.messages.{channel}", sandbox_state(request).config.volume("slack.messages")
-    )
-
-    # Index window [low, high] of messages inside the oldest/latest bounds.
-    high = total
-    if latest is not None:
-        high = min(total, _index_at_or_before(latest if inclusive else latest - 1))
-    low = 1
-    if oldest is not None:
-        low = _index_at_or_before(oldest if not inclusive else oldest - 1) + 1
-    if "cursor" in params and params["cursor"]:
-        value = decode_cursor(params["cursor"], "next_ts")
-        if value is None or not value.isdigit():
-            return _fail("invalid_cursor")
-        high = min(high, _index_at_or_before(int(value)))
+    config = sandbox_state(request).config
+    total = config.volumes.get(f"slack.messages.{channel}", config.volume("slack.messages"))
+    bounds = _bounds(params, total)
+    if isinstance(bounds, JSONResponse):
+        return bounds
+    low, high = bounds
     stop = max(low - 1, high - limit)
-    messages = [message(channel, i) for i in range(high, stop, -1)]
     more = stop >= low
-    next_cursor = encode_cursor("next_ts", str(ts_us(stop))) if more else ""
     return _ok(
         {
-            "messages": messages,
+            "messages": [message(channel, i) for i in range(high, stop, -1)],
             "has_more": more,
             "pin_count": 0,
             "channel_actions_ts": None,
             "channel_actions_count": 0,
-            "response_metadata": {"next_cursor": next_cursor},
+            "response_metadata": {
+                "next_cursor": encode_cursor("next_ts", str(ts_us(stop))) if more else ""
+            },
         }
     )
 
@@ -366,36 +372,19 @@ async def users_list(request: Request) -> Response:
     )
 
 
-@router.post("/api/oauth.v2.access")
-async def oauth_v2_access(request: Request) -> Response:
-    """Refresh grant (token rotation): form fields, client credentials in the form or as
-    HTTP Basic. Every refusal is HTTP 200 with ``ok: false``."""
-    state = sandbox_state(request)
-    if (fault := await token_call(request, NAME, _unavailable)) is not None:
-        return fault
-    form = await _params(request)
+def _client(request: Request, form: dict[str, str]) -> tuple[str, str] | None:
+    """(client_id, client_secret) from the form, else from HTTP Basic; None: unreadable."""
     client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
     scheme, _, blob = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic" and not client_id:
         try:
             client_id, _, client_secret = base64.b64decode(blob).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            return _fail("invalid_client_id")
-    if form.get("grant_type") != "refresh_token":
-        return _fail("invalid_grant_type")
-    with state.lock:
-        known = (NAME, client_id) in state.clients
-    if not known:
-        return _fail("invalid_client_id")
-    try:
-        issued = state.refresh(
-            NAME,
-            client_id,
-            client_secret,
-            _strip(form.get("refresh_token", ""), REFRESH_PREFIX) or "",
-        )
-    except TokenError as exc:
-        return _fail("bad_client_secret" if exc.reason == "client" else "invalid_refresh_token")
+            return None
+    return client_id, client_secret
+
+
+def _granted(issued: Issued) -> JSONResponse:
     return _ok(
         {
             "app_id": "A0SANDBOX1",
@@ -409,3 +398,29 @@ async def oauth_v2_access(request: Request) -> Response:
             "is_enterprise_install": False,
         }
     )
+
+
+@router.post("/api/oauth.v2.access")
+async def oauth_v2_access(request: Request) -> Response:
+    """Refresh grant (token rotation): form fields, client credentials in the form or as
+    HTTP Basic. Every refusal is HTTP 200 with ``ok: false``."""
+    state = sandbox_state(request)
+    if (fault := await token_call(request, NAME, _unavailable)) is not None:
+        return fault
+    form = await _params(request)
+    client = _client(request, form)
+    if client is None:
+        return _fail("invalid_client_id")
+    client_id, client_secret = client
+    if form.get("grant_type") != "refresh_token":
+        return _fail("invalid_grant_type")
+    with state.lock:
+        known = (NAME, client_id) in state.clients
+    if not known:
+        return _fail("invalid_client_id")
+    refresh = _strip(form.get("refresh_token", ""), REFRESH_PREFIX) or ""
+    try:
+        issued = state.refresh(NAME, client_id, client_secret, refresh)
+    except TokenError as exc:
+        return _fail("bad_client_secret" if exc.reason == "client" else "invalid_refresh_token")
+    return _granted(issued)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.kernel.settings import Settings
+from sandbox.settings import SandboxSettings
 
 LOG_MAX = 200_000  # request-log entries kept; a full 90k-contact crawl needs ~900
 
@@ -101,18 +101,20 @@ class TokenError(Exception):
 class SandboxState:
     """Config, request log, rate windows, tokens and counters of one sandbox instance."""
 
-    def __init__(self, settings: Settings, rotate_defaults: dict[str, bool], seed: int = 0) -> None:
+    def __init__(
+        self, settings: SandboxSettings, rotate_defaults: dict[str, bool], seed: int = 0
+    ) -> None:
         self.lock = threading.Lock()
         self.vendors: tuple[str, ...] = tuple(rotate_defaults)
         self._seed = seed
         self.config = LiveConfig(
-            hubspot_contacts=settings.sandbox_hubspot_contacts,
-            default_volume=settings.sandbox_volume,
-            rate_budget=settings.sandbox_rate_budget,
-            rate_window_ms=settings.sandbox_rate_window_ms,
-            token_ttl_s=settings.sandbox_token_ttl_s,
-            latency_ms=settings.sandbox_latency_ms,
-            error_rate=settings.sandbox_error_rate,
+            hubspot_contacts=settings.hubspot_contacts,
+            default_volume=settings.volume,
+            rate_budget=settings.rate_budget,
+            rate_window_ms=settings.rate_window_ms,
+            token_ttl_s=settings.token_ttl_s,
+            latency_ms=settings.latency_ms,
+            error_rate=settings.error_rate,
             rotate_refresh_tokens=dict(rotate_defaults),
         )
         self.reset()

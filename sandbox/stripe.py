@@ -22,10 +22,12 @@ import re
 import secrets
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.datastructures import QueryParams
 
 from sandbox.common import preamble, sandbox_state
 
@@ -246,8 +248,80 @@ async def _gate(request: Request) -> Response | None:
 Progression = tuple[int, int, int]  # (first index, step, count), in list order
 
 
+class _Refusal(Exception):
+    """A 400 a listing answers instead of a page."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _limit(params: QueryParams) -> int:
+    raw = params.get("limit", str(DEFAULT_LIMIT))
+    if not re.fullmatch(r"-?\d+", raw.strip()):
+        raise _Refusal(
+            _error(400, f"Invalid integer: {raw}", code="parameter_invalid_integer", param="limit")
+        )
+    limit = int(raw)
+    if not 1 <= limit <= MAX_LIMIT:
+        bound = "greater than or equal to 1" if limit < 1 else f"less than or equal to {MAX_LIMIT}"
+        raise _Refusal(
+            _error(
+                400, f"This value must be {bound}.", code="parameter_invalid_integer", param="limit"
+            )
+        )
+    return limit
+
+
+def _anchor(params: QueryParams, kind: Kind, volume: int) -> tuple[str, int] | None:
+    """Which of ``starting_after``/``ending_before`` is given (at most one), and the index it
+    names."""
+    after, before = params.get("starting_after"), params.get("ending_before")
+    if after is not None and before is not None:
+        raise _Refusal(
+            _error(
+                400,
+                "You may only specify one of these parameters: ending_before, starting_after.",
+                param="ending_before",
+            )
+        )
+    for name, value in (("starting_after", after), ("ending_before", before)):
+        if value is not None:
+            anchor = kind.index(value, volume)
+            if anchor is None:
+                raise _Refusal(
+                    _error(
+                        400, f"No such {kind.noun}: '{value}'", code="resource_missing", param=name
+                    )
+                )
+            return name, anchor
+    return None
+
+
+def _window(
+    items: Progression, anchor: tuple[str, int] | None, limit: int
+) -> tuple[int, int, bool]:
+    """(first position, how many, has_more) of the page within ``items``."""
+    start, step, count = items
+    if anchor is not None and anchor[0] == "starting_after":
+        skip = 0 if anchor[1] < start else min(count, (anchor[1] - start) // step + 1)
+        n = min(limit, count - skip)
+        return skip, n, skip + n < count  # the items after the anchor, in list order
+    if anchor is not None:  # the `limit` items just before the anchor
+        end = 0 if anchor[1] <= start else min(count, (anchor[1] - start - 1) // step + 1)
+        first = max(0, end - limit)
+        return first, end - first, first > 0
+    n = min(limit, count)
+    return 0, n, n < count
+
+
 def _page(
-    request: Request, kind: Kind, known: set[str], volume: int, items: Progression | None, make: Any
+    request: Request,
+    kind: Kind,
+    known: set[str],
+    volume: int,
+    items: Progression | None,
+    make: Callable[[int], dict[str, Any]],
 ) -> Response:
     """Validate the list parameters and answer one page of `items` (None: a filter matched
     nothing)."""
@@ -257,44 +331,13 @@ def _page(
             return _error(
                 400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name
             )
-    raw = params.get("limit", str(DEFAULT_LIMIT))
-    if not re.fullmatch(r"-?\d+", raw.strip()):
-        return _error(
-            400, f"Invalid integer: {raw}", code="parameter_invalid_integer", param="limit"
-        )
-    limit = int(raw)
-    if not 1 <= limit <= MAX_LIMIT:
-        bound = "greater than or equal to 1" if limit < 1 else f"less than or equal to {MAX_LIMIT}"
-        return _error(
-            400, f"This value must be {bound}.", code="parameter_invalid_integer", param="limit"
-        )
-    after, before = params.get("starting_after"), params.get("ending_before")
-    if after is not None and before is not None:
-        return _error(
-            400,
-            "You may only specify one of these parameters: ending_before, starting_after.",
-            param="ending_before",
-        )
-    anchor = None
-    for name, value in (("starting_after", after), ("ending_before", before)):
-        if value is not None:
-            anchor = kind.index(value, volume)
-            if anchor is None:
-                return _error(
-                    400, f"No such {kind.noun}: '{value}'", code="resource_missing", param=name
-                )
+    try:
+        limit = _limit(params)
+        anchor = _anchor(params, kind, volume)
+    except _Refusal as exc:
+        return exc.response
     start, step, count = items or (1, 1, 0)
-    if after is not None:  # the items after the anchor, in list order
-        skip = 0 if anchor < start else min(count, (anchor - start) // step + 1)
-        first, n = skip, min(limit, count - skip)
-        has_more = skip + n < count
-    elif before is not None:  # the `limit` items just before the anchor
-        end = 0 if anchor <= start else min(count, (anchor - start - 1) // step + 1)
-        first = max(0, end - limit)
-        n, has_more = end - first, first > 0
-    else:
-        first, n = 0, min(limit, count)
-        has_more = n < count
+    first, n, has_more = _window((start, step, count), anchor, limit)
     data = [make(start + (first + k) * step) for k in range(max(0, n))]
     return JSONResponse(
         {"object": "list", "data": data, "has_more": has_more, "url": kind.path},

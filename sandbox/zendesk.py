@@ -223,10 +223,19 @@ async def list_tickets(request: Request) -> Response:
     return _offset_page(request, params, total, base, headers)
 
 
-def _cursor_page(
-    request: Request, params: Any, total: int, base: str, headers: dict[str, str]
-) -> Response:
-    raw = params["page[size]"]
+class _Refusal(Exception):
+    """A 400 a listing answers instead of a page."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _bad_page(message: str, headers: dict[str, str]) -> _Refusal:
+    return _Refusal(_error(400, "InvalidPaginationParameter", message, headers))
+
+
+def _cursor_size(raw: str, headers: dict[str, str]) -> int:
     try:
         size = int(raw)
     except ValueError:
@@ -239,46 +248,47 @@ def _cursor_page(
                 ),
             }
         }
-        return JSONResponse(body, status_code=400, headers=headers)
+        raise _Refusal(JSONResponse(body, status_code=400, headers=headers)) from None
     if size > MAX_PAGE_SIZE:
-        return _error(
-            400,
-            "InvalidPaginationParameter",
-            f"page[size] must be less than or equal to {MAX_PAGE_SIZE}",
-            headers,
-        )
+        raise _bad_page(f"page[size] must be less than or equal to {MAX_PAGE_SIZE}", headers)
     if size < 1:
-        return _error(
-            400, "InvalidPaginationParameter", "page[size] must be greater than 0", headers
-        )
+        raise _bad_page("page[size] must be greater than 0", headers)
+    return size
+
+
+def _cursor_window(
+    params: Any, total: int, size: int, headers: dict[str, str]
+) -> tuple[int, int, bool]:
+    """(start, stop, has_more) of a cursor page: before ``page[before]``, else after
+    ``page[after]`` (or from the start)."""
     if "page[after]" in params and "page[before]" in params:
-        return _error(
-            400,
-            "InvalidPaginationParameter",
-            "page[after] and page[before] cannot be used together",
-            headers,
-        )
+        raise _bad_page("page[after] and page[before] cannot be used together", headers)
     if "page[before]" in params:
         before = decode_cursor(params["page[before]"])
         if before is None:
-            return _error(
-                400, "InvalidPaginationParameter", "page[before] is not a valid cursor", headers
-            )
+            raise _bad_page("page[before] is not a valid cursor", headers)
         stop = min(total, before - 1)
         start = max(0, stop - size)
-        more = start > 0
-    else:
-        after = 0
-        if "page[after]" in params:
-            decoded = decode_cursor(params["page[after]"])
-            if decoded is None:
-                return _error(
-                    400, "InvalidPaginationParameter", "page[after] is not a valid cursor", headers
-                )
-            after = decoded
-        start = min(after, total)
-        stop = min(total, start + size)
-        more = stop < total
+        return start, stop, start > 0
+    after = 0
+    if "page[after]" in params:
+        decoded = decode_cursor(params["page[after]"])
+        if decoded is None:
+            raise _bad_page("page[after] is not a valid cursor", headers)
+        after = decoded
+    start = min(after, total)
+    stop = min(total, start + size)
+    return start, stop, stop < total
+
+
+def _cursor_page(
+    request: Request, params: Any, total: int, base: str, headers: dict[str, str]
+) -> Response:
+    try:
+        size = _cursor_size(params["page[size]"], headers)
+        start, stop, more = _cursor_window(params, total, size, headers)
+    except _Refusal as exc:
+        return exc.response
     tickets = [ticket(i, base) for i in range(start + 1, stop + 1)]
     keep = [(k, v) for k, v in params.multi_items() if k not in ("page[after]", "page[before]")]
     first = encode_cursor(start + 1) if tickets else None
@@ -308,7 +318,7 @@ def _offset_page(
         )
     page, per_page = max(1, page), min(MAX_PAGE_SIZE, max(1, per_page))
     if page * per_page > OFFSET_LIMIT:
-        body = {
+        body: dict[str, Any] = {
             "errors": [
                 {
                     "code": "InvalidPaginationDepth",

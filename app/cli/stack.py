@@ -28,9 +28,11 @@ from pathlib import Path
 from types import TracebackType
 
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from app.cli.localredis import LocalRedis, LocalRedisError, tail
 from app.kernel.settings import Settings, get_settings
+from sandbox.settings import SandboxSettings
 
 __all__ = [
     "Stack",
@@ -54,16 +56,18 @@ class StackInterrupted(Exception):
     """``request_stop()`` (a signal) arrived while the stack was still starting."""
 
 
-def settings_env(settings: Settings) -> dict[str, str | None]:
-    """``TOOLQUEUE_*`` values reproducing ``settings`` in a child; None means "unset it".
+def settings_env(settings: BaseSettings) -> dict[str, str | None]:
+    """Env values (``TOOLQUEUE_*``, or the class's own prefix) reproducing ``settings`` in a
+    child; None means "unset it".
 
     Exporting every field (not just what the parent's env had) lets a ``Settings`` built in
     code, e.g. by a test fixture with ``home=tmp_path``, reach the children unchanged.
     """
+    prefix = type(settings).model_config.get("env_prefix") or "TOOLQUEUE_"
     out: dict[str, str | None] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        key = f"TOOLQUEUE_{name.upper()}"
+        key = f"{prefix}{name}".upper()
         if value is None:
             out[key] = None
         elif isinstance(value, SecretStr):
@@ -77,14 +81,12 @@ def settings_env(settings: Settings) -> dict[str, str | None]:
     return out
 
 
-def child_env(
-    settings: Settings | None = None, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def child_env(*settings: BaseSettings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The one place a child's environment is built: ours + settings + unbuffered output."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
-    if settings is not None:
-        for key, value in settings_env(settings).items():
+    for each in settings:
+        for key, value in settings_env(each).items():
             for existing in [k for k in env if k.upper() == key]:
                 del env[existing]  # pydantic-settings matches env names case-insensitively
             if value is not None:
@@ -180,12 +182,14 @@ class Stack:
         settings: Settings | None = None,
         *,
         sandbox: bool = True,
+        sandbox_settings: SandboxSettings | None = None,
         concurrency: int = 4,
         start_timeout_s: float = 90.0,
         stop_timeout_s: float = 15.0,
     ) -> None:
         self.settings = settings or get_settings()
         self.sandbox = sandbox
+        self.sandbox_settings = sandbox_settings or SandboxSettings()  # its own, not ours
         self.concurrency = concurrency
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
@@ -213,7 +217,7 @@ class Stack:
 
     @property
     def sandbox_url(self) -> str:
-        return _http_base("127.0.0.1", self.settings.sandbox_port)
+        return _http_base("127.0.0.1", self.sandbox_settings.port)
 
     def _masked_redis_url(self) -> str:
         return str(self.settings.public()["effective_redis_url"])  # no password on screen
@@ -241,7 +245,7 @@ class Stack:
     def _children_spec(self) -> list[_Child]:
         s = self.settings
         py = sys.executable
-        env = child_env(s)
+        env = child_env(s, self.sandbox_settings)  # ours and the sandbox's, even if built in code
         env.pop("FLOWER_BASIC_AUTH", None)  # the password goes to Flower only
         level = s.log_level.upper()
         specs: list[tuple[str, list[str], dict[str, str]]] = []
@@ -304,7 +308,9 @@ class Stack:
         ports = [("api", s.api_host, s.api_port, "TOOLQUEUE_API_PORT"),
                  ("flower", "127.0.0.1", s.flower_port, "TOOLQUEUE_FLOWER_PORT")]  # fmt: skip
         if self.sandbox:
-            ports.append(("sandbox", "127.0.0.1", s.sandbox_port, "TOOLQUEUE_SANDBOX_PORT"))
+            ports.append(
+                ("sandbox", "127.0.0.1", self.sandbox_settings.port, "TOOLQUEUE_SANDBOX_PORT")
+            )
         for name, host, port, env_name in ports:
             _ensure_port_free(name, host, port, env_name)
         self.logs_dir.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     flower_password: SecretStr | None = Field(
         None, description="Flower basic-auth password; unset: generated under home"
     )
-    sandbox_port: int = Field(8100, description="Vendor sandbox port")
     secret_key: SecretStr | None = Field(
         None,
         description="Fernet key(s), comma-separated, first one writes; unset: generated under home",
@@ -153,16 +152,6 @@ class Settings(BaseSettings):
     )
     token_default_lifetime_s: float = Field(
         7200.0, gt=0, description="Access-token lifetime assumed when a grant has no expires_in"
-    )
-
-    sandbox_hubspot_contacts: int = Field(90000, description="Sandbox: HubSpot contacts seeded")
-    sandbox_volume: int = Field(1000, description="Sandbox: records per other collection")
-    sandbox_rate_budget: int = Field(100, description="Sandbox: requests allowed per window")
-    sandbox_rate_window_ms: int = Field(10000, description="Sandbox: rate window in ms")
-    sandbox_token_ttl_s: int = Field(1800, description="Sandbox: access-token lifetime")
-    sandbox_latency_ms: int = Field(0, description="Sandbox: added latency per request")
-    sandbox_error_rate: float = Field(
-        0.0, description="Sandbox: share of requests answered 502/503"
     )
 
     log_level: str = Field("INFO", description="Log level of every process")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.kernel.settings import Settings
 from sandbox.app import create_app
+from sandbox.settings import SandboxSettings
 
 
 @pytest.fixture
@@ -19,11 +19,10 @@ def make_client() -> Callable[..., TestClient]:
     Unlisted knobs take the field defaults, not ``TOOLQUEUE_SANDBOX_*`` from the environment
     (tests/conftest.py exports some for the integration stack).
     """
-    defaults = {n: f.default for n, f in Settings.model_fields.items() if n.startswith("sandbox_")}
+    defaults = {n: f.default for n, f in SandboxSettings.model_fields.items()}
 
     def make(**sandbox: Any) -> TestClient:
-        overrides = {f"sandbox_{k}": v for k, v in sandbox.items()}
-        return TestClient(create_app(Settings(**{**defaults, **overrides})))
+        return TestClient(create_app(SandboxSettings(**{**defaults, **sandbox})))
 
     return make
 

@@ -231,7 +231,7 @@ def test_primary_limit_alternates_403_and_429_with_epoch_reset(make_client, mint
 
 
 def test_primary_limit_status_knob(make_client, mint, monkeypatch):
-    monkeypatch.setattr(gh, "PRIMARY_LIMIT_STATUS", 429)
+    monkeypatch.setattr(gh.http, "PRIMARY_LIMIT_STATUS", 429)  # the knobs live with the gate
     client, h = setup(make_client, mint, rate_budget=1, rate_window_ms=5000)
     assert client.get(ISSUES, headers=h).status_code == 200
     assert [client.get(ISSUES, headers=h).status_code for _ in range(3)] == [429, 429, 429]
@@ -251,7 +251,7 @@ def test_secondary_limit_has_retry_after(make_client, mint):
 
 
 def test_secondary_limit_without_retry_after_knob(make_client, mint, monkeypatch):
-    monkeypatch.setattr(gh, "SECONDARY_RETRY_AFTER_S", 0)
+    monkeypatch.setattr(gh.http, "SECONDARY_RETRY_AFTER_S", 0)
     client, h = setup(make_client, mint, rate_window_ms=5000)
     client.post("/_sandbox/config", json={"rate_budgets": {"github:secondary": 1}})
     assert client.get(ISSUES, headers=h).status_code == 200

@@ -1,8 +1,10 @@
-"""Settings: one class, env prefix, secrets masked, unsafe timeouts refused."""
+"""Settings: one class for the product, one for the sandbox; env prefix, secrets masked,
+unsafe timeouts refused."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.kernel.settings import Settings
+from sandbox.settings import SandboxSettings
 
 
 def test_config_json_masks_secrets(tmp_path):
@@ -23,7 +26,17 @@ def test_config_json_masks_secrets(tmp_path):
     assert conf["redis_url"] == "redis://:********@127.0.0.1:6399/0"
     assert conf["spool_max_bytes"] == 131072
     assert conf["api_port"] == 8000 and conf["flower_port"] == 5555
-    assert conf["sandbox_port"] == 8100
+    assert not [name for name in conf if name.startswith("sandbox_")]  # SandboxSettings' own
+
+
+def test_sandbox_settings_are_their_own_class_with_the_same_env_names(monkeypatch):
+    for name in [n for n in os.environ if n.upper().startswith("TOOLQUEUE_SANDBOX_")]:
+        monkeypatch.delenv(name)  # tests/conftest.py exports some for the integration stack
+    conf = SandboxSettings().model_dump()
+    assert conf["port"] == 8100
+    monkeypatch.setenv("TOOLQUEUE_SANDBOX_PORT", "8123")
+    monkeypatch.setenv("TOOLQUEUE_SANDBOX_ERROR_RATE", "0.25")
+    assert (SandboxSettings().port, SandboxSettings().error_rate) == (8123, 0.25)
 
 
 def test_defaults_and_local_redis(tmp_path):

@@ -1,0 +1,111 @@
+"""REST queries: ``/services/data/{version}/query?q=SOQL`` and its query locators.
+
+Pages follow the real protocol: ``nextRecordsUrl`` is relative
+(``/services/data/v62.0/query/01g…-200``) and absent once ``done`` is true; the batch size
+comes from ``Sforce-Query-Options: batchSize=N`` (200–2000, default 2000) on the first
+request and is remembered by the locator.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from sandbox.common import sandbox_state
+from sandbox.salesforce.data import sf_id
+from sandbox.salesforce.http import VERSION, errors, gate, not_found
+from sandbox.salesforce.soql import Query, SoqlError, parse_soql, project, rows
+
+DEFAULT_BATCH, MIN_BATCH, MAX_BATCH = 2000, 200, 2000
+MAX_LOCATORS = 10_000  # open cursors kept per sandbox (real orgs expire them after 15 min)
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    query: Query
+    start: int  # first row index (0-based) of the result set
+    total: int
+    batch: int
+
+
+def _cursors(request: Request) -> dict[str, Cursor]:
+    cursors = getattr(request.app.state, "salesforce_cursors", None)
+    if cursors is None:
+        cursors = {}
+        request.app.state.salesforce_cursors = cursors
+    return cursors
+
+
+def _open_cursor(request: Request, cursor: Cursor) -> str:
+    """Register a cursor; the oldest is forgotten past MAX_LOCATORS (INVALID_QUERY_LOCATOR)."""
+    app_state = request.app.state
+    cursors = _cursors(request)
+    app_state.salesforce_seq = getattr(app_state, "salesforce_seq", 0) + 1
+    locator = sf_id("01g", app_state.salesforce_seq)
+    cursors[locator] = cursor
+    if len(cursors) > MAX_LOCATORS:
+        del cursors[next(iter(cursors))]
+    return locator
+
+
+def _batch_size(request: Request) -> int:
+    """``Sforce-Query-Options: batchSize=N``; out-of-range sizes are clamped to 200–2000."""
+    m = re.search(r"batchSize\s*=\s*(\d+)", request.headers.get("sforce-query-options", ""), re.I)
+    return min(MAX_BATCH, max(MIN_BATCH, int(m.group(1)))) if m else DEFAULT_BATCH
+
+
+def _page(
+    cursor: Cursor, locator: str | None, pos: int, version: str, headers: dict[str, str]
+) -> JSONResponse:
+    stop = min(cursor.total, pos + cursor.batch)
+    records = [
+        project(cursor.query, cursor.query.sobject.row(cursor.start + k + 1), version)
+        for k in range(pos, stop)
+    ]
+    body: dict[str, Any] = {"totalSize": cursor.total, "done": stop >= cursor.total}
+    if stop < cursor.total:
+        body["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{stop}"
+    body["records"] = records
+    return JSONResponse(body, headers=headers)
+
+
+@router.get("/services/data/{version}/query")
+async def query(request: Request, version: str) -> Response:
+    """``q`` = SOQL; the first batch plus a locator URL when there is more."""
+    denied, headers = await gate(request)
+    if denied is not None:
+        return denied
+    if not VERSION.match(version):
+        return not_found(headers)
+    soql = request.query_params.get("q")
+    if soql is None:
+        return errors(400, "MALFORMED_QUERY", "A query string has to be specified", headers)
+    try:
+        parsed = parse_soql(soql)
+    except SoqlError as exc:
+        return errors(400, exc.code, exc.message, headers)
+    total = rows(parsed, sandbox_state(request).config.volume(parsed.sobject.volume))
+    cursor = Cursor(parsed, parsed.offset, total, _batch_size(request))
+    locator = _open_cursor(request, cursor) if total > cursor.batch else None
+    return _page(cursor, locator, 0, version, headers)
+
+
+@router.get("/services/data/{version}/query/{locator_pos}")
+async def query_more(request: Request, version: str, locator_pos: str) -> Response:
+    """``nextRecordsUrl``: ``<locator>-<rows already returned>``."""
+    denied, headers = await gate(request)
+    if denied is not None:
+        return denied
+    if not VERSION.match(version):
+        return not_found(headers)
+    locator, _, pos = locator_pos.partition("-")
+    cursor = _cursors(request).get(locator)
+    if cursor is None or not pos.isdigit() or int(pos) >= cursor.total:
+        return errors(400, "INVALID_QUERY_LOCATOR", "invalid query locator", headers)
+    return _page(cursor, locator, int(pos), version, headers)
