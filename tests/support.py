@@ -39,12 +39,18 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((f"toolqueue_{name}_total", tuple(sorted(labels.items()))), 0.0)
 
 
+def statuses(job: dict[str, Any]) -> list[str]:
+    """The states a job went through, oldest first (its history)."""
+    return [h["status"] for h in job["history"]]
+
+
 # One atomic look at the gauge of unfinished jobs by state beside a count of the job records
-# themselves (every `tq:job:*` hash with a status), so the two can be compared exactly.
+# themselves (every job hash with a status, ARGV[1] the SCAN pattern of job keys), so the two
+# can be compared exactly.
 _GAUGE_AND_RECORDS = """
 local counts, cursor = {}, '0'
 repeat
-  local res = redis.call('SCAN', cursor, 'MATCH', 'tq:job:*', 'COUNT', 1000)
+  local res = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
   cursor = res[1]
   for _, k in ipairs(res[2]) do
     if redis.call('TYPE', k).ok == 'hash' then
@@ -63,7 +69,9 @@ return {redis.call('HGETALL', KEYS[1]), out}
 
 def job_gauge_and_records(r: Any) -> tuple[dict[str, int], dict[str, int]]:
     """(gauge, records): jobs per unfinished state, as the gauge says and as counted."""
-    gauge, counted = r.eval(_GAUGE_AND_RECORDS, 1, "tq:metrics:jobs")
+    from app.kernel import keys
+
+    gauge, counted = r.eval(_GAUGE_AND_RECORDS, 1, keys.JOBS_BY_STATE, keys.job("*"))
     pairs = [dict(zip(x[::2], map(int, x[1::2]), strict=True)) for x in (gauge, counted)]
     return {k: v for k, v in pairs[0].items() if v}, pairs[1]
 

@@ -144,3 +144,7 @@ def awaiting(aid: str, ref: str) -> str:
 
 def signalled(aid: str, ref: str) -> str:
     return f"{P}:account:{aid}:signalled:{ref}"  # string: the signal came before the wait
+
+
+# added for tests (#14)
+METRICS = f"{P}:metrics"  # hash "name{labels}" -> total: the /metrics counters (HINCRBY)

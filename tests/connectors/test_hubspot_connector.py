@@ -3,12 +3,12 @@ tool's ceiling and SECONDLY handling against canned responses."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 import pytest
-import requests
+from fakes import FakeHttp
+from support import statuses
 
 OBJECTS = "/hubspot/crm/v3/objects"
 HAS_EMAIL = {"filters": [{"propertyName": "email", "operator": "HAS_PROPERTY"}]}
@@ -38,34 +38,18 @@ def set_volume(sandbox: Any, collection: str, n: int, **config: Any) -> None:
         sandbox.config(volumes={collection: n}, **config)
 
 
-def api_requests(sandbox: Any, path: str) -> list[dict[str, Any]]:
-    return [e for e in sandbox.requests("hubspot") if e["kind"] == "api" and e["path"] == path]
-
-
-def run(api: Any, account: str, tool: str, args: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    job = api.call(tool, account_id=account, args=args, **kw)
-    return api.wait(job["job_id"], timeout=60)
-
-
-def ids_of(api: Any, job: dict[str, Any]) -> list[str]:
-    """Every record id of a job, across all of its blocks."""
-    return [r["id"] for r in api.records(job["job_id"])]
-
-
-def statuses(job: dict[str, Any]) -> list[str]:
-    return [h["status"] for h in job["history"]]
-
-
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_full_traversal_once_in_order_and_stops_at_end_signal(api, fresh_sandbox, tool):
+def test_full_traversal_once_in_order_and_stops_at_end_signal(
+    api, fresh_sandbox, tool, run, api_log, record_ids
+):
     collection, path, args = TOOLS[tool]
     set_volume(fresh_sandbox, collection, 1050, rate_budgets=FAST_SEARCH)
     account = api.account(fresh_sandbox)
-    done = run(api, account, tool, args, fields=["id"])
+    done = run(account, tool, args, fields=["id"])
     assert done["status"] == "succeeded" and done["truncated"] is False, done
-    assert ids_of(api, done) == [str(i) for i in range(1, 1051)]
+    assert record_ids(done) == [str(i) for i in range(1, 1051)]
     assert done["progress"] == {**done["progress"], "pages": 11, "records": 1050}
-    log = api_requests(fresh_sandbox, path)
+    log = api_log("hubspot", path)
     # 11 pages; the 11th carried no `paging` and nothing was asked after it.
     assert [e["status"] for e in log] == [200] * 11
     if tool.endswith(".list"):
@@ -73,14 +57,14 @@ def test_full_traversal_once_in_order_and_stops_at_end_signal(api, fresh_sandbox
 
 
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_empty_collection_and_single_page(api, fresh_sandbox, tool):
+def test_empty_collection_and_single_page(api, fresh_sandbox, tool, run, api_log):
     collection, path, args = TOOLS[tool]
     set_volume(fresh_sandbox, collection, 0, rate_budgets=FAST_SEARCH)
     account = api.account(fresh_sandbox)
-    empty = run(api, account, tool, args)
+    empty = run(account, tool, args)
     assert empty["status"] == "succeeded", empty
     assert api.result(empty["job_id"])["records"] == []
-    assert len(api_requests(fresh_sandbox, path)) == 1
+    assert len(api_log("hubspot", path)) == 1
 
     set_volume(fresh_sandbox, collection, 37)
     asked = {
@@ -88,63 +72,49 @@ def test_empty_collection_and_single_page(api, fresh_sandbox, tool):
         "hubspot.companies": ["name", "industry"],
         "hubspot.deals": ["dealname", "amount"],
     }[collection]
-    single = run(api, account, tool, {**args, "properties": asked})
+    single = run(account, tool, {**args, "properties": asked})
     assert single["status"] == "succeeded", single
     records = api.result(single["job_id"])["records"]
     assert [r["id"] for r in records] == [str(i) for i in range(1, 38)]
     assert (
         set(asked) <= set(records[0]["properties"]) and "hs_object_id" in records[0]["properties"]
     )
-    assert len(api_requests(fresh_sandbox, path)) == 2  # one request for the single page
+    assert len(api_log("hubspot", path)) == 2  # one request for the single page
 
 
-def bearer_account(api: Any, sandbox: Any, scopes: list[str]) -> str:
-    """A private-app account whose token lacks other scopes (sandbox: `pat-…~scope+scope`)."""
-    token = f"pat-na1-{uuid.uuid4()}~{'+'.join(scopes)}"
-    requests.post(
-        f"{sandbox.url}/_sandbox/static-token",
-        json={"vendor": "hubspot", "token": token},
-        timeout=5,
-    ).raise_for_status()
-    resp = api.post(
-        "/v1/accounts",
-        {
-            "vendor": "hubspot",
-            "name": "private app",
-            "base_url": sandbox.hubspot(),
-            "credentials": {"type": "bearer", "token": token},
-        },
-    )
-    assert resp.status_code == 201, resp.text
-    return resp.json()["account_id"]
+def private_app_token(scopes: list[str]) -> str:
+    """A private-app token that lacks other scopes (sandbox: `pat-…~scope+scope`)."""
+    return f"pat-na1-{uuid.uuid4()}~{'+'.join(scopes)}"
 
 
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_missing_scope_fails_with_hubspots_category_and_message(api, fresh_sandbox, tool):
+def test_missing_scope_fails_with_hubspots_category_and_message(
+    api, fresh_sandbox, tool, run, api_log, bearer_account
+):
     collection, path, args = TOOLS[tool]
     others = [s for c, s in SCOPE.items() if c != collection]
-    account = bearer_account(api, fresh_sandbox, others)
-    done = run(api, account, tool, args)
+    account = bearer_account("hubspot", private_app_token(others))
+    done = run(account, tool, args)
     assert done["status"] == "failed", done
     assert done["error"]["code"] == "MISSING_SCOPES"
     assert done["error"]["message"].startswith(
         "This app hasn't been granted all required scopes to make this call."
     )
-    assert [e["status"] for e in api_requests(fresh_sandbox, path)] == [403]  # no retry
+    assert [e["status"] for e in api_log("hubspot", path)] == [403]  # no retry
     assert api.result(done["job_id"])["error"]["code"] == "MISSING_SCOPES"
 
 
-def test_search_invalid_operator_fails_with_validation_error(api, fresh_sandbox):
+def test_search_invalid_operator_fails_with_validation_error(api, fresh_sandbox, run, api_log):
     account = api.account(fresh_sandbox)
     bad = {"filters": [{"propertyName": "email", "operator": "LIKE", "value": "x"}]}
-    done = run(api, account, "hubspot.contacts.search", {"filter_groups": [bad]})
+    done = run(account, "hubspot.contacts.search", {"filter_groups": [bad]})
     assert done["status"] == "failed", done
     assert done["error"]["code"] == "VALIDATION_ERROR"
     assert 'from String "LIKE"' in done["error"]["message"]
-    assert [e["status"] for e in api_requests(fresh_sandbox, f"{OBJECTS}/contacts/search")] == [400]
+    assert [e["status"] for e in api_log("hubspot", f"{OBJECTS}/contacts/search")] == [400]
 
 
-def test_search_filters_reach_hubspot(api, fresh_sandbox):
+def test_search_filters_reach_hubspot(api, fresh_sandbox, run, record_ids):
     from sandbox.hubspot import contact
 
     account = api.account(fresh_sandbox)  # 1000 contacts
@@ -162,7 +132,6 @@ def test_search_filters_reach_hubspot(api, fresh_sandbox):
         },
     ]
     done = run(
-        api,
         account,
         "hubspot.contacts.search",
         {
@@ -180,11 +149,13 @@ def test_search_filters_reach_hubspot(api, fresh_sandbox):
         )
 
     expected = [str(i) for i in range(1000, 0, -1) if hit(contact(i)["properties"])]
-    assert len(expected) > 60 and ids_of(api, done) == expected
+    assert len(expected) > 60 and record_ids(done) == expected
 
 
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_rate_limit_refusal_waits_then_completes(api, fresh_sandbox, tool):
+def test_rate_limit_refusal_waits_then_completes(
+    api, fresh_sandbox, tool, run, api_log, record_ids
+):
     collection, path, args = TOOLS[tool]
     if tool.endswith(".search"):  # search: its own ~5/s limit, 429 SECONDLY, no headers
         set_volume(fresh_sandbox, collection, 1000, rate_budgets={"hubspot.search": 3})
@@ -192,11 +163,11 @@ def test_rate_limit_refusal_waits_then_completes(api, fresh_sandbox, tool):
         set_volume(fresh_sandbox, collection, 1000, rate_budget=4, rate_window_ms=2000)
         assert fresh_sandbox.spend("hubspot", path.removeprefix("/hubspot/"), 4) == [200] * 4
     account = api.account(fresh_sandbox)
-    done = run(api, account, tool, args, fields=["id"])
+    done = run(account, tool, args, fields=["id"])
     assert done["status"] == "succeeded", done
     assert "waiting_rate_limit" in statuses(done)
-    assert ids_of(api, done) == [str(i) for i in range(1, 1001)]
-    log = api_requests(fresh_sandbox, path)
+    assert record_ids(done) == [str(i) for i in range(1, 1001)]
+    log = api_log("hubspot", path)
     if not tool.endswith(".search"):
         log = log[4:]
     refused = [e for e in log if e["status"] == 429]
@@ -212,11 +183,12 @@ def test_rate_limit_refusal_waits_then_completes(api, fresh_sandbox, tool):
         assert all("account budget" in w for w in waits[1:])
 
 
-def test_search_ceiling_ends_with_a_clear_error_after_10000(api, fresh_sandbox):
+def test_search_ceiling_ends_with_a_clear_error_after_10000(
+    api, fresh_sandbox, run, api_log, record_ids
+):
     fresh_sandbox.config(hubspot_contacts=10_500, rate_budgets=FAST_SEARCH)
     account = api.account(fresh_sandbox)
     done = run(
-        api,
         account,
         "hubspot.contacts.search",
         {"filter_groups": [HAS_EMAIL], "limit": 200},
@@ -229,40 +201,13 @@ def test_search_ceiling_ends_with_a_clear_error_after_10000(api, fresh_sandbox):
     assert "10,000" in err["message"] and "10,500" in err["message"]
     assert "hubspot.contacts.list" in err["message"] and "filters" in err["message"]
     assert done["progress"]["records"] == 10_000
-    assert ids_of(api, done) == [str(i) for i in range(1, 10_001)]
-    log = api_requests(fresh_sandbox, f"{OBJECTS}/contacts/search")
+    assert record_ids(done) == [str(i) for i in range(1, 10_001)]
+    log = api_log("hubspot", f"{OBJECTS}/contacts/search")
     assert [e["status"] for e in log] == [200] * 50  # never asked for after=10000 (a 400)
     assert api.result(done["job_id"])["error"]["code"] == "SEARCH_RESULT_CEILING"
 
 
 # ---- the search tool's own logic against canned HubSpot answers -----------------------------
-
-
-class FakeResponse:
-    def __init__(self, doc: dict[str, Any]) -> None:
-        self.content = json.dumps(doc).encode()
-        self.status_code = 200
-        self.headers: dict[str, str] = {}
-        self._doc = doc
-
-    def json(self) -> dict[str, Any]:
-        return self._doc
-
-
-class FakeHttp:
-    base_url = "https://api.hubapi.com"
-    vendor = None
-
-    def __init__(self, *answers: Any) -> None:
-        self.answers = list(answers)
-        self.sent: list[tuple[str, str, Any]] = []
-
-    def request(self, method: str, path: str, **kw: Any) -> Any:
-        self.sent.append((method, path, kw.get("json")))
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return FakeResponse(answer)
 
 
 def test_search_tool_cursor_ceiling_and_secondly_wait():
@@ -275,9 +220,9 @@ def test_search_tool_cursor_ceiling_and_secondly_wait():
     http = FakeHttp(page)
     got = search_contacts(http, args, "9600")
     assert got.next_cursor == "9800"
-    method, path, body = http.sent[0]
+    method, path, sent = http.sent[0]
     assert (method, path) == ("POST", "/crm/v3/objects/contacts/search")
-    assert body == {
+    assert sent["json"] == {
         "filterGroups": [HAS_EMAIL],
         "limit": 200,
         "properties": ["email"],

@@ -12,11 +12,7 @@ SOQL = "SELECT Id, Email, Account.Name FROM Contact"
 JOBS = "/salesforce/services/data/v62.0/jobs/query"
 
 
-def api_log(sandbox) -> list[dict]:
-    return [e for e in sandbox.requests("salesforce") if e["kind"] == "api"]
-
-
-def test_waits_for_the_vendor_then_pages_csv_results_by_locator(api, fresh_sandbox):
+def test_waits_for_the_vendor_then_pages_csv_results_by_locator(api, fresh_sandbox, api_log):
     fresh_sandbox.config(volumes={"salesforce.contacts": 2500})
     account = api.account(fresh_sandbox, "salesforce")
     job = api.call(TOOL, account_id=account, args={"soql": SOQL, "max_records": 1000},
@@ -31,7 +27,7 @@ def test_waits_for_the_vendor_then_pages_csv_results_by_locator(api, fresh_sandb
     assert set(records[0]) == {"Id", "Email", "Account.Name"}  # CSV columns, flat
     assert done["progress"]["pages"] == 3  # result pages; polls are not pages
 
-    log = api_log(fresh_sandbox)
+    log = api_log("salesforce")
     assert [(e["method"], e["path"].removeprefix(JOBS)) for e in log] == [
         ("POST", ""),
         *[("GET", "/" + log[1]["path"].rsplit("/", 1)[1])] * 3,
@@ -53,7 +49,7 @@ def test_large_results_span_export_blocks_with_every_row_once(api, fresh_sandbox
     assert ids == [contact_id(i) for i in range(1, 3001)]
 
 
-def test_vendor_side_failure_fails_the_job_with_salesforces_reason(api, fresh_sandbox):
+def test_vendor_side_failure_fails_the_job_with_salesforces_reason(api, fresh_sandbox, api_log):
     reason = "InvalidBatch : Failed to process query: FUNCTIONALITY_NOT_ENABLED"
     requests.post(f"{fresh_sandbox.url}/salesforce/_sandbox/bulk", json={"fail_next": reason},
                   timeout=5).raise_for_status()  # fmt: skip
@@ -62,13 +58,13 @@ def test_vendor_side_failure_fails_the_job_with_salesforces_reason(api, fresh_sa
     done = api.wait(job["job_id"], timeout=60)
     assert done["status"] == "failed", done
     assert done["error"] == {"code": "bulk_job_failed", "message": reason}
-    assert not any(e["path"].endswith("/results") for e in api_log(fresh_sandbox))
+    assert not any(e["path"].endswith("/results") for e in api_log("salesforce"))
 
 
-def test_bad_soql_is_refused_when_the_job_is_created(api, fresh_sandbox):
+def test_bad_soql_is_refused_when_the_job_is_created(api, fresh_sandbox, api_log):
     account = api.account(fresh_sandbox, "salesforce")
     job = api.call(TOOL, account_id=account, args={"soql": "SELECT FROM"})
     done = api.wait(job["job_id"], timeout=60)
     assert done["status"] == "failed", done
     assert done["error"]["code"] == "MALFORMED_QUERY"
-    assert len(api_log(fresh_sandbox)) == 1
+    assert len(api_log("salesforce")) == 1

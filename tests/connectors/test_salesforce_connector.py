@@ -10,26 +10,18 @@ TOOL = "salesforce.query"
 CONTACTS = "SELECT Id, FirstName, LastName, Email, Account.Name FROM Contact"
 
 
-def api_log(sandbox) -> list[dict]:
-    return [e for e in sandbox.requests("salesforce") if e["kind"] == "api"]
-
-
-def run(api, account: str, **body) -> tuple[dict, dict]:
-    job = api.call(TOOL, account_id=account, **body)
-    done = api.wait(job["job_id"], timeout=60)
-    return done, api.result(job["job_id"])
-
-
-def test_full_traversal_follows_next_records_url_until_done(api, fresh_sandbox):
+def test_full_traversal_follows_next_records_url_until_done(
+    api, fresh_sandbox, run_with_result, api_log
+):
     account = api.account(fresh_sandbox, "salesforce")  # 1000 contacts by default
     args = {"soql": CONTACTS, "batch_size": 200}
-    done, body = run(api, account, args=args, fields=["Id", "Account.Name"])
+    done, body = run_with_result(account, TOOL, args=args, fields=["Id", "Account.Name"])
     assert done["status"] == "succeeded", done
     assert [r["Id"] for r in body["records"]] == [contact_id(i) for i in range(1, 1001)]
     assert body["truncated"] is False and body["pages_fetched"] == 5
     assert set(body["records"][0]) == {"Id", "Account"}
     assert "Account" not in body["records"][24]  # no account: `null` is not projected
-    log = api_log(fresh_sandbox)
+    log = api_log("salesforce")
     assert [e["status"] for e in log] == [200] * 5
     assert (
         log[0]["path"] == "/salesforce/services/data/v62.0/query" and "q=SELECT" in log[0]["query"]
@@ -41,31 +33,30 @@ def test_full_traversal_follows_next_records_url_until_done(api, fresh_sandbox):
     assert all(e["query"] == "" for e in log[1:])
 
 
-def test_single_page_with_default_batch(api, fresh_sandbox):
+def test_single_page_with_default_batch(api, fresh_sandbox, run_with_result, api_log):
     fresh_sandbox.config(volumes={"salesforce.accounts": 300})
     account = api.account(fresh_sandbox, "salesforce")
-    done, body = run(
-        api, account, args={"soql": "SELECT Id, Name, Industry, CreatedDate FROM Account"}
-    )
+    args = {"soql": "SELECT Id, Name, Industry, CreatedDate FROM Account"}
+    done, body = run_with_result(account, TOOL, args=args)
     assert done["status"] == "succeeded", done
     assert [r["Id"] for r in body["records"]] == [account_id(j) for j in range(1, 301)]
     rec = body["records"][0]
     assert rec["attributes"]["type"] == "Account" and {"Name", "Industry", "CreatedDate"} <= set(
         rec
     )
-    assert body["pages_fetched"] == 1 and len(api_log(fresh_sandbox)) == 1
+    assert body["pages_fetched"] == 1 and len(api_log("salesforce")) == 1
 
 
-def test_empty_result(api, fresh_sandbox):
+def test_empty_result(api, fresh_sandbox, run_with_result, api_log):
     fresh_sandbox.config(volumes={"salesforce.contacts": 0})
     account = api.account(fresh_sandbox, "salesforce")
-    done, body = run(api, account, args={"soql": CONTACTS})
+    done, body = run_with_result(account, TOOL, args={"soql": CONTACTS})
     assert done["status"] == "succeeded", done
     assert body["records"] == [] and body["pages_fetched"] == 1
-    assert len(api_log(fresh_sandbox)) == 1
+    assert len(api_log("salesforce")) == 1
 
 
-def test_invalid_field_fails_with_salesforce_code_and_message(api, fresh_sandbox):
+def test_invalid_field_fails_with_salesforce_code_and_message(api, fresh_sandbox, api_log):
     account = api.account(fresh_sandbox, "salesforce")
     done = api.wait(
         api.call(TOOL, account_id=account, args={"soql": "SELECT Id, Foo FROM Contact"})["job_id"]
@@ -77,20 +68,22 @@ def test_invalid_field_fails_with_salesforce_code_and_message(api, fresh_sandbox
         api.call(TOOL, account_id=account, args={"soql": "SELECT Id FRM Contact"})["job_id"]
     )
     assert malformed["status"] == "failed" and malformed["error"]["code"] == "MALFORMED_QUERY"
-    assert [e["status"] for e in api_log(fresh_sandbox)] == [400, 400]  # never retried
+    assert [e["status"] for e in api_log("salesforce")] == [400, 400]  # never retried
 
 
-def test_batch_size_is_validated_before_any_request(api, fresh_sandbox):
+def test_batch_size_is_validated_before_any_request(api, fresh_sandbox, api_log):
     account = api.account(fresh_sandbox, "salesforce")
     resp = api.post(
         "/v1/jobs",
         {"tool": TOOL, "account_id": account, "args": {"soql": CONTACTS, "batch_size": 50}},
     )
     assert resp.status_code == 422, resp.text
-    assert api_log(fresh_sandbox) == []
+    assert api_log("salesforce") == []
 
 
-def test_request_limit_exceeded_403_backs_off_then_completes(api, fresh_sandbox):
+def test_request_limit_exceeded_403_backs_off_then_completes(
+    api, fresh_sandbox, run_with_result, api_log
+):
     # Salesforce's 403 names no time: the worker backs off (bounded, jittered) and retries.
     # Another app spent the window, so the job's first batch is refused; later, `api-usage`
     # at its maximum (no reset named) pauses the job a moment instead of asking again.
@@ -98,19 +91,21 @@ def test_request_limit_exceeded_403_backs_off_then_completes(api, fresh_sandbox)
     query = "services/data/v62.0/query?q=SELECT+Id+FROM+Contact"
     assert fresh_sandbox.spend("salesforce", query, 2) == [200, 200]
     account = api.account(fresh_sandbox, "salesforce")
-    done, body = run(api, account, args={"soql": CONTACTS, "batch_size": 200}, fields=["Id"])
+    args = {"soql": CONTACTS, "batch_size": 200}
+    done, body = run_with_result(account, TOOL, args=args, fields=["Id"])
     assert done["status"] == "succeeded", done
     assert "waiting_rate_limit" in [h["status"] for h in done["history"]]
     assert any("REQUEST_LIMIT_EXCEEDED" in (h.get("reason") or "") for h in done["history"])
     assert [r["Id"] for r in body["records"]] == [contact_id(i) for i in range(1, 1001)]
-    log = api_log(fresh_sandbox)[2:]  # the job's own
+    log = api_log("salesforce")[2:]  # the job's own
     assert log[0]["status"] == 403
     assert sum(e["status"] == 200 for e in log) == 5  # every batch fetched exactly once
 
 
-def test_invalid_session_refreshes_without_expires_in(api, fresh_sandbox):
+def test_invalid_session_refreshes_without_expires_in(api, fresh_sandbox, run_with_result):
     account = api.account(fresh_sandbox, "salesforce", access_token="00Dxx!expired")
-    done, body = run(api, account, args={"soql": CONTACTS, "batch_size": 500}, fields=["Id"])
+    args = {"soql": CONTACTS, "batch_size": 500}
+    done, body = run_with_result(account, TOOL, args=args, fields=["Id"])
     assert done["status"] == "succeeded", done
     assert len(body["records"]) == 1000
     log = fresh_sandbox.requests("salesforce")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import orjson
 import pytest
 import requests
+from fakes import FakeHttp
 from pydantic import ValidationError
 from support import wait_until
 
@@ -49,15 +49,6 @@ def operations(sandbox) -> list[dict]:
     return requests.get(f"{sandbox.url}/shopify/_sandbox/bulk", timeout=5).json()["operations"]
 
 
-def calls(sandbox) -> list[dict]:
-    """The shop's traffic, without the tests' own sandbox-control calls."""
-    return [
-        e
-        for e in sandbox.requests("shopify")
-        if e["kind"] == "api" and "/_sandbox/" not in e["path"]
-    ]
-
-
 def waits(done: dict) -> list[str]:
     return [h["reason"].split(";")[0] for h in done["history"] if h["status"] == "waiting_vendor"]
 
@@ -71,7 +62,9 @@ def start(api, sandbox, query: str, **body) -> dict:
     return api.call(TOOL, account_id=account, args={"query": query}, **body)
 
 
-def test_bulk_query_polls_shopify_then_downloads_every_customer_once_in_order(api, fresh_sandbox):
+def test_bulk_query_polls_shopify_then_downloads_every_customer_once_in_order(
+    api, fresh_sandbox, api_log
+):
     fresh_sandbox.config(volumes={"shopify.customers": 1200})
     control(fresh_sandbox, duration_s=2.5)  # polls at ~1 s (RUNNING) and ~3 s (COMPLETED)
     job = start(api, fresh_sandbox, CUSTOMERS, delivery="blocks")
@@ -89,7 +82,7 @@ def test_bulk_query_polls_shopify_then_downloads_every_customer_once_in_order(ap
                                                      "createdAt")}  # fmt: skip
     # The run, one poll per wait, then the signed file: fetched without the access token
     # (the sandbox answers 400 to a file request that carries one).
-    log = calls(fresh_sandbox)
+    log = api_log("shopify")
     assert [(e["method"], e["path"], e["status"]) for e in log[:-1]] == [("POST", GRAPHQL, 200)] * (
         len(seen) + 1
     )
@@ -119,16 +112,16 @@ def test_nested_line_items_are_grouped_under_their_order(api, fresh_sandbox):
     assert done["progress"]["records"] == 40  # children travel inside their parent
 
 
-def test_an_empty_collection_succeeds_without_a_file(api, fresh_sandbox):
+def test_an_empty_collection_succeeds_without_a_file(api, fresh_sandbox, api_log):
     fresh_sandbox.config(volumes={"shopify.customers": 0})
     control(fresh_sandbox, duration_s=0.2)
     done = api.wait(start(api, fresh_sandbox, CUSTOMERS)["job_id"], timeout=60)
     assert done["status"] == "succeeded", (done.get("error"), done["history"][-4:])
     assert done["progress"]["records"] == 0
-    assert not any(e["path"].startswith(FILES) for e in calls(fresh_sandbox))
+    assert not any(e["path"].startswith(FILES) for e in api_log("shopify"))
 
 
-def test_failed_operation_fails_the_job_with_shopifys_error_code(api, fresh_sandbox):
+def test_failed_operation_fails_the_job_with_shopifys_error_code(api, fresh_sandbox, api_log):
     fresh_sandbox.config(volumes={"shopify.customers": 100})
     control(fresh_sandbox, duration_s=0.3, fail_next=True)
     done = api.wait(start(api, fresh_sandbox, CUSTOMERS)["job_id"], timeout=60)
@@ -136,10 +129,10 @@ def test_failed_operation_fails_the_job_with_shopifys_error_code(api, fresh_sand
     assert done["error"]["code"] == "bulk_operation_failed"
     assert "INTERNAL_SERVER_ERROR" in done["error"]["message"]
     assert "gid://shopify/BulkOperation/" in done["error"]["message"]
-    assert not any(e["path"].startswith(FILES) for e in calls(fresh_sandbox))
+    assert not any(e["path"].startswith(FILES) for e in api_log("shopify"))
 
 
-def test_a_vendor_job_that_never_ends_fails_at_the_wait_limit(api, fresh_sandbox):
+def test_a_vendor_job_that_never_ends_fails_at_the_wait_limit(api, fresh_sandbox, api_log):
     """An operation stuck RUNNING is not polled forever: after TOOLQUEUE_VENDOR_WAIT_MAX_S of
     scheduled waits (10 s in the test env) the job fails with `vendor_timeout`."""
     fresh_sandbox.config(volumes={"shopify.customers": 10})
@@ -153,10 +146,10 @@ def test_a_vendor_job_that_never_ends_fails_at_the_wait_limit(api, fresh_sandbox
     assert 3 <= sum(h.get("count", 1) for h in looks) <= 6
     at = [datetime.fromisoformat(h["at"].replace("Z", "+00:00")) for h in done["history"]]
     assert (at[-1] - at[0]).total_seconds() >= 9.5  # the limit, not a retry count
-    assert not any(e["path"].startswith(FILES) for e in calls(fresh_sandbox))
+    assert not any(e["path"].startswith(FILES) for e in api_log("shopify"))
 
 
-def test_partial_data_is_delivered_then_the_job_fails(api, fresh_sandbox):
+def test_partial_data_is_delivered_then_the_job_fails(api, fresh_sandbox, api_log):
     """Decision: the rows Shopify did produce are delivered (readable from the failed job),
     and the job fails saying how many and that the rest are missing."""
     fresh_sandbox.config(volumes={"shopify.customers": 100})
@@ -170,7 +163,7 @@ def test_partial_data_is_delivered_then_the_job_fails(api, fresh_sandbox):
     assert done["progress"]["records"] == 50
     body = api.result(job["job_id"])
     assert [r["id"] for r in body["records"]] == [customer_gid(i) for i in range(1, 51)]
-    partial = [e for e in calls(fresh_sandbox) if e["path"].startswith(FILES)]
+    partial = [e for e in api_log("shopify") if e["path"].startswith(FILES)]
     assert len(partial) == 1 and partial[0]["path"].endswith("-partial.jsonl")
 
 
@@ -277,44 +270,27 @@ def test_query_argument_is_validated(query):
         BulkQueryArgs(query=query)
 
 
-class FakeHttp:
-    """Answers GraphQL with canned `data` documents, in order; records what was asked."""
-
-    base_url = "https://shop.myshopify.com"
-
-    def __init__(self, *answers: dict) -> None:
-        self.answers = list(answers)
-        self.sent: list[dict] = []
-        self.downloads: list[str] = []
-
-    def request(self, method, path, **kw):
-        self.sent.append(kw["json"])
-
-        class Resp:
-            content = orjson.dumps({"data": self.answers.pop(0)})
-
-        return Resp()
-
-    def download(self, url: str) -> bytes:
-        self.downloads.append(url)
-        return b'{"id":"gid://shopify/Customer/1"}\n'
-
-
 GID = "gid://shopify/BulkOperation/7"
+SHOP = "https://shop.myshopify.com"
+
+
+def graphql(data: dict) -> dict:
+    """A GraphQL answer carrying `data`."""
+    return {"data": data}
 
 
 def test_every_waiting_page_names_the_operation_and_backs_off():
-    http = FakeHttp({"bulkOperationRunQuery": {"bulkOperation": {"id": GID, "status": "CREATED"},
-                                               "userErrors": []}})  # fmt: skip
+    created = {"bulkOperation": {"id": GID, "status": "CREATED"}, "userErrors": []}
+    http = FakeHttp(graphql({"bulkOperationRunQuery": created}), base_url=SHOP)
     args = BulkQueryArgs(query=CUSTOMERS)
     page = bulk_fetch(http, args, None)
     assert page == Page([], {"op": GID, "polls": 0}, BULK_POLL_S[0], "bulk operation created",
                         await_ref=GID)  # fmt: skip
-    assert http.sent[0]["variables"] == {"query": CUSTOMERS}
+    assert http.sent[0].json["variables"] == {"query": CUSTOMERS}
     seen = []
     cursor = page.next_cursor
     for _ in range(9):
-        http.answers.append({"currentBulkOperation": {"id": GID, "status": "RUNNING"}})
+        http.answers.append(graphql({"currentBulkOperation": {"id": GID, "status": "RUNNING"}}))
         page = bulk_fetch(http, args, cursor)
         assert page.await_ref == GID and page.records == []
         seen.append(page.wait_s)
@@ -323,14 +299,19 @@ def test_every_waiting_page_names_the_operation_and_backs_off():
 
 
 def test_another_apps_current_operation_makes_it_ask_for_its_own_by_id():
-    done = {"id": GID, "status": "COMPLETED", "url": "https://storage.example/x.jsonl"}
+    url = "https://storage.example/x.jsonl"
+    done = {"id": GID, "status": "COMPLETED", "url": url}
     http = FakeHttp(
-        {"currentBulkOperation": {"id": "gid://shopify/BulkOperation/8", "status": "RUNNING"}},
-        {"node": done},
-    )
+        graphql({"currentBulkOperation": {"id": "gid://shopify/BulkOperation/8",
+                                          "status": "RUNNING"}}),
+        graphql({"node": done}),
+        base_url=SHOP,
+        files={url: b'{"id":"gid://shopify/Customer/1"}\n'},
+    )  # fmt: skip
     page = bulk_fetch(http, BulkQueryArgs(query=CUSTOMERS), {"op": GID, "polls": 3})
     assert page.records == [{"id": "gid://shopify/Customer/1"}] and page.next_cursor is None
-    assert http.sent[1]["variables"] == {"id": GID} and "node(id: $id)" in http.sent[1]["query"]
+    asked = http.sent[1].json
+    assert asked["variables"] == {"id": GID} and "node(id: $id)" in asked["query"]
     assert http.downloads == ["https://storage.example/x.jsonl"]
 
 
@@ -340,8 +321,9 @@ def test_another_apps_current_operation_makes_it_ask_for_its_own_by_id():
      ("FAILED", "bulk_operation_failed")],
 )  # fmt: skip
 def test_end_states_fail_with_the_error_code(status, code):
-    http = FakeHttp({"currentBulkOperation": {"id": GID, "status": status,
-                                              "errorCode": "ACCESS_DENIED"}})  # fmt: skip
+    http = FakeHttp(graphql({"currentBulkOperation": {"id": GID, "status": status,
+                                                      "errorCode": "ACCESS_DENIED"}}),
+                    base_url=SHOP)  # fmt: skip
     with pytest.raises(VendorError) as err:
         bulk_fetch(http, BulkQueryArgs(query=CUSTOMERS), {"op": GID, "polls": 0})
     assert err.value.code == code and "ACCESS_DENIED" in err.value.message

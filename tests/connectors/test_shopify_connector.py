@@ -7,11 +7,11 @@ unless a test says otherwise; the connector adds ``/admin/api/2025-10``.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import pytest
 import requests
+from fakes import FakeHttp, canned
 
 from connectors import ratelimit
 from connectors.errors import VendorError
@@ -52,15 +52,6 @@ TOOLS = {
 }
 
 
-def api_calls(sandbox) -> list[dict]:
-    return [e for e in sandbox.requests("shopify") if e["kind"] == "api"]
-
-
-def run(api, account: str, tool: str, args: dict, timeout: float = 60) -> dict:
-    job = api.call(tool, account_id=account, args=args, fields=["id"])
-    return api.wait(job["job_id"], timeout=timeout)
-
-
 def ids_of(api, job: dict) -> list:
     body = api.result(job["job_id"])
     assert body["truncated"] is False
@@ -73,13 +64,13 @@ def shop(api, fresh_sandbox) -> str:
 
 
 @pytest.mark.parametrize("tool", TOOLS)
-def test_full_traversal_every_record_once_in_order(api, fresh_sandbox, shop, tool):
+def test_full_traversal_every_record_once_in_order(api, fresh_sandbox, shop, tool, run, api_log):
     args, volume, ident, path = TOOLS[tool]
     fresh_sandbox.config(volumes={volume: 1000})
-    done = run(api, shop, tool, args)
+    done = run(shop, tool, args, fields=["id"])
     assert done["status"] == "succeeded", (done.get("error"), done["history"][-4:])
     assert ids_of(api, done) == [ident(i) for i in range(1, 1001)]
-    calls = api_calls(fresh_sandbox)
+    calls = api_log("shopify")
     # Ten pages, ten requests: nothing after the page without a next link / hasNextPage.
     assert [(e["path"], e["status"]) for e in calls] == [(path, 200)] * 10
     if tool != "shopify.graphql.query":
@@ -92,21 +83,22 @@ def test_full_traversal_every_record_once_in_order(api, fresh_sandbox, shop, too
 
 @pytest.mark.parametrize("volume", [0, 40])
 @pytest.mark.parametrize("tool", TOOLS)
-def test_empty_and_single_page(api, fresh_sandbox, shop, tool, volume):
+def test_empty_and_single_page(api, fresh_sandbox, shop, tool, volume, run, api_log):
     args, key, ident, path = TOOLS[tool]
     fresh_sandbox.config(volumes={key: volume})
-    done = run(api, shop, tool, args)
+    done = run(shop, tool, args, fields=["id"])
     assert done["status"] == "succeeded", (done.get("error"), done["history"][-4:])
     assert ids_of(api, done) == [ident(i) for i in range(1, volume + 1)]
-    assert [(e["path"], e["status"]) for e in api_calls(fresh_sandbox)] == [(path, 200)]
+    assert [(e["path"], e["status"]) for e in api_log("shopify")] == [(path, 200)]
 
 
-def test_rest_filters_reach_shopify(api, fresh_sandbox, shop):
+def test_rest_filters_reach_shopify(api, fresh_sandbox, shop, run, api_log):
     fresh_sandbox.config(volumes={"shopify.orders": 1000})
-    done = run(api, shop, "shopify.orders.list", {"status": "cancelled", "fields": ["id"]})
+    args = {"status": "cancelled", "fields": ["id"]}
+    done = run(shop, "shopify.orders.list", args, fields=["id"])
     assert done["status"] == "succeeded", (done.get("error"), done["history"][-4:])
     assert ids_of(api, done) == [ORDER_BASE + i for i in range(9, 1001, 9)]
-    assert "fields=id" in api_calls(fresh_sandbox)[0]["query"]
+    assert "fields=id" in api_log("shopify")[0]["query"]
 
 
 @pytest.mark.parametrize(
@@ -140,19 +132,19 @@ def test_rest_filters_reach_shopify(api, fresh_sandbox, shop):
     ],
 )
 def test_vendor_errors_fail_the_job_with_shopify_code_and_message(
-    api, fresh_sandbox, shop, tool, args, code, message
+    api, fresh_sandbox, shop, tool, args, code, message, run, api_log
 ):
-    done = run(api, shop, tool, args)
+    done = run(shop, tool, args, fields=["id"])
     assert done["status"] == "failed", done
     assert done["error"] == {"code": code, "message": message}
-    assert len(api_calls(fresh_sandbox)) == 1  # refused for good: not retried
+    assert len(api_log("shopify")) == 1  # refused for good: not retried
 
 
-def test_unknown_api_version_is_a_404(api, fresh_sandbox):
+def test_unknown_api_version_is_a_404(api, fresh_sandbox, run):
     account = api.account(
         fresh_sandbox, "shopify", base_url=f"{fresh_sandbox.url}/shopify/admin/api/v1"
     )
-    done = run(api, account, "shopify.orders.list", {})
+    done = run(account, "shopify.orders.list", {}, fields=["id"])
     assert done["status"] == "failed", done
     assert done["error"] == {"code": "http_404", "message": "Not Found"}
 
@@ -170,7 +162,7 @@ def test_graphql_args_are_checked_at_enqueue(api, shop):
         assert "invalid_args" in resp.text
 
 
-def test_rest_429_waits_then_completes(api, fresh_sandbox, shop):
+def test_rest_429_waits_then_completes(api, fresh_sandbox, shop, run, api_log):
     """One shop, one bucket of 4 leaking 4/s, two REST jobs: refusals (429 + Retry-After) are
     waited out, and a full bucket (`4/4`, no reset named) pauses the account's budget, so
     both jobs wait but not necessarily both are refused."""
@@ -179,12 +171,13 @@ def test_rest_429_waits_then_completes(api, fresh_sandbox, shop):
     )
     tools = ("shopify.customers.list", "shopify.orders.list")
     with ThreadPoolExecutor(2) as pool:
-        done = list(pool.map(lambda t: run(api, shop, t, {"limit": 100}, 90), tools))
+        jobs = pool.map(lambda t: run(shop, t, {"limit": 100}, fields=["id"], timeout=90), tools)
+        done = list(jobs)
     for tool, job in zip(tools, done, strict=True):
         assert job["status"] == "succeeded", job
         assert "waiting_rate_limit" in [h["status"] for h in job["history"]]
         assert ids_of(api, job) == [TOOLS[tool][2](i) for i in range(1, 1001)]
-    refused = [e for e in api_calls(fresh_sandbox) if e["status"] == 429]
+    refused = [e for e in api_log("shopify") if e["status"] == 429]
     assert refused and {e["path"] for e in refused} <= {
         f"{API}/customers.json",
         f"{API}/orders.json",
@@ -192,24 +185,25 @@ def test_rest_429_waits_then_completes(api, fresh_sandbox, shop):
 
 
 @pytest.mark.parametrize("status", [200, 429])
-def test_graphql_throttled_waits_then_completes(api, fresh_sandbox, shop, status):
+def test_graphql_throttled_waits_then_completes(api, fresh_sandbox, shop, status, run, api_log):
     """250 points restoring 250/s, 102 per page: THROTTLED every few pages, as a 200 or 429."""
     budgets = {"shopify.graphql": 250}
     if status == 429:
         budgets["shopify.graphql_429"] = 1
     fresh_sandbox.config(rate_budgets=budgets, volumes={"shopify.customers": 1000})
-    done = run(api, shop, "shopify.graphql.query", {"query": gql(), "connection": "customers"})
+    args = {"query": gql(), "connection": "customers"}
+    done = run(shop, "shopify.graphql.query", args, fields=["id"])
     assert done["status"] == "succeeded", (done.get("error"), done["history"][-4:])
     assert "waiting_rate_limit" in [h["status"] for h in done["history"]]
     assert ids_of(api, done) == [
         f"gid://shopify/Customer/{CUSTOMER_BASE + i}" for i in range(1, 1001)
     ]
-    calls = api_calls(fresh_sandbox)
+    calls = api_log("shopify")
     assert len(calls) > 10  # ten pages plus the throttled attempts
     assert sum(e["status"] == 429 for e in calls) == (len(calls) - 10 if status == 429 else 0)
 
 
-def test_rotating_refresh_via_admin_root_base_url(api, fresh_sandbox):
+def test_rotating_refresh_via_admin_root_base_url(api, fresh_sandbox, run):
     """The other documented account form: base_url = admin API root, absolute token_url.
     Tokens live 1 s and the 10 pages take about 1.5 s, so the job refreshes more than once:
     each refresh must present the token the previous one rotated in."""
@@ -222,7 +216,7 @@ def test_rotating_refresh_via_admin_root_base_url(api, fresh_sandbox):
         token_url=f"{root}/admin/oauth/access_token",
         expires_in=1,
     )
-    done = run(api, account, "shopify.customers.list", {"limit": 100})
+    done = run(account, "shopify.customers.list", {"limit": 100}, fields=["id"])
     assert done["status"] == "succeeded", (done.get("error"), done["history"][-4:])
     assert len(ids_of(api, done)) == 1000
     log = fresh_sandbox.requests("shopify")
@@ -248,12 +242,8 @@ def test_rotating_refresh_via_admin_root_base_url(api, fresh_sandbox):
 def fake(
     status: int = 200, body: bytes = b"{}", headers: dict | None = None, path: str = "graphql.json"
 ):
-    resp = requests.Response()
-    resp.status_code = status
-    resp._content = body
-    resp.headers.update(headers or {})
-    resp.url = f"https://s.myshopify.com/admin/api/2025-10/{path}"
-    return resp
+    url = f"https://s.myshopify.com/admin/api/2025-10/{path}"
+    return canned(status, headers=headers, content=body, url=url)
 
 
 def test_page_info_dialect_either_rel_order():
@@ -273,10 +263,10 @@ def test_page_info_dialect_either_rel_order():
 
 
 def test_api_path_for_both_base_url_forms():
-    assert api_path(SimpleNamespace(base_url="https://s.myshopify.com"), "customers.json") == (
+    assert api_path(FakeHttp(base_url="https://s.myshopify.com"), "customers.json") == (
         "/admin/api/2025-10/customers.json"
     )
-    root = SimpleNamespace(base_url="https://s.myshopify.com/admin/api/2024-07")
+    root = FakeHttp(base_url="https://s.myshopify.com/admin/api/2024-07")
     assert api_path(root, "/graphql.json") == "/graphql.json"
     assert VENDOR.auth_header == "X-Shopify-Access-Token" and VENDOR.auth_format == "{token}"
 

@@ -19,51 +19,25 @@ TOOLS = {
 }
 
 
-def account(api: Any, sandbox: Any) -> str:
-    key = f"sk_test_{uuid.uuid4().hex}"
-    requests.post(
-        f"{sandbox.url}/_sandbox/static-token", json={"vendor": "stripe", "token": key}, timeout=5
-    ).raise_for_status()
-    resp = api.post(
-        "/v1/accounts",
-        {
-            "vendor": "stripe",
-            "name": "stripe key",
-            "base_url": f"{sandbox.url}/stripe",
-            "credentials": {"type": "bearer", "token": key},
-        },
-    )
-    assert resp.status_code == 201, resp.text
-    return resp.json()["account_id"]
-
-
-def api_log(sandbox: Any, path: str) -> list[dict[str, Any]]:
-    return [e for e in sandbox.requests("stripe") if e["kind"] == "api" and e["path"] == path]
+def stripe_key() -> str:
+    return f"sk_test_{uuid.uuid4().hex}"
 
 
 def query(entry: dict[str, Any]) -> dict[str, str]:
     return dict(p.split("=", 1) for p in entry["query"].split("&") if p)
 
 
-def run(api: Any, acc: str, tool: str, args: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    job = api.call(tool, account_id=acc, args=args, **kw)
-    return api.wait(job["job_id"], timeout=60)
-
-
-def ids_of(api: Any, job: dict[str, Any]) -> list[str]:
-    """Every record id of a job, across all of its blocks."""
-    return [r["id"] for r in api.records(job["job_id"])]
-
-
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_full_traversal_once_in_order_and_stops_at_has_more_false(api, fresh_sandbox, tool):
+def test_full_traversal_once_in_order_and_stops_at_has_more_false(
+    api, fresh_sandbox, tool, run, api_log, bearer_account, record_ids
+):
     collection, path, codec = TOOLS[tool]
     fresh_sandbox.config(volumes={collection: 1050})
-    acc = account(api, fresh_sandbox)
-    done = run(api, acc, tool, {}, fields=["id"])
+    acc = bearer_account("stripe", stripe_key())
+    done = run(acc, tool, {}, fields=["id"])
     assert done["status"] == "succeeded" and done["truncated"] is False, done
-    assert ids_of(api, done) == [codec.id(i) for i in range(1, 1051)]
-    log = api_log(fresh_sandbox, path)
+    assert record_ids(done) == [codec.id(i) for i in range(1, 1051)]
+    log = api_log("stripe", path)
     # 11 pages of 100; each asks starting_after = the previous page's last id; the 11th said
     # has_more: false and nothing was asked after it.
     assert [e["status"] for e in log] == [200] * 11
@@ -75,39 +49,40 @@ def test_full_traversal_once_in_order_and_stops_at_has_more_false(api, fresh_san
 
 
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_empty_collection_and_single_page(api, fresh_sandbox, tool):
+def test_empty_collection_and_single_page(api, fresh_sandbox, tool, run, api_log, bearer_account):
     collection, path, codec = TOOLS[tool]
     fresh_sandbox.config(volumes={collection: 0})
-    acc = account(api, fresh_sandbox)
-    empty = run(api, acc, tool, {})
+    acc = bearer_account("stripe", stripe_key())
+    empty = run(acc, tool, {})
     assert empty["status"] == "succeeded", empty
     assert api.result(empty["job_id"])["records"] == []
-    assert len(api_log(fresh_sandbox, path)) == 1
+    assert len(api_log("stripe", path)) == 1
 
     fresh_sandbox.config(volumes={collection: 37})
-    single = run(api, acc, tool, {})
+    single = run(acc, tool, {})
     assert single["status"] == "succeeded", single
     records = api.result(single["job_id"])["records"]
     assert [r["id"] for r in records] == [codec.id(i) for i in range(1, 38)]
     assert records[0]["object"] == ("customer" if "customers" in tool else "charge")
-    assert len(api_log(fresh_sandbox, path)) == 2  # one request for the single page
+    assert len(api_log("stripe", path)) == 2  # one request for the single page
 
 
-def test_filters_and_starting_after_arg_reach_stripe(api, fresh_sandbox):
+def test_filters_and_starting_after_arg_reach_stripe(
+    api, fresh_sandbox, run, api_log, bearer_account, record_ids
+):
     fresh_sandbox.config(volumes={"stripe.customers": 40, "stripe.charges": 900})
-    acc = account(api, fresh_sandbox)
+    acc = bearer_account("stripe", stripe_key())
     who = CUSTOMER.id(9)
-    done = run(
-        api, acc, "stripe.charges.list", {"customer": who, "limit": 5}, fields=["id", "customer"]
+    done = run(acc, "stripe.charges.list", {"customer": who, "limit": 5}, fields=["id", "customer"]
     )
     assert done["status"] == "succeeded", done
     records = api.result(done["job_id"])["records"]
     assert [r["id"] for r in records] == [CHARGE.id(i) for i in range(9, 901, 40)]
     assert {r["customer"] for r in records} == {who}
-    assert all(query(e)["customer"] == who for e in api_log(fresh_sandbox, "/stripe/v1/charges"))
+    assert all(query(e)["customer"] == who for e in api_log("stripe", "/stripe/v1/charges"))
 
-    later = run(api, acc, "stripe.customers.list", {"starting_after": CUSTOMER.id(30)})
-    assert ids_of(api, later) == [CUSTOMER.id(i) for i in range(31, 41)]
+    later = run(acc, "stripe.customers.list", {"starting_after": CUSTOMER.id(30)})
+    assert record_ids(later) == [CUSTOMER.id(i) for i in range(31, 41)]
 
 
 @pytest.mark.parametrize(
@@ -128,35 +103,37 @@ def test_filters_and_starting_after_arg_reach_stripe(api, fresh_sandbox):
     ],
 )
 def test_vendor_400_fails_with_stripes_code_and_message(
-    api, fresh_sandbox, tool, args, param, message
+    api, fresh_sandbox, tool, args, param, message, run, api_log, bearer_account
 ):
-    acc = account(api, fresh_sandbox)
-    done = run(api, acc, tool, args)
+    acc = bearer_account("stripe", stripe_key())
+    done = run(acc, tool, args)
     assert done["status"] == "failed", done
     assert done["error"] == {**done["error"], "code": "resource_missing", "message": message}
-    assert [e["status"] for e in api_log(fresh_sandbox, TOOLS[tool][1])] == [400]  # no retry
+    assert [e["status"] for e in api_log("stripe", TOOLS[tool][1])] == [400]  # no retry
 
 
-def test_revoked_key_needs_reauth(api, fresh_sandbox):
-    acc = account(api, fresh_sandbox)
+def test_revoked_key_needs_reauth(api, fresh_sandbox, api_log, bearer_account):
+    acc = bearer_account("stripe", stripe_key())
     requests.post(f"{fresh_sandbox.url}/_sandbox/reset", timeout=5).raise_for_status()
     done = api.wait(
         api.call("stripe.customers.list", account_id=acc, args={})["job_id"],
         states=("needs_reauth", "failed", "succeeded"),
     )
     assert done["status"] == "needs_reauth", done
-    assert [e["status"] for e in api_log(fresh_sandbox, "/stripe/v1/customers")] == [401, 401]
+    assert [e["status"] for e in api_log("stripe", "/stripe/v1/customers")] == [401, 401]
 
 
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_429_backs_off_then_completes(api, fresh_sandbox, tool):
+def test_429_backs_off_then_completes(
+    api, fresh_sandbox, tool, run, api_log, bearer_account, record_ids
+):
     collection, path, codec = TOOLS[tool]
     fresh_sandbox.config(volumes={collection: 1000}, rate_budgets={"stripe": 3}, rate_window_ms=500)
-    acc = account(api, fresh_sandbox)
-    done = run(api, acc, tool, {}, fields=["id"])
+    acc = bearer_account("stripe", stripe_key())
+    done = run(acc, tool, {}, fields=["id"])
     assert done["status"] == "succeeded", done
     assert "waiting_rate_limit" in [h["status"] for h in done["history"]]
-    assert ids_of(api, done) == [codec.id(i) for i in range(1, 1001)]
-    log = api_log(fresh_sandbox, path)
+    assert record_ids(done) == [codec.id(i) for i in range(1, 1001)]
+    log = api_log("stripe", path)
     assert 429 in [e["status"] for e in log]
     assert [e["status"] for e in log].count(200) == 10

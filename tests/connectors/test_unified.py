@@ -13,13 +13,7 @@ TICKET_KEYS = {"id", "title", "status", "priority", "assignee", "created_at", "u
 def _records(api, job_id):
     done = api.wait(job_id, timeout=90)
     assert done["status"] == "succeeded", done
-    body = api.result(job_id)
-    blocks = [body] + [api.result(job_id, k) for k in range(1, body.get("blocks", 1))]
-    return [r for b in blocks for r in b["records"]]
-
-
-def _sf_account(api, sandbox):
-    return api.account(sandbox, "salesforce")
+    return api.records(job_id)
 
 
 def test_crm_contacts_same_schema_on_hubspot_and_salesforce(api, fresh_sandbox):
@@ -50,11 +44,8 @@ def test_remote_data_only_on_request(api, fresh_sandbox):
 @pytest.mark.parametrize(("vendor", "project"), [
     ("jira", "ENG"), ("zendesk", None), ("github", "acme/widgets"),
 ])
-def test_ticketing_same_schema(api, fresh_sandbox, vendor, project):
-    creds = {"token_url": f"{fresh_sandbox.url}/jira/oauth/token"} if vendor == "jira" else {}
-    if vendor == "github":
-        creds = {"token_url": f"{fresh_sandbox.url}/github/login/oauth/access_token"}
-    account = api.account(fresh_sandbox, vendor, **creds)
+def test_ticketing_same_schema(api, fresh_sandbox, oauth_account, vendor, project):
+    account = oauth_account(vendor)
     args = {"project": project} if project else {}
     job = api.call("ticketing.tickets.list", account_id=account, args=args,
                    delivery="blocks")

@@ -250,7 +250,7 @@ def test_secret_rotation_signs_with_both_during_the_overlap(api, fresh_sandbox, 
     new = resp.json()["webhook_secret"]
     assert new.startswith("whsec_") and new != old
     assert resp.json()["overlap_s"] == 86400
-    record = r.hgetall(f"tq:tenant:{api.tenant['tenant_id']}")
+    record = r.hgetall(keys.tenant(api.tenant["tenant_id"]))
     assert old[6:] not in json.dumps(record) and new[6:] not in json.dumps(record)  # sealed
     rec = scripted()
     _job(api, fresh_sandbox, rec.url)
@@ -259,7 +259,7 @@ def test_secret_rotation_signs_with_both_during_the_overlap(api, fresh_sandbox, 
     assert _verify(old, hook) == _verify(new, hook)
 
     # once the overlap is over, only the new secret signs
-    r.hset(f"tq:tenant:{api.tenant['tenant_id']}", "webhook_secret_prev_until", 0)
+    r.hset(keys.tenant(api.tenant["tenant_id"]), "webhook_secret_prev_until", 0)
     _job(api, fresh_sandbox, rec.url)
     hook = rec.wait(2)[1]
     assert len(hook["headers"]["webhook-signature"].split(" ")) == 1

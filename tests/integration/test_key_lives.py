@@ -15,16 +15,17 @@ from app.kernel import keys
 
 # Keys that live as long as what they describe, and why.
 PERMANENT = {
-    r"tq:tenant:ten_\w+": "the tenant",
-    r"tq:apikey:[0-9a-f]+": "an API key of a tenant",
-    r"tq:account:acc_\w+": "the account",
-    r"tq:token:acc_\w+": "the account's sealed credentials",
-    r"tq:vendor-ref-claims:[a-z]+:.+": "accounts a vendor's name claims (left with the ref)",
-    r"tq:metrics": "the /metrics counters",
-    r"tq:metrics:jobs": "the gauge of unfinished jobs",
-    r"tq:tokens:expiry": "index of refreshable tokens (one entry per account)",
-    r"tq:due|tq:pending": "pending work (entries leave as the work ends)",
-    r"tq:reauth:parked|tq:account:acc_[0-9a-f]+:parked": "jobs awaiting credentials (expire)",
+    keys.tenant(r"ten_\w+"): "the tenant",
+    keys.api_key("[0-9a-f]+"): "an API key of a tenant",
+    keys.account(r"acc_\w+"): "the account",
+    keys.token(r"acc_\w+"): "the account's sealed credentials",
+    keys.vendor_ref("[a-z]+", ".+"): "accounts a vendor's name claims (left with the ref)",
+    keys.METRICS: "the /metrics counters",
+    keys.JOBS_BY_STATE: "the gauge of unfinished jobs",
+    keys.TOKEN_EXPIRY: "index of refreshable tokens (one entry per account)",
+    f"{keys.DUE}|{keys.PENDING}": "pending work (entries leave as the work ends)",
+    f"{keys.REAUTH_PARKED}|{keys.account_parked('acc_[0-9a-f]+')}":
+        "jobs awaiting credentials (expire)",
 }
 
 
@@ -55,7 +56,7 @@ def test_what_jobs_webhooks_and_events_leave_behind_expires(api, fresh_sandbox, 
     time.sleep(1)  # the webhook's last writes
 
     unbounded = []
-    for key in r.scan_iter("tq:*", count=1000):
+    for key in r.scan_iter(f"{keys.P}:*", count=1000):
         if r.ttl(key) == -1 and not any(re.fullmatch(p, key) for p in PERMANENT):
             unbounded.append((key, r.type(key)))
     assert not unbounded, "\n".join(map(str, unbounded))

@@ -19,6 +19,8 @@ import requests
 from standardwebhooks import Webhook
 from support import job_gauge_and_records, wait_until
 
+from app.kernel import keys
+
 CONTACTS = "/hubspot/crm/v3/objects/contacts"
 
 
@@ -96,7 +98,7 @@ def test_revoked_refresh_token_parks_jobs_and_new_credentials_resume_them(
     view = api.get(f"/v1/accounts/{account}").json()
     assert view["status"] == "needs_reauth" and view["last_refresh_outcome"] == "rejected"
     assert view["needs_reauth_since"] and "rejected" in view["needs_reauth_reason"]
-    assert r.zrange(f"tq:account:{account}:parked", 0, -1) == [first]
+    assert r.zrange(keys.account_parked(account), 0, -1) == [first]
 
     # The tenant hears of it at the job's callback_url (`job.needs_reauth`) and at the
     # account's events_url (`account.needs_reauth`): signed events carrying the account view
@@ -142,7 +144,7 @@ def test_revoked_refresh_token_parks_jobs_and_new_credentials_resume_them(
         statuses = [h["status"] for h in done["history"]]
         assert statuses.index("needs_reauth") < statuses.index("queued", 1)
         assert "failed" not in statuses
-    assert r.zcard(f"tq:account:{account}:parked") == 0
+    assert r.zcard(keys.account_parked(account)) == 0
     resumed_gauge, records = job_gauge_and_records(r)  # ... and resuming moved them out
     assert resumed_gauge == records
 
@@ -210,8 +212,8 @@ def test_parked_jobs_expire_into_failed(api, fresh_sandbox, receiver, r):
     assert done["history"][-1]["status"] == "failed"
     [hook] = of_type(api, receiver, "job.failed")  # the job's own webhook, as for any failure
     assert hook["data"]["error"]["code"] == "reauth_timeout"
-    assert r.zcard(f"tq:account:{account}:parked") == 0
-    assert r.zscore("tq:reauth:parked", job_id) is None
+    assert r.zcard(keys.account_parked(account)) == 0
+    assert r.zscore(keys.REAUTH_PARKED, job_id) is None
     assert expire(now=time.time() + 30 * 86400, account_id=account) == []
     counted, records = job_gauge_and_records(r)  # expiry moved the gauge with the record
     assert counted == records

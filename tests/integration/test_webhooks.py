@@ -6,6 +6,8 @@ import json
 
 from standardwebhooks import Webhook
 
+from app.kernel import keys
+
 
 def test_failed_deliveries_retry_with_same_webhook_id(api, fresh_sandbox, receiver, r):
     receiver.status = 503
@@ -20,7 +22,7 @@ def test_failed_deliveries_retry_with_same_webhook_id(api, fresh_sandbox, receiv
     wh = Webhook(api.tenant["webhook_secret"])
     for h in hooks:  # every attempt is freshly signed and verifies
         assert wh.verify(h["body"], h["headers"])["type"] == "job.succeeded"
-    log = [json.loads(e) for e in r.lrange(f"tq:job:{job['job_id']}:deliveries", 0, -1)]
+    log = [json.loads(e) for e in r.lrange(keys.job_deliveries(job["job_id"]), 0, -1)]
     assert [e["status_code"] for e in log] == [503, 503, 200]
     assert len(receiver.requests) == 3  # delivered: no further attempts
 

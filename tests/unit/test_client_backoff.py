@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import requests
+from fakes import canned
 
 from app.client import JITTER_S, ClientError, RateLimitExhausted, call_with_backoff
 
@@ -14,11 +14,7 @@ NOW = 1712048355.0  # the article's example: `ratelimit-reset: 1712048400` is 45
 
 
 def response(status: int, headers: dict[str, str] | None = None, body: Any = None) -> Any:
-    r = requests.Response()
-    r.status_code = status
-    r.headers.update(headers or {})
-    r._content = json.dumps(body).encode() if body is not None else b""
-    return r
+    return canned(status, body, headers)
 
 
 class Script:

@@ -6,17 +6,14 @@ import json
 from typing import Any
 
 import requests
+from fakes import canned
 
 from connectors import pagination as p
 
 
 def resp(doc: Any = None, link: str = "") -> tuple[requests.Response, Any]:
-    r = requests.Response()
-    r.status_code = 200
-    r._content = json.dumps(doc).encode()
-    if link:
-        r.headers["Link"] = link
-    return r, doc
+    headers = {"Link": link} if link else None
+    return canned(200, headers=headers, content=json.dumps(doc).encode()), doc
 
 
 def nxt(dialect: p.Dialect, doc: Any = None, records: list | None = None, link: str = "") -> Any:
