@@ -74,7 +74,7 @@ def continuation(token_: str) -> str:
     return f"{P}:cont:{token_}"
 
 
-METRICS = f"{P}:metrics"  # hash: the /metrics counters (app.kernel.metrics), field per series
+METRICS = f"{P}:metrics"  # hash "name{labels}" -> total: the /metrics counters (HINCRBY)
 JOBS_BY_STATE = f"{P}:metrics:jobs"  # hash unfinished state -> jobs in it now (a gauge)
 
 # Pending work (app/dispatch.py): a job's next step, a webhook's next attempt, an account
@@ -144,7 +144,3 @@ def awaiting(aid: str, ref: str) -> str:
 
 def signalled(aid: str, ref: str) -> str:
     return f"{P}:account:{aid}:signalled:{ref}"  # string: the signal came before the wait
-
-
-# added for tests (#14)
-METRICS = f"{P}:metrics"  # hash "name{labels}" -> total: the /metrics counters (HINCRBY)
