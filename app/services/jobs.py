@@ -131,6 +131,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         tenant_id=tenant_id,
         job_id=job_id,
         now=now,
+        created_at=now_iso(now),
         job=_record(tenant_id, req, call, job_id, now),
         vendors=tool.accepts,
         idempotency_key=req.idempotency_key,
@@ -148,7 +149,7 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         "status": "queued",
         "tool": call.tool,
         "account_id": call.account_id,
-        "created_at": now_iso(now),
+        "created_at": create.created_at,
     }
 
 
@@ -230,6 +231,7 @@ class _Create:
     tenant_id: str
     job_id: str
     now: float
+    created_at: str  # `now` as the API shows it
     job: dict[str, Any]  # the record (`_record`)
     vendors: tuple[str, ...]  # the accounts' vendors the tool runs on
     idempotency_key: str | None
@@ -256,7 +258,7 @@ class _Create:
 
     def lua_argv(self) -> list[object]:
         settings = get_settings()
-        entry = {"status": "queued", "at": now_iso(self.now), "reason": "enqueued"}
+        entry = {"status": "queued", "at": self.created_at, "reason": "enqueued"}
         return [
             self.tenant_id,
             ",".join(self.vendors),
