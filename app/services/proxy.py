@@ -171,8 +171,7 @@ class _Credentials:
 
     def __call__(self, force: bool) -> str:
         token = _token(self.account_id, force=force)
-        version = get_redis().hget(keys.token(self.account_id), "version")
-        self.version = version if isinstance(version, str) else None  # a decoded client
+        self.version = get_redis().hget(keys.token(self.account_id), "version")
         return token
 
 

@@ -107,8 +107,7 @@ def configure(tenant_id: str, account_id: str, cfg: VendorWebhookConfig) -> dict
 
 def _claim(vendor: str, ref: str, tenant_id: str, account_id: str) -> None:
     claim = [tenant_id, account_id, MAX_REF_CLAIMS]
-    raw = run_script(source("ref_claim"), [keys.vendor_ref(vendor, ref)], claim)
-    held = raw.decode() if isinstance(raw, bytes) else str(raw)
+    held = str(run_script(source("ref_claim"), [keys.vendor_ref(vendor, ref)], claim))
     per_account = f"/v1/vendor-webhooks/{vendor}/{account_id}"
     if held == ClaimReply.FULL:
         raise Conflict(

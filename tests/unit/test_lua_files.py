@@ -4,6 +4,7 @@ hides in a Python string), each documents the KEYS and ARGV it reads and what it
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -106,9 +107,11 @@ def test_no_script_spells_out_the_terminal_states() -> None:
 
 
 def test_every_script_compiles_in_redis(r: Any) -> None:
+    """SCRIPT LOAD compiles a script (a syntax error raises) and answers its SHA1."""
     for name in SCRIPTS:
         if not prelude(lua.text(name)):
-            r.script_load(lua.source(name))
+            src = lua.source(name)
+            assert r.script_load(src) == hashlib.sha1(src.encode()).hexdigest(), name
 
 
 def test_tq_ended_is_jobstate_terminal(r: Any) -> None:
