@@ -154,7 +154,18 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--api-key", default=os.environ.get("TOOLQUEUE_API_KEY"))
     sub = p.add_subparsers(dest="command", required=True)
+    _operations(sub)
+    _administration(sub)
+    _jobs(sub)
+    _mcp(sub)
+    return p
 
+
+Commands = argparse._SubParsersAction  # what `add_subparsers` returns (argparse names it so)
+
+
+def _operations(sub: Commands) -> None:
+    """Run the stack or the demo; show the settings."""
     up = sub.add_parser("up", help="run Redis (local default), worker, beat, API, Flower, sandbox")
     up.add_argument("--no-sandbox", action="store_true")
     up.add_argument("--concurrency", type=int, default=4)
@@ -166,6 +177,9 @@ def parser() -> argparse.ArgumentParser:
     cfg.add_argument("--json", action="store_true")
     cfg.set_defaults(fn=cmd_config)
 
+
+def _administration(sub: Commands) -> None:
+    """Tenants, secret keys, vendor accounts."""
     tenants = sub.add_parser("tenants").add_subparsers(dest="sub", required=True)
     tc = tenants.add_parser("create", help="prints tenant_id, api_key, webhook_secret (once)")
     tc.add_argument("name")
@@ -198,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
     )
     aa.set_defaults(fn=cmd_accounts_add)
 
+
+def _jobs(sub: Commands) -> None:
+    """Call a tool, follow and read its job, list jobs."""
     call = sub.add_parser("call", help="enqueue a tool call")
     call.add_argument("tool")
     call.add_argument("--account", required=True)
@@ -226,12 +243,14 @@ def parser() -> argparse.ArgumentParser:
     jl.add_argument("--state", choices=[s.value for s in JobState])
     jl.add_argument("--limit", type=int, default=50)
     jl.set_defaults(fn=cmd_jobs_list)
+
+
+def _mcp(sub: Commands) -> None:
     mcp = sub.add_parser("mcp", help="serve MCP on stdin/stdout as the API key's tenant")
     mcp.add_argument(
         "--stdio", action="store_true", required=True, help="the transport (HTTP: the API's /mcp)"
     )
     mcp.set_defaults(fn=cmd_mcp)
-    return p
 
 
 def main(argv: list[str] | None = None) -> None:

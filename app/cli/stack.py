@@ -26,6 +26,7 @@ from base64 import b64encode
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
@@ -33,6 +34,9 @@ from pydantic_settings import BaseSettings
 from app.cli.localredis import LocalRedis, LocalRedisError, tail
 from app.kernel.settings import Settings, get_settings
 from sandbox.settings import SandboxSettings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "Stack",
@@ -520,25 +524,7 @@ def run_foreground(
         with console.status("starting toolqueue (redis, sandbox, worker, beat, api, flower)…"):
             stack.start()
         console.print(_banner(stack))
-        restarts: dict[str, list[float]] = {}
-        while not stack.stop_requested.wait(0.5):
-            dead = stack.poll()
-            if dead is not None and not stack.stop_requested.is_set():
-                name, code = dead
-                recent = [t for t in restarts.get(name, []) if time.monotonic() - t < 300]
-                console.print(
-                    f"[bold red]{name} exited with status {code}[/]; last lines of "
-                    f"{escape(str(stack.log_path(name)))}:\n{escape(stack.log_tail(name))}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                if len(recent) >= MAX_RESTARTS:  # crash-looping: give up loudly
-                    console.print(f"[bold red]{name} died {MAX_RESTARTS} times in 5 min; stopping")
-                    return 1
-                restarts[name] = [*recent, time.monotonic()]
-                console.print(f"restarting {name} ({len(recent) + 1}/{MAX_RESTARTS})")
-                stack.restart(name)
-        return 0
+        return _supervise(stack, console)
     except StackInterrupted:
         return 0
     except StackError as exc:
@@ -557,3 +543,29 @@ def run_foreground(
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _supervise(stack: Stack, console: Console) -> int:
+    """Restart a component that dies until it crash-loops (1); 0 once a stop is requested."""
+    from rich.markup import escape
+
+    restarts: dict[str, list[float]] = {}
+    while not stack.stop_requested.wait(0.5):
+        dead = stack.poll()
+        if dead is None or stack.stop_requested.is_set():
+            continue
+        name, code = dead
+        recent = [t for t in restarts.get(name, []) if time.monotonic() - t < 300]
+        console.print(
+            f"[bold red]{name} exited with status {code}[/]; last lines of "
+            f"{escape(str(stack.log_path(name)))}:\n{escape(stack.log_tail(name))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if len(recent) >= MAX_RESTARTS:  # crash-looping: give up loudly
+            console.print(f"[bold red]{name} died {MAX_RESTARTS} times in 5 min; stopping")
+            return 1
+        restarts[name] = [*recent, time.monotonic()]
+        console.print(f"restarting {name} ({len(recent) + 1}/{MAX_RESTARTS})")
+        stack.restart(name)
+    return 0
