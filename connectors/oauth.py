@@ -85,29 +85,10 @@ def refresh(
     `vendor_text`: the endpoint is on a host the vendor documents (`on_vendor_host`), so its
     `error_description` may be shown; otherwise a refusal says only its status and, if it is
     one of the known OAuth codes, that code."""
-    try:
-        resp = session().post(
-            token_url,
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": refresh_token,
-                "client_id": client_id,
-                "client_secret": client_secret,
-            },
-            headers={"Accept": "application/json"},
-            timeout=timeout,
-            allow_redirects=False,
-        )
-    except TRANSPORT_ERRORS as exc:
-        raise Transient(f"token endpoint: {type(exc).__name__}") from None
+    resp = _post(token_url, refresh_token, client_id, client_secret, timeout)
     if resp.status_code >= 500 or resp.status_code in (408, 425, 429):
         raise Transient(f"token endpoint answered {resp.status_code}", status=resp.status_code)
-    try:
-        doc = resp.json()
-    except ValueError:
-        doc = {}
-    if not isinstance(doc, dict):
-        doc = {}
+    doc = _document(resp)
     code = str(doc.get("error") or doc.get("status") or "")
     refused = doc.get("ok") is False and code not in RETRYABLE  # Slack: errors in a 200
     if code in PERMANENT or refused or (resp.status_code >= 400 and not doc.get("access_token")):
@@ -122,6 +103,37 @@ def refresh(
         expires_in=_number(doc.get("expires_in")),
         issued_at=_epoch_s(doc.get("issued_at")),
     )
+
+
+def _post(
+    token_url: str, refresh_token: str, client_id: str, client_secret: str, timeout: float
+) -> requests.Response:
+    """The refresh grant (RFC 6749 6), redirects not followed; a transport error is
+    Transient."""
+    try:
+        return session().post(
+            token_url,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": client_id,
+                "client_secret": client_secret,
+            },
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    except TRANSPORT_ERRORS as exc:
+        raise Transient(f"token endpoint: {type(exc).__name__}") from None
+
+
+def _document(resp: requests.Response) -> dict[str, object]:
+    """The answer's JSON object; {} for anything else."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _rejection(status: int, doc: dict[str, object], code: str, vendor_text: bool) -> str:
