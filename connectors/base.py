@@ -43,12 +43,25 @@ def _record_id(record: Record) -> str:
 
 @dataclass(frozen=True)
 class Tool:
+    """A tool and what it does to the vendor's data: `read_only`, `destructive`, `idempotent`
+    and `open_world` are advertised as the MCP tool annotations (`hints`) in every listing."""
+
     name: str  # vendor.resource.action
     description: str
     args: type[BaseModel]
     fetch: Callable[[Http, Any, Cursor | None], Page]
     record_id: Callable[[Record], str] = _record_id
     vendors: tuple[str, ...] = ()  # accounts it runs on; default: the name's prefix
+    read_only: bool = True  # changes nothing at the vendor
+    destructive: bool = False  # a write may delete or overwrite (False: only adds)
+    # a repeated call has no further effect; None: as `read_only` (a read repeats safely, a
+    # write is not taken to unless it says so)
+    idempotent: bool | None = None
+    open_world: bool = True  # talks to an outside SaaS
+
+    def __post_init__(self) -> None:
+        if self.read_only and self.destructive:
+            raise ValueError(f"{self.name}: a read-only tool cannot be destructive")
 
     @property
     def vendor(self) -> str:
@@ -57,6 +70,22 @@ class Tool:
     @property
     def accepts(self) -> tuple[str, ...]:
         return self.vendors or (self.vendor,)
+
+    @property
+    def repeat_safe(self) -> bool:
+        """`idempotent`, resolved: a read is, a write only when it says so."""
+        return self.read_only if self.idempotent is None else self.idempotent
+
+    @property
+    def hints(self) -> dict[str, bool]:
+        """The MCP ToolAnnotations hints under their wire names, every one sent (the spec's
+        defaults assume a destructive write; destructive/idempotent count only for writes)."""
+        return {
+            "readOnlyHint": self.read_only,
+            "destructiveHint": self.destructive,
+            "idempotentHint": self.repeat_safe,
+            "openWorldHint": self.open_world,
+        }
 
 
 def _no_errors(resp: Any) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -213,8 +213,20 @@ def _unified(
                 records.append(out)
         return Page(records, page.next_cursor)
 
-    return Tool(
+    made = Tool(
         name=name, description=description, args=args, fetch=fetch, vendors=tuple(sorted(available))
+    )
+    return _with_effects(made, [tools[m.tool] for m in available.values()])
+
+
+def _with_effects(unified: Tool, used: list[Tool]) -> Tool:
+    """The unified tool's annotations: what the vendor tools it may run do, the worst of them."""
+    return replace(
+        unified,
+        read_only=all(t.read_only for t in used),
+        destructive=any(t.destructive for t in used),
+        idempotent=all(t.repeat_safe for t in used),
+        open_world=any(t.open_world for t in used),
     )
 
 

@@ -210,7 +210,7 @@ def list_tools() -> list[Tool]:
             title=t.name,
             description=toolschemas.description(t),
             input_schema=toolschemas.input_schema(t),
-            annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+            annotations=ToolAnnotations.model_validate(t.hints),
         )
         for t in registry().tools.values()
     ]
@@ -220,12 +220,21 @@ def list_tools() -> list[Tool]:
                 name=name,
                 description=description,
                 input_schema=toolschemas.inline_refs(model.model_json_schema()),
-                annotations=ToolAnnotations(
-                    read_only_hint=name != "job_cancel", open_world_hint=False
-                ),
+                annotations=job_tool_annotations(name),
             )
         )
     return out
+
+
+def job_tool_annotations(name: str) -> ToolAnnotations:
+    """The job tools touch only toolqueue (closed world); job_cancel ends a job for good (not an
+    additive update), and cancelling it again changes nothing more."""
+    return ToolAnnotations(
+        read_only_hint=name != "job_cancel",
+        destructive_hint=name == "job_cancel",
+        idempotent_hint=True,
+        open_world_hint=False,
+    )
 
 
 def build_server(tenant_of: calls.TenantResolver) -> Server[Any]:

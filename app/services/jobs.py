@@ -580,6 +580,7 @@ def tools() -> list[dict[str, Any]]:
             "vendors": list(t.accepts),
             "description": t.description,
             "input_schema": t.args.model_json_schema(),
+            "annotations": t.hints,  # the MCP tool annotations, as tools/list sends them
         }
         for t in registry().tools.values()
     ]

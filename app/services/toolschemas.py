@@ -11,6 +11,10 @@ tools to them), so a registry name's dots become `_` (`hubspot.contacts.list` â†
 `hubspot_contacts_list`). A name that would then be longer than 64 characters, collide with
 another tool's or take one of the MCP job tools' names gets an `_` and 8 hex digits of the
 SHA-256 of the registry name instead of its tail. `tool_names` maps them back.
+
+Annotations: MCP `tools/list` and `GET /v1/tools` carry each tool's `Tool.hints` (the MCP
+ToolAnnotations); the OpenAI and Anthropic tool shapes have no field for them, so `definitions`
+leaves them out.
 """
 
 from __future__ import annotations

@@ -64,6 +64,14 @@ def test_tools_are_generated_from_the_registry(api: Any, api_url: str) -> None:
         assert len(tools) == len(registry().tools) + 4
         assert tools["job_cancel"].annotations.read_only_hint is False
         assert tools["job_wait"].annotations.read_only_hint is True
+        rest_hints = {t["name"]: t["annotations"] for t in api.get("/v1/tools").json()["tools"]}
+        for tool in tools.values():  # every read tool says so, as /v1/tools does
+            assert tool.annotations is not None, tool.name
+            if tool.title:
+                wire = tool.annotations.model_dump(by_alias=True, exclude_none=True)
+                assert wire == rest_hints[tool.title], tool.name
+                assert tool.annotations.read_only_hint is True, tool.name
+                assert tool.annotations.open_world_hint is True, tool.name
         contacts = tools["hubspot_contacts_list"]
         assert contacts.title == "hubspot.contacts.list"
         hubspot = registry().tools["hubspot.contacts.list"]

@@ -61,6 +61,19 @@ def unwrap(fmt: str, tool: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     return tool["name"], tool["description"], tool["input_schema"]
 
 
+def test_every_tool_is_listed_read_only_with_every_hint(api: Any) -> None:
+    """Every tool there is reads: `/v1/tools` marks each so, with all four MCP hints sent."""
+    tools = api.get("/v1/tools").json()["tools"]
+    assert tools
+    for tool in tools:
+        assert tool["annotations"] == {
+            "readOnlyHint": True,
+            "destructiveHint": False,
+            "idempotentHint": True,
+            "openWorldHint": True,
+        }, tool["name"]
+
+
 @pytest.mark.parametrize("fmt", ["openai", "anthropic"])
 def test_definitions_match_the_documented_shape(api: Any, fmt: str) -> None:
     from app.kernel.registry import registry
