@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.settings import SandboxSettings
+from sandbox.writes import WriteStore
 
 LOG_MAX = 200_000  # request-log entries kept; a full 90k-contact crawl needs ~900
 
@@ -47,6 +48,21 @@ class LiveConfig(BaseModel):
     )
     token_faults: int = Field(
         0, ge=0, description="The next N token-endpoint calls answer 503; counts down to 0"
+    )
+    fail_before_commit_next: int = Field(
+        0, ge=0, description="The next N write requests answer 5xx and commit nothing"
+    )
+    drop_after_commit_next: int = Field(
+        0, ge=0, description="The next N committed writes lose their answer (connection cut)"
+    )
+    drop_after_commit_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of committed writes whose answer is lost (seeded)"
+    )
+    write_latency_ms: int = Field(
+        0, ge=0, description="Time a write spends between claiming its key and committing"
+    )
+    idempotency_ttl_s: int = Field(
+        7200, ge=0, description="Zendesk: Idempotency-Key lifetime (Stripe keeps keys for good)"
     )
 
     def volume(self, collection: str) -> int:
@@ -136,6 +152,7 @@ class SandboxState:
             self.refresh_reuse: dict[str, int] = dict.fromkeys(self.vendors, 0)
             self.rate_limited = 0
             self.rng = random.Random(self._seed)
+            self.writes = WriteStore()
 
     def update_config(self, changes: dict[str, Any]) -> LiveConfig:
         """Partial update; raises ``pydantic.ValidationError`` (unknown key, bad value).
@@ -208,6 +225,30 @@ class SandboxState:
                 return False
             self.config = self.config.model_copy(update={"token_faults": left - 1})
             return True
+
+    def _countdown(
+        self, knob: Literal["fail_before_commit_next", "drop_after_commit_next"]
+    ) -> bool:
+        """Spend one of a write fault's remaining count (the live config shows what is left)."""
+        with self.lock:
+            left: int = getattr(self.config, knob)
+            if left <= 0:
+                return False
+            self.config = self.config.model_copy(update={knob: left - 1})
+            return True
+
+    def take_fail_before_commit(self) -> bool:
+        return self._countdown("fail_before_commit_next")
+
+    def take_drop_after_commit(self) -> bool:
+        """Whether a write just committed loses its answer: a counted drop, else the rate."""
+        if self._countdown("drop_after_commit_next"):
+            return True
+        rate = self.config.drop_after_commit_rate
+        if rate <= 0:
+            return False
+        with self.lock:
+            return self.rng.random() < rate
 
     def take_rate(self, vendor: str) -> RateDecision:
         """Rolling window of accepted calls per vendor (one portal budget); refusals are free."""

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
+import uvicorn
 from fastapi.testclient import TestClient
 
 from sandbox.app import create_app
@@ -38,3 +44,43 @@ def mint() -> Callable[..., dict[str, Any]]:
         return {**resp.json(), **creds}
 
     return do
+
+
+@dataclass
+class LiveSandbox:
+    """A sandbox served by uvicorn on loopback, so dropped answers are real cut connections."""
+
+    url: str
+
+    def config(self, **changes: Any) -> dict[str, Any]:
+        resp = requests.post(f"{self.url}/_sandbox/config", json=changes, timeout=5)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def effects(self, vendor: str) -> list[dict[str, Any]]:
+        resp = requests.get(f"{self.url}/{vendor}/_sandbox/effects", timeout=5)
+        assert resp.status_code == 200, resp.text
+        effects: list[dict[str, Any]] = resp.json()["effects"]
+        return effects
+
+
+@pytest.fixture
+def live_sandbox() -> Iterator[LiveSandbox]:
+    """A fresh sandbox app under uvicorn in a thread, on a free loopback port."""
+    defaults = {n: f.default for n, f in SandboxSettings.model_fields.items()}
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    # "critical": the server's one-line error for each deliberately unfinished answer stays quiet
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(SandboxSettings(**defaults)), log_level="critical")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "sandbox did not start"
+        time.sleep(0.01)
+    yield LiveSandbox(f"http://127.0.0.1:{sock.getsockname()[1]}")
+    server.should_exit = True
+    thread.join(10)
+    sock.close()

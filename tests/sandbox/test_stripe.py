@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from sandbox import stripe as st
 
@@ -187,3 +189,160 @@ def test_id_codec():
         tampered = kind.id(5)[:-1] + ("A" if kind.id(5)[-1] != "A" else "B")
         assert kind.index(tampered, 10) is None
     assert len(st.CHARGE.id(1)) == len("ch_") + 24
+
+
+# ---- writes, over real HTTP -------------------------------------------------------------
+
+
+@pytest.fixture
+def stripe_live(live_sandbox):
+    live_sandbox.config(volumes={"stripe.customers": 30})
+    resp = requests.post(
+        f"{live_sandbox.url}/_sandbox/static-token", json={"vendor": "stripe", "token": KEY}
+    )
+    assert resp.status_code == 200
+    return live_sandbox
+
+
+def post(live, path: str, data, key: str | None = None) -> requests.Response:
+    headers = {**H, **({"Idempotency-Key": key} if key else {})}
+    return requests.post(f"{live.url}/stripe{path}", data=data, headers=headers, timeout=5)
+
+
+NEW = {"email": "ada@example.com", "name": "Ada Lovelace", "metadata[op]": "job-1:0"}
+
+
+def test_a_create_replayed_with_its_key_answers_the_same_customer_once(stripe_live):
+    first = post(stripe_live, "/v1/customers", NEW, key="k-1")
+    assert first.status_code == 200, first.text
+    cus = first.json()
+    assert cus["id"].startswith("cus_") and len(cus["id"]) == len("cus_") + 14
+    assert cus["object"] == "customer" and isinstance(cus["created"], int)
+    assert (cus["email"], cus["name"], cus["metadata"]) == (
+        "ada@example.com",
+        "Ada Lovelace",
+        {"op": "job-1:0"},
+    )
+    assert "idempotent-replayed" not in first.headers
+    assert first.headers["idempotency-key"] == "k-1"
+    again = post(stripe_live, "/v1/customers", NEW, key="k-1")
+    assert again.status_code == 200 and again.json() == cus
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["original-request"] == first.headers["request-id"]
+    effects = stripe_live.effects("stripe")
+    assert [(e["kind"], e["object_id"], e["idempotency_key"]) for e in effects] == [
+        ("create", cus["id"], "k-1")
+    ]
+    assert effects[0]["fields"] == {
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "metadata": {"op": "job-1:0"},
+    }
+    post(stripe_live, "/v1/customers", NEW)  # no key: Stripe creates another customer
+    post(stripe_live, "/v1/customers", NEW)
+    ids = [e["object_id"] for e in stripe_live.effects("stripe")]
+    assert len(ids) == 3 and len(set(ids)) == 3  # the duplicates a test can count
+
+
+def test_a_key_reused_with_other_parameters_or_endpoint_is_an_idempotency_error(stripe_live):
+    cus = post(stripe_live, "/v1/customers", NEW, key="k-2").json()
+    other = post(stripe_live, "/v1/customers", {**NEW, "name": "Someone Else"}, key="k-2")
+    assert other.status_code == 400
+    err = other.json()["error"]
+    assert err["type"] == "idempotency_error" and "same parameters" in err["message"]
+    elsewhere = post(stripe_live, f"/v1/customers/{cus['id']}", {"name": "X"}, key="k-2")
+    assert elsewhere.status_code == 400
+    assert elsewhere.json()["error"]["type"] == "idempotency_error"
+    assert "same endpoint" in elsewhere.json()["error"]["message"]
+    assert len(stripe_live.effects("stripe")) == 1
+
+
+def test_update_sets_and_unsets_fields_and_a_missing_customer_is_a_saved_404(stripe_live):
+    cus = post(stripe_live, "/v1/customers", NEW, key="k-3").json()
+    resp = post(
+        stripe_live,
+        f"/v1/customers/{cus['id']}",
+        {"name": "Ada King", "metadata[op]": "", "metadata[tier]": "gold"},
+        key="u-1",
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["id"] == cus["id"] and resp.json()["name"] == "Ada King"
+    assert resp.json()["metadata"] == {"tier": "gold"} and resp.json()["email"] == NEW["email"]
+    seeded = st.CUSTOMER.id(3)
+    resp = post(stripe_live, f"/v1/customers/{seeded}", {"phone": "+15550001"})
+    assert resp.json()["phone"] == "+15550001" and resp.json()["email"] == st.customer(3)["email"]
+    missing = post(stripe_live, "/v1/customers/cus_nope", {"name": "X"}, key="u-2")
+    assert missing.status_code == 404
+    err = missing.json()["error"]
+    assert (err["code"], err["param"]) == ("resource_missing", "id")
+    assert err["type"] == "invalid_request_error"
+    replay = post(stripe_live, "/v1/customers/cus_nope", {"name": "X"}, key="u-2")
+    assert replay.status_code == 404 and replay.headers["idempotent-replayed"] == "true"
+    kinds = [(e["kind"], e["object_id"]) for e in stripe_live.effects("stripe")]
+    assert kinds == [("create", cus["id"]), ("update", cus["id"]), ("update", seeded)]
+
+
+def test_validation_errors_are_stripe_shaped_and_save_nothing_for_the_key(stripe_live):
+    resp = post(stripe_live, "/v1/customers", {**NEW, "colour": "red"}, key="k-4")
+    assert resp.status_code == 400
+    err = resp.json()["error"]
+    assert (err["type"], err["code"], err["param"]) == (
+        "invalid_request_error",
+        "parameter_unknown",
+        "colour",
+    )
+    resp = post(stripe_live, "/v1/customers", {**NEW, "email": "not-an-email"}, key="k-4")
+    assert resp.status_code == 400
+    err = resp.json()["error"]
+    assert (err["code"], err["param"]) == ("email_invalid", "email")
+    assert stripe_live.effects("stripe") == []
+    fixed = post(stripe_live, "/v1/customers", NEW, key="k-4")  # the corrected retry executes
+    assert fixed.status_code == 200 and "idempotent-replayed" not in fixed.headers
+
+
+def test_a_write_committed_then_dropped_is_replayed_by_its_key(stripe_live):
+    stripe_live.config(drop_after_commit_next=1)
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        post(stripe_live, "/v1/customers", NEW, key="k-5")
+    effects = stripe_live.effects("stripe")
+    assert len(effects) == 1 and effects[0]["kind"] == "create"  # committed all the same
+    assert stripe_live.config()["drop_after_commit_next"] == 0
+    resend = post(stripe_live, "/v1/customers", NEW, key="k-5")
+    assert resend.status_code == 200 and resend.headers["idempotent-replayed"] == "true"
+    assert resend.json()["id"] == effects[0]["object_id"]
+    assert len(stripe_live.effects("stripe")) == 1
+
+
+def test_a_failure_before_commit_is_a_500_with_no_effect(stripe_live):
+    stripe_live.config(fail_before_commit_next=1)
+    resp = post(stripe_live, "/v1/customers", NEW, key="k-6")
+    assert resp.status_code == 500 and resp.json()["error"]["type"] == "api_error"
+    assert stripe_live.effects("stripe") == []
+    resend = post(stripe_live, "/v1/customers", NEW, key="k-6")
+    assert resend.status_code == 200 and "idempotent-replayed" not in resend.headers
+    assert len(stripe_live.effects("stripe")) == 1
+
+
+def test_a_key_in_flight_is_a_409_and_executes_once(stripe_live):
+    stripe_live.config(write_latency_ms=400)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, stripe_live, "/v1/customers", NEW, "k-7")
+        time.sleep(0.15)
+        second = pool.submit(post, stripe_live, "/v1/customers", NEW, "k-7")
+        answers = sorted([first.result(), second.result()], key=lambda r: r.status_code)
+    assert [r.status_code for r in answers] == [200, 409]
+    assert answers[1].json()["error"]["type"] == "idempotency_error"
+    assert "in-progress" in answers[1].json()["error"]["message"]
+    assert len(stripe_live.effects("stripe")) == 1
+    assert post(stripe_live, "/v1/customers", NEW, "k-7").json() == answers[0].json()
+
+
+def test_reset_forgets_written_objects_effects_and_keys(stripe_live):
+    first = post(stripe_live, "/v1/customers", NEW, key="k-8").json()
+    requests.post(f"{stripe_live.url}/_sandbox/reset", timeout=5).raise_for_status()
+    assert stripe_live.effects("stripe") == []
+    requests.post(
+        f"{stripe_live.url}/_sandbox/static-token", json={"vendor": "stripe", "token": KEY}
+    ).raise_for_status()
+    again = post(stripe_live, "/v1/customers", NEW, key="k-8")
+    assert "idempotent-replayed" not in again.headers and again.json()["id"] == first["id"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
+import pytest
+import requests
 from support import refresh_grant
 
 from sandbox.zendesk import decode_cursor, encode_cursor
@@ -237,3 +239,139 @@ def test_rotation_can_be_switched_off(make_client, mint):
     client.post("/_sandbox/config", json={"rotate_refresh_tokens": {"zendesk": False}})
     account = mint(client, "zendesk")
     assert refresh(client, account).json()["refresh_token"] == account["refresh_token"]
+
+
+# ---- writes, over real HTTP -------------------------------------------------------------
+
+CREATE = "/zendesk/api/v2/tickets"
+NEW = {"ticket": {"subject": "Printer on fire", "comment": {"body": "It smokes."},
+                  "external_id": "toolqueue:job-1:0", "priority": "high"}}  # fmt: skip
+
+
+@pytest.fixture
+def zendesk_live(live_sandbox):
+    live_sandbox.config(volumes={"zendesk.tickets": 50})
+    body = {"vendor": "zendesk", "client_id": "cid", "client_secret": "cs"}
+    token = requests.post(f"{live_sandbox.url}/_sandbox/tokens", json=body).json()
+    live_sandbox.h = bearer(token)
+    return live_sandbox
+
+
+def create(live, payload, key: str | None = None) -> requests.Response:
+    headers = {**live.h, **({"Idempotency-Key": key} if key else {})}
+    return requests.post(f"{live.url}{CREATE}", json=payload, headers=headers, timeout=5)
+
+
+def test_a_create_replayed_with_its_key_is_a_hit_with_one_effect(zendesk_live):
+    assert zendesk_live.config()["idempotency_ttl_s"] == 7200  # Zendesk keeps keys 2 hours
+    first = create(zendesk_live, NEW, key="z-1")
+    assert first.status_code == 201, first.text
+    assert first.headers["x-idempotency-lookup"] == "miss"
+    assert all(h in first.headers for h in RATE_HEADERS)
+    t = first.json()["ticket"]
+    assert (t["subject"], t["description"], t["external_id"], t["priority"], t["status"]) == (
+        "Printer on fire", "It smokes.", "toolqueue:job-1:0", "high", "new",
+    )  # fmt: skip
+    assert isinstance(t["id"], int) and t["url"].endswith(f"/api/v2/tickets/{t['id']}.json")
+    again = create(zendesk_live, NEW, key="z-1")
+    assert again.status_code == 201 and again.headers["x-idempotency-lookup"] == "hit"
+    assert again.json() == first.json()
+    effects = zendesk_live.effects("zendesk")
+    assert [(e["kind"], e["object_id"], e["idempotency_key"]) for e in effects] == [
+        ("create", str(t["id"]), "z-1")
+    ]
+    assert effects[0]["fields"] == NEW["ticket"]
+    shown = requests.get(f"{zendesk_live.url}{CREATE}/{t['id']}.json", headers=zendesk_live.h)
+    assert shown.status_code == 200 and shown.json()["ticket"] == t
+    assert "x-idempotency-lookup" not in create(zendesk_live, NEW).headers  # no key, no lookup
+
+
+def test_the_same_key_with_another_payload_is_an_idempotent_request_error(zendesk_live):
+    create(zendesk_live, NEW, key="z-2")
+    other = {"ticket": {**NEW["ticket"], "subject": "Another"}}
+    resp = create(zendesk_live, other, key="z-2")
+    assert resp.status_code == 400
+    assert resp.json() == {
+        "error": "IdempotentRequestError",
+        "description": "Request parameters don't match the given idempotency key",
+    }
+    assert len(zendesk_live.effects("zendesk")) == 1
+
+
+def test_past_the_key_lifetime_a_resend_duplicates_and_external_id_finds_both(zendesk_live):
+    zendesk_live.config(idempotency_ttl_s=0)
+    one = create(zendesk_live, NEW, key="z-3").json()["ticket"]
+    two = create(zendesk_live, NEW, key="z-3")
+    assert two.headers["x-idempotency-lookup"] == "miss"
+    assert two.json()["ticket"]["id"] != one["id"]
+    for path in ("/zendesk/api/v2/tickets", "/zendesk/api/v2/tickets.json"):
+        found = requests.get(
+            f"{zendesk_live.url}{path}",
+            params={"external_id": "toolqueue:job-1:0"},
+            headers=zendesk_live.h,
+        ).json()
+        assert [x["id"] for x in found["tickets"]] == [one["id"], two.json()["ticket"]["id"]]
+        assert found["count"] == 2
+    none = requests.get(
+        f"{zendesk_live.url}{CREATE}", params={"external_id": "nope"}, headers=zendesk_live.h
+    ).json()
+    assert none["tickets"] == [] and none["count"] == 0
+
+
+def test_a_create_committed_then_dropped_is_a_hit_on_resend(zendesk_live):
+    zendesk_live.config(drop_after_commit_next=1)
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        create(zendesk_live, NEW, key="z-4")
+    effects = zendesk_live.effects("zendesk")
+    assert len(effects) == 1 and effects[0]["kind"] == "create"
+    resend = create(zendesk_live, NEW, key="z-4")
+    assert resend.status_code == 201 and resend.headers["x-idempotency-lookup"] == "hit"
+    assert str(resend.json()["ticket"]["id"]) == effects[0]["object_id"]
+    assert len(zendesk_live.effects("zendesk")) == 1
+
+
+def test_a_failure_before_commit_is_a_503_with_no_effect(zendesk_live):
+    zendesk_live.config(fail_before_commit_next=1)
+    resp = create(zendesk_live, NEW, key="z-5")
+    assert resp.status_code == 503 and resp.json()["error"] == "ServiceUnavailable"
+    assert zendesk_live.effects("zendesk") == []
+    resend = create(zendesk_live, NEW, key="z-5")
+    assert resend.status_code == 201 and resend.headers["x-idempotency-lookup"] == "miss"
+    assert len(zendesk_live.effects("zendesk")) == 1
+
+
+def test_validation_errors_are_zendesk_shaped_and_free_the_key(zendesk_live):
+    blank = {"ticket": {"subject": "No body", "external_id": "x"}}
+    resp = create(zendesk_live, blank, key="z-6")
+    assert resp.status_code == 422
+    assert resp.json() == {
+        "error": "RecordInvalid",
+        "description": "Record validation errors",
+        "details": {
+            "description": [{"description": "Description: cannot be blank", "error": "BlankValue"}]
+        },
+    }
+    bad = {"ticket": {**NEW["ticket"], "status": "exploded"}}
+    resp = create(zendesk_live, bad)
+    assert resp.status_code == 422 and set(resp.json()["details"]) == {"status"}
+    resp = create(zendesk_live, {"subject": "no ticket root"})
+    assert resp.status_code == 400 and resp.json()["error"] == "InvalidValue"
+    assert zendesk_live.effects("zendesk") == []
+    fixed = create(zendesk_live, NEW, key="z-6")  # the refused attempt saved nothing
+    assert fixed.status_code == 201 and fixed.headers["x-idempotency-lookup"] == "miss"
+
+
+def test_update_changes_a_ticket_and_a_missing_one_is_a_404(zendesk_live):
+    url = f"{zendesk_live.url}{CREATE}"
+    resp = requests.put(
+        f"{url}/5.json",
+        json={"ticket": {"status": "solved", "comment": {"body": "Done."}}},
+        headers=zendesk_live.h,
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["ticket"]["id"] == 5 and resp.json()["ticket"]["status"] == "solved"
+    assert requests.get(f"{url}/5", headers=zendesk_live.h).json()["ticket"]["status"] == "solved"
+    missing = requests.put(f"{url}/99999999", json={"ticket": {}}, headers=zendesk_live.h)
+    assert missing.status_code == 404 and missing.json()["error"] == "RecordNotFound"
+    effects = zendesk_live.effects("zendesk")
+    assert [(e["kind"], e["object_id"]) for e in effects] == [("update", "5")]

@@ -34,7 +34,7 @@ ROTATES_REFRESH_TOKENS = True  # Zendesk issues a new refresh token on every ref
 MAX_PAGE_SIZE = 100
 OFFSET_LIMIT = 10_000  # offset paging may not reach past the first 10,000 records
 
-router = APIRouter(prefix=f"/{NAME}", tags=[NAME])
+router = APIRouter()
 
 # ---- deterministic data, generated per index (page k of N costs O(page)) -----------------
 
@@ -198,26 +198,41 @@ def _url(request: Request, query: list[tuple[str, Any]]) -> str:
 # ---- endpoints ----------------------------------------------------------------------------
 
 
-@router.get("/api/v2/tickets.json")
-async def list_tickets(request: Request) -> Response:
-    """Cursor pages with ``page[size]`` (≤ 100) and ``page[after]``/``page[before]``;
-    without ``page[size]``, offset pages with ``page``/``per_page`` (≤ 10,000 records deep)."""
+async def gate(request: Request) -> tuple[Response | None, dict[str, str]]:
+    """Latency/fault, auth, rate limit: a refusal to answer, else the rate headers every
+    answer carries."""
     state = sandbox_state(request)
     if (fault := await preamble(request, _unavailable)) is not None:
-        return fault
+        return fault, {}
     if (denied := _auth(request)) is not None:
-        return denied
+        return denied, {}
     decision = state.take_rate(NAME)
     if decision.policy is not None:
         body = {
             "error": "APIRateLimitExceeded",
             "description": "Number of allowed API requests per minute exceeded",
         }
-        return JSONResponse(body, status_code=429, headers=_rate_headers(state, retry=True))
-    headers = _rate_headers(state)
+        return JSONResponse(body, status_code=429, headers=_rate_headers(state, retry=True)), {}
+    return None, _rate_headers(state)
+
+
+@router.get("/api/v2/tickets.json")
+@router.get("/api/v2/tickets")
+async def list_tickets(request: Request) -> Response:
+    """Cursor pages with ``page[size]`` (≤ 100) and ``page[after]``/``page[before]``;
+    without ``page[size]``, offset pages with ``page``/``per_page`` (≤ 10,000 records deep);
+    ``external_id``: every ticket carrying it (external ids need not be unique)."""
+    state = sandbox_state(request)
+    denied, headers = await gate(request)
+    if denied is not None:
+        return denied
     base = f"{str(request.base_url).rstrip('/')}/{NAME}"
     total = state.config.volume("zendesk.tickets")
     params = request.query_params
+    if "external_id" in params:
+        found = state.writes.find(NAME, "external_id", params["external_id"])
+        body = {"tickets": found, "next_page": None, "previous_page": None, "count": len(found)}
+        return JSONResponse(body, headers=headers)
     if "page[size]" in params:
         return _cursor_page(request, params, total, base, headers)
     return _offset_page(request, params, total, base, headers)

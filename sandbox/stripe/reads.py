@@ -38,7 +38,7 @@ MAX_LIMIT = 100
 CREATED_BASE = 1_700_000_000  # epoch seconds of object 1 (the newest)
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-router = APIRouter(prefix=f"/{NAME}", tags=[NAME])
+router = APIRouter()
 
 FIRST = ("Jenny", "Sam", "Alex", "Priya", "Mateo", "Aiko", "Liam", "Noor", "Olga", "Tariq")
 UNICODE_FIRST = ("José", "Zoë", "Łukasz", "李雷", "Дмитрий", "Nguyễn", "Renée", "Çağrı")

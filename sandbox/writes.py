@@ -1,0 +1,156 @@
+"""What vendor writes leave behind: objects, effects, idempotency records; and the dropped answer.
+
+One ``WriteStore`` per sandbox state (``/_sandbox/reset`` replaces it). Vendors keep their own
+dialect (headers, error shapes, what a key covers); the store only knows the mechanics:
+
+- ``claim`` a key before executing: ``new`` (the caller executes, then ``settle``s or
+  ``release``s), ``replay`` (a saved answer), ``mismatch`` (other endpoint or parameters),
+  ``in_flight`` (the first request with this key has not answered yet);
+- ``commit`` applies an object's new version and records the effect, so a test can count
+  duplicates: two ``create`` effects for one logical operation are a duplicate.
+
+``DroppedResponse`` is the "commit, then lose the answer" fault: it starts the response (status
+line and headers, with the real body's ``content-length``) and returns without sending the body,
+so uvicorn closes the connection and the client sees a truncated answer (requests raises
+``ChunkedEncodingError``, httpx ``RemoteProtocolError``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+EffectKind = Literal["create", "update"]
+ClaimKind = Literal["new", "replay", "mismatch", "in_flight"]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One write applied to a vendor object; ``fields`` are what the client sent."""
+
+    kind: EffectKind
+    object_id: str
+    idempotency_key: str | None
+    fields: dict[str, Any]
+    t: float
+
+
+@dataclass
+class Saved:
+    """An idempotency record: what the key was first used for, and the answer once known."""
+
+    endpoint: str
+    fingerprint: str
+    created: float
+    status: int | None = None  # None: the first request is still executing
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: ClaimKind
+    saved: Saved | None = None
+
+
+class WriteStore:
+    """Per-vendor objects (by id), effects (in order) and idempotency records (by key)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.effects: dict[str, list[Effect]] = {}
+        self.keys: dict[tuple[str, str], Saved] = {}
+        self.created: dict[str, int] = {}  # vendor -> objects created so far
+
+    def claim(
+        self, vendor: str, key: str, endpoint: str, fingerprint: str, ttl_s: float | None
+    ) -> Claim:
+        """Reserve ``key`` for this request, or say why not; an expired record is forgotten
+        (``ttl_s`` None: kept for the sandbox's lifetime)."""
+        now = time.time()
+        with self.lock:
+            saved = self.keys.get((vendor, key))
+            if saved is not None and ttl_s is not None and now - saved.created >= ttl_s:
+                saved = None
+            if saved is None:
+                self.keys[(vendor, key)] = Saved(endpoint, fingerprint, now)
+                return Claim("new")
+            if saved.endpoint != endpoint or saved.fingerprint != fingerprint:
+                return Claim("mismatch", saved)
+            return Claim("in_flight" if saved.status is None else "replay", saved)
+
+    def settle(
+        self, vendor: str, key: str, status: int, body: Any, headers: dict[str, str]
+    ) -> None:
+        with self.lock:
+            saved = self.keys.get((vendor, key))
+            if saved is not None:
+                saved.status, saved.body, saved.headers = status, body, dict(headers)
+
+    def release(self, vendor: str, key: str | None) -> None:
+        """Forget a claim whose request never began executing (validation failed)."""
+        if key is None:
+            return
+        with self.lock:
+            saved = self.keys.get((vendor, key))
+            if saved is not None and saved.status is None:
+                del self.keys[(vendor, key)]
+
+    def next_number(self, vendor: str) -> int:
+        """1, 2, 3, … per vendor: the how-manieth object this one creates."""
+        with self.lock:
+            self.created[vendor] = self.created.get(vendor, 0) + 1
+            return self.created[vendor]
+
+    def get(self, vendor: str, object_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            found = self.objects.get((vendor, object_id))
+        return dict(found) if found is not None else None
+
+    def find(self, vendor: str, name: str, value: Any) -> list[dict[str, Any]]:
+        """Every stored object of ``vendor`` whose field ``name`` equals ``value``."""
+        with self.lock:
+            return [
+                dict(o)
+                for (v, _), o in self.objects.items()
+                if v == vendor and o.get(name) == value
+            ]
+
+    def commit(self, vendor: str, obj: dict[str, Any], effect: Effect) -> None:
+        with self.lock:
+            self.objects[(vendor, effect.object_id)] = dict(obj)
+            self.effects.setdefault(vendor, []).append(effect)
+
+    def effect_list(self, vendor: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [asdict(e) for e in self.effects.get(vendor, [])]
+
+
+def effects_body(store: WriteStore, vendor: str) -> dict[str, Any]:
+    """The per-vendor ``/_sandbox/effects`` answer: every effect, and counts per object."""
+    effects = store.effect_list(vendor)
+    per_object: dict[str, dict[str, int]] = {}
+    for e in effects:
+        counts = per_object.setdefault(e["object_id"], {"create": 0, "update": 0})
+        counts[e["kind"]] += 1
+    return {"effects": effects, "count": len(effects), "per_object": per_object}
+
+
+class DroppedResponse(Response):
+    """Starts ``inner``'s answer and never finishes it: the write was committed, the answer
+    is lost on the wire (uvicorn closes the connection on an incomplete response)."""
+
+    def __init__(self, inner: Response) -> None:
+        super().__init__(status_code=inner.status_code)
+        self.raw_headers = inner.raw_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
