@@ -84,7 +84,11 @@ class Sandbox:
         requests.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
         defaults = {"hubspot_contacts": 1000, "rate_budget": 100000, "rate_window_ms": 1000,
                     "latency_ms": 0, "error_rate": 0.0, "token_ttl_s": 1800, "volumes": {},
-                    "rate_budgets": {}, "token_latency_ms": 0, "token_faults": 0}
+                    "rate_budgets": {}, "token_latency_ms": 0, "token_faults": 0,
+                    # write faults (#15): none left over from another test
+                    "fail_before_commit_next": 0, "drop_after_commit_next": 0,
+                    "drop_after_commit_rate": 0.0, "write_latency_ms": 0,
+                    "idempotency_ttl_s": 7200}
         self.config(**{**defaults, **config})
 
     def requests(self, vendor: str = "hubspot") -> list[dict[str, Any]]:
