@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-EffectKind = Literal["create", "update"]
+EffectKind = Literal["create", "update", "delete"]
 ClaimKind = Literal["new", "replay", "mismatch", "in_flight"]
 
 
@@ -122,6 +123,11 @@ class WriteStore:
                 if v == vendor and o.get(name) == value
             ]
 
+    def select(self, vendor: str, match: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Every stored object of ``vendor`` that ``match`` accepts (a natural-key lookup)."""
+        with self.lock:
+            return [dict(o) for (v, _), o in self.objects.items() if v == vendor and match(o)]
+
     def commit(self, vendor: str, obj: dict[str, Any], effect: Effect) -> None:
         with self.lock:
             self.objects[(vendor, effect.object_id)] = dict(obj)
@@ -138,7 +144,7 @@ def effects_body(store: WriteStore, vendor: str) -> dict[str, Any]:
     per_object: dict[str, dict[str, int]] = {}
     for e in effects:
         counts = per_object.setdefault(e["object_id"], {"create": 0, "update": 0})
-        counts[e["kind"]] += 1
+        counts[e["kind"]] = counts.get(e["kind"], 0) + 1  # "delete" only where it happened
     return {"effects": effects, "count": len(effects), "per_object": per_object}
 
 

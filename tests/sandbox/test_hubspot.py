@@ -7,6 +7,7 @@ import uuid
 from functools import partial
 
 import pytest
+import requests
 from support import refresh_grant
 
 from sandbox.hubspot import _encode_after
@@ -568,3 +569,125 @@ def test_missing_scopes_403(make_client):
         assert body["errors"][0]["context"]["requiredGranularScopes"][0].startswith("crm.objects.")
         assert body["links"] == {"scopes": "https://developers.hubspot.com/scopes"}
         assert resp.headers["X-HubSpot-Correlation-Id"] == body["correlationId"]
+
+
+# ---- writes (#15): batch upsert by email, create conflict, faults, over real HTTP -----------
+
+
+@pytest.fixture
+def hub_live(live_sandbox):
+    live_sandbox.config(hubspot_contacts=50)
+    body = {"vendor": "hubspot", "client_id": "cid-1", "client_secret": "secret-1"}
+    token = requests.post(f"{live_sandbox.url}/_sandbox/tokens", json=body, timeout=5).json()
+    live_sandbox.h = bearer(token)
+    return live_sandbox
+
+
+def hub(live, method: str, path: str, json=None):
+    url = f"{live.url}{CONTACTS}{path}"
+    return requests.request(method, url, json=json, headers=live.h, timeout=5)
+
+
+def upsert_input(email: str, **props) -> dict:
+    return {"idProperty": "email", "id": email, "properties": props}
+
+
+def test_batch_upsert_creates_then_updates_the_same_contact(hub_live):
+    first = hub(
+        hub_live, "POST", "/batch/upsert", {"inputs": [upsert_input("ada@x.io", firstname="Ada")]}
+    )
+    assert first.status_code == 200, first.text
+    doc = first.json()
+    assert doc["status"] == "COMPLETE" and "errors" not in doc
+    (made,) = doc["results"]
+    assert made["new"] is True and made["properties"]["email"] == "ada@x.io"
+    again = hub(
+        hub_live, "POST", "/batch/upsert", {"inputs": [upsert_input("ada@x.io", lastname="L")]}
+    )
+    (same,) = again.json()["results"]
+    assert same["id"] == made["id"] and same["new"] is False
+    assert same["properties"]["firstname"] == "Ada" and same["properties"]["lastname"] == "L"
+    effects = hub_live.effects("hubspot")
+    assert [(e["kind"], e["object_id"]) for e in effects] == [
+        ("create", made["id"]),
+        ("update", made["id"]),
+    ]
+    seeded = hub(hub_live, "POST", "/batch/upsert", {"inputs": [upsert_input(contact_email(3))]})
+    assert seeded.json()["results"][0]["id"] == "3" and seeded.json()["results"][0]["new"] is False
+
+
+def contact_email(i: int) -> str:
+    from sandbox.hubspot import contact
+
+    return contact(i)["properties"]["email"]
+
+
+def test_a_bad_input_is_a_207_and_the_rest_are_written(hub_live):
+    inputs = [upsert_input("ok@x.io"), upsert_input("bad@x.io", colour="red"), upsert_input("nope")]
+    resp = hub(hub_live, "POST", "/batch/upsert", {"inputs": inputs})
+    assert resp.status_code == 207, resp.text
+    doc = resp.json()
+    assert [r["properties"]["email"] for r in doc["results"]] == ["ok@x.io"]
+    assert doc["numErrors"] == 2
+    assert [e["context"]["ids"] for e in doc["errors"]] == [["bad@x.io"], ["nope"]]
+    assert all(
+        e["category"] == "VALIDATION_ERROR" and e["status"] == "error" for e in doc["errors"]
+    )
+    assert doc["errors"][0]["errors"][0]["code"] == "PROPERTY_DOESNT_EXIST"
+    assert len(hub_live.effects("hubspot")) == 1
+
+
+def test_more_than_100_inputs_or_a_repeated_id_are_refused_whole(hub_live):
+    many = [upsert_input(f"u{i}@x.io") for i in range(101)]
+    resp = hub(hub_live, "POST", "/batch/upsert", {"inputs": many})
+    assert resp.status_code == 400 and resp.json()["category"] == "VALIDATION_ERROR"
+    twice = [upsert_input("a@x.io"), upsert_input("a@x.io")]
+    resp = hub(hub_live, "POST", "/batch/upsert", {"inputs": twice})
+    assert resp.status_code == 400 and "Duplicate IDs" in resp.json()["message"]
+    assert hub_live.effects("hubspot") == []
+
+
+def test_create_conflict_names_the_existing_id_then_update_and_archive(hub_live):
+    made = hub(hub_live, "POST", "", {"properties": {"email": "c@x.io", "firstname": "C"}})
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    dup = hub(hub_live, "POST", "", {"properties": {"email": "c@x.io"}})
+    assert dup.status_code == 409 and dup.json()["category"] == "CONFLICT"
+    assert dup.json()["message"] == f"Contact already exists. Existing ID: {cid}"
+    seeded = hub(hub_live, "POST", "", {"properties": {"email": contact_email(4)}})
+    assert seeded.json()["message"].endswith("Existing ID: 4")
+    upd = hub(hub_live, "PATCH", f"/{cid}", {"properties": {"firstname": "D"}})
+    assert upd.status_code == 200 and upd.json()["properties"]["firstname"] == "D"
+    assert hub(hub_live, "DELETE", f"/{cid}").status_code == 204
+    assert (
+        hub(hub_live, "PATCH", f"/{cid}", {"properties": {}}).json()["category"]
+        == "OBJECT_NOT_FOUND"
+    )
+    assert hub(hub_live, "DELETE", f"/{cid}").status_code == 204  # archiving twice: no effect
+    kinds = [e["kind"] for e in hub_live.effects("hubspot")]
+    assert kinds == ["create", "update", "delete"]
+
+
+def test_a_batch_committed_then_dropped_resends_to_one_contact_per_email(hub_live):
+    inputs = [upsert_input(f"d{i}@x.io", firstname=str(i)) for i in range(3)]
+    hub_live.config(drop_after_commit_next=1)
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        hub(hub_live, "POST", "/batch/upsert", {"inputs": inputs})
+    assert [e["kind"] for e in hub_live.effects("hubspot")] == ["create"] * 3  # all committed
+    resend = hub(hub_live, "POST", "/batch/upsert", {"inputs": inputs})
+    assert resend.status_code == 200 and not any(r["new"] for r in resend.json()["results"])
+    per_object = requests.get(f"{hub_live.url}/hubspot/_sandbox/effects", timeout=5).json()[
+        "per_object"
+    ]
+    assert len(per_object) == 3 and all(
+        c == {"create": 1, "update": 1} for c in per_object.values()
+    )
+
+
+def test_a_failure_before_commit_is_a_503_with_no_effect(hub_live):
+    hub_live.config(fail_before_commit_next=1)
+    resp = hub(hub_live, "POST", "/batch/upsert", {"inputs": [upsert_input("f@x.io")]})
+    assert resp.status_code == 503 and resp.json()["category"] == "SERVICE_UNAVAILABLE"
+    assert hub_live.effects("hubspot") == []
+    resend = hub(hub_live, "POST", "/batch/upsert", {"inputs": [upsert_input("f@x.io")]})
+    assert resend.json()["results"][0]["new"] is True

@@ -8,6 +8,8 @@ import hmac
 import time
 from functools import partial
 
+import pytest
+import requests
 from support import refresh_grant
 
 from sandbox.salesforce import account_id, contact_id
@@ -230,3 +232,111 @@ def test_refresh_has_no_expires_in_and_rotation_is_opt_in(make_client, mint):
     assert [e["status"] for e in log if e["kind"] == "token"] == [
         200, 200, 200, 400, 200, 400, 400, 400,
     ]  # fmt: skip
+
+
+# ---- writes (#15): upsert by External ID, sObject Collections, faults, over real HTTP --------
+
+DATA = "/salesforce/services/data/v62.0"
+
+
+@pytest.fixture
+def sf_live(live_sandbox):
+    body = {"vendor": "salesforce", "client_id": "cid-1", "client_secret": "secret-1"}
+    token = requests.post(f"{live_sandbox.url}/_sandbox/tokens", json=body, timeout=5).json()
+    live_sandbox.h = auth(token)
+    return live_sandbox
+
+
+def patch(live, path: str, body) -> requests.Response:
+    return requests.patch(f"{live.url}{DATA}{path}", json=body, headers=live.h, timeout=5)
+
+
+def rec(ext: str, **fields) -> dict:
+    return {"attributes": {"type": "Contact"}, "Ext_Id__c": ext, **fields}
+
+
+def test_upsert_one_creates_201_then_updates_200_the_same_record(sf_live):
+    first = patch(sf_live, "/sobjects/Contact/Ext_Id__c/E-1", {"LastName": "Lovelace"})
+    assert first.status_code == 201, first.text
+    doc = first.json()
+    assert doc["success"] is True and doc["created"] is True and doc["errors"] == []
+    assert doc["id"].startswith("003") and len(doc["id"]) == 18
+    again = patch(sf_live, "/sobjects/Contact/Ext_Id__c/E-1", {"FirstName": "Ada"})
+    assert again.status_code == 200 and again.json() == {**doc, "created": False}
+    old = requests.patch(
+        f"{sf_live.url}/salesforce/services/data/v45.0/sobjects/Contact/Ext_Id__c/E-1",
+        json={"Phone": "1"},
+        headers=sf_live.h,
+        timeout=5,
+    )
+    assert old.status_code == 204 and old.content == b""
+    effects = sf_live.effects("salesforce")
+    assert [(e["kind"], e["object_id"]) for e in effects] == [("create", doc["id"])] + [
+        ("update", doc["id"])
+    ] * 2
+    bad = patch(sf_live, "/sobjects/Contact/Ext_Id__c/E-2", {"Colour": "red"})
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
+    nofield = patch(sf_live, "/sobjects/Contact/Email/a@b.c", {"LastName": "X"})
+    assert nofield.status_code == 404 and nofield.json()[0]["errorCode"] == "NOT_FOUND"
+    assert len(sf_live.effects("salesforce")) == 3
+
+
+def test_collection_partial_without_all_or_none(sf_live):
+    body = {
+        "allOrNone": False,
+        "records": [rec("C-1", LastName="A"), rec("", LastName="B"), rec("C-3", Colour="x")],
+    }
+    resp = patch(sf_live, "/composite/sobjects/Contact/Ext_Id__c", body)
+    assert resp.status_code == 200, resp.text
+    ok, missing, unknown = resp.json()
+    assert ok["success"] is True and ok["created"] is True and ok["errors"] == []
+    assert missing["success"] is False and missing["errors"][0]["statusCode"] == "MISSING_ARGUMENT"
+    assert unknown["errors"][0] == {
+        "statusCode": "INVALID_FIELD",
+        "message": "No such column 'Colour' on sobject of type Contact",
+        "fields": ["Colour"],
+    }
+    again = patch(
+        sf_live, "/composite/sobjects/Contact/Ext_Id__c", {"records": [rec("C-1", LastName="Z")]}
+    )
+    assert again.json()[0] == {**ok, "created": False}
+    assert [e["kind"] for e in sf_live.effects("salesforce")] == ["create", "update"]
+
+
+def test_collection_all_or_none_rolls_back_everything(sf_live):
+    body = {"allOrNone": True, "records": [rec("R-1", LastName="A"), rec("R-2", Colour="x")]}
+    resp = patch(sf_live, "/composite/sobjects/Contact/Ext_Id__c", body)
+    assert resp.status_code == 200
+    rolled, bad = resp.json()
+    assert (
+        rolled["success"] is False
+        and rolled["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    )
+    assert bad["errors"][0]["statusCode"] == "INVALID_FIELD"
+    assert sf_live.effects("salesforce") == []
+    many = {"records": [rec(f"M-{i}") for i in range(201)]}
+    too_many = patch(sf_live, "/composite/sobjects/Contact/Ext_Id__c", many)
+    assert too_many.status_code == 400 and too_many.json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    dup = patch(sf_live, "/composite/sobjects/Contact/Ext_Id__c", {"records": [rec("D"), rec("D")]})
+    assert [r["errors"][0]["statusCode"] for r in dup.json()] == ["DUPLICATE_EXTERNAL_ID"] * 2
+    assert sf_live.effects("salesforce") == []
+
+
+def test_a_collection_committed_then_dropped_resends_to_one_record_per_external_id(sf_live):
+    records = [rec(f"X-{i}", LastName=str(i)) for i in range(3)]
+    sf_live.config(drop_after_commit_next=1)
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        patch(sf_live, "/composite/sobjects/Contact/Ext_Id__c", {"records": records})
+    assert [e["kind"] for e in sf_live.effects("salesforce")] == ["create"] * 3
+    resend = patch(sf_live, "/composite/sobjects/Contact/Ext_Id__c", {"records": records})
+    assert all(r["success"] and not r["created"] for r in resend.json())
+    ids = {e["object_id"] for e in sf_live.effects("salesforce")}
+    assert len(ids) == 3 and {r["id"] for r in resend.json()} == ids
+
+
+def test_a_failure_before_commit_is_a_500_with_no_effect(sf_live):
+    sf_live.config(fail_before_commit_next=1)
+    resp = patch(sf_live, "/sobjects/Contact/Ext_Id__c/F-1", {"LastName": "F"})
+    assert resp.status_code == 500 and resp.json()[0]["errorCode"] == "UNKNOWN_EXCEPTION"
+    assert sf_live.effects("salesforce") == []
+    assert patch(sf_live, "/sobjects/Contact/Ext_Id__c/F-1", {"LastName": "F"}).status_code == 201

@@ -1,0 +1,227 @@
+"""Salesforce upserts by External ID: one record, and sObject Collections.
+
+- ``PATCH /services/data/vXX.X/sobjects/{SObject}/{ExtIdField}/{value}``: no record holds the
+  value → created, 201 ``{"id", "success": true, "errors": [], "created": true}``; one does →
+  updated, 200 with ``"created": false`` (API v46.0+; 204 without a body before), as the REST
+  guide's "Insert or Update (Upsert) a Record Using an External ID" says.
+- ``PATCH /services/data/vXX.X/composite/sobjects/{SObject}/{ExtIdField}`` with
+  ``{"allOrNone": bool, "records": [{"attributes": {"type": …}, ExtIdField: value, …}]}``:
+  ≤ 200 records (more → 400 ``EXCEEDED_ID_LIMIT``), processed in order, 200 with one
+  ``{"id", "success", "created", "errors": [{"statusCode", "message", "fields"}]}`` per
+  record. ``allOrNone`` true and any record rejected → nothing written, every other record
+  answers ``ALL_OR_NONE_OPERATION_ROLLED_BACK``.
+
+Upsert is safe to resend: the external id finds the record the first try made. Sandbox choices:
+sObjects ``Contact`` and ``Account``; an external id field is any custom field (``…__c``); a
+field that is neither a standard one of the sObject nor custom is ``INVALID_FIELD``; a record
+without its external id value is ``MISSING_ARGUMENT``; one value twice in a collection is
+``DUPLICATE_EXTERNAL_ID`` for both. Faults as for Stripe (:mod:`sandbox.stripe.writes`):
+``fail_before_commit_next`` (500 ``UNKNOWN_EXCEPTION``, nothing written),
+``drop_after_commit_next`` / ``drop_after_commit_rate`` (all committed, then the answer cut),
+``write_latency_ms``. Written records are not added to SOQL results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from sandbox.common import sandbox_state
+from sandbox.salesforce.data import account, contact, sf_id
+from sandbox.salesforce.http import NAME, VERSION, errors, gate, not_found
+from sandbox.writes import DroppedResponse, Effect, EffectKind, effects_body
+
+router = APIRouter()
+
+MAX_RECORDS = 200
+CREATED_BASE = 5_000_000  # written records are numbered past any seeded volume
+PREFIXES = {"Contact": "003", "Account": "001"}
+READ_ONLY = frozenset({"Id", "Name", "Account", "CreatedDate", "LastModifiedDate"})
+STANDARD = {
+    "Contact": frozenset(contact(1)) - READ_ONLY,
+    "Account": frozenset(account(1)) - READ_ONLY | {"Name"},
+}
+ROLLED_BACK = {
+    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "message": "Record rolled back because not all records were valid and the request was "
+    "using AllOrNone header",
+    "fields": [],
+}
+Result = dict[str, Any]  # one UpsertResult
+Outcome = tuple[int, Any, bool]  # (status, body, committed)
+
+
+def _error(code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
+    return {"statusCode": code, "message": message, "fields": fields or []}
+
+
+def _field_errors(sobject: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Salesforce's per-record errors for fields the sObject does not have."""
+    out = []
+    for name in record:
+        if name == "attributes" or name in STANDARD[sobject] or name.endswith("__c"):
+            continue
+        message = f"No such column '{name}' on sobject of type {sobject}"
+        out.append(_error("INVALID_FIELD", message, [name]))
+    return out
+
+
+def _existing(request: Request, sobject: str, ext_field: str, value: Any) -> dict[str, Any] | None:
+    found = sandbox_state(request).writes.select(
+        NAME, lambda o: o["attributes"]["type"] == sobject and o.get(ext_field) == value
+    )
+    return found[0] if found else None
+
+
+def _upsert(request: Request, sobject: str, ext_field: str, record: dict[str, Any]) -> Result:
+    """Create or update one valid record by its external id; records the effect."""
+    fields = {k: v for k, v in record.items() if k != "attributes"}
+    current = _existing(request, sobject, ext_field, fields[ext_field])
+    writes = sandbox_state(request).writes
+    created = current is None
+    if current is None:
+        rid = sf_id(PREFIXES[sobject], CREATED_BASE + writes.next_number(NAME))
+        url = f"/services/data/v62.0/sobjects/{sobject}/{rid}"
+        current = {"attributes": {"type": sobject, "url": url}, "Id": rid}
+    obj = {**current, **fields}
+    kind: EffectKind = "create" if created else "update"
+    writes.commit(NAME, obj, Effect(kind, obj["Id"], None, fields, time.time()))
+    return {"id": obj["Id"], "success": True, "errors": [], "created": created}
+
+
+def _failed(errs: list[dict[str, Any]]) -> Result:
+    return {"id": None, "success": False, "errors": errs, "created": False}
+
+
+# ---- the write flow ---------------------------------------------------------------------
+
+
+async def _write(
+    request: Request, version: str, sobject: str, execute: Callable[[Any, dict[str, str]], Outcome]
+) -> Response:
+    """Gate, fault, path and body checks, execution, maybe a dropped answer."""
+    denied, headers = await gate(request)
+    if denied is not None:
+        return denied
+    state = sandbox_state(request)
+    if state.take_fail_before_commit():
+        message = "An unexpected error occurred. Please include this ErrorId if you contact support"
+        return errors(500, "UNKNOWN_EXCEPTION", message, headers)
+    if not VERSION.match(version) or sobject not in PREFIXES:
+        return not_found(headers)
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        return errors(400, "JSON_PARSER_ERROR", "The request body is not valid JSON", headers)
+    if state.config.write_latency_ms:
+        await asyncio.sleep(state.config.write_latency_ms / 1000)
+    status, doc, committed = execute(body, headers)
+    response: Response = (
+        Response(status_code=204, headers=headers)
+        if status == 204
+        else JSONResponse(doc, status_code=status, headers=headers)
+    )
+    if committed and state.take_drop_after_commit():
+        return DroppedResponse(response)
+    return response
+
+
+def _ext_field_missing(ext_field: str) -> Outcome:
+    message = f"Provided external ID field does not exist or is not accessible: {ext_field}"
+    return 404, [{"errorCode": "NOT_FOUND", "message": message}], False
+
+
+def _as_rest(e: dict[str, Any]) -> dict[str, Any]:
+    """A per-record error in the single-record REST shape (``errorCode``, not ``statusCode``)."""
+    return {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]}
+
+
+# ---- one record -------------------------------------------------------------------------
+
+
+@router.patch("/services/data/{version}/sobjects/{sobject}/{ext_field}/{value}")
+async def upsert_one(
+    request: Request, version: str, sobject: str, ext_field: str, value: str
+) -> Response:
+    def execute(body: Any, headers: dict[str, str]) -> Outcome:
+        if not ext_field.endswith("__c"):
+            return _ext_field_missing(ext_field)
+        if not isinstance(body, dict):
+            return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "Expected an object"}], False
+        if errs := _field_errors(sobject, body):
+            return 400, [_as_rest(e) for e in errs], False
+        result = _upsert(request, sobject, ext_field, {**body, ext_field: value})
+        if result["created"]:
+            return 201, result, True
+        return (200, result, True) if float(version[1:]) >= 46 else (204, None, True)
+
+    return await _write(request, version, sobject, execute)
+
+
+# ---- sObject Collections ------------------------------------------------------------------
+
+
+def _record_errors(sobject: str, ext_field: str, record: Any) -> list[dict[str, Any]]:
+    if not isinstance(record, dict) or not isinstance(record.get("attributes"), dict):
+        return [_error("INVALID_TYPE", "Must send a concrete entity type.")]
+    if record["attributes"].get("type") != sobject:
+        return [_error("INVALID_TYPE", f"Records must all be of type {sobject}")]
+    if record.get(ext_field) in (None, ""):
+        return [_error("MISSING_ARGUMENT", f"{ext_field} not specified", [ext_field])]
+    return _field_errors(sobject, record)
+
+
+def _collection_errors(
+    sobject: str, ext_field: str, records: list[Any]
+) -> list[list[dict[str, Any]]]:
+    """Per record, the reasons it is rejected (empty: acceptable); duplicates reject both."""
+    found = [_record_errors(sobject, ext_field, r) for r in records]
+    values = [r.get(ext_field) for r, errs in zip(records, found, strict=True) if not errs]
+    for r, errs in zip(records, found, strict=True):
+        if not errs and values.count(r.get(ext_field)) > 1:
+            message = f"Duplicate external id specified: {r.get(ext_field)}"
+            errs.append(_error("DUPLICATE_EXTERNAL_ID", message, [ext_field]))
+    return found
+
+
+def _collection(request: Request, sobject: str, ext_field: str, body: Any) -> Outcome:
+    records = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(records, list) or not records:
+        return 400, [{"errorCode": "INVALID_FIELD", "message": "records is required"}], False
+    if len(records) > MAX_RECORDS:
+        message = (
+            f"record limit reached. cannot submit more than {MAX_RECORDS} records into this call"
+        )
+        return 400, [{"errorCode": "EXCEEDED_ID_LIMIT", "message": message}], False
+    found = _collection_errors(sobject, ext_field, records)
+    if body.get("allOrNone") is True and any(found):
+        return 200, [_failed(errs or [dict(ROLLED_BACK)]) for errs in found], False
+    results = [
+        _failed(errs) if errs else _upsert(request, sobject, ext_field, r)
+        for r, errs in zip(records, found, strict=True)
+    ]
+    return 200, results, any(r["success"] for r in results)
+
+
+@router.patch("/services/data/{version}/composite/sobjects/{sobject}/{ext_field}")
+async def upsert_collection(
+    request: Request, version: str, sobject: str, ext_field: str
+) -> Response:
+    def execute(body: Any, headers: dict[str, str]) -> Outcome:
+        if not ext_field.endswith("__c"):
+            return _ext_field_missing(ext_field)
+        return _collection(request, sobject, ext_field, body)
+
+    return await _write(request, version, sobject, execute)
+
+
+@router.get("/_sandbox/effects")
+async def effects(request: Request) -> Response:
+    """Sandbox-only: every record write applied, in order, and counts per object."""
+    return JSONResponse(effects_body(sandbox_state(request).writes, NAME))
