@@ -17,13 +17,14 @@ so uvicorn closes the connection and the client sees a truncated answer (request
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 EffectKind = Literal["create", "update", "delete"]
@@ -146,6 +147,24 @@ def effects_body(store: WriteStore, vendor: str) -> dict[str, Any]:
         counts = per_object.setdefault(e["object_id"], {"create": 0, "update": 0})
         counts[e["kind"]] = counts.get(e["kind"], 0) + 1  # "delete" only where it happened
     return {"effects": effects, "count": len(effects), "per_object": per_object}
+
+
+async def hold(latency_ms: int) -> None:
+    """``write_latency_ms``: a write waits between claiming its key and committing."""
+    if latency_ms:
+        await asyncio.sleep(latency_ms / 1000)
+
+
+def reply(status: int, doc: Any, headers: dict[str, str]) -> Response:
+    """A write's answer: JSON, or an empty 204."""
+    if status == 204:
+        return Response(status_code=204, headers=headers)
+    return JSONResponse(doc, status_code=status, headers=headers)
+
+
+def delivered(response: Response, committed: bool, drop: Callable[[], bool]) -> Response:
+    """The answer, or, for a committed write the ``drop_after_commit`` fault picks, its loss."""
+    return DroppedResponse(response) if committed and drop() else response
 
 
 class DroppedResponse(Response):

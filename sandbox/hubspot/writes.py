@@ -23,7 +23,6 @@ answer is cut), ``write_latency_ms``. Written contacts are not added to the seed
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -37,7 +36,7 @@ from fastapi.responses import JSONResponse
 from sandbox.common import sandbox_state
 from sandbox.hubspot.data import contact
 from sandbox.hubspot.http import NAME, error, rate_gate, unavailable
-from sandbox.writes import DroppedResponse, Effect, EffectKind, effects_body
+from sandbox.writes import Effect, EffectKind, delivered, effects_body, hold, reply
 
 router = APIRouter()
 
@@ -151,20 +150,12 @@ async def _write(
     body = await _body(request) if needs_body else {}
     if not isinstance(body, dict):
         return _invalid("Invalid input JSON on line 1, column 1", headers)
-    if state.config.write_latency_ms:
-        await asyncio.sleep(state.config.write_latency_ms / 1000)
+    await hold(state.config.write_latency_ms)
     outcome = execute(body, headers)
     if isinstance(outcome, Response):
         return outcome
     status, doc, committed = outcome
-    response: Response = (
-        Response(status_code=204, headers=headers)
-        if status == 204
-        else JSONResponse(doc, status_code=status, headers=headers)
-    )
-    if committed and state.take_drop_after_commit():
-        return DroppedResponse(response)
-    return response
+    return delivered(reply(status, doc, headers), committed, state.take_drop_after_commit)
 
 
 # ---- batch upsert -----------------------------------------------------------------------
@@ -208,7 +199,9 @@ def _batch_refusal(inputs: Any, headers: dict[str, str]) -> Response | None:
             headers,
             context={"limit": [str(MAX_INPUTS)]},
         )
-    ids = [i.get("id") for i in inputs if isinstance(i, dict) and isinstance(i.get("id"), str)]
+    ids: list[str] = [
+        i["id"] for i in inputs if isinstance(i, dict) and isinstance(i.get("id"), str)
+    ]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         return _invalid(f"Duplicate IDs found in batch input: {duplicates}", headers)

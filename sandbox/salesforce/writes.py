@@ -23,7 +23,6 @@ without its external id value is ``MISSING_ARGUMENT``; one value twice in a coll
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from fastapi.responses import JSONResponse
 from sandbox.common import sandbox_state
 from sandbox.salesforce.data import account, contact, sf_id
 from sandbox.salesforce.http import NAME, VERSION, errors, gate, not_found
-from sandbox.writes import DroppedResponse, Effect, EffectKind, effects_body
+from sandbox.writes import Effect, EffectKind, delivered, effects_body, hold, reply
 
 router = APIRouter()
 
@@ -119,17 +118,9 @@ async def _write(
         body = json.loads(await request.body() or b"null")
     except ValueError:
         return errors(400, "JSON_PARSER_ERROR", "The request body is not valid JSON", headers)
-    if state.config.write_latency_ms:
-        await asyncio.sleep(state.config.write_latency_ms / 1000)
+    await hold(state.config.write_latency_ms)
     status, doc, committed = execute(body, headers)
-    response: Response = (
-        Response(status_code=204, headers=headers)
-        if status == 204
-        else JSONResponse(doc, status_code=status, headers=headers)
-    )
-    if committed and state.take_drop_after_commit():
-        return DroppedResponse(response)
-    return response
+    return delivered(reply(status, doc, headers), committed, state.take_drop_after_commit)
 
 
 def _ext_field_missing(ext_field: str) -> Outcome:

@@ -20,7 +20,6 @@ updates; the listing stays the seeded, pure-function data.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -34,7 +33,7 @@ from fastapi.responses import JSONResponse
 
 from sandbox.common import sandbox_state
 from sandbox.stripe.reads import CUSTOMER, NAME, _error, _gate, _request_id, _suffix, customer
-from sandbox.writes import ClaimKind, DroppedResponse, Effect, Saved, effects_body
+from sandbox.writes import ClaimKind, Effect, Saved, delivered, effects_body, hold
 
 router = APIRouter()
 
@@ -208,17 +207,14 @@ async def _write(
     except _Invalid as exc:
         state.writes.release(NAME, key)
         return _error(400, exc.message, code=exc.code, param=exc.param)
-    if state.config.write_latency_ms:
-        await asyncio.sleep(state.config.write_latency_ms / 1000)
+    await hold(state.config.write_latency_ms)
     outcome = execute(fields)
     rid = _request_id()
     headers = _headers(rid, key)
     if key is not None:
         state.writes.settle(NAME, key, outcome.status, outcome.body, headers)
     response = JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
-    if outcome.committed and state.take_drop_after_commit():
-        return DroppedResponse(response)
-    return response
+    return delivered(response, outcome.committed, state.take_drop_after_commit)
 
 
 def _missing(customer_id: str) -> Outcome:

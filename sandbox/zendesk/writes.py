@@ -17,7 +17,6 @@ written), ``drop_after_commit_next`` / ``drop_after_commit_rate``, ``write_laten
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import sandbox_state
-from sandbox.writes import DroppedResponse, Effect, effects_body
+from sandbox.writes import Effect, delivered, effects_body, hold
 from sandbox.zendesk.reads import (
     NAME,
     PRIORITIES,
@@ -165,15 +164,12 @@ async def _write(
     if (invalid := _validate(fields, creating)) is not None:
         state.writes.release(NAME, key if creating else None)
         return JSONResponse(invalid[1], status_code=invalid[0], headers=headers)
-    if state.config.write_latency_ms:
-        await asyncio.sleep(state.config.write_latency_ms / 1000)
+    await hold(state.config.write_latency_ms)
     status, body, committed = execute(fields)
     if creating and key is not None:
         state.writes.settle(NAME, key, status, body, {})
     response = JSONResponse(body, status_code=status, headers=headers)
-    if committed and state.take_drop_after_commit():
-        return DroppedResponse(response)
-    return response
+    return delivered(response, committed, state.take_drop_after_commit)
 
 
 # ---- endpoints --------------------------------------------------------------------------
