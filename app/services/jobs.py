@@ -468,17 +468,23 @@ def deliveries(tenant_id: str, job_id: str) -> dict[str, Any]:
     }
 
 
+def ended(tenant_id: str, job_id: str, what: str) -> JobRecord:
+    """The tenant's job, which must have ended for `what` to exist (409 `job_not_finished`)."""
+    job = load_for(job_id, tenant_id)
+    if job["status"] not in TERMINAL:
+        raise Conflict(
+            f"job {job_id} is {job['status']}; {what} exists once it ends",
+            code="job_not_finished",
+            status=job["status"],
+        )
+    return job
+
+
 def redeliver(tenant_id: str, job_id: str, manual: str = "redeliver") -> dict[str, Any]:
     """Send the ended job's event once more, now: same webhook-id (receivers de-duplicate on
     it), a fresh timestamp and signature. One attempt, logged with the others; `replay` also
     clears the job's dead letter when it lands."""
-    job = load_for(job_id, tenant_id)
-    if job["status"] not in TERMINAL:
-        raise Conflict(
-            f"job {job_id} is {job['status']}; its event exists once it ends",
-            code="job_not_finished",
-            status=job["status"],
-        )
+    job = ended(tenant_id, job_id, "its event")
     if not job.get("callback_url"):
         raise Conflict(f"job {job_id} has no callback_url", code="no_callback_url")
     attempt = get_redis().llen(keys.job_deliveries(job_id))
@@ -490,13 +496,7 @@ def redeliver(tenant_id: str, job_id: str, manual: str = "redeliver") -> dict[st
 
 def result(tenant_id: str, job_id: str, block: int = 0) -> bytes:
     """The result body (or export block `block`): at most the job's `max_bytes`."""
-    job = load_for(job_id, tenant_id)
-    if job["status"] not in TERMINAL:
-        raise Conflict(
-            f"job {job_id} is {job['status']}; the result exists once it ends",
-            code="job_not_finished",
-            status=job["status"],
-        )
+    job = ended(tenant_id, job_id, "the result")
     if not 0 <= block < max(job["blocks"], 1):
         raise NotFound(
             f"block {block} does not exist; the job has {job['blocks']} block(s)",
