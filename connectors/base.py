@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from connectors.writes import Write
+
 Cursor = Any  # JSON-able, opaque to everything but the tool that made it
 Record = dict[str, Any]
 
@@ -37,6 +39,10 @@ class Http(Protocol):
     def download(self, url: str) -> bytes: ...
 
 
+def _not_a_read(http: Http, args: Any, cursor: Cursor | None) -> Page:
+    raise TypeError("a write tool has no pages to fetch")
+
+
 def _record_id(record: Record) -> str:
     return str(record.get("id", "?"))
 
@@ -44,12 +50,13 @@ def _record_id(record: Record) -> str:
 @dataclass(frozen=True)
 class Tool:
     """A tool and what it does to the vendor's data: `read_only`, `destructive`, `idempotent`
-    and `open_world` are advertised as the MCP tool annotations (`hints`) in every listing."""
+    and `open_world` are advertised as the MCP tool annotations (`hints`) in every listing.
+    A read `fetch`es pages; a write has `write` (`connectors.writes`) and is never read-only."""
 
     name: str  # vendor.resource.action
     description: str
     args: type[BaseModel]
-    fetch: Callable[[Http, Any, Cursor | None], Page]
+    fetch: Callable[[Http, Any, Cursor | None], Page] = _not_a_read
     record_id: Callable[[Record], str] = _record_id
     vendors: tuple[str, ...] = ()  # accounts it runs on; default: the name's prefix
     read_only: bool = True  # changes nothing at the vendor
@@ -58,10 +65,13 @@ class Tool:
     # write is not taken to unless it says so)
     idempotent: bool | None = None
     open_world: bool = True  # talks to an outside SaaS
+    write: Write | None = None  # the operations a write tool performs
 
     def __post_init__(self) -> None:
         if self.read_only and self.destructive:
             raise ValueError(f"{self.name}: a read-only tool cannot be destructive")
+        if self.write is not None and self.read_only:
+            raise ValueError(f"{self.name}: a write tool is not read-only")
 
     @property
     def vendor(self) -> str:

@@ -15,6 +15,7 @@ import requests
 from connectors import ratelimit, transport
 from connectors.base import Vendor
 from connectors.errors import RateLimited, Transient, VendorError
+from connectors.oauth import TRANSPORT_ERRORS
 from connectors.pinning import AddressCheck
 from connectors.transport import Gate, TokenSource
 
@@ -99,7 +100,7 @@ class VendorHttp:
                 allow_redirects=False,
                 **kwargs,
             )
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except TRANSPORT_ERRORS as exc:  # a write's answer lost after commit, too
             raise Transient(f"{type(exc).__name__} talking to {self.vendor.name}") from None
         self.requests += 1
         self.last_rate = transport.observe(
@@ -117,7 +118,7 @@ class VendorHttp:
             raise VendorError("download_refused", f"not fetching {url!r}: {exc}") from None
         try:
             resp = session().get(url, timeout=self.timeout, allow_redirects=False)
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except TRANSPORT_ERRORS as exc:  # a write's answer lost after commit, too
             raise Transient(f"{type(exc).__name__} downloading from {self.vendor.name}") from None
         if resp.status_code >= 500:
             raise Transient(f"download answered {resp.status_code}", status=resp.status_code)

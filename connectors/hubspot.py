@@ -19,6 +19,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors import hubspot_writes
 from connectors.base import Cursor, Http, Page, RatePolicy, Tool, Vendor
 from connectors.errors import ConnectorError, VendorError
 from connectors.pagination import BodyCursor, PageRequest
@@ -303,5 +304,6 @@ VENDOR = Vendor(
         deals_list.tool(),
         contacts_search,
         contacts_export,
+        *hubspot_writes.TOOLS,
     ),
 )

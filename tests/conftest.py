@@ -209,6 +209,9 @@ def api_url(redis_server: Any, workers: Workers) -> Iterator[str]:
     proc.stop()
 
 
+ENDED = ("succeeded", "completed_with_errors", "failed", "cancelled")
+
+
 class Api:
     """A tenant's view of the real HTTP API."""
 
@@ -245,7 +248,7 @@ class Api:
         return resp.json()
 
     def wait(self, job_id: str, timeout: float = 60.0,
-             states: tuple[str, ...] = ("succeeded", "failed", "cancelled")) -> dict[str, Any]:
+             states: tuple[str, ...] = ENDED) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
             job = self.get(f"/v1/jobs/{job_id}").json()
             return job if job["status"] in states else None

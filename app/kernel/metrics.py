@@ -52,6 +52,17 @@ METRICS: dict[str, Metric] = {
             "budget_deferrals",
             "Steps deferred by toolqueue's own account budget before sending a request.",
         ),
+        Metric(
+            "write_outcomes",
+            "Records of write jobs by outcome (created, updated, unchanged, deleted, rejected).",
+            ("outcome",),
+        ),
+        Metric(
+            "writes_uncertain",
+            "Write operations found sent without a recorded outcome (a worker died or the "
+            "answer was lost), settled by the tool's retry-safety mechanism.",
+            ("mechanism",),
+        ),
         Metric("token_refreshes", "OAuth token refreshes, by outcome.", ("outcome",)),
         Metric("webhook_attempts", "Job webhook delivery attempts, by outcome.", ("outcome",)),
         Metric(

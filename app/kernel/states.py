@@ -7,7 +7,8 @@ from enum import StrEnum
 
 
 class JobState(StrEnum):
-    """`queued → running → succeeded | failed | cancelled`; the others are resting states."""
+    """`queued → running → succeeded | completed_with_errors | failed | cancelled`; the others
+    are resting states."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -15,6 +16,9 @@ class JobState(StrEnum):
     WAITING_VENDOR = "waiting_vendor"  # an async vendor job runs; a webhook or a poll resumes
     NEEDS_REAUTH = "needs_reauth"  # parked until the account is re-authorized
     SUCCEEDED = "succeeded"
+    # a write job ran every operation and the vendor rejected some records (not all): never
+    # to be read as success; the result lists the rejected ones with the vendor's reasons
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
@@ -23,7 +27,9 @@ class JobState(StrEnum):
         return self in TERMINAL
 
 
-TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+TERMINAL = frozenset(
+    {JobState.SUCCEEDED, JobState.COMPLETED_WITH_ERRORS, JobState.FAILED, JobState.CANCELLED}
+)
 UNFINISHED = tuple(s for s in JobState if s not in TERMINAL)
 
 

@@ -185,16 +185,34 @@ def _validated(req: JobCreate) -> Call:
         )
     except ValidationError as exc:
         raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
+    if tool.write is not None:
+        _write_options(req)
     return Call(
         tool=tool_name,
         account_id=req.account_id or "",
         args=args,
         fields=req.fields,
         max_bytes=req.max_bytes or get_settings().spool_max_bytes,
-        delivery=req.delivery,
+        # a write never stops at the cap (that would leave records unwritten): its results
+        # go in consecutive blocks, each under the cap
+        delivery="blocks" if tool.write is not None else req.delivery,
         max_pages=req.max_pages,
         cursor={"page": None, "skip": 0},
     )
+
+
+def tool_writes(name: str) -> bool:
+    return registry().tools[name].write is not None
+
+
+def _write_options(req: JobCreate) -> None:
+    """A write's result is one record per input record: no projection, no page budget."""
+    for name in ("fields", "max_pages"):
+        if getattr(req, name) is not None:
+            raise InvalidInput(
+                f"`{name}` does not apply to write tools ({req.tool}): omit it",
+                code="invalid_option",
+            )
 
 
 def _record(tenant_id: str, req: JobCreate, call: Call, job_id: str, now: float) -> dict[str, Any]:
@@ -211,7 +229,7 @@ def _record(tenant_id: str, req: JobCreate, call: Call, job_id: str, now: float)
         "updated_at": now,
         "seq": 0,
         "cursor": call.cursor,
-        "reserve": spool.reserve(job_id, call.tool),
+        "reserve": spool.reserve(job_id, call.tool, writes=tool_writes(call.tool)),
     }
     optional = {
         "max_pages": call.max_pages,
@@ -297,6 +315,17 @@ def _refused_or_replay(
     if code != CreateOutcome.EXISTS:
         return None
     job = load_for(outcome[1], tenant_id)
+    if tool.write is not None and (job["tool"], job["account_id"], job["args"]) != (
+        call.tool,
+        call.account_id,
+        call.args,
+    ):
+        raise Conflict(
+            f"idempotency_key was used for job {outcome[1]} with other arguments; a write's "
+            "key names one call: use a new key for a new write",
+            code="idempotency_key_reused",
+            job_id=outcome[1],
+        )
     return {
         "job_id": outcome[1],
         "status": job["status"],
@@ -555,7 +584,7 @@ def partial(tenant_id: str, job_id: str, after: str | None = None) -> tuple[byte
 
 def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
     job = load_for(job_id, tenant_id)
-    if job["status"] in ("succeeded", "failed"):
+    if job["status"] in TERMINAL and job["status"] != "cancelled":
         raise Conflict(
             f"job {job_id} already {job['status']}",
             code="job_already_finished",

@@ -58,9 +58,11 @@ class JobRecord(Checkpoint):
     continuation: NotRequired[str]
     webhook_delivered: NotRequired[str]  # "1" once its callback_url acknowledged the webhook
     prev_cursor: Any
+    # a write job's summary (app.work.writeloop): operations done, records per outcome
+    writes: dict[str, int] | None
 
 
-JSON_FIELDS = ("args", "fields", "cursor", "error", "prev_cursor")
+JSON_FIELDS = ("args", "fields", "cursor", "error", "prev_cursor", "writes")
 INT_FIELDS = (
     "seq",
     "pages",

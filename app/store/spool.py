@@ -33,6 +33,11 @@ CONTINUATION_PREFIX = "tqc_"
 CONTINUATION_LEN = len(CONTINUATION_PREFIX) + 43  # token_urlsafe(32)
 ERROR_MESSAGE_MAX = 300
 _BIG = 10**15
+# a write job's summary (app.work.writeloop.Summary), every key a count
+WRITE_COUNTS = (
+    "ops", "done_ops", "records", "created", "updated", "unchanged", "deleted", "rejected",
+    "reconciled",
+)  # fmt: skip
 
 
 def encode_record(value: Any) -> bytes:
@@ -122,6 +127,8 @@ def envelope(
     }
     if job.get("truncated") and job.get("continuation"):
         body["continuation"] = job["continuation"]
+    if job.get("writes"):
+        body["writes"] = job["writes"]
     if job.get("delivery") == "blocks":
         body.update(blocks=job.get("blocks", 1), block=block, total_records=job.get("records", 0))
     err = job.get("error")
@@ -156,15 +163,16 @@ def render_event(event_type: str, data: bytes, timestamp: str) -> bytes:
     )
 
 
-def reserve(job_id: str, tool: str) -> int:
-    """Worst-case bytes around the records; depends only on the id's length and the tool."""
-    return _reserve(len(job_id), tool)
+def reserve(job_id: str, tool: str, *, writes: bool = False) -> int:
+    """Worst-case bytes around the records; depends only on the id's length and the tool
+    (and whether it writes: a write's result carries its summary)."""
+    return _reserve(len(job_id), tool, writes)
 
 
 @lru_cache(maxsize=256)
-def _reserve(id_len: int, tool: str) -> int:
+def _reserve(id_len: int, tool: str, writes: bool) -> int:
     job_id = "x" * id_len
-    worst = {
+    worst: dict[str, Any] = {
         "tool": tool,
         # a partial read carries a running job's status, not only an ended one's
         "status": max([s.value for s in JobState], key=len),
@@ -180,6 +188,8 @@ def _reserve(id_len: int, tool: str) -> int:
         "error": {"code": "x" * 64, "message": "\x00" * ERROR_MESSAGE_MAX},
     }
     worst["bytes"] = _BIG
+    if writes:
+        worst["writes"] = dict.fromkeys(WRITE_COUNTS, _BIG)
     # a result, a webhook, or a partial read (`done`, `progress` and a partial cursor)
     sizes = []
     for partial in (None, partial_token(_BIG, _BIG)):

@@ -40,6 +40,7 @@ from app.store.jobstore import WriteResult, load, write
 from app.work import failures
 from app.work.pages import Outcome, PageLoop
 from app.work.tokensource import TokenSource
+from app.work.writeloop import WriteLoop
 from connectors.errors import VendorError
 from connectors.http import VendorHttp, guard_addresses
 
@@ -171,6 +172,8 @@ class Step:
             time_zone=account.get("time_zone"),
         )
         args = tool.args.model_validate(job["args"])
+        if tool.write is not None:
+            return WriteLoop(self, tool, http, args).run()
         return PageLoop(self, tool, http, args).run()
 
     def finish_truncated(self, cursor: dict[str, Any], reason: str = "") -> None:
@@ -212,7 +215,7 @@ class Step:
         elif truncated:
             reason = f"{reason or 'cap reached'}; continuation issued"
         else:
-            reason = "all pages fetched"
+            reason = reason or "all pages fetched"
         written = self.write(fields, status=status, reason=reason)
         if written == WriteResult.WRITTEN and self.job.get("callback_url"):
             dispatch.send(keys.webhook_work(self.id), 0)  # pending since the write

@@ -1,0 +1,194 @@
+"""A write job's step: its operations in order, each outcome committed with the checkpoint.
+
+Per operation `k` (`connectors.writes`), two fenced writes: `cursor = {"op": k, "sent": true}`
+before the request, then the operation's result records, the summary counts and
+`{"op": k + 1, "sent": false}` in one atomic write. So a step that finds `sent` set knows the
+worker died (or the answer was lost) between the two: the operation is *uncertain*, and is
+settled by the tool's mechanism before anything is resent. A worker killed at any instant
+therefore never repeats an effect and never loses an outcome:
+
+- before the mark: nothing was sent; the operation runs as new;
+- between the mark and the record: reconciled (the same key, the upsert, the marker looked
+  up first); a tool with no mechanism stops with `uncertain_write` instead of resending;
+- after the record: the operation is done; the next step starts at `k + 1`.
+
+Refusals that prove nothing was applied (a 429, the account's own budget, a 401) clear the
+mark before the step hands over, so they never make an operation uncertain.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from app.kernel.states import JobState
+from app.store import spool
+from app.work.context import StepContext
+from app.work.pages import Outcome
+from app.work.progress import packer_for
+from connectors.base import Tool
+from connectors.errors import AuthRejected, ConnectorError, RateLimited, Unauthorized, VendorError
+from connectors.http import VendorHttp
+from connectors.writes import ItemResult, Mechanism, Operation, rejected_all
+
+COUNTS = ("created", "updated", "unchanged", "deleted", "rejected")
+
+
+class UncertainWrite(ConnectorError):
+    """An operation's outcome is unknown and its tool has no safe way to find out."""
+
+
+@dataclass
+class Summary:
+    """A write job's summary (the job record's `writes`): what happened to its records."""
+
+    ops: int
+    records: int
+    done_ops: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    reconciled: int = 0  # uncertain operations settled without a blind resend
+
+    @classmethod
+    def of(cls, saved: dict[str, Any] | None, ops: list[Operation]) -> Summary:
+        records = sum(len(op.items) for op in ops)
+        if not saved:
+            return cls(len(ops), records)
+        counts = {k: int(saved.get(k, 0)) for k in COUNTS}
+        return cls(len(ops), records, int(saved["done_ops"]), counts, int(saved["reconciled"]))
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "ops": self.ops,
+            "done_ops": self.done_ops,
+            "records": self.records,
+            **self.counts,
+            "reconciled": self.reconciled,
+        }
+
+
+class WriteLoop:
+    """Up to `pages_per_step` operations (or `step_budget_s`) of one write step."""
+
+    def __init__(self, step: StepContext, tool: Tool, http: VendorHttp, args: Any) -> None:
+        assert tool.write is not None
+        self.step, self.tool, self.w, self.http = step, tool, tool.write, http
+        self.job = step.job
+        self.ops = [replace(op, key=f"{step.id}.{op.index}") for op in self.w.plan(args)]
+        cursor = self.job["cursor"] or {"op": 0, "sent": False}
+        self.op, self.sent = int(cursor.get("op", 0)), bool(cursor.get("sent"))
+        self.summary = Summary.of(self.job.get("writes"), self.ops)
+        self.packer = packer_for(self.job, step.settings.block_limit)
+
+    def run(self) -> Outcome:
+        settings = self.step.settings
+        deadline = time.monotonic() + settings.step_budget_s
+        for _ in range(settings.pages_per_step):
+            if self.op >= len(self.ops):
+                self.end()
+                return Outcome.ENDED
+            if time.monotonic() > deadline:
+                break
+            if not self.next_op():
+                return Outcome.ENDED
+        return Outcome.CONTINUE
+
+    def next_op(self) -> bool:
+        """Settle or send one operation and commit its outcome; False if the step lost the
+        job (cancelled, or another worker took over)."""
+        op = self.ops[self.op]
+        uncertain = self.sent
+        results = self.settle(op) if uncertain else None
+        if results is None:
+            if not uncertain and not self.mark(True):
+                return False
+            results = self.send(op)
+        return self.record(op, results, reconciled=uncertain)
+
+    def settle(self, op: Operation) -> list[ItemResult] | None:
+        """An uncertain operation: its results if the vendor shows it happened, None when
+        resending is safe (the same key, an upsert, or a marker not found)."""
+        self.step.tally.add("writes_uncertain", {"mechanism": self.w.mechanism.value})
+        if self.w.mechanism is Mechanism.NONE:
+            first, last = op.items[0][0], op.items[-1][0]
+            span = f"record {first}" if first == last else f"records {first}-{last}"
+            raise UncertainWrite(
+                "uncertain_write",
+                f"operation {op.index} ({span}) was sent but its outcome is unknown (the worker "
+                f"stopped or the answer was lost), and {self.tool.name} has no safe way to "
+                f"resend it: check the vendor, then start a job for the records from {first} on",
+            )
+        return self.w.find(self.http, op) if self.w.find else None
+
+    def send(self, op: Operation) -> list[ItemResult]:
+        """The request; a refusal of the whole request rejects its records, a refusal that
+        proves nothing was applied clears the mark first."""
+        try:
+            return self.w.send(self.http, op)
+        except Unauthorized:
+            raise
+        except VendorError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                return rejected_all(op, exc)
+            raise
+        except (RateLimited, AuthRejected):
+            self.mark(False)
+            raise
+
+    def mark(self, sent: bool) -> bool:
+        written = self.step.write({"cursor": {"op": self.op, "sent": sent}})
+        if written:
+            self.sent = sent
+        return bool(written)
+
+    def record(self, op: Operation, results: list[ItemResult], *, reconciled: bool) -> bool:
+        """The operation's result records, the summary and the next cursor, in one write."""
+        if sorted(r.index for r in results) != [i for i, _ in op.items]:
+            raise RuntimeError(f"{self.tool.name}: operation {op.index} answered other records")
+        texts = spool.encode_records([r.record() for r in results], None)
+        placed, n = self.packer.place_many(texts)
+        if n < len(texts):
+            raise RuntimeError("write results over the block limit")  # enqueue bounds records
+        tally = self.summary
+        for r in results:
+            tally.counts[r.status] += 1
+        tally.done_ops += 1
+        tally.reconciled += reconciled
+        fields: dict[str, Any] = {
+            "cursor": {"op": self.op + 1, "sent": False},
+            "pages": self.job["pages"] + 1,
+            "records": self.job["records"] + n,
+            "bytes": self.job["bytes"] + sum(map(len, texts)),
+            "block": self.packer.block,
+            "block_bytes": self.packer.block_bytes,
+            "block_records": self.packer.block_records,
+            "blocks": self.packer.block + 1,
+            "writes": tally.fields(),
+        }
+        runs = {block: [spool.run(records)] for block, records in placed.items()}
+        if not self.step.write(fields, spool=runs):
+            return False
+        self.job.update(fields)  # type: ignore[typeddict-item]
+        for r in results:
+            self.step.tally.add("write_outcomes", {"outcome": r.status})
+        self.op, self.sent = self.op + 1, False
+        return True
+
+    def end(self) -> None:
+        """Every operation has its outcome: succeeded, failed (every record rejected) or
+        completed_with_errors (some were); the rejected records are in the result."""
+        t = self.summary
+        bad = t.counts["rejected"]
+        if not bad:
+            self.step.finish(JobState.SUCCEEDED, reason=f"all {t.records} records written")
+            return
+        message = (
+            f"{bad} of {t.records} records rejected by the vendor; read them in the result "
+            '(status "rejected", with the reason)'
+        )
+        if bad == t.records:
+            self.step.finish(JobState.FAILED, {"code": "all_rejected", "message": message})
+        else:
+            self.step.finish(
+                JobState.COMPLETED_WITH_ERRORS, {"code": "some_rejected", "message": message}
+            )
