@@ -3,17 +3,19 @@
 Enough of the language for what vendors' clients send: one operation (``query``,
 ``mutation`` or ``subscription``; optional name; variable definitions, of which only the
 names are kept; directives skipped), fields with aliases and arguments (each argument keeps
-its first token: enough for scalars and variables), inline fragments merged into their
-parent. Named fragment spreads are recorded, never resolved; anything after the operation's
-selection set (fragment definitions, further operations) is ignored. Errors read like
-graphql-ruby's (Shopify's server), with 1-based positions.
+its first token: enough for scalars and variables; object and list literals, such as a
+mutation's ``input: {id: "…", email: $email}``, are also kept whole, :func:`argument`
+resolving their variables), inline fragments merged into their parent. Named fragment
+spreads are recorded, never resolved; anything after the operation's selection set
+(fragment definitions, further operations) is ignored. Errors read like graphql-ruby's
+(Shopify's server), with 1-based positions.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 OPERATIONS = ("query", "mutation", "subscription")
@@ -160,15 +162,56 @@ def arguments(tokens: list[Token], i: int) -> tuple[dict[str, Token], int]:
 
 
 @dataclass(frozen=True)
+class Var:
+    """A variable inside an object or list literal, resolved when the argument is read."""
+
+    name: str
+
+
+def _literal(tokens: list[Token], i: int) -> tuple[Any, int]:
+    """The value literal at ``tokens[i]`` (objects and lists nested), and the index after."""
+    tok = tokens[i]
+    if tok.kind == "{":
+        obj: dict[str, Any] = {}
+        i += 1
+        while tokens[i].kind != "}":
+            if tokens[i].kind != "NAME" or tokens[i + 1].kind != ":":
+                raise parse_error(tokens[i])
+            obj[tokens[i].value], i = _literal(tokens, i + 2)
+        return obj, i + 1
+    if tok.kind == "[":
+        items: list[Any] = []
+        i += 1
+        while tokens[i].kind != "]":
+            item, i = _literal(tokens, i)
+            items.append(item)
+        return items, i + 1
+    if tok.kind == "VAR":
+        return Var(tok.value[1:]), i + 1
+    literal = value(tok, {})
+    return {"true": True, "false": False}.get(literal, literal), i + 1
+
+
+def literals(args: dict[str, Token], tokens: list[Token]) -> dict[str, Any]:
+    """The object and list literals among a field's arguments, parsed whole."""
+    out: dict[str, Any] = {}
+    for name, tok in args.items():
+        if tok.kind in ("{", "["):
+            out[name], _ = _literal(tokens, tokens.index(tok))
+    return out
+
+
+@dataclass(frozen=True)
 class Sel:
     """One selected field: its response key (alias or name), name, arguments, sub-selection,
-    and its name token (where errors about it point)."""
+    its name token (where errors about it point), and its object/list literal arguments."""
 
     key: str
     name: str
     args: dict[str, Token]
     sub: dict[str, Sel] | None
     at: Token
+    objects: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -234,7 +277,7 @@ class _Parser:
         sub = None
         if self.kind(i) == "{":
             sub, i = self.selection(i)
-        return Sel(key, at.value, args, sub, at), i
+        return Sel(key, at.value, args, sub, at, literals(args, self.tokens)), i
 
     def directives(self, i: int) -> int:
         while self.kind(i) == "@":
@@ -326,6 +369,24 @@ def value(tok: Token | None, variables: dict[str, Any]) -> Any:
     return None if tok.value == "null" else tok.value
 
 
+def _resolved(found: Any, variables: dict[str, Any]) -> Any:
+    if isinstance(found, Var):
+        return variables.get(found.name)
+    if isinstance(found, dict):
+        return {k: _resolved(v, variables) for k, v in found.items()}
+    if isinstance(found, list):
+        return [_resolved(v, variables) for v in found]
+    return found
+
+
+def argument(sel: Sel, name: str, variables: dict[str, Any]) -> Any:
+    """Argument ``name``'s value: an object/list literal with its variables resolved, a
+    variable's value, or a scalar literal (see :func:`value`); None when absent."""
+    if name in sel.objects:
+        return _resolved(sel.objects[name], variables)
+    return value(sel.args.get(name), variables)
+
+
 def string_value(tok: Token | None, variables: dict[str, Any]) -> Any:
     """An argument given as a String literal or a variable; None for any other literal."""
     if tok is None or tok.kind not in ("VAR", "STRING"):
@@ -340,6 +401,22 @@ def project(node: dict[str, Any], sel: dict[str, Sel]) -> dict[str, Any]:
         found = node.get(s.name)
         out[s.key] = project(found, s.sub) if isinstance(found, dict) and s.sub else found
     return out
+
+
+def shape(field: Sel, payload: dict[str, Any]) -> dict[str, Any]:
+    """A mutation's payload as selected (all of it when nothing is); ``userErrors`` lists
+    projected entry by entry."""
+    if not field.sub:
+        return payload
+    shaped: dict[str, Any] = {}
+    for s in field.sub.values():
+        found = payload.get(s.name)
+        if s.name == "userErrors" and s.sub:
+            found = [project(e, s.sub) for e in payload["userErrors"]]
+        elif isinstance(found, dict) and s.sub:
+            found = project(found, s.sub)
+        shaped[s.key] = found
+    return shaped
 
 
 def connection_nodes(conn: Sel) -> dict[str, Sel] | None:

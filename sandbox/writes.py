@@ -7,7 +7,9 @@ dialect (headers, error shapes, what a key covers); the store only knows the mec
   ``release``s), ``replay`` (a saved answer), ``mismatch`` (other endpoint or parameters),
   ``in_flight`` (the first request with this key has not answered yet);
 - ``commit`` applies an object's new version and records the effect, so a test can count
-  duplicates: two ``create`` effects for one logical operation are a duplicate.
+  duplicates: two ``create`` effects for one logical operation are a duplicate; a resent
+  update or upsert that changes nothing on an existing object is a ``noop`` effect
+  (:func:`change_kind`), so "one create-or-change per object" stays countable.
 
 ``DroppedResponse`` is the "commit, then lose the answer" fault: it starts the response (status
 line and headers, with the real body's ``content-length``) and returns without sending the body,
@@ -27,7 +29,7 @@ from typing import Any, Literal
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-EffectKind = Literal["create", "update", "delete"]
+EffectKind = Literal["create", "update", "delete", "noop"]
 ClaimKind = Literal["new", "replay", "mismatch", "in_flight"]
 
 
@@ -58,6 +60,14 @@ class Saved:
 class Claim:
     kind: ClaimKind
     saved: Saved | None = None
+
+
+def change_kind(current: dict[str, Any] | None, fields: dict[str, Any]) -> EffectKind:
+    """``create`` (no object yet), ``noop`` (every field already holds its value) or
+    ``update``: what a write of ``fields`` onto ``current`` amounts to."""
+    if current is None:
+        return "create"
+    return "noop" if all(current.get(k) == v for k, v in fields.items()) else "update"
 
 
 class WriteStore:
@@ -140,11 +150,12 @@ class WriteStore:
 
 
 def effects_body(store: WriteStore, vendor: str) -> dict[str, Any]:
-    """The per-vendor ``/_sandbox/effects`` answer: every effect, and counts per object."""
+    """The per-vendor ``/_sandbox/effects`` answer: every effect, and counts per object
+    (``noop`` apart, so ``create + update == 1`` means "changed exactly once")."""
     effects = store.effect_list(vendor)
     per_object: dict[str, dict[str, int]] = {}
     for e in effects:
-        counts = per_object.setdefault(e["object_id"], {"create": 0, "update": 0})
+        counts = per_object.setdefault(e["object_id"], {"create": 0, "update": 0, "noop": 0})
         counts[e["kind"]] = counts.get(e["kind"], 0) + 1  # "delete" only where it happened
     return {"effects": effects, "count": len(effects), "per_object": per_object}
 
@@ -167,13 +178,22 @@ def delivered(response: Response, committed: bool, drop: Callable[[], bool]) -> 
     return DroppedResponse(response) if committed and drop() else response
 
 
+def _promising_a_body(inner: Response) -> list[tuple[bytes, bytes]]:
+    """``inner``'s headers; an empty answer (a bodiless 201) is made to promise one byte, so its
+    loss shows as a truncated answer rather than a complete empty one (204 stays as it is)."""
+    if inner.body or inner.status_code in (204, 304):
+        return list(inner.raw_headers)
+    kept = [(k, v) for k, v in inner.raw_headers if k.lower() != b"content-length"]
+    return [*kept, (b"content-length", b"1")]
+
+
 class DroppedResponse(Response):
     """Starts ``inner``'s answer and never finishes it: the write was committed, the answer
     is lost on the wire (uvicorn closes the connection on an incomplete response)."""
 
     def __init__(self, inner: Response) -> None:
         super().__init__(status_code=inner.status_code)
-        self.raw_headers = inner.raw_headers
+        self.raw_headers = _promising_a_body(inner)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(

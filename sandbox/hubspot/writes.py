@@ -18,7 +18,9 @@ Sandbox choices: ``idProperty`` must be ``email``; a property outside :data:`PRO
 ``PROPERTY_DOESNT_EXIST``, a read-only one ``READ_ONLY_VALUE``. Faults as for Stripe
 (:mod:`sandbox.stripe.writes`): ``fail_before_commit_next`` (503, nothing written),
 ``drop_after_commit_next`` / ``drop_after_commit_rate`` (the whole batch is committed, then the
-answer is cut), ``write_latency_ms``. Written contacts are not added to the seeded list pages.
+answer is cut), ``write_latency_ms``. A write whose properties all hold their values already
+is a ``noop`` effect (:func:`sandbox.writes.change_kind`), the contact left as it was.
+Written contacts are not added to the seeded list pages.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from fastapi.responses import JSONResponse
 from sandbox.common import sandbox_state
 from sandbox.hubspot.data import contact
 from sandbox.hubspot.http import NAME, error, rate_gate, unavailable
-from sandbox.writes import Effect, EffectKind, delivered, effects_body, hold, reply
+from sandbox.writes import Effect, change_kind, delivered, effects_body, hold, reply
 
 router = APIRouter()
 
@@ -107,10 +109,15 @@ def _by_id(request: Request, contact_id: str) -> dict[str, Any] | None:
 def _write_contact(
     request: Request, current: dict[str, Any] | None, properties: dict[str, Any]
 ) -> dict[str, Any]:
-    """Create (``current`` None) or update a contact with ``properties``; records the effect."""
+    """Create (``current`` None) or update a contact with ``properties``; records the effect
+    (``noop``, the contact untouched, when every property already holds its value)."""
     writes = sandbox_state(request).writes
     now = _now()
-    kind: EffectKind = "create" if current is None else "update"
+    kind = change_kind(None if current is None else current["properties"], properties)
+    if current is not None and kind == "noop":
+        effect = Effect(kind, current["id"], None, dict(properties), time.time())
+        writes.commit(NAME, current, effect)
+        return current
     if current is None:
         cid = str(CREATED_BASE + writes.next_number(NAME))
         base = {"hs_object_id": cid, "createdate": now}

@@ -18,7 +18,9 @@ without its external id value is ``MISSING_ARGUMENT``; one value twice in a coll
 ``DUPLICATE_EXTERNAL_ID`` for both. Faults as for Stripe (:mod:`sandbox.stripe.writes`):
 ``fail_before_commit_next`` (500 ``UNKNOWN_EXCEPTION``, nothing written),
 ``drop_after_commit_next`` / ``drop_after_commit_rate`` (all committed, then the answer cut),
-``write_latency_ms``. Written records are not added to SOQL results.
+``write_latency_ms``. An upsert whose fields all hold their values already is a ``noop``
+effect (:func:`sandbox.writes.change_kind`). Written records are not added to SOQL results;
+Bulk API 2.0 ingest jobs (:mod:`.ingest`) write the same store through :func:`upsert`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from fastapi.responses import JSONResponse
 from sandbox.common import sandbox_state
 from sandbox.salesforce.data import account, contact, sf_id
 from sandbox.salesforce.http import NAME, VERSION, errors, gate, not_found
-from sandbox.writes import Effect, EffectKind, delivered, effects_body, hold, reply
+from sandbox.writes import Effect, EffectKind, change_kind, delivered, effects_body, hold, reply
 
 router = APIRouter()
 
@@ -71,27 +73,27 @@ def _field_errors(sobject: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _existing(request: Request, sobject: str, ext_field: str, value: Any) -> dict[str, Any] | None:
+def existing(request: Request, sobject: str, ext_field: str, value: Any) -> dict[str, Any] | None:
     found = sandbox_state(request).writes.select(
         NAME, lambda o: o["attributes"]["type"] == sobject and o.get(ext_field) == value
     )
     return found[0] if found else None
 
 
-def _upsert(request: Request, sobject: str, ext_field: str, record: dict[str, Any]) -> Result:
-    """Create or update one valid record by its external id; records the effect."""
+def upsert(request: Request, sobject: str, ext_field: str, record: dict[str, Any]) -> Result:
+    """Create or update one valid record by its external id; records the effect (``noop``
+    when nothing changes). Shared with Bulk API 2.0 ingest jobs."""
     fields = {k: v for k, v in record.items() if k != "attributes"}
-    current = _existing(request, sobject, ext_field, fields[ext_field])
+    current = existing(request, sobject, ext_field, fields[ext_field])
     writes = sandbox_state(request).writes
-    created = current is None
+    kind: EffectKind = change_kind(current, fields)
     if current is None:
         rid = sf_id(PREFIXES[sobject], CREATED_BASE + writes.next_number(NAME))
         url = f"/services/data/v62.0/sobjects/{sobject}/{rid}"
         current = {"attributes": {"type": sobject, "url": url}, "Id": rid}
     obj = {**current, **fields}
-    kind: EffectKind = "create" if created else "update"
     writes.commit(NAME, obj, Effect(kind, obj["Id"], None, fields, time.time()))
-    return {"id": obj["Id"], "success": True, "errors": [], "created": created}
+    return {"id": obj["Id"], "success": True, "errors": [], "created": kind == "create"}
 
 
 def _failed(errs: list[dict[str, Any]]) -> Result:
@@ -147,7 +149,7 @@ async def upsert_one(
             return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "Expected an object"}], False
         if errs := _field_errors(sobject, body):
             return 400, [_as_rest(e) for e in errs], False
-        result = _upsert(request, sobject, ext_field, {**body, ext_field: value})
+        result = upsert(request, sobject, ext_field, {**body, ext_field: value})
         if result["created"]:
             return 201, result, True
         return (200, result, True) if float(version[1:]) >= 46 else (204, None, True)
@@ -194,7 +196,7 @@ def _collection(request: Request, sobject: str, ext_field: str, body: Any) -> Ou
     if body.get("allOrNone") is True and any(found):
         return 200, [_failed(errs or [dict(ROLLED_BACK)]) for errs in found], False
     results = [
-        _failed(errs) if errs else _upsert(request, sobject, ext_field, r)
+        _failed(errs) if errs else upsert(request, sobject, ext_field, r)
         for r, errs in zip(records, found, strict=True)
     ]
     return 200, results, any(r["success"] for r in results)

@@ -6,7 +6,8 @@ URL layout, as on a real shop (``https://{shop}.myshopify.com``), under the ``/s
 - ``GET  /admin/api/{version}/customers.json`` and ``/orders.json`` (REST, ``link`` paging:
   :mod:`.rest`);
 - ``POST /admin/api/{version}/graphql.json`` (GraphQL: ``customers``/``orders`` connections,
-  :mod:`.connection`; bulk operations, :mod:`.bulk_api`);
+  :mod:`.connection`; bulk operations, :mod:`.bulk_api`; the ``customerUpdate`` mutation,
+  :mod:`.customers`, with its effects ledger at ``/shopify/_sandbox/effects``);
 - ``POST /admin/oauth/access_token`` (refresh grant; expiring offline tokens, rotating:
   :mod:`.oauth`).
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sandbox.graphql import tokenize
-from sandbox.shopify import bulk_api, graphql, oauth, rest, webhooks
+from sandbox.shopify import bulk_api, customers, graphql, oauth, rest, webhooks
 from sandbox.shopify.connection import encode_cursor
 from sandbox.shopify.data import CUSTOMER_BASE, ORDER_BASE, customer, customer_node, line_items
 from sandbox.shopify.http import NAME, UNAUTHORIZED
@@ -37,7 +38,7 @@ from sandbox.shopify.webhooks import SHOP_DOMAIN
 ROTATES_REFRESH_TOKENS = True  # expiring offline tokens: every refresh issues a new pair
 
 router = APIRouter(prefix=f"/{NAME}", tags=[NAME])
-for _part in (rest, graphql, bulk_api, webhooks, oauth):
+for _part in (rest, graphql, bulk_api, webhooks, oauth, customers):
     router.include_router(_part.router)
 
 # The names the tests imported from the single-file module, by their old spelling.

@@ -22,7 +22,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.common import sandbox_state
-from sandbox.graphql import Document, GraphQLError, Sel, project, string_value, undeclared
+from sandbox.graphql import (
+    Document,
+    GraphQLError,
+    Sel,
+    project,
+    shape,
+    string_value,
+    undeclared,
+)
 from sandbox.shopify import cost
 from sandbox.shopify.bulk import BulkOp, BulkPlan, BulkStore, bulk_store, files_url, plan_bulk_query
 from sandbox.shopify.data import CUSTOMERS
@@ -100,21 +108,6 @@ def _start(state: SandboxState, store: BulkStore, plan: BulkPlan, query: str, no
     return op
 
 
-def _shape(field: Sel, payload: dict[str, Any]) -> dict[str, Any]:
-    """The mutation's payload as selected (all of it when nothing is)."""
-    if not field.sub:
-        return payload
-    shaped: dict[str, Any] = {}
-    for s in field.sub.values():
-        found = payload.get(s.name)
-        if s.name == "userErrors" and s.sub:
-            found = [project(e, s.sub) for e in payload["userErrors"]]
-        elif isinstance(found, dict) and s.sub:
-            found = project(found, s.sub)
-        shaped[s.key] = found
-    return shaped
-
-
 def _bulk_run(
     request: Request, field: Sel, declared: frozenset[str], variables: dict[str, Any]
 ) -> Response:
@@ -135,7 +128,7 @@ def _bulk_run(
         "bulkOperation": op.fields(now, files_url(request)) if op else None,
         "userErrors": errors,
     }
-    return cost.answer(state, field.key, _shape(field, payload), BULK_RUN_COST, available)
+    return cost.answer(state, field.key, shape(field, payload), BULK_RUN_COST, available)
 
 
 def _named(store: BulkStore, ident: str) -> BulkOp | None:

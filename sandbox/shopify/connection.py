@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.graphql import Document, GraphQLError, Sel, parse_error, undeclared, value
-from sandbox.shopify.data import COLLECTIONS, CUSTOMERS, Collection, customer_node, order_node
+from sandbox.shopify.customers import current_node
+from sandbox.shopify.data import COLLECTIONS, CUSTOMERS, Collection, order_node
 from sandbox.state import SandboxState
 
 
@@ -91,7 +92,9 @@ def connection(
     indices = range(start + 1, stop + 1)
     customers = CUSTOMERS.volume(state)
     make: Callable[[int], dict[str, Any]] = (
-        customer_node if coll is CUSTOMERS else (lambda i: order_node(i, customers))
+        (lambda i: current_node(state, i))
+        if coll is CUSTOMERS
+        else (lambda i: order_node(i, customers))
     )
     nodes = [make(i) for i in indices]
     selected = {s.name for s in (conn.sub or {}).values()}

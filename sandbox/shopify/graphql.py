@@ -1,5 +1,6 @@
-"""The GraphQL endpoint: connection pages (:mod:`sandbox.shopify.connection`) and bulk
-operations (:mod:`sandbox.shopify.bulk_api`) on one URL.
+"""The GraphQL endpoint: connection pages (:mod:`sandbox.shopify.connection`), bulk
+operations (:mod:`sandbox.shopify.bulk_api`) and the ``customerUpdate`` mutation
+(:mod:`sandbox.shopify.customers`) on one URL.
 
 A page requests ``first + 2`` points (``first`` capped at 250) and is charged ``nodes
 returned + 2``. Syntax errors, unknown fields, undeclared variables, bad cursors and a
@@ -18,6 +19,7 @@ from sandbox.graphql import Document, GraphQLError, parse
 from sandbox.shopify import cost
 from sandbox.shopify.bulk_api import bulk_request
 from sandbox.shopify.connection import connection, connection_field, window
+from sandbox.shopify.customers import customer_update
 from sandbox.shopify.data import COLLECTIONS
 from sandbox.shopify.http import gate, json_response
 
@@ -75,4 +77,7 @@ async def graphql(request: Request, version: str) -> Response:
     except GraphQLError as exc:
         return cost.errors(exc.body)
     bulk = bulk_request(request, doc, variables)
-    return bulk if bulk is not None else _page(request, doc, variables)
+    if bulk is not None:
+        return bulk
+    update = await customer_update(request, doc, variables)
+    return update if update is not None else _page(request, doc, variables)

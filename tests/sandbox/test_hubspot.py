@@ -680,7 +680,7 @@ def test_a_batch_committed_then_dropped_resends_to_one_contact_per_email(hub_liv
         "per_object"
     ]
     assert len(per_object) == 3 and all(
-        c == {"create": 1, "update": 1} for c in per_object.values()
+        c == {"create": 1, "update": 0, "noop": 1} for c in per_object.values()
     )
 
 
@@ -691,3 +691,14 @@ def test_a_failure_before_commit_is_a_503_with_no_effect(hub_live):
     assert hub_live.effects("hubspot") == []
     resend = hub(hub_live, "POST", "/batch/upsert", {"inputs": [upsert_input("f@x.io")]})
     assert resend.json()["results"][0]["new"] is True
+
+
+def test_a_resent_update_or_upsert_that_changes_nothing_is_a_noop_effect(hub_live):
+    made = hub(hub_live, "POST", "", {"properties": {"email": "n@x.io", "firstname": "N"}}).json()
+    first = hub(hub_live, "PATCH", f"/{made['id']}", {"properties": {"firstname": "M"}}).json()
+    again = hub(hub_live, "PATCH", f"/{made['id']}", {"properties": {"firstname": "M"}}).json()
+    assert again["updatedAt"] == first["updatedAt"]  # nothing changed, nothing touched
+    hub(hub_live, "POST", "/batch/upsert", {"inputs": [upsert_input("n@x.io", firstname="M")]})
+    effects = requests.get(f"{hub_live.url}/hubspot/_sandbox/effects", timeout=5).json()
+    assert [e["kind"] for e in effects["effects"]] == ["create", "update", "noop", "noop"]
+    assert effects["per_object"] == {made["id"]: {"create": 1, "update": 1, "noop": 2}}
