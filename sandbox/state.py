@@ -61,6 +61,15 @@ class LiveConfig(BaseModel):
     write_latency_ms: int = Field(
         0, ge=0, description="Time a write spends between claiming its key and committing"
     )
+    github_content_per_minute: int = Field(
+        80, ge=0, description="GitHub: content-creating requests a minute (secondary limit; 0: off)"
+    )
+    github_content_per_hour: int = Field(
+        500, ge=0, description="GitHub: content-creating requests an hour (secondary limit; 0: off)"
+    )
+    slack_channel_post_interval_ms: int = Field(
+        1000, ge=0, description="Slack: least time between two posts to one channel (0: off)"
+    )
     idempotency_ttl_s: int = Field(
         7200, ge=0, description="Zendesk: Idempotency-Key lifetime (Stripe keeps keys for good)"
     )

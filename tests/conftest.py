@@ -88,7 +88,8 @@ class Sandbox:
                     # write faults (#15): none left over from another test
                     "fail_before_commit_next": 0, "drop_after_commit_next": 0,
                     "drop_after_commit_rate": 0.0, "write_latency_ms": 0,
-                    "idempotency_ttl_s": 7200}
+                    "idempotency_ttl_s": 7200, "github_content_per_minute": 80,
+                    "github_content_per_hour": 500, "slack_channel_post_interval_ms": 1000}
         self.config(**{**defaults, **config})
 
     def requests(self, vendor: str = "hubspot") -> list[dict[str, Any]]:

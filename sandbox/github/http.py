@@ -112,6 +112,17 @@ def _primary_refusal(state: SandboxState, headers: dict[str, str]) -> JSONRespon
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def secondary_body(headers: dict[str, str]) -> dict[str, Any]:
+    """GitHub's secondary-limit refusal, naming the request id of ``headers``."""
+    return {
+        "message": "You have exceeded a secondary rate limit. Please wait a few "
+        "minutes before you try again. If you reach out to GitHub Support for help, "
+        f"please include the request ID {headers['x-github-request-id']}.",
+        "documentation_url": SECONDARY_DOC,
+        "status": "403",
+    }
+
+
 def _secondary_refusal(
     state: SandboxState, second: RateDecision, headers: dict[str, str]
 ) -> JSONResponse:
@@ -119,13 +130,7 @@ def _secondary_refusal(
     if wait is None:
         end = _window_end(state, SECONDARY_KEY, second.window_ms)
         wait = max(1, math.ceil(end - time.time()))
-    body = {
-        "message": "You have exceeded a secondary rate limit. Please wait a few "
-        "minutes before you try again. If you reach out to GitHub Support for help, "
-        f"please include the request ID {headers['x-github-request-id']}.",
-        "documentation_url": SECONDARY_DOC,
-        "status": "403",
-    }
+    body = secondary_body(headers)
     extra = {"retry-after": str(wait)} if wait else {}
     return JSONResponse(body, status_code=403, headers={**headers, **extra})
 

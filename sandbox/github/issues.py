@@ -5,12 +5,15 @@ Pages: ``page``/``per_page`` (default 30, silently capped at 100). The ``link`` 
 carries absolute URLs by repository id (``/repositories/{id}/issues?...&page=N``, as GitHub
 does), keeps the caller's parameters and adds ``per_page``, and lists its rels in a seeded
 order that varies from page to page; the last page has no rel="next", a single page no
-``link`` at all.
+``link`` at all. Issues the sandbox's writes created (:mod:`.writes`) are listed with the
+seeded ones, first when newest first; ``creator=`` filters them (and, naming no seeded author,
+leaves only them).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -20,9 +23,19 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from sandbox.common import sandbox_state
-from sandbox.github.data import is_closed, is_pull, issue, labels_of, pull, repo_by_id, repo_id
+from sandbox.github import writes
+from sandbox.github.data import (
+    LOGINS,
+    is_closed,
+    is_pull,
+    issue,
+    labels_of,
+    pull,
+    repo_by_id,
+    repo_id,
+)
 from sandbox.github.http import ISSUES_DOC, NAME, PULLS_DOC, error, gate
-from sandbox.github.listing import descending, issue_segments, pull_segments, select
+from sandbox.github.listing import Segment, descending, issue_segments, pull_segments, select
 from sandbox.state import SandboxState
 
 DEFAULT_PER_PAGE = 30
@@ -57,11 +70,26 @@ class Listing:
     per_page: int
     page: int
     labels: frozenset[str]  # casefolded; the pulls endpoint has no labels filter
+    creator: str | None = None  # casefolded; issues only
 
     def wants(self, n: int) -> bool:
         if self.state != "all" and is_closed(n) != (self.state == "closed"):
             return False
         return self.labels <= {x.casefold() for x in labels_of(n)}
+
+    def wants_written(self, o: dict[str, Any]) -> bool:
+        if self.state != "all" and o["state"] != self.state:
+            return False
+        if self.creator and o["user"]["login"].casefold() != self.creator:
+            return False
+        return self.labels <= {x["name"].casefold() for x in o["labels"]}
+
+    def seeded_pred(self) -> Callable[[int], bool]:
+        """Seeded issues' filter: none match a creator no seeded issue has (the viewer); the
+        sandbox does not evaluate ``creator`` on seeded issues otherwise."""
+        if self.creator and self.creator not in {x.casefold() for x in LOGINS}:
+            return lambda n: False
+        return self.wants
 
 
 def _listing(params: QueryParams, kind: str) -> Listing:
@@ -76,8 +104,14 @@ def _listing(params: QueryParams, kind: str) -> Listing:
     per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
     page = max(1, _int(params.get("page"), 1))
     labels = {x.strip().casefold() for x in params.get("labels", "").split(",") if x.strip()}
+    creator = (params.get("creator") or "").casefold() or None if kind == "issues" else None
     return Listing(
-        wanted_state, direction, per_page, page, frozenset(labels if kind == "issues" else ())
+        wanted_state,
+        direction,
+        per_page,
+        page,
+        frozenset(labels if kind == "issues" else ()),
+        creator,
     )
 
 
@@ -90,10 +124,40 @@ def _records(
     segments = (issue_segments if kind == "issues" else pull_segments)(n_issues, n_pulls)
     if q.direction == "desc":
         segments = descending(segments)
-    numbers, total = select(segments, q.wants, (q.page - 1) * q.per_page, q.per_page)
     if kind == "issues":
-        return [issue(api, full, rid, n, is_pull(n, n_issues, n_pulls)) for n in numbers], total
+        return _issues_page(state, api, (full, rid), segments, q)
+    numbers, total = select(segments, q.wants, (q.page - 1) * q.per_page, q.per_page)
     return [pull(api, full, rid, n) for n in numbers], total
+
+
+def _issues_page(
+    state: SandboxState, api: str, repo: tuple[str, int], segments: list[Segment], q: Listing
+) -> tuple[list[dict[str, Any]], int]:
+    """Written issues (numbered after the seeded ones) and seeded ones in one listing, the
+    written first when newest first; a seeded issue shows its written version if it has one."""
+    (full, rid), offset, size = repo, (q.page - 1) * q.per_page, q.per_page
+    written = writes.listed(state, full, q.wants_written)
+    pred = q.seeded_pred()
+    if q.direction == "desc":
+        head = written[offset : offset + size]
+        numbers, total = select(segments, pred, max(0, offset - len(written)), size - len(head))
+        tail: list[dict[str, Any]] = []
+    else:
+        head = []
+        numbers, total = select(segments, pred, offset, size)
+        start = max(0, offset - total)
+        tail = written[::-1][start : start + size - len(numbers)]
+    n_issues, n_pulls = state.config.volume(f"{NAME}.issues"), state.config.volume(f"{NAME}.pulls")
+    seeded = [
+        _overlay(state, full, n) or issue(api, full, rid, n, is_pull(n, n_issues, n_pulls))
+        for n in numbers
+    ]
+    return head + seeded + tail, total + len(written)
+
+
+def _overlay(state: SandboxState, full: str, n: int) -> dict[str, Any] | None:
+    found = state.writes.get(NAME, writes.oid(full, n))
+    return writes.shown(found) if found is not None else None
 
 
 async def _list(

@@ -2,7 +2,9 @@
 
 There is **no total**: the token is absent and ``isLast`` true on the last page. Without
 ``fields`` only ``id`` is returned; ``maxResults`` is capped at 100 with fields beyond
-id/key (5000 without), silently, as Jira does.
+id/key (5000 without), silently, as Jira does. A JQL with an entity-property clause
+(``issue.property[<key>].<path> = <value>``) is answered from the issues the sandbox's writes
+created (:func:`sandbox.jira.stored.marked`), never from the seeded pages.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sandbox.common import sandbox_state
 from sandbox.jira.data import ISSUE_FIELDS, issue
 from sandbox.jira.http import base_url, error_response, gate, int_param
 from sandbox.jira.jql import Jql, JqlError, matches, nth
+from sandbox.jira.stored import marked, render
 
 DEFAULT_MAX_RESULTS = 50
 MAX_RESULTS = 100  # with fields beyond id/key; Jira returns fewer than asked, silently
@@ -101,12 +104,36 @@ def _wanted(params: dict[str, Any]) -> set[str]:
     return _fields(fields if isinstance(fields, list) else [fields] if fields else [])
 
 
+def _written_page(
+    params: dict[str, Any], jql: str, found: list[dict[str, Any]], headers: dict[str, str]
+) -> Response:
+    """A page of the written issues an entity-property JQL selects (see :mod:`.stored`)."""
+    try:
+        max_results = int_param(params.get("maxResults"), "maxResults", DEFAULT_MAX_RESULTS)
+    except JqlError as exc:
+        return error_response(400, [str(exc)], headers)
+    wanted = _wanted(params)
+    size = min(max(max_results, 1), MAX_RESULTS_IDS if wanted <= {"id", "key"} else MAX_RESULTS)
+    token = params.get("nextPageToken")
+    offset = decode_token(str(token), jql) if token else 0
+    if offset is None:
+        return error_response(400, [BAD_TOKEN], headers)
+    stop = min(len(found), offset + size)
+    body: dict[str, Any] = {"issues": [render(o, wanted) for o in found[offset:stop]]}
+    if stop < len(found):
+        body["nextPageToken"] = encode_token(stop, jql)
+    body["isLast"] = stop >= len(found)
+    return JSONResponse(body, headers=headers)
+
+
 async def _search(request: Request, params: dict[str, Any]) -> Response:
     denied, headers = await gate(request)
     if denied is not None:
         return denied
     jql = str(params.get("jql") or "")
     state = sandbox_state(request)
+    if (written := marked(state, jql)) is not None:
+        return _written_page(params, jql, written, headers)
     try:
         max_results = int_param(params.get("maxResults"), "maxResults", DEFAULT_MAX_RESULTS)
         if max_results < 0:

@@ -1,4 +1,4 @@
-"""Slack Web API double: conversations.history, users.list, oauth.v2.access (rotation).
+"""Slack Web API reads: conversations.history, users.list, oauth.v2.access (rotation).
 
 Slack's dialect: almost every error is HTTP 200 with ``{"ok": false, "error": "<code>"}``
 (auth failures included); the one exception is the rate limit, a 429 with ``Retry-After``
@@ -25,6 +25,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import bearer_token, preamble, sandbox_state, token_call
+from sandbox.slack import posted
 from sandbox.state import Issued, SandboxState, TokenError
 
 NAME = "slack"
@@ -35,7 +36,7 @@ USERS_MAX = 1000
 ACCESS_PREFIX = "xoxe.xoxp-1-"  # rotating user tokens look like this
 REFRESH_PREFIX = "xoxe-1-"
 
-router = APIRouter(prefix=f"/{NAME}", tags=[NAME])
+router = APIRouter()
 
 # The workspace's channels; each holds `volumes["slack.messages.<id>"]` messages, else
 # `volumes["slack.messages"]` (default_volume). Any other id is `channel_not_found`.
@@ -302,10 +303,51 @@ def _bounds(params: dict[str, str], total: int) -> tuple[int, int] | JSONRespons
     return low, high
 
 
+def _posted_page(
+    state: SandboxState, params: dict[str, str], channel: str, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Posted messages inside ``oldest``/``latest``/``cursor`` (already checked by
+    :func:`_bounds`), newest first, at most ``limit``; and the ts (µs) of the next one when more
+    remain (the cursor, an inclusive upper bound like the seeded ``next_ts``)."""
+    oldest, latest = _parse_ts(params.get("oldest")), _parse_ts(params.get("latest"))
+    inclusive = params.get("inclusive", "").lower() in ("1", "true")
+    top = decode_cursor(params["cursor"], "next_ts") if params.get("cursor") else None
+
+    def inside(us: int) -> bool:
+        if isinstance(oldest, int) and (us < oldest or (us == oldest and not inclusive)):
+            return False
+        if isinstance(latest, int) and (us > latest or (us == latest and not inclusive)):
+            return False
+        return top is None or us <= int(top)
+
+    rows = [o for o in posted.listed(state, channel) if inside(int(o["_us"]))]
+    more = int(rows[limit]["_us"]) if len(rows) > limit else None
+    with_metadata = params.get("include_all_metadata", "").lower() in ("1", "true")
+    return [posted.shown(o, with_metadata) for o in rows[:limit]], more
+
+
+def _history(
+    state: SandboxState, params: dict[str, str], channel: str, total: int, limit: int
+) -> dict[str, Any] | JSONResponse:
+    """The page: posted messages first, then seeded ones, newest first."""
+    bounds = _bounds(params, total)
+    if isinstance(bounds, JSONResponse):
+        return bounds
+    low, high = bounds
+    messages, more_posted = _posted_page(state, params, channel, limit)
+    if more_posted is not None:
+        return {"messages": messages, "more": True, "cursor": more_posted}
+    stop = max(low - 1, high - (limit - len(messages)))
+    messages += [message(channel, i) for i in range(high, stop, -1)]
+    return {"messages": messages, "more": stop >= low, "cursor": ts_us(stop)}
+
+
 @router.api_route("/api/conversations.history", methods=["GET", "POST"])
 async def conversations_history(request: Request) -> Response:
     """Newest first; ``limit`` 1..999 (default 100), ``oldest``/``latest`` bounds
-    (exclusive unless ``inclusive``), ``cursor`` from ``response_metadata.next_cursor``."""
+    (exclusive unless ``inclusive``), ``cursor`` from ``response_metadata.next_cursor``;
+    posted messages (:mod:`.posted`) come first, with their ``metadata`` when
+    ``include_all_metadata`` is true."""
     params, refused = await _gate(request)
     if refused is not None:
         return refused
@@ -317,23 +359,22 @@ async def conversations_history(request: Request) -> Response:
     limit = _limit(params.get("limit"), HISTORY_DEFAULT, HISTORY_MAX)
     if limit is None:
         return _invalid("limit", "invalid type for field, expected integer")
-    config = sandbox_state(request).config
+    state = sandbox_state(request)
+    config = state.config
     total = config.volumes.get(f"slack.messages.{channel}", config.volume("slack.messages"))
-    bounds = _bounds(params, total)
-    if isinstance(bounds, JSONResponse):
-        return bounds
-    low, high = bounds
-    stop = max(low - 1, high - limit)
-    more = stop >= low
+    page = _history(state, params, channel, total, limit)
+    if isinstance(page, JSONResponse):
+        return page
+    more = bool(page["more"])
     return _ok(
         {
-            "messages": [message(channel, i) for i in range(high, stop, -1)],
+            "messages": page["messages"],
             "has_more": more,
             "pin_count": 0,
             "channel_actions_ts": None,
             "channel_actions_count": 0,
             "response_metadata": {
-                "next_cursor": encode_cursor("next_ts", str(ts_us(stop))) if more else ""
+                "next_cursor": encode_cursor("next_ts", str(page["cursor"])) if more else ""
             },
         }
     )
