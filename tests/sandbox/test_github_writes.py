@@ -129,7 +129,7 @@ def test_a_create_committed_then_dropped_is_found_by_its_marker(gh):
         e["object_id"] for e in gh.effects("github")
     ]
     per_object = requests.get(f"{gh.url}/github/_sandbox/effects").json()["per_object"]
-    assert per_object == {"acme/widgets#51": {"create": 1, "update": 0}}
+    assert per_object == {"acme/widgets#51": {"create": 1, "update": 0, "noop": 0}}
 
 
 def test_a_comment_committed_then_dropped_is_listed(gh):

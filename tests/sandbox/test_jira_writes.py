@@ -128,7 +128,7 @@ def test_a_create_committed_then_dropped_is_found_by_its_marker(jira):
     found = marked(jira, "job-1:0")
     assert len(found) == 1 and found[0]["key"] == jira.effects("jira")[0]["object_id"]
     per_object = requests.get(f"{jira.url}/jira/_sandbox/effects").json()["per_object"]
-    assert per_object == {found[0]["key"]: {"create": 1, "update": 0}}
+    assert per_object == {found[0]["key"]: {"create": 1, "update": 0, "noop": 0}}
 
 
 def test_a_comment_committed_then_dropped_is_found_by_its_property(jira):

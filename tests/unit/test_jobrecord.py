@@ -32,4 +32,6 @@ def test_a_sparse_hash_decodes_to_zero_counters_none_times_and_a_state():
 
 def test_the_state_enum_owns_terminal():
     assert {s for s in JobState if s.terminal} == TERMINAL
-    assert {s.value for s in TERMINAL} == {"succeeded", "completed_with_errors", "failed", "cancelled"}
+    assert {s.value for s in TERMINAL} == {
+        "succeeded", "completed_with_errors", "failed", "cancelled"
+    }
