@@ -141,13 +141,19 @@ class Workers:
         self.procs: list[Proc] = []
         self.started = 0
 
-    def start(self, concurrency: int = 2, *, kill_at_pop: str | None = None) -> Proc:
+    def start(self, concurrency: int = 2, *, kill_at_pop: str | None = None,
+              kill_at: tuple[str, int] | None = None) -> Proc:
         """A worker process; `kill_at_pop` (a task-id suffix) makes it a solo-pool worker that
-        SIGKILLs itself at the pop of that message (tests/integration/popkill_worker.py)."""
+        SIGKILLs itself at the pop of that message (tests/integration/popkill_worker.py),
+        `kill_at` (point, operation) one that dies at a point of a write operation
+        (tests/integration/killpoint_worker.py)."""
         self.started += 1
         name = f"worker{self.started}"
         opts = ["--loglevel=INFO", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"]
-        if kill_at_pop is None:
+        if kill_at is not None:
+            argv = [sys.executable, "tests/integration/killpoint_worker.py", kill_at[0],
+                    str(kill_at[1]), *opts, "--pool=solo"]
+        elif kill_at_pop is None:
             argv = [sys.executable, "-m", "celery", "-A", "app.celery", "worker", *opts,
                     f"--concurrency={concurrency}"]
         else:

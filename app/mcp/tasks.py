@@ -8,7 +8,9 @@ found, exactly like a missing one.
 
 Job state → task status: `queued`, `running`, `waiting_rate_limit`, `waiting_vendor` and
 `needs_reauth` → `working` (the `statusMessage` says which, and until when); `succeeded` →
-`completed` (`result`: the CallToolResult whose text is the result body); `failed` →
+`completed` (`result`: the CallToolResult whose text is the result body);
+`completed_with_errors` (a write whose vendor rejected some records) → `completed` with the
+result body as an `isError` result, so a model never reads it as plain success; `failed` →
 `completed` with an `isError` result carrying the job's error (SEP-2663 keeps the task status
 `failed` for protocol faults: a tool that failed is the same `isError` result a live
 `tools/call` returns); `cancelled` → `cancelled`. toolqueue never asks for input, so
@@ -101,9 +103,9 @@ def _status(job: dict[str, Any]) -> tuple[str, str]:
     if state == "succeeded":
         more = "; truncated: the result carries a `continuation`" if job["truncated"] else ""
         return "completed", f"succeeded: {progress['records']} records{more}"
-    if state == "failed":
+    if state in ("failed", "completed_with_errors"):
         err = job.get("error") or {}
-        return "completed", f"failed: {err.get('code')}: {err.get('message')}"
+        return "completed", f"{state}: {err.get('code')}: {err.get('message')}"
     if state == "cancelled":
         return "cancelled", "cancelled"
     messages = {
@@ -129,9 +131,11 @@ def _poll_ms(job: dict[str, Any]) -> int:
 async def detailed(tenant: str, job: dict[str, Any]) -> dict[str, Any]:
     """A `tasks/get` answer: the Task plus its `result` or `error` once the job ended."""
     out = task(job)
-    if job["status"] == "succeeded":
+    # a write's result lists every record's outcome: the rejected ones' reasons included
+    if job["status"] == "succeeded" or (job["status"] in TERMINAL and job.get("writes")):
         body = await calls.run_sync(jobs.result, tenant, job["job_id"])
-        out["result"] = calls.text_result(body).model_dump(
+        failed = job["status"] != "succeeded"
+        out["result"] = calls.text_result(body, error=failed).model_dump(
             by_alias=True, mode="json", exclude_none=True
         )
     elif job["status"] == "failed":

@@ -408,7 +408,7 @@ def brief(tenant_id: str, job_id: str) -> dict[str, Any]:
     out["reason"] = (last.get("reason") or "")[:300]
     if last.get("count"):
         out["reason_count"] = last["count"]
-    for key in ("continuation", "error"):
+    for key in ("continuation", "error", "writes"):
         if key in full:
             out[key] = full[key]
     out["history_total"] = full["history_total"]
@@ -444,6 +444,8 @@ def view(job: JobRecord, job_id: str, history_view: int = HISTORY_VIEW) -> dict[
         out["continuation"] = job["continuation"]
     if job.get("error"):
         out["error"] = job["error"]
+    if job.get("writes"):
+        out["writes"] = job["writes"]
     if job.get("callback_url"):
         out["callback_url"] = job["callback_url"]
     return out
