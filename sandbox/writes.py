@@ -82,6 +82,7 @@ class WriteStore:
         self.effects: dict[str, list[Effect]] = {}
         self.keys: dict[tuple[str, str], Saved] = {}
         self.created: dict[str, int] = {}  # vendor -> objects created so far
+        self.natural: dict[tuple[str, str], str] = {}  # (vendor, natural key) -> object id
 
     def claim(
         self, vendor: str, key: str, endpoint: str, fingerprint: str, ttl_s: float | None
@@ -137,14 +138,26 @@ class WriteStore:
                 if v == vendor and o.get(name) == value
             ]
 
+    def by_natural(self, vendor: str, natural: str) -> dict[str, Any] | None:
+        with self.lock:
+            oid = self.natural.get((vendor, natural))
+            found = self.objects.get((vendor, oid)) if oid is not None else None
+        return dict(found) if found is not None else None
+
     def select(self, vendor: str, match: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         """Every stored object of ``vendor`` that ``match`` accepts (a natural-key lookup)."""
         with self.lock:
             return [dict(o) for (v, _), o in self.objects.items() if v == vendor and match(o)]
 
-    def commit(self, vendor: str, obj: dict[str, Any], effect: Effect) -> None:
+    def commit(
+        self, vendor: str, obj: dict[str, Any], effect: Effect, natural: str | None = None
+    ) -> None:
+        """Apply ``obj``; ``natural``: a unique key it is found by (an email), so a look-up
+        stays a dict access however many objects a benchmark writes."""
         with self.lock:
             self.objects[(vendor, effect.object_id)] = dict(obj)
+            if natural is not None:
+                self.natural[(vendor, natural)] = effect.object_id
             self.effects.setdefault(vendor, []).append(effect)
 
     def effect_list(self, vendor: str) -> list[dict[str, Any]]:

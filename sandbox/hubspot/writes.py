@@ -82,11 +82,9 @@ def _problems(properties: Any) -> list[dict[str, Any]]:
 def _by_email(request: Request, email: str) -> dict[str, Any] | None:
     """The live contact holding ``email``: a written one, else a seeded one, else None."""
     state = sandbox_state(request)
-    found = state.writes.select(
-        NAME, lambda o: not o["archived"] and o["properties"].get("email") == email
-    )
-    if found:
-        return found[0]
+    found = state.writes.by_natural(NAME, email)
+    if found is not None and not found["archived"] and found["properties"].get("email") == email:
+        return found
     m = SEEDED_EMAIL.search(email)
     i = int(m.group(1)) if m else 0
     if 1 <= i <= state.config.volume(f"{NAME}.contacts"):
@@ -116,7 +114,7 @@ def _write_contact(
     kind = change_kind(None if current is None else current["properties"], properties)
     if current is not None and kind == "noop":
         effect = Effect(kind, current["id"], None, dict(properties), time.time())
-        writes.commit(NAME, current, effect)
+        writes.commit(NAME, current, effect, current["properties"].get("email"))
         return current
     if current is None:
         cid = str(CREATED_BASE + writes.next_number(NAME))
@@ -124,7 +122,8 @@ def _write_contact(
         current = {"id": cid, "properties": base, "createdAt": now, "archived": False}
     props = {**current["properties"], **properties, "lastmodifieddate": now}
     obj = {**current, "properties": props, "updatedAt": now}
-    writes.commit(NAME, obj, Effect(kind, obj["id"], None, dict(properties), time.time()))
+    effect = Effect(kind, obj["id"], None, dict(properties), time.time())
+    writes.commit(NAME, obj, effect, props.get("email"))
     return obj
 
 
