@@ -3,8 +3,10 @@
 The shape extends the motivating article's (`name`, `resource`, `method`, `query` with
 `{{args.x}}`, `recurse` with `if` and `config.query`) with what a real spec needs: the
 vendor (base URL, token URL, auth placement, error fields, rate-limit dialect), the records
-path (JMESPath), a named pagination dialect and argument declarations. A bad spec is refused
-at load with the file and field named.
+path (JMESPath), a named pagination dialect and argument declarations, and `writes`: write
+tools (method, path and body templates, the retry-safety mechanism, how the answer names the
+object; run by `connectors.specwrites`). A bad spec is refused at load with the file and field
+named.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from connectors import pagination as p
 from connectors.base import RatePolicy, Tool, Vendor
 from connectors.resource import Resource
+from connectors.specwrites import DeclaredWrite, Lookup
 from connectors.templates import check
+from connectors.writes import Mechanism, Write, one
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,3}$")
 ARG_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
@@ -36,7 +40,7 @@ class _Strict(BaseModel):
 
 
 class ArgSpec(_Strict):
-    type: Literal["string", "integer", "number", "boolean", "array"]
+    type: Literal["string", "integer", "number", "boolean", "array", "object"]
     description: str = ""
     required: bool = False
     default: Any = None
@@ -100,6 +104,41 @@ class ResourceSpec(_Strict):
     persist: bool | None = None  # accepted for the article's shape; spools are always used
 
 
+class ResultSpec(_Strict):
+    """How a write's answer names the object: its vendor id (JMESPath) and what happened."""
+
+    id: str = Field(min_length=1)
+    status: Literal["created", "updated"]
+
+
+class FindSpec(_Strict):
+    """A GET whose answer lists the operation's effect if it happened (`records` non-empty)."""
+
+    path: str
+    query: dict[str, Any] = Field(default_factory=dict)
+    records: str = Field(min_length=1)
+    id: str = "id"
+
+
+class WriteSpec(_Strict):
+    """One write tool: one request per job, made safe to resend by `mechanism`."""
+
+    name: str
+    description: str = Field(min_length=1)
+    args: dict[str, ArgSpec] = Field(default_factory=dict)
+    method: Literal["POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    body: Any = None
+    encoding: Literal["json", "form"] = "json"
+    mechanism: Mechanism
+    key_header: str = Field("", pattern=r"^([A-Za-z][A-Za-z0-9-]*)?$")
+    key_error: str = ""  # the vendor's error code for a refused key (409: still executing)
+    result: ResultSpec
+    find: FindSpec | None = None
+    destructive: bool = False
+    idempotent: bool | None = None  # default: an absolute or upsert write is
+
+
 class BudgetSpec(_Strict):
     """The vendor's documented per-account request budget (seeds the shared budget)."""
 
@@ -123,6 +162,7 @@ class VendorSpec(_Strict):
 class SpecFile(_Strict):
     vendor: VendorSpec | None = None
     resources: list[ResourceSpec] = Field(default_factory=list)
+    writes: list[WriteSpec] = Field(default_factory=list)
 
 
 def error_classifier(code_path: str, message_path: str) -> Any:
@@ -163,6 +203,7 @@ def load_file(path: Path) -> tuple[Vendor | None, list[Tool]]:
         isinstance(raw, dict)
         and "resources" not in raw
         and "vendor" not in raw
+        and "writes" not in raw
         or (isinstance(raw, dict) and isinstance(raw.get("vendor"), str))
     ):
         raw = {"resources": [raw]}  # a single resource in the article's shape
@@ -189,6 +230,8 @@ def load_file(path: Path) -> tuple[Vendor | None, list[Tool]]:
     for i, res in enumerate(spec.resources):
         where = f"{path}: resources[{i}]"
         tools.append(_resource(res, spec.vendor.name if spec.vendor else "", where).tool())
+    for i, ws in enumerate(spec.writes):
+        tools.append(_write_tool(ws, f"{path}: writes[{i}]"))
     return vendor, tools
 
 
@@ -206,14 +249,7 @@ def _resource(res: ResourceSpec, vendor: str, where: str) -> Resource:
     where = f"{where} ({name})"
     for field_name, expr in [("records", res.records), ("record_id", res.record_id)]:
         _jmes(expr, where, field_name)
-    problems = check([res.path, res.query, res.body], {"args"})
-    for ref in re.findall(
-        r"\{\{\s*args\.([A-Za-z_]\w*)", json.dumps([res.path, res.query, res.body])
-    ):
-        if ref not in res.args:
-            problems.append(f"`args.{ref}` is used but not declared in `args`")
-    if problems:
-        raise SpecError(f"{where}: field `path/query/body`: {problems[0]}")
+    _templates([res.path, res.query, res.body], {"args"}, res.args, where, "path/query/body")
     if res.pagination and res.recurse:
         raise SpecError(f"{where}: give `pagination` or `recurse`, not both")
     dialect: p.Dialect = p.NoPages()
@@ -236,6 +272,66 @@ def _resource(res: ResourceSpec, vendor: str, where: str) -> Resource:
         paginate=dialect,
         record_id=res.record_id,
     )
+
+
+def _templates(
+    templates: Any, roots: set[str], args: dict[str, ArgSpec], where: str, field_name: str
+) -> None:
+    """Refuse a malformed placeholder, a root not in `roots`, or an undeclared `args.x`."""
+    problems = check(templates, roots)
+    for ref in re.findall(r"\{\{\s*args\.([A-Za-z_]\w*)", json.dumps(templates)):
+        if ref not in args:
+            problems.append(f"`args.{ref}` is used but not declared in `args`")
+    if problems:
+        raise SpecError(f"{where}: field `{field_name}`: {problems[0]}")
+
+
+def _write_tool(ws: WriteSpec, where: str) -> Tool:
+    """A `writes` entry as a write tool; refusals name the entry and the field."""
+    if not TOOL_NAME.match(ws.name):
+        raise SpecError(
+            f"{where}: field `name`: {ws.name!r} is not of the form vendor.resource.action"
+        )
+    where = f"{where} ({ws.name})"
+    roots = {"args", "op"}
+    _templates([ws.path, ws.body], roots, ws.args, where, "path/body")
+    _jmes(ws.result.id, where, "result.id")
+    _check_mechanism(ws, where)
+    lookup = None
+    if ws.find:
+        _templates([ws.find.path, ws.find.query], roots, ws.args, where, "find")
+        _jmes(ws.find.records, where, "find.records")
+        _jmes(ws.find.id, where, "find.id")
+        lookup = Lookup(ws.find.path, ws.find.query, ws.find.records, ws.find.id)
+    declared = DeclaredWrite(
+        **ws.model_dump(include={"method", "path", "body", "encoding", "key_header", "key_error"}),
+        tool=ws.name, id=ws.result.id, status=ws.result.status, find_spec=lookup,
+    )
+    repeat_safe = ws.mechanism in (Mechanism.ABSOLUTE, Mechanism.UPSERT)
+    return Tool(
+        name=ws.name,
+        description=ws.description,
+        args=_args_model(ws.name, ws.args),
+        read_only=False,
+        destructive=ws.destructive,
+        idempotent=repeat_safe if ws.idempotent is None else ws.idempotent,
+        write=Write(ws.mechanism, one, declared.send, declared.find if ws.find else None),
+    )
+
+
+def _check_mechanism(ws: WriteSpec, where: str) -> None:
+    """What each mechanism needs: a key header, a lookup; `none` takes neither."""
+    if ws.mechanism is Mechanism.KEY and not ws.key_header:
+        raise SpecError(f"{where}: field `key_header` is required for idempotency_key")
+    if ws.mechanism is Mechanism.MARKER and ws.find is None:
+        raise SpecError(f"{where}: field `find` is required for marker")
+    if ws.mechanism is Mechanism.NONE and (ws.key_header or ws.find):
+        raise SpecError(
+            f"{where}: field `mechanism`: none takes no `key_header` or `find` "
+            "(with either, declare idempotency_key or marker)"
+        )
+    if ws.key_error and not ws.key_header:
+        raise SpecError(f"{where}: field `key_error` needs `key_header`")
 
 
 def _dialect(spec: PaginationSpec, where: str) -> p.Dialect:
@@ -296,6 +392,8 @@ def _args_model(name: str, args: dict[str, ArgSpec]) -> type[BaseModel]:
         typ: Any = ARG_TYPES.get(spec.type, Any)
         if spec.type == "array":
             typ = ARRAY_TYPES[spec.items]
+        if spec.type == "object":
+            typ = dict[str, str]
         if spec.enum:
             typ = Literal[tuple(spec.enum)]
         default = ... if spec.required else spec.default

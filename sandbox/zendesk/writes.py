@@ -9,7 +9,9 @@ given idempotency key". Keys live ``idempotency_ttl_s`` (live config; Zendesk: 2
 that a resend creates a second ticket, which is why a client sets ``external_id`` on create and
 looks it up (``GET /api/v2/tickets?external_id=…``). Sandbox choices where Zendesk documents
 nothing: the same key while its first request still executes → 409 ``IdempotentRequestError``;
-updates ignore the key; a body without a ``ticket`` object → 400 ``InvalidValue``.
+updates ignore the key; a body without a ``ticket`` object → 400 ``InvalidValue``; an update
+with no comment that changes no field is a ``noop`` effect (so a resent absolute update counts
+once), one with a comment always an ``update`` (the thread grows).
 
 Faults as for Stripe (:mod:`sandbox.stripe.writes`): ``fail_before_commit_next`` (503, nothing
 written), ``drop_after_commit_next`` / ``drop_after_commit_rate``, ``write_latency_ms``.
@@ -27,7 +29,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import sandbox_state
-from sandbox.writes import Effect, delivered, effects_body, hold
+from sandbox.writes import Effect, EffectKind, change_kind, delivered, effects_body, hold
 from sandbox.zendesk.reads import (
     NAME,
     PRIORITIES,
@@ -98,11 +100,11 @@ def _stored(request: Request, ticket_id: int) -> dict[str, Any] | None:
     return None
 
 
-def _commit(request: Request, obj: dict[str, Any], kind: str, fields: dict[str, Any]) -> None:
+def _commit(
+    request: Request, obj: dict[str, Any], kind: EffectKind, fields: dict[str, Any]
+) -> None:
     key = request.headers.get("idempotency-key") or None
-    effect = Effect(
-        "create" if kind == "create" else "update", str(obj["id"]), key, fields, time.time()
-    )
+    effect = Effect(kind, str(obj["id"]), key, fields, time.time())
     sandbox_state(request).writes.commit(NAME, obj, effect)
 
 
@@ -200,7 +202,8 @@ async def update_ticket(request: Request, raw_id: str) -> Response:
         if current is None:
             return 404, {"error": "RecordNotFound", "description": "Not found"}, False
         obj = _apply(current, fields)
-        _commit(request, obj, "update", fields)
+        kind = "update" if "comment" in fields else change_kind(current, fields)
+        _commit(request, obj, kind, fields)
         return 200, {"ticket": obj}, True
 
     return await _write(request, False, execute)

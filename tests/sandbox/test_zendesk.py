@@ -375,3 +375,15 @@ def test_update_changes_a_ticket_and_a_missing_one_is_a_404(zendesk_live):
     assert missing.status_code == 404 and missing.json()["error"] == "RecordNotFound"
     effects = zendesk_live.effects("zendesk")
     assert [(e["kind"], e["object_id"]) for e in effects] == [("update", "5")]
+
+
+def test_a_repeated_update_is_a_noop_a_repeated_comment_is_not(zendesk_live):
+    url = f"{zendesk_live.url}{CREATE}/6"
+    for _ in range(2):
+        put = requests.put(url, json={"ticket": {"priority": "low"}}, headers=zendesk_live.h)
+        assert put.status_code == 200, put.text
+    for _ in range(2):
+        note = {"ticket": {"comment": {"body": "Again.", "public": False}}}
+        assert requests.put(url, json=note, headers=zendesk_live.h).status_code == 200
+    kinds = [e["kind"] for e in zendesk_live.effects("zendesk")]
+    assert kinds == ["update", "noop", "update", "update"]
