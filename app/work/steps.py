@@ -171,10 +171,9 @@ class Step:
             url_guard=partial(check_public_url, field="download_url"),
             time_zone=account.get("time_zone"),
         )
-        args = tool.args.model_validate(job["args"])
         if tool.write is not None:
-            return WriteLoop(self, tool, http, args).run()
-        return PageLoop(self, tool, http, args).run()
+            return WriteLoop(self, tool, http, job["args"]).run()
+        return PageLoop(self, tool, http, tool.args.model_validate(job["args"])).run()
 
     def finish_truncated(self, cursor: dict[str, Any], reason: str = "") -> None:
         job = self.job

@@ -19,6 +19,7 @@ mark before the step hands over, so they never make an operation uncertain.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -67,14 +68,36 @@ class Summary:
         }
 
 
+_PLANS: OrderedDict[str, list[Operation]] = OrderedDict()
+PLANS_KEPT = 16
+
+
+def planned(job_id: str, tool: Tool, args: dict[str, Any]) -> list[Operation]:
+    """The job's operations, each with its key. A job's arguments never change, and a job
+    paced by its budget runs many short steps: validating and planning 10,000 records again
+    for each (~80 ms) would be most of the step, so the last few jobs' plans are kept."""
+    ops = _PLANS.get(job_id)
+    if ops is None:
+        assert tool.write is not None
+        plan = tool.write.plan(tool.args.model_validate(args))
+        ops = [replace(op, key=f"{job_id}.{op.index}") for op in plan]
+        _PLANS[job_id] = ops
+        if len(_PLANS) > PLANS_KEPT:
+            _PLANS.popitem(last=False)
+    _PLANS.move_to_end(job_id)
+    return ops
+
+
 class WriteLoop:
     """Up to `pages_per_step` operations (or `step_budget_s`) of one write step."""
 
-    def __init__(self, step: StepContext, tool: Tool, http: VendorHttp, args: Any) -> None:
+    def __init__(
+        self, step: StepContext, tool: Tool, http: VendorHttp, args: dict[str, Any]
+    ) -> None:
         assert tool.write is not None
         self.step, self.tool, self.w, self.http = step, tool, tool.write, http
         self.job = step.job
-        self.ops = [replace(op, key=f"{step.id}.{op.index}") for op in self.w.plan(args)]
+        self.ops = planned(step.id, tool, args)
         cursor = self.job["cursor"] or {"op": 0, "sent": False}
         self.op, self.sent = int(cursor.get("op", 0)), bool(cursor.get("sent"))
         self.summary = Summary.of(self.job.get("writes"), self.ops)

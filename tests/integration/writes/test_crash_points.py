@@ -32,7 +32,8 @@ def hubspot_args(tag: str) -> dict[str, Any]:
 
 
 CASES = {
-    "upsert": Case("hubspot.contacts.upsert", "hubspot", hubspot_args, op=1, records=150, upsert=True),
+    "upsert": Case("hubspot.contacts.upsert", "hubspot", hubspot_args, op=1, records=150,
+                   upsert=True),
 }
 POINTS = ("before_send", "after_commit", "after_record")
 
