@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors import ratelimit
+from connectors import ratelimit, salesforce_writes
 from connectors.base import Cursor, Http, Page, Record, Tool, Vendor
 from connectors.errors import VendorError
 from connectors.pagination import NextUrl, PageRequest
@@ -178,5 +178,6 @@ VENDOR = Vendor(
     token_url="/services/oauth2/token",  # served by every instance / My Domain
     classify=classify,
     rate_limit="salesforce",
-    tools=(query, bulk_query),
+    tools=(query, bulk_query, *salesforce_writes.TOOLS),
+    extra=salesforce_writes.EXTRA,  # bulk_threshold: TOOLQUEUE_SALESFORCE_BULK_THRESHOLD
 )

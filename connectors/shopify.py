@@ -28,6 +28,7 @@ import orjson
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connectors import shopify_writes
 from connectors.base import Cursor, Http, Page, Record, Tool, Vendor
 from connectors.errors import ConnectorError, VendorError
 from connectors.pagination import GraphQLPageInfo, LinkHeader, PageRequest, search
@@ -508,5 +509,11 @@ VENDOR = Vendor(
     auth_format="{token}",
     rate_limit="shopify",
     limits_in_body=True,  # GraphQL answers THROTTLED inside an HTTP 200
-    tools=(customers_list.tool(), orders_list.tool(), graphql_query, bulk_query),
+    tools=(
+        customers_list.tool(),
+        orders_list.tool(),
+        graphql_query,
+        bulk_query,
+        *shopify_writes.TOOLS,
+    ),
 )

@@ -40,6 +40,8 @@ class Operation:
     index: int
     items: tuple[tuple[int, Any], ...]
     key: str = ""  # set by the runner: "<job id>.<index>", the same on every attempt
+    # set by the runner: the vendor job an earlier step's `send` started (`Pending.ref`)
+    pending: dict[str, Any] | None = None
 
     @property
     def payloads(self) -> list[Any]:
@@ -95,6 +97,17 @@ def one(args: Any) -> list[Operation]:
 def marker(key: str) -> str:
     """The hidden text a marker vendor's object carries (a GitHub body, say)."""
     return f"<!-- toolqueue:op={key} -->"
+
+
+class Pending(Exception):  # noqa: N818 - a signal, not a failure
+    """Raised by `send`: the vendor accepted the operation and works on it asynchronously
+    (a Bulk API ingest job). The runner saves `ref` with the job's cursor and calls `send`
+    again after `wait_s` with `op.pending = ref`, without a worker waiting meanwhile: `send`
+    then polls the same vendor job (raising `Pending` again while it runs)."""
+
+    def __init__(self, ref: dict[str, Any], wait_s: float, note: str = "") -> None:
+        super().__init__(note or "the vendor is still working")
+        self.ref, self.wait_s, self.note = ref, wait_s, note
 
 
 Send = Callable[[Any, Operation], list[ItemResult]]

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="An async vendor job whose end a webhook announces is polled after this "
         "long anyway, should the webhook never come (accounts may override it)",
     )
+    salesforce_bulk_threshold: int = Field(
+        2000,
+        ge=1,
+        description="salesforce.records.upsert: a job of more records than this goes through "
+        "Bulk API 2.0 ingest instead of sObject Collections (a call's `bulk_threshold` wins)",
+    )
     public_url: str | None = Field(
         None,
         description="The API's public base URL (as vendors call it), for signatures over the "

@@ -14,6 +14,12 @@ therefore never repeats an effect and never loses an outcome:
 
 Refusals that prove nothing was applied (a 429, the account's own budget, a 401) clear the
 mark before the step hands over, so they never make an operation uncertain.
+
+An operation the vendor runs asynchronously (a Salesforce Bulk API ingest job) raises
+`connectors.writes.Pending` from `send`: its vendor job's ref is saved in the cursor
+(`{"op": k, "sent": true, "vendor": ref, "resent": bool}`) and the job waits in `waiting_vendor`
+(`app.work.vendorwait`, no worker sleeping); the next step calls `send` again with
+`op.pending = ref`, which polls that same vendor job: it is not uncertain, only unfinished.
 """
 
 from __future__ import annotations
@@ -25,13 +31,14 @@ from typing import Any
 
 from app.kernel.states import JobState
 from app.store import spool
+from app.work import vendorwait
 from app.work.context import StepContext
 from app.work.pages import Outcome
 from app.work.progress import packer_for
-from connectors.base import Tool
+from connectors.base import Page, Tool
 from connectors.errors import AuthRejected, ConnectorError, RateLimited, Unauthorized, VendorError
 from connectors.http import VendorHttp
-from connectors.writes import ItemResult, Mechanism, Operation, rejected_all
+from connectors.writes import ItemResult, Mechanism, Operation, Pending, rejected_all
 
 COUNTS = ("created", "updated", "unchanged", "deleted", "rejected")
 
@@ -100,6 +107,8 @@ class WriteLoop:
         self.ops = planned(step.id, tool, args)
         cursor = self.job["cursor"] or {"op": 0, "sent": False}
         self.op, self.sent = int(cursor.get("op", 0)), bool(cursor.get("sent"))
+        self.pending: dict[str, Any] | None = cursor.get("vendor")  # a vendor job under way
+        self.resent = bool(cursor.get("resent"))  # that job is an uncertain operation's resend
         self.summary = Summary.of(self.job.get("writes"), self.ops)
         self.packer = packer_for(self.job, step.settings.block_limit)
 
@@ -120,13 +129,27 @@ class WriteLoop:
         """Settle or send one operation and commit its outcome; False if the step lost the
         job (cancelled, or another worker took over)."""
         op = self.ops[self.op]
-        uncertain = self.sent
-        results = self.settle(op) if uncertain else None
-        if results is None:
-            if not uncertain and not self.mark(True):
-                return False
-            results = self.send(op)
+        if self.pending is not None:  # sent, and the vendor said it is working on it
+            op, uncertain, results = replace(op, pending=self.pending), self.resent, None
+        else:
+            uncertain = self.sent
+            results = self.settle(op) if uncertain else None
+        try:
+            if results is None:
+                if not self.sent and not self.mark(True):
+                    return False
+                results = self.send(op)
+        except Pending as still:
+            self.wait_vendor(still, resent=uncertain)
+            return False
         return self.record(op, results, reconciled=uncertain)
+
+    def wait_vendor(self, still: Pending, *, resent: bool) -> None:
+        """Save the vendor job's ref with the cursor, then look again later without a worker."""
+        cursor = {"op": self.op, "sent": True, "vendor": still.ref, "resent": resent}
+        if self.step.write({"cursor": cursor}):
+            page = Page([], None, wait_s=still.wait_s, note=still.note)
+            vendorwait.wait(self.step, page, still.wait_s)
 
     def settle(self, op: Operation) -> list[ItemResult] | None:
         """An uncertain operation: its results if the vendor shows it happened, None when
@@ -155,7 +178,8 @@ class WriteLoop:
                 return rejected_all(op, exc)
             raise
         except (RateLimited, AuthRejected):
-            self.mark(False)
+            if op.pending is None:  # a refused poll keeps the vendor job's ref
+                self.mark(False)
             raise
 
     def mark(self, sent: bool) -> bool:
@@ -194,7 +218,7 @@ class WriteLoop:
         self.job.update(fields)  # type: ignore[typeddict-item]
         for r in results:
             self.step.tally.add("write_outcomes", {"outcome": r.status})
-        self.op, self.sent = self.op + 1, False
+        self.op, self.sent, self.pending = self.op + 1, False, None
         return True
 
     def end(self) -> None:

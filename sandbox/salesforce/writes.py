@@ -11,16 +11,22 @@
   record. ``allOrNone`` true and any record rejected → nothing written, every other record
   answers ``ALL_OR_NONE_OPERATION_ROLLED_BACK``.
 
+- ``PATCH /services/data/vXX.X/sobjects/{SObject}/{id}`` with a field map → 204, no body
+  (a field the sObject lacks → 400 ``INVALID_FIELD``); ``DELETE`` the same path → 204 (to the
+  recycle bin, effect ``delete``). An unknown id → 404 ``NOT_FOUND``; a deleted one → 404
+  ``ENTITY_IS_DELETED`` (so a second delete after a lost answer says it was done).
+
 Upsert is safe to resend: the external id finds the record the first try made. Sandbox choices:
-sObjects ``Contact`` and ``Account``; an external id field is any custom field (``…__c``); a
-field that is neither a standard one of the sObject nor custom is ``INVALID_FIELD``; a record
-without its external id value is ``MISSING_ARGUMENT``; one value twice in a collection is
-``DUPLICATE_EXTERNAL_ID`` for both. Faults as for Stripe (:mod:`sandbox.stripe.writes`):
-``fail_before_commit_next`` (500 ``UNKNOWN_EXCEPTION``, nothing written),
-``drop_after_commit_next`` / ``drop_after_commit_rate`` (all committed, then the answer cut),
-``write_latency_ms``. An upsert whose fields all hold their values already is a ``noop``
-effect (:func:`sandbox.writes.change_kind`). Written records are not added to SOQL results;
-Bulk API 2.0 ingest jobs (:mod:`.ingest`) write the same store through :func:`upsert`.
+sObjects ``Contact`` and ``Account``; update and delete know only records written here (not the
+seeded SOQL volume), and an upsert does not find a deleted record (it creates anew); an external id
+field is any custom field (``…__c``); a field that is neither a standard one of the sObject nor
+custom is ``INVALID_FIELD``; a record without its external id value is ``MISSING_ARGUMENT``; one
+value twice in a collection is ``DUPLICATE_EXTERNAL_ID`` for both. Faults as for Stripe
+(:mod:`sandbox.stripe.writes`): ``fail_before_commit_next`` (500 ``UNKNOWN_EXCEPTION``, nothing
+written), ``drop_after_commit_next`` / ``drop_after_commit_rate`` (all committed, then the answer
+cut), ``write_latency_ms``. An upsert whose fields all hold their values already is a ``noop``
+effect (:func:`sandbox.writes.change_kind`). Written records are not added to SOQL results; Bulk
+API 2.0 ingest jobs (:mod:`.ingest`) write the same store through :func:`upsert`.
 """
 
 from __future__ import annotations
@@ -75,7 +81,12 @@ def _field_errors(sobject: str, record: dict[str, Any]) -> list[dict[str, Any]]:
 
 def existing(request: Request, sobject: str, ext_field: str, value: Any) -> dict[str, Any] | None:
     found = sandbox_state(request).writes.select(
-        NAME, lambda o: o["attributes"]["type"] == sobject and o.get(ext_field) == value
+        NAME,
+        lambda o: (
+            o["attributes"]["type"] == sobject
+            and o.get(ext_field) == value
+            and not o.get("IsDeleted")
+        ),
     )
     return found[0] if found else None
 
@@ -210,6 +221,52 @@ async def upsert_collection(
         if not ext_field.endswith("__c"):
             return _ext_field_missing(ext_field)
         return _collection(request, sobject, ext_field, body)
+
+    return await _write(request, version, sobject, execute)
+
+
+# ---- one record by id: update, delete --------------------------------------------------------
+
+
+def _by_id(request: Request, sobject: str, record_id: str) -> dict[str, Any] | Outcome:
+    """The record, or the 404 Salesforce answers for an unknown or deleted id."""
+    found = sandbox_state(request).writes.get(NAME, record_id)
+    if found is None or found["attributes"]["type"] != sobject:
+        message = "The requested resource does not exist"
+        return 404, [{"errorCode": "NOT_FOUND", "message": message}], False
+    if found.get("IsDeleted"):
+        return 404, [{"errorCode": "ENTITY_IS_DELETED", "message": "entity is deleted"}], False
+    return found
+
+
+@router.patch("/services/data/{version}/sobjects/{sobject}/{record_id}")
+async def update_one(request: Request, version: str, sobject: str, record_id: str) -> Response:
+    def execute(body: Any, headers: dict[str, str]) -> Outcome:
+        current = _by_id(request, sobject, record_id)
+        if isinstance(current, tuple):
+            return current
+        if not isinstance(body, dict):
+            return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "Expected an object"}], False
+        fields = {k: v for k, v in body.items() if k != "attributes"}
+        if errs := _field_errors(sobject, fields):
+            return 400, [_as_rest(e) for e in errs], False
+        obj = {**current, **fields}
+        effect = Effect(change_kind(current, fields), record_id, None, fields, time.time())
+        sandbox_state(request).writes.commit(NAME, obj, effect)
+        return 204, None, True
+
+    return await _write(request, version, sobject, execute)
+
+
+@router.delete("/services/data/{version}/sobjects/{sobject}/{record_id}")
+async def delete_one(request: Request, version: str, sobject: str, record_id: str) -> Response:
+    def execute(_body: Any, _headers: dict[str, str]) -> Outcome:
+        current = _by_id(request, sobject, record_id)
+        if isinstance(current, tuple):
+            return current
+        effect = Effect("delete", record_id, None, {}, time.time())
+        sandbox_state(request).writes.commit(NAME, {**current, "IsDeleted": True}, effect)
+        return 204, None, True
 
     return await _write(request, version, sobject, execute)
 

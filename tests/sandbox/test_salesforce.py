@@ -340,3 +340,26 @@ def test_a_failure_before_commit_is_a_500_with_no_effect(sf_live):
     assert resp.status_code == 500 and resp.json()[0]["errorCode"] == "UNKNOWN_EXCEPTION"
     assert sf_live.effects("salesforce") == []
     assert patch(sf_live, "/sobjects/Contact/Ext_Id__c/F-1", {"LastName": "F"}).status_code == 201
+
+
+def test_update_and_delete_by_id_with_their_404s(sf_live):
+    created = patch(sf_live, "/sobjects/Contact/Ext_Id__c/U-1", {"LastName": "Hopper"}).json()
+    rid = created["id"]
+    upd = patch(sf_live, f"/sobjects/Contact/{rid}", {"FirstName": "Grace"})
+    assert upd.status_code == 204 and upd.content == b""
+    same = patch(sf_live, f"/sobjects/Contact/{rid}", {"FirstName": "Grace"})
+    assert same.status_code == 204
+    bad = patch(sf_live, f"/sobjects/Contact/{rid}", {"Colour": "red"})
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
+    unknown = patch(sf_live, "/sobjects/Contact/003000000000000AAA", {"FirstName": "X"})
+    assert unknown.status_code == 404 and unknown.json()[0]["errorCode"] == "NOT_FOUND"
+    url = f"{sf_live.url}{DATA}/sobjects/Contact/{rid}"
+    gone = requests.delete(url, headers=sf_live.h, timeout=5)
+    assert gone.status_code == 204
+    again = requests.delete(url, headers=sf_live.h, timeout=5)
+    assert again.status_code == 404 and again.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
+    assert patch(sf_live, f"/sobjects/Contact/{rid}", {"FirstName": "Y"}).status_code == 404
+    kinds = [(e["kind"], e["object_id"]) for e in sf_live.effects("salesforce")]
+    assert kinds == [("create", rid), ("update", rid), ("noop", rid), ("delete", rid)]
+    anew = patch(sf_live, "/sobjects/Contact/Ext_Id__c/U-1", {"LastName": "Hopper"})
+    assert anew.status_code == 201 and anew.json()["id"] != rid  # a deleted record is not found
