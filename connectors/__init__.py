@@ -47,8 +47,10 @@ def load(extra_dir: Path | None = None) -> Registry:
                     raise SpecError(f"{tool.name}: unknown vendor {vendor_name!r}")
             tools[tool.name] = tool
     from connectors.unified import unified_tools
+    from connectors.unified_writes import unified_writes
 
     tools.update((t.name, t) for t in unified_tools(tools))
+    tools.update((t.name, t) for t in unified_writes(tools))
     return Registry(vendors, tools)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from connectors.writes import Write
+from connectors.writes import Route, Write
 
 Cursor = Any  # JSON-able, opaque to everything but the tool that made it
 Record = dict[str, Any]
@@ -66,6 +66,8 @@ class Tool:
     idempotent: bool | None = None
     open_world: bool = True  # talks to an outside SaaS
     write: Write | None = None  # the operations a write tool performs
+    # a unified write: the vendor tool the account's vendor runs it as (`connectors.writes`)
+    routes: dict[str, Route] | None = None
 
     def __post_init__(self) -> None:
         if self.read_only and self.destructive:

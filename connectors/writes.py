@@ -132,3 +132,13 @@ class Write:
     def __post_init__(self) -> None:
         if self.mechanism is Mechanism.MARKER and self.find is None:
             raise ValueError("a marker mechanism needs `find`")
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a unified write runs on one vendor: that vendor's write tool, and its arguments
+    made from the unified ones. Resolved when the job is created (the account names the
+    vendor), so a job always runs one vendor tool with that tool's mechanism."""
+
+    tool: str
+    args: Callable[[Any], dict[str, Any]]

@@ -32,6 +32,7 @@ from app.kernel.registry import registry
 from app.kernel.settings import get_settings
 from app.kernel.ssrf import check_public_url
 from app.kernel.states import TERMINAL
+from app.services import routing
 from app.store import spool
 from app.store.jobrecord import JobRecord
 from app.store.jobstore import (
@@ -121,7 +122,7 @@ class Call:
 def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
     """Record the job and send its first step; no vendor call happens here."""
     cont = req.continuation
-    call = _continued(tenant_id, cont) if cont is not None else _validated(req)
+    call = _continued(tenant_id, cont) if cont is not None else _validated(tenant_id, req)
     if req.callback_url:
         check_public_url(req.callback_url)
     tool = registry().tools[call.tool]
@@ -170,8 +171,9 @@ def _continued(tenant_id: str, token: str) -> Call:
     )
 
 
-def _validated(req: JobCreate) -> Call:
-    """A first call: a known tool, its arguments checked against the tool's model."""
+def _validated(tenant_id: str, req: JobCreate) -> Call:
+    """A first call: a known tool, its arguments checked against the tool's model (a unified
+    write: then as its vendor tool, `app.services.routing`)."""
     tool_name = req.tool or ""
     tool = registry().tools.get(tool_name)
     if tool is None:
@@ -185,6 +187,9 @@ def _validated(req: JobCreate) -> Call:
         )
     except ValidationError as exc:
         raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
+    if tool.routes is not None:
+        tool, args = routing.route(tenant_id, tool, req.account_id or "", args)
+        tool_name = tool.name
     if tool.write is not None:
         _write_options(req)
     return Call(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import assert_created_once
+from ledger import assert_created_once
 from support import wait_until
 
 

@@ -1,4 +1,5 @@
-"""Shared helpers of the write tests: a vendor's effect ledger and the exactly-once check."""
+"""Shared helpers of the write tests: a vendor's effect ledger and the exactly-once check
+(a plain module: `conftest` is a name every test folder has)."""
 
 from __future__ import annotations
 
