@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors import slack_writes
 from connectors.base import Vendor
 from connectors.errors import Transient, Unauthorized, VendorError
 from connectors.pagination import BodyCursor, PageRequest
@@ -149,5 +150,5 @@ VENDOR = Vendor(
     token_url="/api/oauth.v2.access",
     classify=classify,
     rate_limit="slack",
-    tools=(history.tool(), users.tool()),
+    tools=(history.tool(), users.tool(), *slack_writes.TOOLS),
 )
