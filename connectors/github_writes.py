@@ -188,7 +188,7 @@ create = Tool(
     ),
     args=CreateArgs,
     read_only=False,
-    idempotent=True,
+    idempotent=False,  # a new call is a new issue (the marker guards retries of one call)
     write=Write(Mechanism.MARKER, one, _send_create, _find_create),
 )
 comment = Tool(
@@ -200,7 +200,7 @@ comment = Tool(
     ),
     args=CommentArgs,
     read_only=False,
-    idempotent=True,
+    idempotent=False,
     write=Write(Mechanism.MARKER, one, _send_comment, _find_comment),
 )
 update = Tool(

@@ -144,6 +144,7 @@ upsert = Tool(
     ),
     args=UpsertArgs,
     read_only=False,
+    destructive=True,  # overwrites the properties of a contact it finds
     idempotent=True,
     write=Write(Mechanism.UPSERT, _plan_upsert, _send_upsert),
 )

@@ -215,7 +215,7 @@ create = Tool(
     ),
     args=CreateArgs,
     read_only=False,
-    idempotent=True,
+    idempotent=False,  # a new call is a new issue (the marker guards retries of one call)
     write=Write(Mechanism.MARKER, one, _send_create, _find_create),
 )
 comment = Tool(
@@ -227,7 +227,7 @@ comment = Tool(
     ),
     args=CommentArgs,
     read_only=False,
-    idempotent=True,
+    idempotent=False,
     write=Write(Mechanism.MARKER, one, _send_comment, _find_comment),
 )
 transition = Tool(

@@ -180,6 +180,7 @@ upsert = Tool(
     ),
     args=UpsertArgs,
     read_only=False,
+    destructive=True,  # overwrites the fields of a record it finds
     idempotent=True,
     write=Write(Mechanism.UPSERT, _plan_upsert, _send_upsert),
 )

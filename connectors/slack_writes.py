@@ -120,7 +120,7 @@ post_message = Tool(
     ),
     args=PostArgs,
     read_only=False,
-    idempotent=True,
+    idempotent=False,  # a new call posts again (the marker guards retries of one call)
     write=Write(Mechanism.MARKER, one, _send, _find),
 )
 TOOLS = (post_message,)

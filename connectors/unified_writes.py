@@ -6,14 +6,18 @@ own write tool (`connectors.writes.Route`), so its retry-safety mechanism applie
   property; on Salesforce the Contact's External ID field that holds the email
   (`external_id_field`, e.g. `Email__c`: a standard field cannot be an External ID), with
   `Email` set too.
-- `ticketing.tickets.create` (Jira, Zendesk, GitHub): see `TICKETS`.
+- `ticketing.tickets.create` (Jira, Zendesk, GitHub): `{"title", "description"?,
+  "project"?, "priority"?, "issue_type"?}`: `project` is the Jira project key or GitHub's
+  `owner/repo` (as `ticketing.tickets.list` takes it; unused on Zendesk); `priority` is
+  Zendesk's own field, GitHub's `priority: <p>` label (what the unified list reads back), and
+  not sent to Jira (whose priorities are per-project schemes); `issue_type` is Jira's (Task).
 
 Results are the write results every write tool gives: `{"index", "status", "id", "error"?}`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,6 +82,52 @@ def _fields(model: BaseModel, names: dict[str, str]) -> dict[str, Any]:
     return {vendor: given[ours] for ours, vendor in names.items() if ours in given}
 
 
+class TicketCreateArgs(BaseModel):
+    """Arguments of `ticketing.tickets.create`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=30_000)
+    project: str | None = Field(
+        None, max_length=200, description="Jira project key, or GitHub `owner/repo`"
+    )
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    issue_type: str = Field("Task", min_length=1, max_length=60, description="Jira only")
+
+
+def _needs_project(a: TicketCreateArgs, what: str) -> str:
+    if not a.project:
+        raise VendorError("project_required", f"give `project` ({what})")
+    return a.project
+
+
+def _jira_ticket(a: TicketCreateArgs) -> dict[str, Any]:
+    out = {"project_key": _needs_project(a, "the Jira project key"), "summary": a.title,
+           "issue_type": a.issue_type}  # fmt: skip
+    return {**out, "description": a.description} if a.description else out
+
+
+def _zendesk_ticket(a: TicketCreateArgs) -> dict[str, Any]:
+    out: dict[str, Any] = {"subject": a.title, "body": a.description or a.title}
+    return {**out, "priority": a.priority} if a.priority else out
+
+
+def _github_issue(a: TicketCreateArgs) -> dict[str, Any]:
+    owner, _, repo = _needs_project(a, "GitHub `owner/repo`").partition("/")
+    if not owner or not repo:
+        raise VendorError("project_required", "give `project` as GitHub `owner/repo`")
+    out: dict[str, Any] = {"owner": owner, "repo": repo, "title": a.title}
+    if a.description:
+        out["body"] = a.description
+    return {**out, "labels": [f"priority: {a.priority}"]} if a.priority else out
+
+
+TICKETS = {
+    "jira": Route("jira.issues.create", _jira_ticket),
+    "zendesk": Route("zendesk.tickets.create", _zendesk_ticket),
+    "github": Route("github.issues.create", _github_issue),
+}
 CONTACTS = {
     "hubspot": Route("hubspot.contacts.upsert", _hubspot_contacts),
     "salesforce": Route("salesforce.records.upsert", _salesforce_contacts),
@@ -111,6 +161,17 @@ def unified_writes(tools: dict[str, Tool]) -> list[Tool]:
             "own upsert (hubspot.contacts.upsert, salesforce.records.upsert), safe to retry.",
             ContactsUpsertArgs,
             CONTACTS,
+            tools,
+        ),
+        _routed(
+            "ticketing.tickets.create",
+            "Create one ticket in one schema (title, description, project, priority), "
+            "whichever ticketing system the account is; runs as the vendor's own create "
+            "(jira.issues.create, zendesk.tickets.create, github.issues.create) with its "
+            "retry safety (a marker or an idempotency key): created once, however it is "
+            "retried.",
+            TicketCreateArgs,
+            TICKETS,
             tools,
         ),
     ]

@@ -70,8 +70,14 @@ def test_tools_are_generated_from_the_registry(api: Any, api_url: str) -> None:
             if tool.title:
                 wire = tool.annotations.model_dump(by_alias=True, exclude_none=True)
                 assert wire == rest_hints[tool.title], tool.name
-                assert tool.annotations.read_only_hint is True, tool.name
+                writes = registry().tools[tool.title].write is not None
+                routed = registry().tools[tool.title].routes is not None
+                assert tool.annotations.read_only_hint is not (writes or routed), tool.name
                 assert tool.annotations.open_world_hint is True, tool.name
+        archive = tools["hubspot_contacts_archive"].annotations
+        assert archive.read_only_hint is False and archive.destructive_hint is True
+        comment = tools["zendesk_tickets_comment"].annotations
+        assert comment.read_only_hint is False and comment.idempotent_hint is False
         contacts = tools["hubspot_contacts_list"]
         assert contacts.title == "hubspot.contacts.list"
         hubspot = registry().tools["hubspot.contacts.list"]

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from app.kernel.registry import registry
+
 NAME = {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"}
 OBJECT_SCHEMA = {
     "type": "object",
@@ -61,17 +63,21 @@ def unwrap(fmt: str, tool: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     return tool["name"], tool["description"], tool["input_schema"]
 
 
-def test_every_tool_is_listed_read_only_with_every_hint(api: Any) -> None:
-    """Every tool there is reads: `/v1/tools` marks each so, with all four MCP hints sent."""
-    tools = api.get("/v1/tools").json()["tools"]
-    assert tools
-    for tool in tools:
-        assert tool["annotations"] == {
-            "readOnlyHint": True,
-            "destructiveHint": False,
-            "idempotentHint": True,
-            "openWorldHint": True,
-        }, tool["name"]
+def test_every_tool_is_listed_with_its_hints(api: Any) -> None:
+    """Every read says so; every write says it is one, and whether it may delete or
+    overwrite and whether a repeat is harmless: all four MCP hints sent for each."""
+    tools = {t["name"]: t["annotations"] for t in api.get("/v1/tools").json()["tools"]}
+    read = {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True,
+            "openWorldHint": True}  # fmt: skip
+    writes = {name for name, t in registry().tools.items() if not t.read_only}
+    assert {n for n, hints in tools.items() if hints == read} == set(tools) - writes
+    assert writes >= {"hubspot.contacts.upsert", "slack.chat.post_message", "crm.contacts.upsert"}
+    assert tools["hubspot.contacts.upsert"] == {**read, "readOnlyHint": False,
+                                                "destructiveHint": True}  # fmt: skip
+    assert tools["hubspot.contacts.archive"] == {**read, "readOnlyHint": False,
+                                                 "destructiveHint": True}  # fmt: skip
+    for name in ("slack.chat.post_message", "jira.issues.comment", "zendesk.tickets.comment"):
+        assert tools[name]["idempotentHint"] is False and not tools[name]["readOnlyHint"], name
 
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic"])

@@ -57,3 +57,40 @@ def test_crm_upsert_refusals_say_what_to_fix(api: Any, fresh_sandbox: Any) -> No
     other = api.post("/v1/jobs", {"tool": TOOL, "account_id": "acc_nope",
                                   "args": {"records": people("x", 1)}})  # fmt: skip
     assert other.status_code == 404 and other.json()["error"] == "account_not_found"
+
+
+TICKET = "ticketing.tickets.create"
+
+
+def test_ticket_create_runs_as_each_vendor_and_survives_a_lost_answer(
+    api: Any, fresh_sandbox: Any
+) -> None:
+    """One schema on Jira (a marker property), Zendesk (a key and an external id) and GitHub
+    (a body marker); every answer is lost after the vendor committed: one ticket each."""
+    accounts = {
+        "jira": api.account(
+            fresh_sandbox, "jira", token_url=f"{fresh_sandbox.url}/jira/oauth/token"
+        ),
+        "zendesk": api.account(fresh_sandbox, "zendesk"),
+        "github": api.account(fresh_sandbox, "github"),
+    }
+    projects = {"jira": "ENG", "zendesk": None, "github": "acme/widgets"}
+    for vendor, account in accounts.items():
+        fresh_sandbox.config(drop_after_commit_next=1)
+        args = {"title": f"Printer on fire ({vendor})", "description": "It smokes.",
+                "priority": "high", **({"project": projects[vendor]} if projects[vendor] else {})}
+        job = api.call(TICKET, account_id=account, args=args)
+        done = api.wait(job["job_id"])
+        assert done["status"] == "succeeded", (vendor, done.get("error"), done["history"])
+        (result,) = api.records(job["job_id"])
+        assert result["status"] == "created" and result["id"], result
+        assert done["writes"]["reconciled"] == 1, (vendor, done["writes"])
+        creates = [e for e in effects(fresh_sandbox, vendor)["effects"] if e["kind"] == "create"]
+        assert len(creates) == 1, (vendor, creates)
+
+
+def test_ticket_create_without_a_project_says_so(api: Any, fresh_sandbox: Any) -> None:
+    github = api.account(fresh_sandbox, "github")
+    resp = api.post("/v1/jobs", {"tool": TICKET, "account_id": github,
+                                 "args": {"title": "t"}})  # fmt: skip
+    assert resp.status_code == 422 and resp.json()["error"] == "project_required", resp.text
