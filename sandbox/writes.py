@@ -213,8 +213,8 @@ def delivered(response: Response, committed: bool, drop: Callable[[], bool]) -> 
 
 def _promising_a_body(inner: Response) -> list[tuple[bytes, bytes]]:
     """``inner``'s headers; an empty answer (a bodiless 201) is made to promise one byte, so its
-    loss shows as a truncated answer rather than a complete empty one (204 stays as it is)."""
-    if inner.body or inner.status_code in (204, 304):
+    loss shows as a truncated answer rather than a complete empty one."""
+    if inner.body:
         return list(inner.raw_headers)
     kept = [(k, v) for k, v in inner.raw_headers if k.lower() != b"content-length"]
     return [*kept, (b"content-length", b"1")]
@@ -225,7 +225,10 @@ class DroppedResponse(Response):
     is lost on the wire (uvicorn closes the connection on an incomplete response)."""
 
     def __init__(self, inner: Response) -> None:
-        super().__init__(status_code=inner.status_code)
+        # a 204 cannot promise a body (HTTP allows it none), so its loss starts as a 200 that
+        # promises one byte: the client never reads a status it could act on either way
+        status = 200 if inner.status_code in (204, 304) else inner.status_code
+        super().__init__(status_code=status)
         self.raw_headers = _promising_a_body(inner)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from ledger import effects
 
 REPO = {"owner": "acme", "repo": "widgets"}
 CREATE = {**REPO, "title": "Printer on fire", "body": "It smokes.", "labels": ["bug"]}
 
 
-def effects(sandbox: Any) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/github/_sandbox/effects", timeout=5).json()
 
 
 def github(api: Any, sandbox: Any) -> str:
@@ -54,7 +53,7 @@ def test_create_refused_by_github_is_rejected_with_its_reason(api: Any, fresh_sa
     done, (rec,) = run(api, github(api, fresh_sandbox), "github.issues.create", bad)
     assert done["status"] == "failed" and done["error"]["code"] == "all_rejected", done
     assert rec["error"] == {"code": "http_404", "message": "Not Found", "status": 404}
-    assert effects(fresh_sandbox)["effects"] == []
+    assert effects(fresh_sandbox, "github")["effects"] == []
 
 
 def test_a_lost_create_is_found_by_its_marker(api: Any, fresh_sandbox: Any) -> None:
@@ -64,7 +63,7 @@ def test_a_lost_create_is_found_by_its_marker(api: Any, fresh_sandbox: Any) -> N
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert rec == {"index": 0, "status": "created", "id": "51"}
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1
-    assert effects(fresh_sandbox)["per_object"] == {
+    assert effects(fresh_sandbox, "github")["per_object"] == {
         "acme/widgets#51": {"create": 1, "update": 0, "noop": 0}
     }
     assert len(calls(fresh_sandbox, "POST", "/repos/acme/widgets/issues")) == 1
@@ -85,7 +84,7 @@ def test_comment_happy_refused_and_lost(api: Any, fresh_sandbox: Any) -> None:
     done, (lost,) = run(api, account, "github.issues.comment", {**args, "issue_number": 2})
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1
-    on_two = {k: v for k, v in effects(fresh_sandbox)["per_object"].items()
+    on_two = {k: v for k, v in effects(fresh_sandbox, "github")["per_object"].items()
               if k.startswith("acme/widgets#2/")}  # fmt: skip
     assert on_two == {f"acme/widgets#2/comments/{lost['id']}": {"create": 1, "update": 0,
                                                                 "noop": 0}}  # fmt: skip
@@ -107,7 +106,7 @@ def test_update_happy_refused_and_lost(api: Any, fresh_sandbox: Any) -> None:
     assert lost == {"index": 0, "status": "updated", "id": "7"}
     assert shown(fresh_sandbox, "/issues/7")["title"] == "Renamed"
     # absolute values: the uncertain update is simply sent again (no lookup, no create)
-    assert effects(fresh_sandbox)["per_object"]["acme/widgets#7"]["create"] == 0
+    assert effects(fresh_sandbox, "github")["per_object"]["acme/widgets#7"]["create"] == 0
     assert len(calls(fresh_sandbox, "PATCH", "/issues/7")) == 3
 
 
@@ -125,5 +124,5 @@ def test_the_secondary_content_limit_waits_and_never_duplicates(
     assert [e["status"] for e in refused] == [201, 403]
     assert parked["history"][-1]["reason"].startswith("vendor rate limit: retry in")
     api.post(f"/v1/jobs/{job['job_id']}/cancel")
-    assert len(effects(fresh_sandbox)["effects"]) == 1
+    assert len(effects(fresh_sandbox, "github")["effects"]) == 1
     assert calls(fresh_sandbox, "GET", "/repos/acme/widgets/issues") == []  # never uncertain

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
+from ledger import effects
 
 TOOL = "hubspot.contacts.upsert"
 
 
-def effects(sandbox: Any) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/hubspot/_sandbox/effects", timeout=5).json()
 
 
 def records(n: int, tag: str, start: int = 0) -> list[dict[str, Any]]:
@@ -58,7 +56,7 @@ def test_partial_rejection_completes_the_rest_and_says_so(api: Any, fresh_sandbo
     assert results[7]["status"] == "rejected"
     assert "no_such_property" in results[7]["error"]["message"]
     assert sum(r["status"] == "created" for r in results.values()) == 8
-    assert sorted(effects(fresh_sandbox)["per_object"]) == sorted(
+    assert sorted(effects(fresh_sandbox, "hubspot")["per_object"]) == sorted(
         r["id"] for r in results.values() if r["id"]
     )
 
@@ -77,7 +75,7 @@ def test_answer_lost_after_commit_is_resent_by_natural_key(api: Any, fresh_sandb
     done = api.wait(job["job_id"])
     assert done["status"] == "succeeded", (done["error"], done["history"])
     results = api.records(job["job_id"])
-    ledger = effects(fresh_sandbox)
+    ledger = effects(fresh_sandbox, "hubspot")
     # the first attempt created the three; the resend found them: no second create
     assert {oid: c["create"] for oid, c in ledger["per_object"].items()} == {
         r["id"]: 1 for r in results
@@ -102,7 +100,8 @@ def test_update_and_archive(api: Any, fresh_sandbox: Any) -> None:
     arch = api.call("hubspot.contacts.archive", account_id=account, args={"id": "7"})
     assert api.wait(arch["job_id"])["status"] == "succeeded"
     assert api.records(arch["job_id"]) == [{"index": 0, "status": "deleted", "id": "7"}]
-    kinds = [e["kind"] for e in effects(fresh_sandbox)["effects"] if e["object_id"] == "7"]
+    ledger = effects(fresh_sandbox, "hubspot")["effects"]
+    kinds = [e["kind"] for e in ledger if e["object_id"] == "7"]
     assert kinds == ["update", "delete"]
 
 
@@ -125,3 +124,16 @@ def test_write_options_and_reused_key(api: Any, fresh_sandbox: Any) -> None:
     assert other.json()["error"] == "idempotency_key_reused"
     assert other.json()["job_id"] == first["job_id"]
     assert api.get(f"/v1/jobs/{first['job_id']}").json()["delivery"] == "blocks"
+
+
+def test_archive_whose_204_is_lost_is_sent_again_harmlessly(api: Any, fresh_sandbox: Any) -> None:
+    account = api.account(fresh_sandbox)
+    fresh_sandbox.config(drop_after_commit_next=1)
+    job = api.call("hubspot.contacts.archive", account_id=account, args={"id": "8"})
+    done = api.wait(job["job_id"])
+    assert done["status"] == "succeeded" and done["writes"]["reconciled"] == 1, done
+    assert api.records(job["job_id"]) == [{"index": 0, "status": "deleted", "id": "8"}]
+    deletes = [e for e in effects(fresh_sandbox, "hubspot")["effects"] if e["object_id"] == "8"]
+    assert [e["kind"] for e in deletes] == ["delete"]
+    sent = [e for e in fresh_sandbox.requests() if e["path"].endswith("/contacts/8")]
+    assert [e["method"] for e in sent] == ["DELETE", "DELETE"]

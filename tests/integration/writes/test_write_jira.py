@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from ledger import effects
 
 CREATE = {"project_key": "ENG", "summary": "Printer on fire", "issue_type": "Task",
           "description": "It smokes.\n\nSince Monday."}  # fmt: skip
 
 
-def effects(sandbox: Any) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/jira/_sandbox/effects", timeout=5).json()
 
 
 def jira(api: Any, sandbox: Any) -> str:
@@ -56,7 +55,7 @@ def test_create_refused_by_jira_is_rejected_with_its_reason(api: Any, fresh_sand
     assert done["status"] == "failed" and done["error"]["code"] == "all_rejected", done
     assert rec["status"] == "rejected" and rec["error"]["status"] == 400
     assert rec["error"]["message"] == "The issue type selected is invalid."
-    assert effects(fresh_sandbox)["effects"] == []
+    assert effects(fresh_sandbox, "jira")["effects"] == []
 
 
 def test_a_lost_create_is_found_by_its_property(api: Any, fresh_sandbox: Any) -> None:
@@ -65,7 +64,7 @@ def test_a_lost_create_is_found_by_its_property(api: Any, fresh_sandbox: Any) ->
     done, (rec,) = run(api, account, "jira.issues.create", CREATE)
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1
-    per_object = effects(fresh_sandbox)["per_object"]
+    per_object = effects(fresh_sandbox, "jira")["per_object"]
     assert per_object == {rec["id"]: {"create": 1, "update": 0, "noop": 0}}
     assert len(calls(fresh_sandbox, "POST", "/rest/api/3/issue")) == 1
     (search,) = calls(fresh_sandbox, "GET", "/search/jql")
@@ -84,7 +83,7 @@ def test_comment_happy_refused_and_lost(api: Any, fresh_sandbox: Any) -> None:
     done, (lost,) = run(api, account, "jira.issues.comment", {"issue_key": "OPS-2", "body": "x"})
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1
-    per_object = effects(fresh_sandbox)["per_object"]
+    per_object = effects(fresh_sandbox, "jira")["per_object"]
     assert {k: v["create"] for k, v in per_object.items() if k.startswith("OPS-2/")} == {
         f"OPS-2/comment/{lost['id']}": 1
     }
@@ -115,7 +114,8 @@ def test_transition_by_name_and_id_refused_and_lost(api: Any, fresh_sandbox: Any
     assert lost == {"index": 0, "status": "updated", "id": key}
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1
     assert issue(fresh_sandbox, key)["fields"]["status"]["name"] == "Done"
-    assert effects(fresh_sandbox)["per_object"][key] == {"create": 1, "update": 2, "noop": 0}
+    counts = effects(fresh_sandbox, "jira")["per_object"][key]
+    assert counts == {"create": 1, "update": 2, "noop": 0}
     posts = [e["status"] for e in calls(fresh_sandbox, "POST", f"/issue/{key}/transitions")]
     assert posts == [204, 503, 204]
     looked = [e for e in calls(fresh_sandbox, "GET", f"/issue/{key}") if "status" in e["query"]]

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from ledger import effects
 
 TOOL = "salesforce.records.upsert"
 EXT = "Ext_Id__c"
 
 
-def effects(sandbox: Any) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/salesforce/_sandbox/effects", timeout=5).json()
 
 
 def processing(sandbox: Any, ms: int) -> None:
@@ -36,7 +35,7 @@ def calls(sandbox: Any, method: str, tail: str) -> list[dict[str, Any]]:
 
 
 def creates(sandbox: Any) -> dict[str, int]:
-    return {oid: c["create"] for oid, c in effects(sandbox)["per_object"].items()}
+    return {oid: c["create"] for oid, c in effects(sandbox, "salesforce")["per_object"].items()}
 
 
 def test_collections_in_requests_of_200_create_then_update(api: Any, fresh_sandbox: Any) -> None:
@@ -159,7 +158,8 @@ def test_update_and_delete_by_id(api: Any, fresh_sandbox: Any) -> None:
     )
     assert api.wait(twice["job_id"])["status"] == "failed"  # a new job: the record was gone
     assert api.records(twice["job_id"])[0]["error"]["code"] == "ENTITY_IS_DELETED"
-    kinds = [e["kind"] for e in effects(fresh_sandbox)["effects"] if e["object_id"] == rid]
+    ledger = effects(fresh_sandbox, "salesforce")["effects"]
+    kinds = [e["kind"] for e in ledger if e["object_id"] == rid]
     assert kinds == ["create", "update", "delete"]
 
 
@@ -178,5 +178,6 @@ def test_update_and_delete_answers_lost_after_commit(api: Any, fresh_sandbox: An
         done = api.wait(call["job_id"])
         assert done["status"] == "succeeded", (tool, done["error"], done["history"])
         assert api.records(call["job_id"])[0]["id"] == rid
-        kinds = [e["kind"] for e in effects(fresh_sandbox)["effects"] if e["object_id"] == rid]
+        ledger = effects(fresh_sandbox, "salesforce")["effects"]
+        kinds = [e["kind"] for e in ledger if e["object_id"] == rid]
         assert kinds.count(kind) == 1, kinds

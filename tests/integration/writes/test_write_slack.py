@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from ledger import effects
 
 TOOL = "slack.chat.post_message"
 BLOCKS = [{"type": "section", "text": {"type": "plain_text", "text": "Hello"}}]
 
 
-def effects(sandbox: Any) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/slack/_sandbox/effects", timeout=5).json()
 
 
 def slack(api: Any, sandbox: Any, interval_ms: int = 0) -> str:
@@ -58,7 +57,7 @@ def test_slack_refusals_in_a_200_are_rejected_records(api: Any, fresh_sandbox: A
     assert rec["error"] == {"code": "channel_not_found", "message": "channel_not_found"}
     done, (rec,) = run(api, account, {"channel": "C01GENERAL", "text": " "})
     assert rec["error"]["code"] == "no_text"
-    assert effects(fresh_sandbox)["effects"] == []
+    assert effects(fresh_sandbox, "slack")["effects"] == []
 
 
 def test_a_lost_post_is_found_in_history(api: Any, fresh_sandbox: Any) -> None:
@@ -67,7 +66,7 @@ def test_a_lost_post_is_found_in_history(api: Any, fresh_sandbox: Any) -> None:
     done, (rec,) = run(api, account, {"channel": "C01GENERAL", "text": "Once"})
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1
-    assert effects(fresh_sandbox)["per_object"] == {rec["id"]: {"create": 1, "update": 0,
+    assert effects(fresh_sandbox, "slack")["per_object"] == {rec["id"]: {"create": 1, "update": 0,
                                                                 "noop": 0}}  # fmt: skip
     assert len(calls(fresh_sandbox, "chat.postMessage")) == 1
     (looked,) = calls(fresh_sandbox, "conversations.history")
@@ -84,5 +83,5 @@ def test_the_per_channel_limit_is_waited_out(api: Any, fresh_sandbox: Any) -> No
     assert "waiting_rate_limit" in [h["status"] for h in done["history"]]
     statuses = [e["status"] for e in calls(fresh_sandbox, "chat.postMessage")]
     assert statuses == [200, 429, 200]
-    assert len(effects(fresh_sandbox)["effects"]) == 2
+    assert len(effects(fresh_sandbox, "slack")["effects"]) == 2
     assert calls(fresh_sandbox, "conversations.history") == []  # a 429 is never uncertain

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from ledger import effects
 
 CREATE, UPDATE = "stripe.customers.create", "stripe.customers.update"
 
@@ -20,8 +21,6 @@ def account(api: Any, sandbox: Any) -> str:
     return str(resp.json()["account_id"])
 
 
-def effects(sandbox: Any) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/stripe/_sandbox/effects", timeout=5).json()
 
 
 def posts(sandbox: Any, path: str) -> list[dict[str, Any]]:
@@ -40,7 +39,7 @@ def test_create_sends_a_form_with_the_operation_key(api: Any, fresh_sandbox: Any
     assert done["status"] == "succeeded", (done["error"], done["history"])
     (rec,) = records
     assert rec["status"] == "created" and rec["id"].startswith("cus_")
-    (effect,) = effects(fresh_sandbox)["effects"]
+    (effect,) = effects(fresh_sandbox, "stripe")["effects"]
     assert effect["object_id"] == rec["id"] and effect["idempotency_key"] == f"{done['job_id']}.0"
     assert effect["fields"] == {"email": "ada@example.com", "name": "Ada",
                                 "metadata": {"crm_id": "42"}}
@@ -52,7 +51,7 @@ def test_a_refused_create_fails_the_job_with_stripes_reason(api: Any, fresh_sand
     assert done["status"] == "failed" and done["error"]["code"] == "all_rejected", done
     assert rec["status"] == "rejected" and rec["error"]["code"] == "email_invalid"
     assert "Invalid email address: not-an-email" in rec["error"]["message"]
-    assert effects(fresh_sandbox)["count"] == 0
+    assert effects(fresh_sandbox, "stripe")["count"] == 0
 
 
 def test_a_lost_create_answer_is_replayed_by_key(api: Any, fresh_sandbox: Any) -> None:
@@ -60,7 +59,7 @@ def test_a_lost_create_answer_is_replayed_by_key(api: Any, fresh_sandbox: Any) -
     fresh_sandbox.config(drop_after_commit_next=1)
     done, (rec,) = run(api, acc, CREATE, {"email": "lost@example.com", "name": "Lost"})
     assert done["status"] == "succeeded", (done["error"], done["history"])
-    ledger = effects(fresh_sandbox)
+    ledger = effects(fresh_sandbox, "stripe")
     assert ledger["per_object"] == {rec["id"]: {"create": 1, "update": 0, "noop": 0}}
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1
     assert [e["status"] for e in posts(fresh_sandbox, "/stripe/v1/customers")] == [200, 200]
@@ -80,7 +79,7 @@ def test_update_sets_absolute_values(api: Any, fresh_sandbox: Any) -> None:
                                            "metadata": {"tier": "gold"}})
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert records == [{"index": 0, "status": "updated", "id": made["id"]}]
-    update = effects(fresh_sandbox)["effects"][-1]
+    update = effects(fresh_sandbox, "stripe")["effects"][-1]
     assert update["kind"] == "update" and update["idempotency_key"] == f"{done['job_id']}.0"
     assert update["fields"] == {"name": "Renamed", "metadata": {"tier": "gold"}}
 
@@ -100,7 +99,7 @@ def test_a_lost_update_answer_is_replayed_by_key(api: Any, fresh_sandbox: Any) -
     done, records = run(api, acc, UPDATE, {"id": made["id"], "name": "Once"})
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert records == [{"index": 0, "status": "updated", "id": made["id"]}]
-    counts = effects(fresh_sandbox)["per_object"][made["id"]]
+    counts = effects(fresh_sandbox, "stripe")["per_object"][made["id"]]
     assert counts == {"create": 1, "update": 1, "noop": 0}
     assert len(posts(fresh_sandbox, f"/stripe/v1/customers/{made['id']}")) == 2
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1

@@ -8,15 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
+from ledger import effects
 
 CREATE = "zendesk.tickets.create"
 UPDATE, COMMENT = "zendesk.tickets.update", "zendesk.tickets.comment"
 TICKETS = "/zendesk/api/v2/tickets"
 
 
-def effects(sandbox: Any) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/zendesk/_sandbox/effects", timeout=5).json()
 
 
 def sent(sandbox: Any, method: str, path: str) -> list[dict[str, Any]]:
@@ -35,7 +33,7 @@ def test_create_carries_the_operation_key_twice(api: Any, fresh_sandbox: Any) ->
     done, (rec,) = run(api, acc, CREATE, args)
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert rec["status"] == "created" and rec["id"].isdigit()
-    (effect,) = effects(fresh_sandbox)["effects"]
+    (effect,) = effects(fresh_sandbox, "zendesk")["effects"]
     key = f"{done['job_id']}.0"
     assert effect["object_id"] == rec["id"] and effect["idempotency_key"] == key
     assert effect["fields"] == {"subject": "Printer on fire", "comment": {"body": "It smokes."},
@@ -49,7 +47,7 @@ def test_a_refused_create_fails_the_job_with_zendesks_reason(api: Any, fresh_san
     assert done["status"] == "failed" and done["error"]["code"] == "all_rejected", done
     assert rec["status"] == "rejected" and rec["error"]["code"] == "RecordInvalid"
     assert rec["error"]["status"] == 422 and rec["error"]["message"]
-    assert effects(fresh_sandbox)["count"] == 0
+    assert effects(fresh_sandbox, "zendesk")["count"] == 0
 
 
 @pytest.mark.parametrize("ttl", [7200, 0], ids=["within-key-lifetime", "past-key-lifetime"])
@@ -60,7 +58,7 @@ def test_a_lost_create_answer_is_found_by_external_id(
     fresh_sandbox.config(drop_after_commit_next=1, idempotency_ttl_s=ttl)
     done, (rec,) = run(api, acc, CREATE, {"subject": "Lost", "body": "The answer got lost."})
     assert done["status"] == "succeeded", (done["error"], done["history"])
-    ledger = effects(fresh_sandbox)
+    ledger = effects(fresh_sandbox, "zendesk")
     assert ledger["per_object"] == {rec["id"]: {"create": 1, "update": 0, "noop": 0}}
     assert api.result(done["job_id"])["writes"]["reconciled"] == 1
     assert len(sent(fresh_sandbox, "POST", TICKETS)) == 1  # found, not resent
@@ -73,7 +71,7 @@ def test_update_sets_absolute_values(api: Any, fresh_sandbox: Any) -> None:
     done, records = run(api, acc, UPDATE, {"id": 5, "status": "solved", "tags": []})
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert records == [{"index": 0, "status": "updated", "id": "5"}]
-    (effect,) = effects(fresh_sandbox)["effects"]
+    (effect,) = effects(fresh_sandbox, "zendesk")["effects"]
     assert effect["fields"] == {"status": "solved", "tags": []}
 
 
@@ -84,7 +82,7 @@ def test_writing_to_a_missing_ticket_is_rejected(api: Any, fresh_sandbox: Any, t
     done, (rec,) = run(api, acc, tool, args)
     assert done["status"] == "failed" and done["error"]["code"] == "all_rejected", done
     assert rec["error"]["code"] == "RecordNotFound" and rec["error"]["status"] == 404
-    assert effects(fresh_sandbox)["count"] == 0
+    assert effects(fresh_sandbox, "zendesk")["count"] == 0
 
 
 def test_a_lost_update_answer_is_resent_and_changes_nothing_more(
@@ -95,7 +93,8 @@ def test_a_lost_update_answer_is_resent_and_changes_nothing_more(
     done, records = run(api, acc, UPDATE, {"id": 7, "status": "pending", "subject": "Renamed"})
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert records == [{"index": 0, "status": "updated", "id": "7"}]
-    assert effects(fresh_sandbox)["per_object"]["7"] == {"create": 0, "update": 1, "noop": 1}
+    counts = effects(fresh_sandbox, "zendesk")["per_object"]["7"]
+    assert counts == {"create": 0, "update": 1, "noop": 1}
     assert len(sent(fresh_sandbox, "PUT", f"{TICKETS}/7")) == 2
 
 
@@ -104,7 +103,7 @@ def test_comment_adds_to_the_thread(api: Any, fresh_sandbox: Any) -> None:
     done, records = run(api, acc, COMMENT, {"id": 5, "body": "Looking into it", "public": False})
     assert done["status"] == "succeeded", (done["error"], done["history"])
     assert records == [{"index": 0, "status": "updated", "id": "5"}]
-    (effect,) = effects(fresh_sandbox)["effects"]
+    (effect,) = effects(fresh_sandbox, "zendesk")["effects"]
     assert effect["fields"] == {"comment": {"body": "Looking into it", "public": False}}
 
 
@@ -117,6 +116,6 @@ def test_a_lost_comment_answer_stops_the_job_without_resending(
     done = api.wait(job["job_id"])
     assert done["status"] == "failed" and done["error"]["code"] == "uncertain_write", done
     assert "operation 0" in done["error"]["message"] and COMMENT in done["error"]["message"]
-    comments = [e for e in effects(fresh_sandbox)["effects"] if "comment" in e["fields"]]
+    comments = [e for e in effects(fresh_sandbox, "zendesk")["effects"] if "comment" in e["fields"]]
     assert [(e["kind"], e["object_id"]) for e in comments] == [("update", "8")]
     assert len(sent(fresh_sandbox, "PUT", f"{TICKETS}/8")) == 1
