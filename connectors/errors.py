@@ -47,11 +47,13 @@ class RateLimited(Exception):
 
 
 class Transient(Exception):
-    """A failure worth retrying later (5xx, timeout, connection reset)."""
+    """A failure worth retrying later (5xx, timeout, connection reset). `unsent`: the request
+    certainly never reached the vendor (no connection was made), so a write was not applied."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, unsent: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.unsent = unsent
 
 
 class AuthRejected(ConnectorError):

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from connectors import ratelimit, transport
 from connectors.base import Vendor
@@ -101,7 +102,9 @@ class VendorHttp:
                 **kwargs,
             )
         except TRANSPORT_ERRORS as exc:  # a write's answer lost after commit, too
-            raise Transient(f"{type(exc).__name__} talking to {self.vendor.name}") from None
+            raise Transient(
+                f"{type(exc).__name__} talking to {self.vendor.name}", unsent=_unsent(exc)
+            ) from None
         self.requests += 1
         self.last_rate = transport.observe(
             self.gate, self.vendor, resp, resp.content, self.time_zone
@@ -129,6 +132,14 @@ class VendorHttp:
                 status=resp.status_code,
             )
         return resp.content
+
+
+def _unsent(exc: Exception) -> bool:
+    """The request certainly never reached the vendor: no connection was ever made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def check(resp: requests.Response, rate: ratelimit.RateLimit, vendor: str) -> None:

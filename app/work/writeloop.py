@@ -12,8 +12,9 @@ therefore never repeats an effect and never loses an outcome:
   up first); a tool with no mechanism stops with `uncertain_write` instead of resending;
 - after the record: the operation is done; the next step starts at `k + 1`.
 
-Refusals that prove nothing was applied (a 429, the account's own budget, a 401) clear the
-mark before the step hands over, so they never make an operation uncertain.
+Refusals that prove nothing was applied (a 429, the account's own budget, a 401, a
+connection never made) clear the mark before the step hands over, so they never make an
+operation uncertain.
 
 An operation the vendor runs asynchronously (a Salesforce Bulk API ingest job) raises
 `connectors.writes.Pending` from `send`: its vendor job's ref is saved in the cursor
@@ -36,7 +37,14 @@ from app.work.context import StepContext
 from app.work.pages import Outcome
 from app.work.progress import packer_for
 from connectors.base import Page, Tool
-from connectors.errors import AuthRejected, ConnectorError, RateLimited, Unauthorized, VendorError
+from connectors.errors import (
+    AuthRejected,
+    ConnectorError,
+    RateLimited,
+    Transient,
+    Unauthorized,
+    VendorError,
+)
 from connectors.http import VendorHttp
 from connectors.writes import ItemResult, Mechanism, Operation, Pending, rejected_all
 
@@ -177,8 +185,9 @@ class WriteLoop:
             if exc.status is not None and 400 <= exc.status < 500:
                 return rejected_all(op, exc)
             raise
-        except (RateLimited, AuthRejected):
-            if op.pending is None:  # a refused poll keeps the vendor job's ref
+        except (RateLimited, AuthRejected, Transient) as exc:
+            certain = not isinstance(exc, Transient) or exc.unsent
+            if certain and op.pending is None:  # a refused poll keeps the vendor job's ref
                 self.mark(False)
             raise
 

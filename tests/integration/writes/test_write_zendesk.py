@@ -119,3 +119,24 @@ def test_a_lost_comment_answer_stops_the_job_without_resending(
     comments = [e for e in effects(fresh_sandbox, "zendesk")["effects"] if "comment" in e["fields"]]
     assert [(e["kind"], e["object_id"]) for e in comments] == [("update", "8")]
     assert len(sent(fresh_sandbox, "PUT", f"{TICKETS}/8")) == 1
+
+
+def test_a_comment_that_never_left_is_retried_not_stopped(api: Any, fresh_sandbox: Any) -> None:
+    """No connection was ever made (the port is closed): certainly not applied, so even a
+    tool with no retry-safety mechanism retries it as a transient failure; a 5xx answer, by
+    contrast, might have been applied, and stops the same tool."""
+    from support import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}/zendesk"
+    acc = api.account(fresh_sandbox, "zendesk", base_url=closed)
+    job = api.call(COMMENT, account_id=acc, args={"id": 8, "body": "Never sent"})
+    done = api.wait(job["job_id"], 60)
+    assert done["status"] == "failed" and done["error"]["code"] == "retry_budget_exhausted", done
+    assert "ConnectionError" in done["error"]["message"]
+
+    answered = api.account(fresh_sandbox, "zendesk")
+    fresh_sandbox.config(fail_before_commit_next=1)
+    job = api.call(COMMENT, account_id=answered, args={"id": 8, "body": "Maybe sent"})
+    done = api.wait(job["job_id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "uncertain_write", done
+    assert len(sent(fresh_sandbox, "PUT", f"{TICKETS}/8")) == 1
