@@ -17,6 +17,7 @@ from app.kernel.states import TERMINAL, JobState
 
 STYLE: dict[str, str] = {  # by job state
     JobState.SUCCEEDED: "bold green",
+    JobState.COMPLETED_WITH_ERRORS: "bold yellow",
     JobState.FAILED: "bold red",
     JobState.CANCELLED: "yellow",
     JobState.WAITING_RATE_LIMIT: "magenta",
