@@ -7,7 +7,11 @@ A page holds a marker and `on_page_markdown` replaces it:
 - `<!-- sandbox-settings-table -->`: the same for `sandbox.settings.SandboxSettings`, when that
   module exists (until then the sandbox's fields are in `Settings`);
 - `<!-- tools-table -->`: the tools `GET /v1/tools` lists (`app.services.jobs.tools`): name,
-  vendors, description and arguments.
+  vendors, description and arguments;
+- `<!-- writes-table -->`: every write tool of the registry: its vendor request, retry-safety
+  mechanism, what an uncertain operation does, and its hints. The mechanism, hints and routes
+  come from the tools; what the code cannot say (a Python tool's request, how a lookup looks)
+  is in `WRITE_NOTES`, and a write tool without a request there or in its spec fails the build.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 SETTINGS_MARKER = "<!-- settings-table -->"
 SANDBOX_MARKER = "<!-- sandbox-settings-table -->"
 TOOLS_MARKER = "<!-- tools-table -->"
+WRITES_MARKER = "<!-- writes-table -->"
 # a bound's class, the attribute holding its value, how the table says it
 BOUNDS: tuple[tuple[type, str, str], ...] = (
     (annotated_types.Ge, "ge", "≥ {}"),
@@ -144,10 +149,142 @@ def tools_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+# what an uncertain operation does, by the mechanism's value (`connectors.writes.Mechanism`)
+UNCERTAIN = {
+    "idempotency_key": "resent with the same key: the vendor replays its first answer",
+    "upsert": "resent: the natural key finds what the lost attempt created (which then reads "
+    "`updated`)",
+    "absolute": "resent: absolute values (or a delete) repeated change nothing more",
+    "marker": "looked up by its key first; sent only if not found",
+    "none": "never resent: the job fails `uncertain_write` naming the operation",
+}
+# per write tool: (the vendor request, if its spec does not say; how an uncertain one is
+# looked up, if it is); what the registry cannot tell
+WRITE_NOTES: dict[str, tuple[str, str]] = {
+    "github.issues.create": (
+        "`POST /repos/{owner}/{repo}/issues`, the body ending with the operation's marker",
+        "the marker, among the repository's 300 newest issues",
+    ),
+    "github.issues.comment": (
+        "`POST /repos/{owner}/{repo}/issues/{number}/comments`, the body ending with the marker",
+        "the marker, among the issue's comments (up to 3,000)",
+    ),
+    "github.issues.update": ("`PATCH /repos/{owner}/{repo}/issues/{number}`", ""),
+    "hubspot.contacts.upsert": (
+        "`POST /crm/v3/objects/contacts/batch/upsert`, ≤ 100 inputs per operation (200, or 207 "
+        "with per-input errors)",
+        "",
+    ),
+    "hubspot.contacts.update": ("`PATCH /crm/v3/objects/contacts/{id}`", ""),
+    "hubspot.contacts.archive": (
+        "`DELETE /crm/v3/objects/contacts/{id}` (204 also when archived already)",
+        "",
+    ),
+    "salesforce.records.upsert": (
+        "`PATCH /services/data/v62.0/composite/sobjects/{sObject}/{field}` (≤ 200 records, "
+        "`allOrNone: false`); above `bulk_threshold`, Bulk API 2.0 ingest (`POST jobs/ingest`, "
+        "CSV upload, close, poll; ≤ 10,000 records an ingest job)",
+        "",
+    ),
+    "salesforce.records.update": ("`PATCH /services/data/v62.0/sobjects/{sObject}/{id}`", ""),
+    "salesforce.records.delete": (
+        "`DELETE /services/data/v62.0/sobjects/{sObject}/{id}`",
+        "deleted again: a 404 `ENTITY_IS_DELETED` / `NOT_FOUND` is the lost attempt's effect",
+    ),
+    "shopify.customers.update": (
+        "`POST /admin/api/2025-10/graphql.json`, mutation `customerUpdate` (`userErrors` "
+        "reject the record)",
+        "",
+    ),
+    "slack.chat.post_message": (
+        "`POST /api/chat.postMessage`, the key in the message `metadata` (`toolqueue_op`)",
+        "the key, in `conversations.history` (the 600 newest messages, `include_all_metadata`)",
+    ),
+    "stripe.customers.create": ("", ""),
+    "stripe.customers.update": ("", ""),
+    "zendesk.tickets.create": (
+        "",
+        "`GET /api/v2/tickets?external_id=<key>` (the create sets `external_id` to the key); "
+        "not found: resent with the same `Idempotency-Key`",
+    ),
+    "zendesk.tickets.update": ("", ""),
+    "zendesk.tickets.comment": ("`PUT /api/v2/tickets/{id}` with `ticket.comment`", ""),
+    "jira.issues.create": (
+        '`POST /rest/api/3/issue`, with the entity property `toolqueue` = `{"op": <key>}`',
+        'JQL `issue.property[toolqueue].op = "<key>"` in the project',
+    ),
+    "jira.issues.comment": (
+        "`POST /rest/api/3/issue/{key}/comment`, with the same property on the comment",
+        "the property, among the issue's 100 newest comments",
+    ),
+    "jira.issues.transition": (
+        "`POST /rest/api/3/issue/{key}/transitions`",
+        "the issue's status: standing in the target one already, the transition is done",
+    ),
+}
+
+
+def spec_request(tool: Any) -> str:
+    """A declarative write's method, path and key header, read from its `DeclaredWrite`."""
+    declared = getattr(tool.write.send, "__self__", None)
+    if declared is None:
+        return ""
+    path = declared.path.replace("{{args.", "{").replace("}}", "}")
+    key = f", `{declared.key_header}: <key>`" if declared.key_header else ""
+    form = " (form-encoded)" if declared.encoding == "form" else ""
+    return f"`{declared.method} {path}`{form}{key}"
+
+
+def mechanism_of(name: str) -> str:
+    from app.kernel.registry import registry
+
+    return str(registry().tools[name].write.mechanism.value)
+
+
+def write_row(tool: Any) -> str:
+    """One write tool's row; a routed (unified) one names the vendor tool each vendor runs."""
+    hints = {k: json.dumps(tool.hints[k]) for k in ("destructiveHint", "idempotentHint")}
+    flags = "<br>".join(f"`{k}: {v}`" for k, v in hints.items())
+    vendors = ", ".join(tool.accepts)
+    if tool.routes is not None:
+        routes = sorted(tool.routes.items())
+        runs = "<br>".join(f"{v}: `{r.tool}`" for v, r in routes)
+        kinds = "<br>".join(f"{v}: `{mechanism_of(r.tool)}`" for v, r in routes)
+        what = "as the vendor tool it runs as (its row above)"
+        return f"| `{tool.name}` | {vendors} | runs as<br>{runs} | {kinds} | {what} | {flags} |"
+    if tool.name not in WRITE_NOTES:
+        raise ValueError(f"docs/hooks.py WRITE_NOTES has no entry for write tool {tool.name}")
+    request, lookup = WRITE_NOTES[tool.name]
+    request = request or spec_request(tool)
+    if not request:
+        raise ValueError(f"docs/hooks.py WRITE_NOTES: say what request {tool.name} sends")
+    mechanism = tool.write.mechanism.value
+    uncertain = UNCERTAIN[mechanism]
+    if lookup and mechanism != "marker":
+        uncertain = f"settled first: {lookup}"
+    elif lookup:
+        uncertain = f"looked up first: {lookup}; sent only if not found"
+    cells = (f"`{tool.name}`", vendors, request, f"`{mechanism}`", uncertain, flags)
+    return "| " + " | ".join(cell(c) for c in cells) + " |"
+
+
+def writes_table() -> str:
+    """Every write tool of the registry, in its order."""
+    from app.kernel.registry import registry
+
+    rows = [
+        "| Tool | Vendors | Vendor request | Mechanism | An uncertain operation is | Hints |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows += [write_row(t) for t in registry().tools.values() if not t.read_only]
+    return "\n".join(rows) + "\n"
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     SETTINGS_MARKER: product_settings,
     SANDBOX_MARKER: sandbox_settings,
     TOOLS_MARKER: tools_table,
+    WRITES_MARKER: writes_table,
 }
 
 

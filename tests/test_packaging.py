@@ -191,9 +191,11 @@ def _registry_counts() -> dict[tuple[str, str], int]:
 
     reg = registry()
     unified = [t for t in reg.tools.values() if t.vendor not in reg.vendors]
+    reads = [t for t in reg.tools.values() if t.read_only]
     return {
         ("", "tools"): len(reg.tools),
-        ("read", "tools"): len(reg.tools),  # every registry tool only reads
+        ("read", "tools"): len(reads),
+        ("write", "tools"): len(reg.tools) - len(reads),
         ("vendor", "tools"): len(reg.tools) - len(unified),
         ("unified", "tools"): len(unified),
         ("job", "tools"): len(JOB_TOOLS),
@@ -221,9 +223,11 @@ def test_every_count_of_tools_or_vendors_in_the_readme_is_the_registrys() -> Non
 
 
 def test_the_readme_tool_table_lists_exactly_the_registrys_tools() -> None:
+    """Every read tool pages (the write tools' table is generated: `tests/unit/test_docs.py`)."""
     from app.kernel.registry import registry
 
     text = (ROOT / "docs" / "tools.md").read_text()  # the README's tool table moved there
     section = text[text.index("\n## How each tool pages\n") : text.index("\n## Vendors\n")]
     listed = re.findall(r"^\| `([a-z0-9_.]+)` \|", section, re.MULTILINE)
-    assert listed and sorted(listed) == sorted(registry().tools)
+    reads = [name for name, tool in registry().tools.items() if tool.read_only]
+    assert listed and sorted(listed) == sorted(reads)

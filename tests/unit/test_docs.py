@@ -79,6 +79,25 @@ def test_the_tools_page_lists_every_registered_tool(hooks: ModuleType) -> None:
         assert f"| `{name}` | {', '.join(tool.accepts)} |" in generated, name
 
 
+def test_the_writes_page_lists_every_write_tool(hooks: ModuleType) -> None:
+    rendered = hooks.render(page("writes.md"))
+    writes = [name for name, tool in registry().tools.items() if not tool.read_only]
+    assert writes, "the registry has write tools"
+    for name in writes:
+        accepts = ", ".join(registry().tools[name].accepts)
+        assert f"| `{name}` | {accepts} |" in rendered, f"{name} is missing from writes.md"
+
+
+def test_the_writes_table_says_what_each_vendor_tool_sends(hooks: ModuleType) -> None:
+    """Every vendor write tool has a note (a request, unless its spec says it), and no note
+    names a tool the registry does not have."""
+    tools = registry().tools
+    vendor_writes = {n for n, t in tools.items() if t.write is not None}
+    assert set(hooks.WRITE_NOTES) == vendor_writes
+    for name in vendor_writes:
+        assert hooks.WRITE_NOTES[name][0] or hooks.spec_request(tools[name]), name
+
+
 def test_every_marker_the_hook_replaces_is_on_a_page(hooks: ModuleType) -> None:
     text = "".join(p.read_text() for p in PAGES)
     for marker in hooks.RENDERERS:
