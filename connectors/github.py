@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors import github_writes, ratelimit
+from connectors import ratelimit
 from connectors.base import Cursor, Http, Page, RatePolicy, Tool, Vendor
 from connectors.errors import VendorError
 from connectors.pagination import LinkHeader
@@ -161,5 +161,5 @@ VENDOR = Vendor(
     classify=classify,
     rate_limit="github",
     budget=RatePolicy(5000, 3600.0, fixed=True),  # per token and hour, reset at an epoch
-    tools=(same_origin(issues_list), same_origin(pulls_list), *github_writes.TOOLS),
+    tools=(same_origin(issues_list), same_origin(pulls_list)),
 )

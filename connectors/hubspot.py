@@ -19,7 +19,6 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors import hubspot_writes
 from connectors.base import Cursor, Http, Page, RatePolicy, Tool, Vendor
 from connectors.errors import ConnectorError, VendorError
 from connectors.pagination import BodyCursor, PageRequest
@@ -304,6 +303,5 @@ VENDOR = Vendor(
         deals_list.tool(),
         contacts_search,
         contacts_export,
-        *hubspot_writes.TOOLS,
     ),
 )

@@ -178,6 +178,6 @@ VENDOR = Vendor(
     token_url="/services/oauth2/token",  # served by every instance / My Domain
     classify=classify,
     rate_limit="salesforce",
-    tools=(query, bulk_query, *salesforce_writes.TOOLS),
+    tools=(query, bulk_query),
     extra=salesforce_writes.EXTRA,  # bulk_threshold: TOOLQUEUE_SALESFORCE_BULK_THRESHOLD
 )

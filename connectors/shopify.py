@@ -28,7 +28,6 @@ import orjson
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors import shopify_writes
 from connectors.base import Cursor, Http, Page, Record, Tool, Vendor
 from connectors.errors import ConnectorError, VendorError
 from connectors.pagination import GraphQLPageInfo, LinkHeader, PageRequest, search
@@ -514,6 +513,5 @@ VENDOR = Vendor(
         orders_list.tool(),
         graphql_query,
         bulk_query,
-        *shopify_writes.TOOLS,
     ),
 )

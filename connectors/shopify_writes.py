@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import Http, Tool
 from connectors.errors import ConnectorError
+from connectors.shopify import api_path
 from connectors.writes import ItemResult, Mechanism, Operation, Write, one, rejected
 
 UPDATE = """mutation ToolqueueCustomerUpdate($input: CustomerInput!) {
@@ -61,7 +62,6 @@ def customer_input(args: UpdateArgs) -> dict[str, Any]:
 
 
 def _send_update(http: Http, op: Operation) -> list[ItemResult]:
-    from connectors.shopify import api_path  # the vendor module imports this one
 
     ((i, args),) = op.items
     body = {"query": UPDATE, "variables": {"input": customer_input(args)}}

@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors import slack_writes
 from connectors.base import Vendor
 from connectors.errors import Transient, Unauthorized, VendorError
 from connectors.pagination import BodyCursor, PageRequest
@@ -150,5 +149,5 @@ VENDOR = Vendor(
     token_url="/api/oauth.v2.access",
     classify=classify,
     rate_limit="slack",
-    tools=(history.tool(), users.tool(), *slack_writes.TOOLS),
+    tools=(history.tool(), users.tool()),
 )

@@ -249,6 +249,22 @@ class SandboxState:
     def take_fail_before_commit(self) -> bool:
         return self._countdown("fail_before_commit_next")
 
+    def take_window(self, key: str, limit: int, window_s: float) -> float | None:
+        """A rolling window of ``limit`` accepted calls per ``window_s`` under
+        ``self.windows[key]``: None (accepted and counted), else the seconds until the oldest
+        call leaves the window. ``limit`` 0 turns the window off."""
+        if limit <= 0:
+            return None
+        now = time.monotonic()
+        with self.lock:
+            window = self.windows[key]
+            while window and window[0] <= now - window_s:
+                window.popleft()
+            if len(window) >= limit:
+                return float(window[0] + window_s - now)
+            window.append(now)
+            return None
+
     def take_drop_after_commit(self) -> bool:
         """Whether a write just committed loses its answer: a counted drop, else the rate."""
         if self._countdown("drop_after_commit_next"):

@@ -24,13 +24,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
-
-if TYPE_CHECKING:  # state.py imports this module
-    from sandbox.state import SandboxState
 
 EffectKind = Literal["create", "update", "delete", "noop"]
 ClaimKind = Literal["new", "replay", "mismatch", "in_flight"]
@@ -180,23 +177,6 @@ async def hold(latency_ms: int) -> None:
     """``write_latency_ms``: a write waits between claiming its key and committing."""
     if latency_ms:
         await asyncio.sleep(latency_ms / 1000)
-
-
-def take_window(state: SandboxState, key: str, limit: int, window_s: float) -> float | None:
-    """A rolling window of ``limit`` accepted calls per ``window_s`` under ``state.windows[key]``:
-    None (accepted and counted), else the seconds until the oldest call leaves the window.
-    ``limit`` 0 turns the window off."""
-    if limit <= 0:
-        return None
-    now = time.monotonic()
-    with state.lock:
-        window = state.windows[key]
-        while window and window[0] <= now - window_s:
-            window.popleft()
-        if len(window) >= limit:
-            return window[0] + window_s - now
-        window.append(now)
-        return None
 
 
 def reply(status: int, doc: Any, headers: dict[str, str]) -> Response:

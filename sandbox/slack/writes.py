@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse
 from sandbox.common import sandbox_state
 from sandbox.slack import posted
 from sandbox.slack.reads import CHANNELS, TEAM_ID, _fail, _gate, _unavailable, ts_str, user_id
-from sandbox.writes import Effect, EffectKind, delivered, effects_body, hold, take_window
+from sandbox.writes import Effect, EffectKind, delivered, effects_body, hold
 
 router = APIRouter()
 NAME = posted.NAME
@@ -133,7 +133,7 @@ def _check_post(request: Request, args: dict[str, Any]) -> JSONResponse | None:
         return _fail("invalid_metadata_format")
     state = sandbox_state(request)
     interval = state.config.slack_channel_post_interval_ms / 1000
-    wait = take_window(state, f"{NAME}:post:{channel}", 1 if interval else 0, interval)
+    wait = state.take_window(f"{NAME}:post:{channel}", 1 if interval else 0, interval)
     if wait is not None:
         return _fail("rate_limited", 429, {"Retry-After": str(max(1, math.ceil(wait)))})
     return None
