@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import Http, Tool
 from connectors.errors import VendorError
-from connectors.writes import ItemResult, Mechanism, Operation, Write, marker, one
+from connectors.writes import ItemResult, Mechanism, Operation, Pace, Write, marker, one
 
-OWNER = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"  # as connectors.github (which imports this module)
+OWNER = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"  # as connectors.github
 REPO = r"^[A-Za-z0-9._-]{1,100}$"
 PER_PAGE = 100
 ISSUE_PAGES = 3  # newest issues looked at for an uncertain create: 300
@@ -178,6 +178,10 @@ def _send_update(http: Http, op: Operation) -> list[ItemResult]:
     return [ItemResult(i, "updated", str(doc.get("number", args.issue_number)))]
 
 
+# GitHub's secondary limits on content-creating requests (docs.github.com, "Rate limits for the
+# REST API"): at most 80 a minute and 500 an hour; an app that keeps hitting them may be banned
+CONTENT = (Pace("content-minute", 80, 60.0), Pace("content-hour", 500, 3600.0))
+
 create = Tool(
     name="github.issues.create",
     description=(
@@ -189,7 +193,7 @@ create = Tool(
     args=CreateArgs,
     read_only=False,
     idempotent=False,  # a new call is a new issue (the marker guards retries of one call)
-    write=Write(Mechanism.MARKER, one, _send_create, _find_create),
+    write=Write(Mechanism.MARKER, one, _send_create, _find_create, CONTENT),
 )
 comment = Tool(
     name="github.issues.comment",
@@ -201,7 +205,7 @@ comment = Tool(
     args=CommentArgs,
     read_only=False,
     idempotent=False,
-    write=Write(Mechanism.MARKER, one, _send_comment, _find_comment),
+    write=Write(Mechanism.MARKER, one, _send_comment, _find_comment, CONTENT),
 )
 update = Tool(
     name="github.issues.update",

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import Http, Tool
 from connectors.errors import Unauthorized, VendorError
-from connectors.writes import ItemResult, Mechanism, Operation, Write, one, rejected
+from connectors.writes import ItemResult, Mechanism, Operation, Pace, Write, one, rejected
 
 EVENT_TYPE = "toolqueue_op"
 HISTORY_PAGES = 3  # newest messages looked at for an uncertain post: 3 x 200
@@ -109,6 +109,10 @@ def _find(http: Http, op: Operation) -> list[ItemResult] | None:
     return None
 
 
+def _channel(op: Operation) -> str:
+    return str(op.payloads[0].channel)
+
+
 post_message = Tool(
     name="slack.chat.post_message",
     description=(
@@ -121,6 +125,7 @@ post_message = Tool(
     args=PostArgs,
     read_only=False,
     idempotent=False,  # a new call posts again (the marker guards retries of one call)
-    write=Write(Mechanism.MARKER, one, _send, _find),
+    # Slack: about one message per second per channel (api.slack.com, "Rate limits")
+    write=Write(Mechanism.MARKER, one, _send, _find, (Pace("post", 1, 1.0, _channel),)),
 )
 TOOLS = (post_message,)

@@ -110,6 +110,19 @@ class Pending(Exception):  # noqa: N818 - a signal, not a failure
         self.ref, self.wait_s, self.note = ref, wait_s, note
 
 
+@dataclass(frozen=True)
+class Pace:
+    """A vendor limit on one kind of write (GitHub: content-creating requests per minute and
+    per hour; Slack: one message per second per channel), paced ahead like the account's
+    budget so the vendor never has to refuse (GitHub may block an app that keeps hitting its
+    secondary limits). `key` names the window an operation falls in (a Slack channel)."""
+
+    name: str
+    limit: int
+    window_s: float
+    key: Callable[[Operation], str] = lambda op: ""
+
+
 Send = Callable[[Any, Operation], list[ItemResult]]
 Find = Callable[[Any, Operation], list[ItemResult] | None]
 
@@ -128,6 +141,8 @@ class Write:
     plan: Callable[[Any], list[Operation]]
     send: Send
     find: Find | None = None
+    # the vendor's own limits on this kind of write, besides the account's request budget
+    paces: tuple[Pace, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mechanism is Mechanism.MARKER and self.find is None:

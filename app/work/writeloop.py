@@ -32,11 +32,12 @@ from typing import Any
 
 from app.kernel.states import JobState
 from app.store import spool
+from app.store.budget import Budget
 from app.work import vendorwait
 from app.work.context import StepContext
 from app.work.pages import Outcome
 from app.work.progress import packer_for
-from connectors.base import Page, Tool
+from connectors.base import Page, RatePolicy, Tool
 from connectors.errors import (
     AuthRejected,
     ConnectorError,
@@ -178,6 +179,7 @@ class WriteLoop:
         """The request; a refusal of the whole request rejects its records, a refusal that
         proves nothing was applied clears the mark first."""
         try:
+            self.pace(op)
             return self.w.send(self.http, op)
         except Unauthorized:
             raise
@@ -190,6 +192,15 @@ class WriteLoop:
             if certain and op.pending is None:  # a refused poll keeps the vendor job's ref
                 self.mark(False)
             raise
+
+    def pace(self, op: Operation) -> None:
+        """The vendor's limits on this kind of write (`Write.paces`), each a rolling budget of
+        the account's own (`app.store.budget`): spent, the step waits instead of sending."""
+        for p in self.w.paces:
+            name = f"{self.job['account_id']}:{p.name}:{p.key(op)}"
+            wait = Budget(name, RatePolicy(p.limit, p.window_s)).take()
+            if wait > 0:
+                raise RateLimited(wait, policy=p.name, budget=True)
 
     def mark(self, sent: bool) -> bool:
         written = self.step.write({"cursor": {"op": self.op, "sent": sent}})

@@ -85,3 +85,21 @@ def test_the_per_channel_limit_is_waited_out(api: Any, fresh_sandbox: Any) -> No
     assert statuses == [200, 429, 200]
     assert len(effects(fresh_sandbox, "slack")["effects"]) == 2
     assert calls(fresh_sandbox, "conversations.history") == []  # a 429 is never uncertain
+
+
+def test_posts_to_one_channel_are_paced_ahead_of_slacks_limit(
+    api: Any, fresh_sandbox: Any
+) -> None:
+    """Slack's real interval (1 s per channel): toolqueue paces the second post itself, so
+    Slack never refuses one; another channel is not held back."""
+    account = slack(api, fresh_sandbox, interval_ms=1000)
+    jobs = [api.call(TOOL, account_id=account, args={"channel": ch, "text": f"p{i}"})
+            for i, ch in enumerate(["C01GENERAL", "C01GENERAL", "C02RANDOM0"])]  # fmt: skip
+    done = [api.wait(j["job_id"]) for j in jobs]
+    assert [d["status"] for d in done] == ["succeeded"] * 3
+    assert [e["status"] for e in calls(fresh_sandbox, "chat.postMessage")] == [200, 200, 200]
+    paced = [d for d in done if "waiting_rate_limit" in [h["status"] for h in d["history"]]]
+    assert len(paced) == 1, [d["history"] for d in done]
+    general = sorted(e["t"] for e in effects(fresh_sandbox, "slack")["effects"]
+                     if e["object_id"].startswith("C01GENERAL"))  # fmt: skip
+    assert len(general) == 2 and general[1] - general[0] >= 0.95
