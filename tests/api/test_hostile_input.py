@@ -56,6 +56,14 @@ def contacts_job(args: str = '{"limit": 10}', **options: str) -> bytes:
     return splice(doc, args=args, **options)
 
 
+def write_job(tool: str, args: str) -> bytes:
+    """A write tool's job on a missing account: raw JSON text for its args."""
+    return splice({"tool": tool, "account_id": "acc_missing", "args": "<args>"}, args=args)
+
+
+UPSERT = "hubspot.contacts.upsert"
+
+
 def account_body(name: str = '"x"', token: str = '"t"', credentials: str | None = None) -> bytes:
     creds = credentials or splice({"type": "bearer", "token": "<T>"}, T=token).decode()
     doc = {"vendor": "hubspot", "name": "<N>", "credentials": "<C>"}
@@ -131,6 +139,41 @@ REST = [
     ("iso_dates_still_parse", "/v1/jobs",
      b'{"tool": "shopify.orders.list", "account_id": "acc_missing", '
      b'"args": {"created_at_min": "2026-01-01T00:00:00Z", "limit": 5}}', 404,
+     "account_not_found"),
+    # write tools: what reaches a vendor's path or body is checked before any job exists
+    ("write_lone_surrogate_id", "/v1/jobs", write_job(UPSERT, '{"records": [{"id": "\\udfff"}]}'),
+     422, "invalid_string"),
+    ("write_property_10_pow_400", "/v1/jobs",
+     write_job(UPSERT, f'{{"records": [{{"id": "a@b.co", "properties": {{"n": 1{"0" * 400}}}}}]}}'),
+     422, "invalid_number"),
+    ("write_nested_property", "/v1/jobs",
+     write_job(UPSERT, '{"records": [{"id": "a@b.co", "properties": {"n": {"x": [1]}}}]}'), 422,
+     "invalid_args"),
+    ("write_no_records", "/v1/jobs", write_job(UPSERT, '{"records": []}'), 422, "invalid_args"),
+    ("write_id_with_a_path", "/v1/jobs",
+     write_job("hubspot.contacts.update", '{"id": "1/../../2", "properties": {"a": "b"}}'), 422,
+     "invalid_args"),
+    ("write_github_owner_dotdot", "/v1/jobs",
+     write_job("github.issues.create", '{"owner": "..", "repo": "x", "title": "t"}'), 422,
+     "invalid_args"),
+    ("write_github_repo_dotdot", "/v1/jobs",
+     write_job("github.issues.create", '{"owner": "acme", "repo": "..", "title": "t"}'), 422,
+     "invalid_args"),
+    ("write_jira_key_with_a_path", "/v1/jobs",
+     write_job("jira.issues.comment", '{"issue_key": "ENG-1/../../x", "body": "b"}'), 422,
+     "invalid_args"),
+    ("write_sobject_with_a_path", "/v1/jobs",
+     write_job("salesforce.records.upsert",
+               '{"sobject": "Contact/../x", "external_id_field": "E__c", '
+               '"records": [{"E__c": 1}]}'),
+     422, "invalid_args"),
+    ("write_zendesk_id_as_a_string", "/v1/jobs",
+     write_job("zendesk.tickets.comment", '{"id": "7/../8", "body": "b"}'), 422, "invalid_args"),
+    ("write_right_is_accepted", "/v1/jobs",
+     write_job(UPSERT, '{"records": [{"id": "a@b.co", "properties": {"firstname": "A"}}]}'), 404,
+     "account_not_found"),
+    ("routed_write_right_is_accepted", "/v1/jobs",
+     write_job("crm.contacts.upsert", '{"records": [{"email": "a@b.co"}]}'), 404,
      "account_not_found"),
 ]  # fmt: skip
 
