@@ -85,7 +85,7 @@ class Summary:
 
 
 _PLANS: OrderedDict[str, list[Operation]] = OrderedDict()
-PLANS_KEPT = 16
+PLANS_KEPT = 8  # a 10,000-record plan holds ~4.7 MB (the 1 MiB request cap bounds a job)
 
 
 def planned(job_id: str, tool: Tool, args: dict[str, Any]) -> list[Operation]:
