@@ -105,8 +105,6 @@ def test_transition_by_name_and_id_refused_and_lost(api: Any, fresh_sandbox: Any
     assert done["status"] == "failed" and bad["error"]["code"] == "transition_not_available"
     assert "11 → To Do" in bad["error"]["message"]
     # a 503 leaves the transition uncertain: looked up (not in Done yet), then sent once more
-    # (the sandbox's drop_after_commit cannot lose a 204: the answer is complete without a
-    # body, so the "found" branch is in tests/connectors/test_marker_writes.py)
     fresh_sandbox.config(fail_before_commit_next=1)
     done, (lost,) = run(api, account, "jira.issues.transition",
                         {"issue_key": key, "transition": "31"})  # fmt: skip
@@ -120,3 +118,20 @@ def test_transition_by_name_and_id_refused_and_lost(api: Any, fresh_sandbox: Any
     assert posts == [204, 503, 204]
     looked = [e for e in calls(fresh_sandbox, "GET", f"/issue/{key}") if "status" in e["query"]]
     assert len(looked) == 1
+
+
+def test_a_transition_whose_answer_is_lost_is_found_done(api: Any, fresh_sandbox: Any) -> None:
+    """Jira applied the transition and its 204 was lost: the lookup finds the issue in the
+    target status already, and nothing is sent again."""
+    account = jira(api, fresh_sandbox)
+    _, (made,) = run(api, account, "jira.issues.create", CREATE)
+    key = made["id"]
+    fresh_sandbox.config(drop_after_commit_next=1)
+    done, (moved,) = run(api, account, "jira.issues.transition",
+                         {"issue_key": key, "transition": "In Progress"})  # fmt: skip
+    assert done["status"] == "succeeded", (done["error"], done["history"])
+    assert moved == {"index": 0, "status": "updated", "id": key}
+    assert api.result(done["job_id"])["writes"]["reconciled"] == 1
+    posts = calls(fresh_sandbox, "POST", f"/issue/{key}/transitions")
+    assert len(posts) == 1
+    assert effects(fresh_sandbox, "jira")["per_object"][key]["update"] == 1
