@@ -164,8 +164,8 @@ def test_update_and_delete_by_id(api: Any, fresh_sandbox: Any) -> None:
 
 
 def test_update_and_delete_answers_lost_after_commit(api: Any, fresh_sandbox: Any) -> None:
-    """One effect each. (The sandbox's dropped 204 still reaches the client whole, so the
-    delete's `find` is covered in tests/connectors/test_salesforce_writes.py.)"""
+    """One effect each: the update is resent (absolute values: a noop), the delete's lookup
+    deletes again and reads Salesforce's ENTITY_IS_DELETED as done."""
     account = api.account(fresh_sandbox, "salesforce")
     api.wait(job := upsert(api, account, contacts(1, "lost")))
     rid = api.records(job)[0]["id"]
@@ -181,3 +181,4 @@ def test_update_and_delete_answers_lost_after_commit(api: Any, fresh_sandbox: An
         ledger = effects(fresh_sandbox, "salesforce")["effects"]
         kinds = [e["kind"] for e in ledger if e["object_id"] == rid]
         assert kinds.count(kind) == 1, kinds
+        assert done["writes"]["reconciled"] == 1, (tool, done["writes"])
