@@ -508,10 +508,5 @@ VENDOR = Vendor(
     auth_format="{token}",
     rate_limit="shopify",
     limits_in_body=True,  # GraphQL answers THROTTLED inside an HTTP 200
-    tools=(
-        customers_list.tool(),
-        orders_list.tool(),
-        graphql_query,
-        bulk_query,
-    ),
+    tools=(customers_list.tool(), orders_list.tool(), graphql_query, bulk_query),
 )
