@@ -159,15 +159,24 @@ def _wanted_properties(request: Request, obj: dict[str, Any]) -> dict[str, Any] 
     return {k: v for k, v in props.items() if k in raw}
 
 
-@router.get("/rest/api/3/issue/{key}")
-async def get_issue(request: Request, key: str) -> Response:
-    """A created issue with all its fields (seeded issues are read through search)."""
+async def _issue(request: Request, key: str) -> tuple[dict[str, Any], dict[str, str]] | Response:
+    """The created issue ``key`` and the gate's headers, or the refusal (the gate's, a 404)."""
     denied, headers = await gate(request)
     if denied is not None:
         return denied
     obj = stored.created(sandbox_state(request), key)
     if obj is None:
         return error_response(404, [NOT_FOUND], headers)
+    return obj, headers
+
+
+@router.get("/rest/api/3/issue/{key}")
+async def get_issue(request: Request, key: str) -> Response:
+    """A created issue with all its fields (seeded issues are read through search)."""
+    found = await _issue(request, key)
+    if isinstance(found, Response):
+        return found
+    obj, headers = found
     body = stored.render(obj, None)
     if (props := _wanted_properties(request, obj)) is not None:
         body["properties"] = props
@@ -176,12 +185,10 @@ async def get_issue(request: Request, key: str) -> Response:
 
 @router.get("/rest/api/3/issue/{key}/properties/{prop}")
 async def get_property(request: Request, key: str, prop: str) -> Response:
-    denied, headers = await gate(request)
-    if denied is not None:
-        return denied
-    obj = stored.created(sandbox_state(request), key)
-    if obj is None:
-        return error_response(404, [NOT_FOUND], headers)
+    found = await _issue(request, key)
+    if isinstance(found, Response):
+        return found
+    obj, headers = found
     if prop not in obj.get("properties", {}):
         return error_response(404, [f"The property with key '{prop}' does not exist."], headers)
     return JSONResponse({"key": prop, "value": obj["properties"][prop]}, headers=headers)
@@ -199,12 +206,10 @@ def _transition(base: str, tid: str) -> dict[str, Any]:
 
 @router.get("/rest/api/3/issue/{key}/transitions")
 async def list_transitions(request: Request, key: str) -> Response:
-    denied, headers = await gate(request)
-    if denied is not None:
-        return denied
-    obj = stored.created(sandbox_state(request), key)
-    if obj is None:
-        return error_response(404, [NOT_FOUND], headers)
+    found = await _issue(request, key)
+    if isinstance(found, Response):
+        return found
+    obj, headers = found
     allowed = stored.ALLOWED[obj["fields"]["status"]["name"]]
     base = base_url(request)
     body = {"expand": "transitions", "transitions": [_transition(base, t) for t in allowed]}
