@@ -123,8 +123,72 @@ class Pace:
     key: Callable[[Operation], str] = lambda op: ""
 
 
+Action = Literal["create", "update", "unchanged", "delete", "reject"]
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    """What an operation would do to one record, found without writing (a dry run, and the
+    preview a person approves). `current` is the vendor's present value of each field the
+    write sets (an update, an upsert that finds its record, a delete), `proposed` the value
+    the write would set; `reject` says the vendor would refuse it (`error`: an id that does
+    not exist, say). A record's preview reads as
+    `{"index", "action", "id", "current"?, "proposed"?, "changed"?, "error"?}`."""
+
+    index: int
+    action: Action
+    id: str | None = None  # the vendor object it would change (None: one to be created)
+    current: dict[str, Any] | None = None
+    proposed: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "action": self.action, "id": self.id}
+        if self.current is not None:
+            out["current"] = self.current
+        if self.proposed is not None:
+            out["proposed"] = self.proposed
+        if self.current is not None and self.proposed is not None:
+            out["changed"] = sorted(
+                k for k, v in self.proposed.items() if self.current.get(k) != v
+            )
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def diffed(index: int, object_id: str, current: dict[str, Any], proposed: dict[str, Any]) -> (
+    PreviewItem
+):
+    """An update's preview: `current` cut to the fields the write sets; `unchanged` when the
+    vendor already holds every proposed value."""
+    now = {k: current.get(k) for k in proposed}
+    action: Action = "unchanged" if now == proposed else "update"
+    return PreviewItem(index, action, object_id, now, dict(proposed))
+
+
+def would_reject(index: int, code: str, message: str, object_id: str | None = None) -> (
+    PreviewItem
+):
+    error = {"code": str(code)[:64], "message": str(message)[:ERROR_TEXT_MAX]}
+    return PreviewItem(index, "reject", object_id, error=error)
+
+
+def creates(http: Any, op: Operation) -> list[PreviewItem]:
+    """The preview of a tool that only adds (a create, a comment, a message): each record
+    would be created as given; no vendor request is needed to say so."""
+    return [PreviewItem(i, "create", None, proposed=_plain(p)) for i, p in op.items]
+
+
+def _plain(payload: Any) -> dict[str, Any]:
+    if hasattr(payload, "model_dump"):
+        return dict(payload.model_dump(mode="json", exclude_none=True))
+    return dict(payload) if isinstance(payload, dict) else {"value": payload}
+
+
 Send = Callable[[Any, Operation], list[ItemResult]]
 Find = Callable[[Any, Operation], list[ItemResult] | None]
+Preview = Callable[[Any, Operation], list[PreviewItem]]
 
 
 @dataclass(frozen=True)
@@ -135,7 +199,11 @@ class Write:
     refusal of the whole request may simply raise `VendorError`: every item is then
     rejected). `find(http, op)` looks for an uncertain operation's effect first: its results
     when found, None when the write did not happen (then it is sent). `plan` must be a pure
-    function of the arguments: every step of the job re-derives the same operations."""
+    function of the arguments: every step of the job re-derives the same operations.
+
+    `preview(http, op)` says what `send` would do, one `PreviewItem` per item, with reads
+    only (GET, or a vendor's read-only search/batch-read POST): never a write. The default,
+    `creates`, is for tools that only add."""
 
     mechanism: Mechanism
     plan: Callable[[Any], list[Operation]]
@@ -143,6 +211,7 @@ class Write:
     find: Find | None = None
     # the vendor's own limits on this kind of write, besides the account's request budget
     paces: tuple[Pace, ...] = ()
+    preview: Preview = creates
 
     def __post_init__(self) -> None:
         if self.mechanism is Mechanism.MARKER and self.find is None:
