@@ -3,7 +3,7 @@
 For write tools `writes`, for destructive ones `destructive`: `allow` (run), `approve` (a
 person approves a preview first) or `deny`. `approve_above`: a write of more records than
 this needs approval whatever the rest says. `self_approve`: the key that started a job may
-approve it (by default another key must). Each level sets only what it overrides; the
+approve it (by default another key must). `approval_timeout_s`: how long a job awaits. Each level sets only what it overrides; the
 effective policy is defaults ← tenant ← account ← key.
 """
 
@@ -37,9 +37,16 @@ class Policy(BaseModel):
     self_approve: bool | None = Field(
         None, description="May the key that started a job approve it (default: no)"
     )
+    approval_timeout_s: float | None = Field(
+        None,
+        ge=1,
+        le=30 * 86400,
+        description="An unanswered approval cancels the job after this long (default: the "
+        "`approval_timeout_s` setting)",
+    )
 
 
-DEFAULT = Policy(writes="allow", destructive="approve", approve_above=None, self_approve=False)
+DEFAULT = Policy(writes="allow", destructive="approve", self_approve=False)
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ def effective(tenant_id: str, account_id: str, key_id: str) -> Policy:
     merged = DEFAULT.model_dump()
     for level, ident in zip(LEVELS, (tenant_id, account_id, key_id), strict=True):
         merged.update(load(level, ident).model_dump(exclude_none=True))
-    return Policy(**merged)
+    return Policy.model_validate(merged)
 
 
 def decide(policy: Policy, *, destructive: bool, records: int) -> Decision:

@@ -58,7 +58,8 @@ def rest(step: StepContext, summary: dict[str, Any]) -> None:
     """The preview is complete: await a person, with the binding they must approve."""
     job = step.job
     pd = preview_digest(step.id, job["blocks"])
-    expires = time.time() + get_settings().approval_timeout_s
+    pol = policies.effective(job["tenant_id"], job["account_id"], job.get("key_id") or "")
+    expires = time.time() + (pol.approval_timeout_s or get_settings().approval_timeout_s)
     approval = {
         **(job.get("approval") or {}),
         "state": "pending",
@@ -86,12 +87,9 @@ def tend(step: StepContext) -> None:
     approval = dict(job.get("approval") or {})
     expires = float(approval.get("expires_at", 0))
     if time.time() >= expires:
-        step.finish(
-            JobState.CANCELLED,
-            {"code": "approval_expired", "message": "approval_expired: nobody approved or "
-             f"rejected the job within {get_settings().approval_timeout_s:g} s"},
-            audit={"kind": "approval_expired"},
-        )  # fmt: skip
+        message = "approval_expired: nobody approved or rejected the job in time"
+        step.finish(JobState.CANCELLED, {"code": "approval_expired", "message": message},
+                    audit={"kind": "approval_expired"})  # fmt: skip
         return
     if not approval.get("notified"):
         notify(step.id, job, approval, expires)
