@@ -10,6 +10,10 @@ uncertain one is resent, `find` looks for it (`Mechanism.MARKER`):
 
 `PATCH …/issues/{n}` sets absolute values (`Mechanism.ABSOLUTE`): repeating it changes nothing.
 
+Previews are one GET each: the repository (a create), the issue (a comment; an update, whose
+current title/body/state/labels are diffed against the values given); a 404 (or 410: issues
+disabled, an issue deleted) is the refusal the write would meet.
+
 The content-creation secondary limit (403 + `retry-after`, "You have exceeded a secondary rate
 limit") is a rate-limit refusal in `connectors.ratelimit`, so the wire raises RateLimited: the
 write loop clears the operation's sent mark and waits; it is never uncertain.
@@ -17,13 +21,27 @@ write loop clears the operation's sent mark and waits; it is never uncertain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import Http, Tool
 from connectors.errors import VendorError
-from connectors.writes import ItemResult, Mechanism, Operation, Pace, Write, marker, one
+from connectors.writes import (
+    ItemResult,
+    Mechanism,
+    Operation,
+    Pace,
+    Preview,
+    PreviewItem,
+    Write,
+    creates,
+    diffed,
+    marker,
+    one,
+    would_reject,
+)
 
 OWNER = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"  # as connectors.github
 REPO = r"^[A-Za-z0-9._-]{1,100}$"
@@ -116,6 +134,33 @@ def _pages(http: Http, path: str, params: dict[str, Any], cap: int) -> list[list
     return out
 
 
+def _found(http: Http, path: str) -> dict[str, Any] | VendorError:
+    """The object at `path`, or GitHub's refusal when it is not there (404, 410)."""
+    try:
+        doc = http.request("GET", path).json()
+    except VendorError as exc:
+        if exc.status in (404, 410):
+            return exc
+        raise
+    return doc if isinstance(doc, dict) else {}
+
+
+def _adds_to(path: Callable[[Any], str]) -> Preview:
+    """A preview: the record would be created where `path(args)` exists, else refused (a
+    repository with issues turned off refuses them: 410, as GitHub answers the POST)."""
+
+    def preview(http: Http, op: Operation) -> list[PreviewItem]:
+        ((i, args),) = op.items
+        found = _found(http, path(args))
+        if isinstance(found, VendorError):
+            return [would_reject(i, found.code, found.message)]
+        if found.get("has_issues") is False:
+            return [would_reject(i, "http_410", "Issues are disabled for this repo")]
+        return creates(http, op)
+
+    return preview
+
+
 # ---- create ---------------------------------------------------------------------------------
 
 
@@ -178,6 +223,21 @@ def _send_update(http: Http, op: Operation) -> list[ItemResult]:
     return [ItemResult(i, "updated", str(doc.get("number", args.issue_number)))]
 
 
+def _preview_update(http: Http, op: Operation) -> list[PreviewItem]:
+    ((i, args),) = op.items
+    number = str(args.issue_number)
+    found = _found(http, f"{_repo(args)}/issues/{args.issue_number}")
+    if isinstance(found, VendorError):
+        return [would_reject(i, found.code, found.message, number)]
+    proposed = args.model_dump(include={"title", "body", "state", "labels"}, exclude_none=True)
+    current = {k: found.get(k) for k in ("title", "body", "state")}
+    names = [str(x.get("name")) for x in found.get("labels") or [] if isinstance(x, dict)]
+    # a label set has no order: shown in the proposed order when it is the same set
+    wanted = proposed.get("labels")
+    current["labels"] = wanted if wanted is not None and set(wanted) == set(names) else names
+    return [diffed(i, number, current, proposed)]
+
+
 # GitHub's secondary limits on content-creating requests (docs.github.com, "Rate limits for the
 # REST API"): at most 80 a minute and 500 an hour; an app that keeps hitting them may be banned
 CONTENT = (Pace("content-minute", 80, 60.0), Pace("content-hour", 500, 3600.0))
@@ -193,7 +253,7 @@ create = Tool(
     args=CreateArgs,
     read_only=False,
     idempotent=False,  # a new call is a new issue (the marker guards retries of one call)
-    write=Write(Mechanism.MARKER, one, _send_create, _find_create, CONTENT),
+    write=Write(Mechanism.MARKER, one, _send_create, _find_create, CONTENT, _adds_to(_repo)),
 )
 comment = Tool(
     name="github.issues.comment",
@@ -205,7 +265,14 @@ comment = Tool(
     args=CommentArgs,
     read_only=False,
     idempotent=False,
-    write=Write(Mechanism.MARKER, one, _send_comment, _find_comment, CONTENT),
+    write=Write(
+        Mechanism.MARKER,
+        one,
+        _send_comment,
+        _find_comment,
+        CONTENT,
+        _adds_to(lambda args: f"{_repo(args)}/issues/{args.issue_number}"),
+    ),
 )
 update = Tool(
     name="github.issues.update",
@@ -218,6 +285,6 @@ update = Tool(
     read_only=False,
     destructive=True,
     idempotent=True,
-    write=Write(Mechanism.ABSOLUTE, one, _send_update),
+    write=Write(Mechanism.ABSOLUTE, one, _send_update, preview=_preview_update),
 )
 TOOLS = (create, comment, update)

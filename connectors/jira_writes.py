@@ -10,6 +10,9 @@ and `find` looks for it before an uncertain operation is resent:
 - `POST …/issue/{key}/transitions` carries nothing, but its effect is a state: the issue
   already standing in the target status is the transition done.
 
+Previews read only: a comment's issue (`GET …/issue/{key}`: a 404 is the comment's refusal),
+a transition's current status beside its target (and the transitions offered now).
+
 The vendor (`connectors/specs/jira.json`) is declarative; `connectors.load` adds this
 module's `TOOLS` to it. Descriptions are plain text; Jira v3 wants the Atlassian Document
 Format, so `adf` wraps them (one paragraph per blank-line-separated block).
@@ -24,7 +27,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import Http, Tool
 from connectors.errors import VendorError
-from connectors.writes import ItemResult, Mechanism, Operation, Write, one
+from connectors.writes import (
+    ItemResult,
+    Mechanism,
+    Operation,
+    PreviewItem,
+    Write,
+    creates,
+    diffed,
+    one,
+    would_reject,
+)
 
 API = "/rest/api/3"
 PROPERTY = "toolqueue"  # the entity property holding {"op": <operation key>}
@@ -144,6 +157,18 @@ def _find_comment(http: Http, op: Operation) -> list[ItemResult] | None:
     return None
 
 
+def _preview_comment(http: Http, op: Operation) -> list[PreviewItem]:
+    """The comment would be added to an existing issue; a missing one would refuse it."""
+    ((i, args),) = op.items
+    try:
+        http.request("GET", f"{API}/issue/{args.issue_key}", params={"fields": "summary"})
+    except VendorError as exc:
+        if exc.status == 404:
+            return [would_reject(i, exc.code, exc.message, args.issue_key)]
+        raise
+    return creates(http, op)
+
+
 def _is_mark(prop: Any, key: str) -> bool:
     value = prop.get("value") if isinstance(prop, dict) else None
     return prop.get("key") == PROPERTY and isinstance(value, dict) and value.get("op") == key
@@ -168,18 +193,27 @@ def _resolve(wanted: str, offered: list[dict[str, Any]]) -> dict[str, Any] | Non
     return None
 
 
+def _not_offered(args: TransitionArgs, offered: list[dict[str, Any]]) -> VendorError:
+    names = ", ".join(f"{t.get('id')} → {(t.get('to') or {}).get('name')}" for t in offered)
+    return VendorError(
+        "transition_not_available",
+        f"{args.issue_key} offers no transition {args.transition!r} from its current "
+        f"status (available: {names or 'none'})",
+        status=400,
+    )
+
+
+def _status_of(http: Http, issue_key: str) -> str:
+    issue = http.request("GET", f"{API}/issue/{issue_key}", params={"fields": "status"}).json()
+    return str(((issue.get("fields") or {}).get("status") or {}).get("name", ""))
+
+
 def _send_transition(http: Http, op: Operation) -> list[ItemResult]:
     ((i, args),) = op.items
     offered = _transitions(http, args.issue_key)
     move = _resolve(args.transition, offered)
     if move is None:
-        names = ", ".join(f"{t.get('id')} → {(t.get('to') or {}).get('name')}" for t in offered)
-        raise VendorError(
-            "transition_not_available",
-            f"{args.issue_key} offers no transition {args.transition!r} from its current "
-            f"status (available: {names or 'none'})",
-            status=400,
-        )
+        raise _not_offered(args, offered)
     body = {"transition": {"id": str(move["id"])}}
     http.request("POST", f"{API}/issue/{args.issue_key}/transitions", json=body)
     return [ItemResult(i, "updated", args.issue_key)]
@@ -190,9 +224,7 @@ def _find_transition(http: Http, op: Operation) -> list[ItemResult] | None:
     known while the transition is offered: offered and not yet there means not done; an id
     no longer offered is taken as done (the uncertain attempt moved the issue on)."""
     ((i, args),) = op.items
-    params = {"fields": "status"}
-    issue = http.request("GET", f"{API}/issue/{args.issue_key}", params=params).json()
-    current = str(((issue.get("fields") or {}).get("status") or {}).get("name", ""))
+    current = _status_of(http, args.issue_key)
     offered = _transitions(http, args.issue_key)
     move = _resolve(args.transition, offered)
     if move is None and not args.transition.isdigit():
@@ -203,6 +235,28 @@ def _find_transition(http: Http, op: Operation) -> list[ItemResult] | None:
         target = str((move.get("to") or {}).get("name", ""))
     done = current.casefold() == target.casefold()
     return [ItemResult(i, "updated", args.issue_key)] if done else None
+
+
+def _preview_transition(http: Http, op: Operation) -> list[PreviewItem]:
+    """Current status vs target: `unchanged` when the issue already stands in the status
+    named, `reject` for a missing issue or a transition not offered from where it stands."""
+    ((i, args),) = op.items
+    try:
+        current = _status_of(http, args.issue_key)
+        offered = _transitions(http, args.issue_key)
+    except VendorError as exc:
+        if exc.status == 404:
+            return [would_reject(i, exc.code, exc.message, args.issue_key)]
+        raise
+    move = _resolve(args.transition, offered)
+    if move is not None:
+        target = str((move.get("to") or {}).get("name", ""))
+    elif not args.transition.isdigit() and args.transition.casefold() == current.casefold():
+        target = current
+    else:
+        refusal = _not_offered(args, offered)
+        return [would_reject(i, refusal.code, refusal.message, args.issue_key)]
+    return [diffed(i, args.issue_key, {"status": current}, {"status": target})]
 
 
 create = Tool(
@@ -228,7 +282,7 @@ comment = Tool(
     args=CommentArgs,
     read_only=False,
     idempotent=False,
-    write=Write(Mechanism.MARKER, one, _send_comment, _find_comment),
+    write=Write(Mechanism.MARKER, one, _send_comment, _find_comment, preview=_preview_comment),
 )
 transition = Tool(
     name="jira.issues.transition",
@@ -241,6 +295,8 @@ transition = Tool(
     read_only=False,
     destructive=True,
     idempotent=True,
-    write=Write(Mechanism.MARKER, one, _send_transition, _find_transition),
+    write=Write(
+        Mechanism.MARKER, one, _send_transition, _find_transition, preview=_preview_transition
+    ),
 )
 TOOLS = (create, comment, transition)

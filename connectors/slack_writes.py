@@ -12,6 +12,10 @@ record's rejection itself (auth errors still go to the refresh path). The per-ch
 limit (about one message per second per channel) answers 429 `rate_limited` with
 `Retry-After`: RateLimited, the sent mark cleared, the job waiting as long as Slack says. No
 proactive pacing here: a job posts one message, and jobs share no per-channel clock.
+
+The preview reads the channel (`conversations.info`): the message would be created there, or
+refused as `chat.postMessage` would refuse it (`channel_not_found`, `is_archived`); a token
+without `channels:read` (`missing_scope`) gets the default preview.
 """
 
 from __future__ import annotations
@@ -22,7 +26,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import Http, Tool
 from connectors.errors import Unauthorized, VendorError
-from connectors.writes import ItemResult, Mechanism, Operation, Pace, Write, one, rejected
+from connectors.writes import (
+    ItemResult,
+    Mechanism,
+    Operation,
+    Pace,
+    PreviewItem,
+    Write,
+    creates,
+    one,
+    rejected,
+    would_reject,
+)
 
 EVENT_TYPE = "toolqueue_op"
 HISTORY_PAGES = 3  # newest messages looked at for an uncertain post: 3 x 200
@@ -109,6 +124,23 @@ def _find(http: Http, op: Operation) -> list[ItemResult] | None:
     return None
 
 
+def _preview(http: Http, op: Operation) -> list[PreviewItem]:
+    ((i, args),) = op.items
+    try:
+        doc = http.request("GET", "/api/conversations.info", params={"channel": args.channel})
+    except Unauthorized:
+        raise
+    except VendorError as exc:
+        if exc.code == "channel_not_found":
+            return [would_reject(i, exc.code, exc.message)]
+        if exc.code == "missing_scope":  # no `channels:read`: the default says what it can
+            return creates(http, op)
+        raise
+    if (doc.json().get("channel") or {}).get("is_archived"):
+        return [would_reject(i, "is_archived", "Channel has been archived")]
+    return creates(http, op)
+
+
 def _channel(op: Operation) -> str:
     return str(op.payloads[0].channel)
 
@@ -126,6 +158,6 @@ post_message = Tool(
     read_only=False,
     idempotent=False,  # a new call posts again (the marker guards retries of one call)
     # Slack: about one message per second per channel (api.slack.com, "Rate limits")
-    write=Write(Mechanism.MARKER, one, _send, _find, (Pace("post", 1, 1.0, _channel),)),
+    write=Write(Mechanism.MARKER, one, _send, _find, (Pace("post", 1, 1.0, _channel),), _preview),
 )
 TOOLS = (post_message,)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from connectors import pagination as p
 from connectors.base import RatePolicy, Tool, Vendor
 from connectors.resource import Resource
-from connectors.specwrites import DeclaredWrite, Lookup
+from connectors.specwrites import DeclaredWrite, Lookup, PreviewRead
 from connectors.templates import check
 from connectors.writes import Mechanism, Write, one
 
@@ -120,6 +120,19 @@ class FindSpec(_Strict):
     id: str = "id"
 
 
+class PreviewSpec(_Strict):
+    """A write's dry run: GET `current` (the object the write changes; 404: it would be
+    refused); with `fields` (JMESPath into the rendered body: what an update sets) its
+    `object` (JMESPath into the answer) is diffed against them; without, the write adds to
+    the object (a comment) and would create. `merge`: fields set key by key (metadata)."""
+
+    current: str
+    id: str = ""
+    object: str = ""
+    fields: str | None = None
+    merge: list[str] = Field(default_factory=list)
+
+
 class WriteSpec(_Strict):
     """One write tool: one request per job, made safe to resend by `mechanism`."""
 
@@ -135,6 +148,7 @@ class WriteSpec(_Strict):
     key_error: str = ""  # the vendor's error code for a refused key (409: still executing)
     result: ResultSpec
     find: FindSpec | None = None
+    preview: PreviewSpec | None = None
     destructive: bool = False
     idempotent: bool | None = None  # default: an absolute or upsert write is
 
@@ -305,7 +319,11 @@ def _write_tool(ws: WriteSpec, where: str) -> Tool:
         lookup = Lookup(ws.find.path, ws.find.query, ws.find.records, ws.find.id)
     declared = DeclaredWrite(
         **ws.model_dump(include={"method", "path", "body", "encoding", "key_header", "key_error"}),
-        tool=ws.name, id=ws.result.id, status=ws.result.status, find_spec=lookup,
+        tool=ws.name,
+        id=ws.result.id,
+        status=ws.result.status,
+        find_spec=lookup,
+        preview_spec=_preview(ws, where),
     )
     repeat_safe = ws.mechanism in (Mechanism.ABSOLUTE, Mechanism.UPSERT)
     return Tool(
@@ -315,8 +333,26 @@ def _write_tool(ws: WriteSpec, where: str) -> Tool:
         read_only=False,
         destructive=ws.destructive,
         idempotent=repeat_safe if ws.idempotent is None else ws.idempotent,
-        write=Write(ws.mechanism, one, declared.send, declared.find if ws.find else None),
+        write=Write(
+            ws.mechanism,
+            one,
+            declared.send,
+            declared.find if ws.find else None,
+            preview=declared.preview,
+        ),
     )
+
+
+def _preview(ws: WriteSpec, where: str) -> PreviewRead | None:
+    if ws.preview is None:
+        return None
+    pv = ws.preview
+    _templates([pv.current, pv.id], {"args", "op"}, ws.args, where, "preview")
+    _jmes(pv.object, where, "preview.object")
+    _jmes(pv.fields or "", where, "preview.fields")
+    if pv.merge and pv.fields is None:
+        raise SpecError(f"{where}: field `preview.merge` needs `preview.fields`")
+    return PreviewRead(pv.current, pv.id, pv.object, pv.fields, tuple(pv.merge))
 
 
 def _check_mechanism(ws: WriteSpec, where: str) -> None:

@@ -8,6 +8,11 @@ same on every attempt, and `op.index`). The key reaches the vendor as a header
 A vendor's refusal of the key itself (`key_error`) is not a record's rejection: with 409 the
 key's first request is still executing (retry later), otherwise the key was used for another
 request and the job stops naming it.
+
+A `preview` (`PreviewRead`) says what the write would do with one GET and no write: the
+object it changes (a 404 is the write's refusal), its current values of the fields the
+rendered body sets beside the proposed ones (an update), or, for a write that adds to the
+object (a comment), that it would be created there.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from connectors.base import Http
 from connectors.errors import ConnectorError, Transient, VendorError
 from connectors.pagination import search
 from connectors.templates import render
-from connectors.writes import ItemResult, Operation
+from connectors.writes import ItemResult, Operation, PreviewItem, creates, diffed, would_reject
 
 Encoding = Literal["json", "form"]
 Found = Literal["created", "updated"]
@@ -39,6 +44,17 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class PreviewRead:
+    """The GET a preview makes and how it reads the answer against the write's body."""
+
+    current: str  # path template of the object the write changes
+    id: str = ""  # template of the object's id (`{{args.id}}`)
+    object: str = ""  # JMESPath to the object in the answer ("": the answer)
+    fields: str | None = None  # JMESPath to the fields set in the rendered body; None: adds
+    merge: tuple[str, ...] = ()  # fields set key by key (metadata): compared per given key
+
+
+@dataclass(frozen=True)
 class DeclaredWrite:
     """The request a spec declares, and how its answer names the object written."""
 
@@ -52,6 +68,7 @@ class DeclaredWrite:
     key_header: str = ""
     key_error: str = ""
     find_spec: Lookup | None = None
+    preview_spec: PreviewRead | None = None
 
     def send(self, http: Http, op: Operation) -> list[ItemResult]:
         ((i, _),) = op.items
@@ -102,6 +119,33 @@ class DeclaredWrite:
         if not matches:
             return None
         return [ItemResult(i, self.status, _text(search(spec.id, matches[0])))]
+
+    def preview(self, http: Http, op: Operation) -> list[PreviewItem]:
+        """Reads only: the object as it stands, diffed against what the body would set."""
+        spec = self.preview_spec
+        if spec is None:
+            return creates(http, op)
+        ((i, _),) = op.items
+        ctx = context(op)
+        object_id = _text(render(spec.id, ctx)) if spec.id else None
+        try:
+            resp = http.request("GET", render_path(spec.current, ctx))
+        except VendorError as exc:
+            if exc.status == 404:
+                return [would_reject(i, exc.code, exc.message, object_id)]
+            raise
+        if spec.fields is None:
+            return creates(http, op)
+        found = search(spec.object, orjson.loads(resp.content) if resp.content else {})
+        obj = found if isinstance(found, dict) else {}
+        proposed = search(spec.fields, prune(render(self.body, ctx))) or {}
+        current = {k: obj.get(k) for k in proposed}
+        for name in spec.merge:
+            if isinstance(proposed.get(name), dict):
+                held = obj.get(name)
+                held = held if isinstance(held, dict) else {}
+                current[name] = {k: held.get(k) for k in proposed[name]}
+        return [diffed(i, object_id or _text(obj.get("id")) or "", current, proposed)]
 
 
 def _vendor_label(tool: str) -> str:

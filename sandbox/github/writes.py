@@ -1,6 +1,7 @@
 """GitHub issue writes: ``POST /repos/{o}/{r}/issues`` (201, the issue), ``PATCH
 /repos/{o}/{r}/issues/{n}`` (200; ``title``/``body``/``state``/``labels`` replace what was
-there), ``GET /repos/{o}/{r}/issues/{n}``; comments live in :mod:`.comments`.
+there), ``GET /repos/{o}/{r}/issues/{n}``, ``GET /repos/{o}/{r}`` (the repository); comments
+live in :mod:`.comments`.
 
 GitHub has no idempotency key: a client puts a marker (``<!-- toolqueue:op=… -->``) in the body
 and, before resending, lists ``GET /repos/{o}/{r}/issues?creator=<login>&state=all
@@ -255,6 +256,23 @@ async def get_issue(request: Request, owner: str, repo: str, n: int) -> Response
     if found is None:
         return error(404, "Not Found", f"{DOCS}/issues/issues#get-an-issue", headers)
     return JSONResponse(shown(found), headers=headers)
+
+
+@router.get("/repos/{owner}/{repo}")
+async def get_repo(request: Request, owner: str, repo: str) -> Response:
+    """The repository (every ``owner/repo`` exists but ``missing/*``), its issues enabled."""
+    denied, headers = await gate(request)
+    if denied is not None:
+        return denied
+    if owner.lower() == "missing":
+        return error(404, "Not Found", f"{DOCS}/repos/repos#get-a-repository", headers)
+    api, full, rid = api_base(request), f"{owner}/{repo}", repo_id(owner, repo)
+    body = {"id": rid, "node_id": f"R_kgDO{rid}", "name": repo, "full_name": full,
+            "private": False, "owner": {"login": owner, "type": "Organization"},
+            "html_url": f"https://github.com/{full}", "url": f"{api}/repos/{full}",
+            "has_issues": True, "archived": False, "disabled": False,
+            "default_branch": "main", "visibility": "public"}  # fmt: skip
+    return JSONResponse(body, headers=headers)
 
 
 @router.get("/_sandbox/effects")

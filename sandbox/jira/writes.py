@@ -1,5 +1,6 @@
 """Jira Cloud writes: ``POST /rest/api/3/issue`` (201 ``{"id","key","self"}``),
-``GET /rest/api/3/issue/{key}`` (``?properties=*all`` or a list adds ``properties``),
+``GET /rest/api/3/issue/{key}`` (created and seeded issues; ``fields`` picks fields,
+``?properties=*all`` or a list adds ``properties``),
 ``GET /rest/api/3/issue/{key}/properties/{propertyKey}``, ``GET|POST
 /rest/api/3/issue/{key}/transitions`` (POST 204); comments live in :mod:`.comments`.
 
@@ -36,7 +37,9 @@ from fastapi.responses import JSONResponse
 
 from sandbox.common import sandbox_state
 from sandbox.jira import stored
+from sandbox.jira.data import ISSUE_FIELDS, issue
 from sandbox.jira.http import NAME, base_url, error_response, gate, unavailable
+from sandbox.jira.search import _fields as fields_wanted
 from sandbox.writes import Effect, EffectKind, delivered, effects_body, hold, reply
 
 router = APIRouter()
@@ -172,12 +175,24 @@ async def _issue(request: Request, key: str) -> tuple[dict[str, Any], dict[str, 
 
 @router.get("/rest/api/3/issue/{key}")
 async def get_issue(request: Request, key: str) -> Response:
-    """A created issue with all its fields (seeded issues are read through search)."""
-    found = await _issue(request, key)
-    if isinstance(found, Response):
-        return found
-    obj, headers = found
-    body = stored.render(obj, None)
+    """A created or seeded issue (by key or id) with every field, or those ``fields`` names
+    (as search reads them); seeded issues carry no properties."""
+    denied, headers = await gate(request)
+    if denied is not None:
+        return denied
+    state = sandbox_state(request)
+    wanted = fields_wanted(request.query_params.getlist("fields")) or None
+    obj = stored.created(state, key)
+    if obj is None:
+        found = stored.exists(state, key)
+        i = stored.seeded(state, found[1]) if found is not None else None
+        if i is None:
+            return error_response(404, [NOT_FOUND], headers)
+        seeded = issue(base_url(request), i, wanted or {*ISSUE_FIELDS, "key"})
+        if _wanted_properties(request, {}) is not None:
+            seeded["properties"] = {}
+        return JSONResponse(seeded, headers=headers)
+    body = stored.render(obj, wanted)
     if (props := _wanted_properties(request, obj)) is not None:
         body["properties"] = props
     return JSONResponse(body, headers=headers)

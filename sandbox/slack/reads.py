@@ -1,4 +1,5 @@
-"""Slack Web API reads: conversations.history, users.list, oauth.v2.access (rotation).
+"""Slack Web API reads: conversations.history, conversations.info, users.list, oauth.v2.access
+(rotation).
 
 Slack's dialect: almost every error is HTTP 200 with ``{"ok": false, "error": "<code>"}``
 (auth failures included); the one exception is the rate limit, a 429 with ``Retry-After``
@@ -378,6 +379,26 @@ async def conversations_history(request: Request) -> Response:
             },
         }
     )
+
+
+@router.api_route("/api/conversations.info", methods=["GET", "POST"])
+async def conversations_info(request: Request) -> Response:
+    """One conversation's facts (``channel``): the seeded public channels, the app a member
+    and none archived; ``channel_not_found`` for any other id."""
+    params, refused = await _gate(request)
+    if refused is not None:
+        return refused
+    channel = params.get("channel", "")
+    if not channel:
+        return _invalid("channel", "missing required field")
+    if channel not in CHANNELS:
+        return _fail("channel_not_found")
+    number = list(CHANNELS).index(channel) + 1
+    info = {"id": channel, "name": CHANNELS[channel], "is_channel": True, "is_group": False,
+            "is_im": False, "is_private": False, "is_archived": False, "is_general":
+            CHANNELS[channel] == "general", "is_member": True, "created": 1_500_000_000 + number,
+            "creator": user_id(1), "name_normalized": CHANNELS[channel]}  # fmt: skip
+    return _ok({"channel": info})
 
 
 @router.api_route("/api/users.list", methods=["GET", "POST"])

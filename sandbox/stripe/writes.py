@@ -1,4 +1,5 @@
-"""Stripe customer writes: ``POST /v1/customers`` (create), ``POST /v1/customers/{id}`` (update).
+"""Stripe customer writes: ``POST /v1/customers`` (create), ``POST /v1/customers/{id}`` (update),
+and ``GET /v1/customers/{id}`` (retrieve: the customer as written, else as seeded).
 
 Bodies are form-encoded (``email``, ``name``, ``description``, ``phone``, ``metadata[k]=v``;
 on update an empty value unsets a field, ``metadata[k]=`` one key). ``Idempotency-Key``, as
@@ -14,8 +15,8 @@ docs.stripe.com/api/idempotent_requests describes it:
 Faults (live config): ``fail_before_commit_next`` answers 500 ``api_error`` before anything is
 claimed or written; ``drop_after_commit_next`` / ``drop_after_commit_rate`` commit (object,
 effect, saved answer) and then cut the connection; ``write_latency_ms`` holds a write between
-its claim and its commit. Created customers are readable through the effects control and
-updates; the listing stays the seeded, pure-function data.
+its claim and its commit. Created customers are readable through retrieve, the effects control
+and updates; the listing stays the seeded, pure-function data.
 """
 
 from __future__ import annotations
@@ -252,6 +253,18 @@ async def update_customer(request: Request, customer_id: str) -> Response:
         return Outcome(200, obj, committed=True)
 
     return await _write(request, f"POST /v1/customers/{customer_id}", execute)
+
+
+@router.get("/v1/customers/{customer_id}")
+async def retrieve_customer(request: Request, customer_id: str) -> Response:
+    """A customer as it stands (written version, else seeded); 404 ``resource_missing``."""
+    if (denied := await _gate(request)) is not None:
+        return denied
+    found = _stored(request, customer_id)
+    if found is None:
+        return _error(404, f"No such customer: '{customer_id}'", code="resource_missing",
+                      param="id")  # fmt: skip
+    return JSONResponse(found, headers={"request-id": _request_id()})
 
 
 @router.get("/_sandbox/effects")
