@@ -33,14 +33,16 @@ class Decide(BaseModel):
 def approve(job_id: str, body: Decide, who: Principal = Depends(principal)) -> dict[str, Any]:
     """Needs the `approve` scope; the key that started the job only if policy
     `self_approve` says so. Resumes the job where it rested: nothing was sent before."""
-    return approvals.decide(who, who.tenant_id, job_id, "approve", bound=body.binding,
-                            reason=body.reason)  # fmt: skip
+    return approvals.decide(
+        who, who.tenant_id, job_id, "approve", bound=body.binding, reason=body.reason
+    )
 
 
 @router.post("/jobs/{job_id}/reject", summary="Reject a job awaiting approval (cancelled)")
 def reject(job_id: str, body: Decide, who: Principal = Depends(principal)) -> dict[str, Any]:
-    return approvals.decide(who, who.tenant_id, job_id, "reject", bound=body.binding,
-                            reason=body.reason)  # fmt: skip
+    return approvals.decide(
+        who, who.tenant_id, job_id, "reject", bound=body.binding, reason=body.reason
+    )
 
 
 @router.get(
@@ -71,8 +73,11 @@ def link_page(token: str) -> HTMLResponse:
         return _page("Approval link", f"<p>{html.escape(exc.message)}</p>", 404)
     body, _ = approvals.preview(link["tenant_id"], link["job_id"]), None
     summary = job.get("preview") or {}
-    rows = "".join(f"<li>{html.escape(str(k))}: {int(v)}</li>" for k, v in summary.items()
-                   if k in ("create", "update", "unchanged", "delete", "reject"))  # fmt: skip
+    rows = "".join(
+        f"<li>{html.escape(str(k))}: {int(v)}</li>"
+        for k, v in summary.items()
+        if k in ("create", "update", "unchanged", "delete", "reject")
+    )
     content = (
         f"<p>{html.escape(tenants.display_name(link['tenant_id']))} asks to run "
         f"<code>{html.escape(job['tool'])}</code> on account "
@@ -98,16 +103,22 @@ async def link_decide(token: str, request: Request) -> HTMLResponse:
     except ToolqueueError as exc:
         return _page("Approval link", f"<p>{html.escape(exc.message)}</p>", exc.status)
     said = "approved" if decision == "approve" else "rejected"
-    return _page(f"Job {said}", f"<p>Job <code>{html.escape(job['job_id'])}</code> is "
-                 f"{said}; it is now {html.escape(job['status'])}.</p>")  # fmt: skip
+    return _page(
+        f"Job {said}",
+        f"<p>Job <code>{html.escape(job['job_id'])}</code> is "
+        f"{said}; it is now {html.escape(job['status'])}.</p>",
+    )
 
 
 def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
-    doc = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
-           f"{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
-           f"{content}</main></body></html>")  # fmt: skip
-    return HTMLResponse(doc, status, headers={"Cache-Control": "no-store",
-                                              "Referrer-Policy": "no-referrer"})  # fmt: skip
+    doc = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
+        f"{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
+        f"{content}</main></body></html>"
+    )
+    return HTMLResponse(
+        doc, status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )
 
 
 def _ident(who: Principal, level: Level, ident: str) -> str:
@@ -122,8 +133,12 @@ def _ident(who: Principal, level: Level, ident: str) -> str:
 
 def _policy_view(who: Principal, level: Level, ident: str) -> dict[str, Any]:
     own = policies.load(level, ident)
-    return {"level": level, "id": ident, "policy": own.model_dump(exclude_none=True),
-            "defaults": policies.DEFAULT.model_dump()}  # fmt: skip
+    return {
+        "level": level,
+        "id": ident,
+        "policy": own.model_dump(exclude_none=True),
+        "defaults": policies.DEFAULT.model_dump(),
+    }
 
 
 def _set_policy(who: Principal, level: Level, ident: str, body: Policy) -> dict[str, Any]:
@@ -131,8 +146,15 @@ def _set_policy(who: Principal, level: Level, ident: str, body: Policy) -> dict[
     ident = _ident(who, level, ident)
     before = policies.load(level, ident).model_dump(exclude_none=True)
     policies.save(level, ident, body)
-    audit.append(who.tenant_id, "policy_changed", key_id=who.key_id, level=level, id=ident,
-                 before=before, after=body.model_dump(exclude_none=True))  # fmt: skip
+    audit.append(
+        who.tenant_id,
+        "policy_changed",
+        key_id=who.key_id,
+        level=level,
+        id=ident,
+        before=before,
+        after=body.model_dump(exclude_none=True),
+    )
     return _policy_view(who, level, ident)
 
 
@@ -184,10 +206,18 @@ class KeyCreate(BaseModel):
 @router.post("/keys", status_code=201, summary="A scoped API key (admin scope; shown once)")
 def create_key(body: KeyCreate, who: Principal = Depends(principal)) -> dict[str, Any]:
     who.require("admin")
-    made = apikeys.create(who.tenant_id, name=body.name, scopes=body.scopes, tools=body.tools,
-                          accounts=body.accounts)  # fmt: skip
-    audit.append(who.tenant_id, "key_created", key_id=who.key_id, created=made["key_id"],
-                 scopes=made["scopes"], tools=made["tools"], accounts=made["accounts"])  # fmt: skip
+    made = apikeys.create(
+        who.tenant_id, name=body.name, scopes=body.scopes, tools=body.tools, accounts=body.accounts
+    )
+    audit.append(
+        who.tenant_id,
+        "key_created",
+        key_id=who.key_id,
+        created=made["key_id"],
+        scopes=made["scopes"],
+        tools=made["tools"],
+        accounts=made["accounts"],
+    )
     return made
 
 

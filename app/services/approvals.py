@@ -45,21 +45,35 @@ def preview(tenant_id: str, job_id: str, block: int = 0) -> bytes:
     """The preview's records, block by block: what the write would do to each record."""
     job = load_for(job_id, tenant_id)
     if not job.get("dry_run") and not job.get("approval"):
-        raise NotFound(f"job {job_id} has no preview (it was neither a dry run nor held for "
-                       "approval)", code="preview_not_found")  # fmt: skip
+        raise NotFound(
+            f"job {job_id} has no preview (it was neither a dry run nor held for approval)",
+            code="preview_not_found",
+        )
     moved = _moved(job)
     blocks = int((job.get("approval") or {}).get("preview_blocks", 0)) if moved else job["blocks"]
     if job.get("previewing") and job["status"] not in (JobState.AWAITING_APPROVAL, *jobs.TERMINAL):
-        raise Conflict(f"job {job_id} is still previewing ({job['status']})",
-                       code="preview_not_ready", status=job["status"])  # fmt: skip
+        raise Conflict(
+            f"job {job_id} is still previewing ({job['status']})",
+            code="preview_not_ready",
+            status=job["status"],
+        )
     if not 0 <= block < max(blocks, 1):
-        raise NotFound(f"block {block} does not exist; the preview has {blocks} block(s)",
-                       code="block_not_found")  # fmt: skip
+        raise NotFound(
+            f"block {block} does not exist; the preview has {blocks} block(s)",
+            code="block_not_found",
+        )
     key = keys.job_preview(job_id, block) if moved else keys.job_spool(job_id, block)
     count, runs = spool.read_runs(key)
-    env = {"job_id": job_id, "tool": job["tool"], "status": job["status"], "record_count": 0,
-           "preview": job.get("preview"), "blocks": max(blocks, 1), "block": block,
-           **jobs.consent_view(job)}  # fmt: skip
+    env = {
+        "job_id": job_id,
+        "tool": job["tool"],
+        "status": job["status"],
+        "record_count": 0,
+        "preview": job.get("preview"),
+        "blocks": max(blocks, 1),
+        "block": block,
+        **jobs.consent_view(job),
+    }
     return spool.render(env, runs, count)
 
 
@@ -82,11 +96,16 @@ def decide(
     if who is not None:
         who.require("approve")
         if not who.may_act_on(job["account_id"]):
-            raise Forbidden(f"this API key may not act on account {job['account_id']}",
-                            code="account_not_allowed")  # fmt: skip
+            raise Forbidden(
+                f"this API key may not act on account {job['account_id']}",
+                code="account_not_allowed",
+            )
     if job["status"] != JobState.AWAITING_APPROVAL:
-        raise Conflict(f"job {job_id} is {job['status']}, not awaiting approval",
-                       code="job_not_awaiting_approval", status=job["status"])  # fmt: skip
+        raise Conflict(
+            f"job {job_id} is {job['status']}, not awaiting approval",
+            code="job_not_awaiting_approval",
+            status=job["status"],
+        )
     approval = dict(job.get("approval") or {})
     current = binding(job, preview_digest(job_id, job["blocks"]))
     if (bound is not None and bound != approval.get("binding")) or current != approval.get(
@@ -127,8 +146,17 @@ def _apply(
     moves: list[str] = []
     if decision == "approve":
         approval["preview_blocks"] = max(job["blocks"], 1)
-        fields.update(previewing=False, cursor={"op": 0, "sent": False}, pages=0, records=0,
-                      bytes=0, block=0, block_bytes=0, block_records=0, blocks=0)  # fmt: skip
+        fields.update(
+            previewing=False,
+            cursor={"op": 0, "sent": False},
+            pages=0,
+            records=0,
+            bytes=0,
+            block=0,
+            block_bytes=0,
+            block_records=0,
+            blocks=0,
+        )
         for b in range(max(job["blocks"], 1)):
             moves += [keys.job_spool(job_id, b), keys.job_preview(job_id, b)]
         text = f"approved by {approver}" + (f": {reason}" if reason else "")
@@ -137,28 +165,53 @@ def _apply(
         text = f"approval_rejected by {approver}" + (f": {reason}" if reason else "")
         fields.update(finished_at=now, error={"code": "approval_rejected", "message": text})
         status = JobState.CANCELLED
-    entry = {"kind": f"approval_{state}", "key_id": approver, "job_id": job_id,
-             "tool": job["tool"], "account_id": job["account_id"],
-             "args_digest": job.get("args_digest"), "records": (job.get("preview") or {}).get(
-                 "records"), "preview_digest": approval.get("preview_digest"),
-             "binding": approval.get("binding"), "requested_by": job.get("key_id"),
-             "reason": reason or None}  # fmt: skip
+    entry = {
+        "kind": f"approval_{state}",
+        "key_id": approver,
+        "job_id": job_id,
+        "tool": job["tool"],
+        "account_id": job["account_id"],
+        "args_digest": job.get("args_digest"),
+        "records": (job.get("preview") or {}).get("records"),
+        "preview_digest": approval.get("preview_digest"),
+        "binding": approval.get("binding"),
+        "requested_by": job.get("key_id"),
+        "reason": reason or None,
+    }
     s = get_settings()
-    lua_keys = [keys.job(job_id), keys.job_log(job_id), keys.JOBS_BY_STATE, keys.DUE,
-                keys.PENDING, keys.audit(job["tenant_id"]), *moves]  # fmt: skip
-    argv = [decision, approval["binding"], now, s.spool_ttl_s, log_entry(status, text, now),
-            keys.step_work(job_id), keys.webhook_work(job_id), webhook_deadline(now),
-            *audit_argv(entry, now), *encode(fields)]  # fmt: skip
+    lua_keys = [
+        keys.job(job_id),
+        keys.job_log(job_id),
+        keys.JOBS_BY_STATE,
+        keys.DUE,
+        keys.PENDING,
+        keys.audit(job["tenant_id"]),
+        *moves,
+    ]
+    argv = [
+        decision,
+        approval["binding"],
+        now,
+        s.spool_ttl_s,
+        log_entry(status, text, now),
+        keys.step_work(job_id),
+        keys.webhook_work(job_id),
+        webhook_deadline(now),
+        *audit_argv(entry, now),
+        status.value,
+        *encode(fields),
+    ]
     reply = run_script(source("approval_decide"), lua_keys, argv)
     code = reply[0]  # type: ignore[index]
     if code == "not_awaiting":
-        raise Conflict(f"job {job_id} is {reply[1]}, not awaiting approval",  # type: ignore[index]
-                       code="job_not_awaiting_approval")  # fmt: skip
+        raise Conflict(
+            f"job {job_id} is {reply[1]}, not awaiting approval",  # type: ignore[index]
+            code="job_not_awaiting_approval",
+        )
     if code == "mismatch":
         raise Conflict("the job's approval binding changed meanwhile", code="approval_mismatch")
     if code == "expired":
-        raise Conflict("the approval expired; the job is being cancelled",
-                       code="approval_expired")  # fmt: skip
+        raise Conflict("the approval expired; the job is being cancelled", code="approval_expired")
     metrics.incr("job_transitions", {"state": status})
     if decision == "approve":
         dispatch.send(keys.step_work(job_id), int(reply[1]))  # type: ignore[index]
@@ -172,8 +225,10 @@ def link_job(token: str) -> tuple[dict[str, Any], JobRecord]:
     up: the three look alike)."""
     raw = get_redis().get(keys.approval_link(digest(token))) if token else None
     if not raw:
-        raise NotFound("this approval link was used already, has expired, or never existed",
-                       code="approval_link_invalid")  # fmt: skip
+        raise NotFound(
+            "this approval link was used already, has expired, or never existed",
+            code="approval_link_invalid",
+        )
     link = orjson.loads(raw)
     return link, load_for(link["job_id"], link["tenant_id"])
 
@@ -182,8 +237,11 @@ def link_decide(token: str, decision: Decision, reason: str = "") -> dict[str, A
     """Decide through the link: it is spent by the first attempt, whatever its outcome."""
     raw = get_redis().getdel(keys.approval_link(digest(token))) if token else None
     if not raw:
-        raise NotFound("this approval link was used already, has expired, or never existed",
-                       code="approval_link_invalid")  # fmt: skip
+        raise NotFound(
+            "this approval link was used already, has expired, or never existed",
+            code="approval_link_invalid",
+        )
     link = orjson.loads(raw)
-    return decide(None, link["tenant_id"], link["job_id"], decision, bound=link["binding"],
-                  reason=reason)  # fmt: skip
+    return decide(
+        None, link["tenant_id"], link["job_id"], decision, bound=link["binding"], reason=reason
+    )

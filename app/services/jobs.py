@@ -252,8 +252,9 @@ def _consent(who: Principal, tool: Tool, call: Call, req: JobCreate) -> dict[str
     decision = policies.decide(policy, destructive=tool.destructive, records=records)
     if decision.rule == "deny":
         detail = {"tool": call.tool, "account_id": call.account_id, "records": records}
-        audit.append(who.tenant_id, "write_denied", key_id=who.key_id, **detail,
-                     reason=decision.reason)  # fmt: skip
+        audit.append(
+            who.tenant_id, "write_denied", key_id=who.key_id, **detail, reason=decision.reason
+        )
         raise Forbidden(
             f"{call.tool} on account {call.account_id} is refused by {decision.reason}; a "
             "tenant admin can change it (PUT /v1/policy, or the account's or key's policy)",

@@ -101,9 +101,7 @@ def _call_model(name: str, args: type[BaseModel], accepts: tuple[str, ...]) -> t
     )
     return create_model(
         name.replace(".", "_"),
-        __config__=ConfigDict(
-            extra="forbid", strict=True, json_schema_extra=_drop_null_defaults
-        ),
+        __config__=ConfigDict(extra="forbid", strict=True, json_schema_extra=_drop_null_defaults),
         __doc__=f"A call of `{name}`: the body of POST /v1/jobs without `tool`.",
         account_id=(
             str,

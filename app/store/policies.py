@@ -3,8 +3,9 @@
 For write tools `writes`, for destructive ones `destructive`: `allow` (run), `approve` (a
 person approves a preview first) or `deny`. `approve_above`: a write of more records than
 this needs approval whatever the rest says. `self_approve`: the key that started a job may
-approve it (by default another key must). `approval_timeout_s`: how long a job awaits. Each level sets only what it overrides; the
-effective policy is defaults ← tenant ← account ← key.
+approve it (by default another key must). `approval_timeout_s`: how long a job awaits.
+Each level sets only what it overrides; the effective policy is defaults ← tenant ←
+account ← key.
 """
 
 from __future__ import annotations

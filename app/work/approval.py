@@ -69,11 +69,19 @@ def rest(step: StepContext, summary: dict[str, Any]) -> None:
         "notified": False,
     }
     counts = ", ".join(f"{n} {k}" for k, n in summary.items() if k in _ACTIONS and n)
+    entry = {
+        "kind": "approval_requested",
+        "records": sum(summary.values()),
+        "preview": summary,
+        "preview_digest": pd,
+        "reason": approval.get("reason"),
+    }
     step.advance(
         0.0,
         fields={"approval": approval},
         status=JobState.AWAITING_APPROVAL,
         reason=f"awaiting approval ({approval.get('reason', 'policy')}): {counts or 'no records'}",
+        audit=entry,
     )
 
 
@@ -88,8 +96,11 @@ def tend(step: StepContext) -> None:
     expires = float(approval.get("expires_at", 0))
     if time.time() >= expires:
         message = "approval_expired: nobody approved or rejected the job in time"
-        step.finish(JobState.CANCELLED, {"code": "approval_expired", "message": message},
-                    audit={"kind": "approval_expired"})  # fmt: skip
+        step.finish(
+            JobState.CANCELLED,
+            {"code": "approval_expired", "message": message},
+            audit={"kind": "approval_expired"},
+        )
         return
     if not approval.get("notified"):
         notify(step.id, job, approval, expires)

@@ -48,4 +48,5 @@ class StepContext(Protocol):
         fields: dict[str, Any] | None = None,
         status: str | None = None,
         reason: str = "",
+        audit: dict[str, Any] | None = None,
     ) -> None: ...

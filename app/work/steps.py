@@ -219,14 +219,23 @@ class Step:
             reason = f"{reason or 'cap reached'}; continuation issued"
         else:
             reason = reason or "all pages fetched"
-        entry = None
-        if audit is not None:
-            job = self.job
-            entry = (job["tenant_id"], {"key_id": job.get("key_id") or "tenant", "job_id": self.id,
-                     "tool": job["tool"], "account_id": job["account_id"], **audit})  # fmt: skip
-        written = self.write(fields, status=status, reason=reason, audit=entry)
+        written = self.write(fields, status=status, reason=reason, audit=self._audit(audit))
         if written == WriteResult.WRITTEN and self.job.get("callback_url"):
             dispatch.send(keys.webhook_work(self.id), 0)  # pending since the write
+
+    def _audit(self, audit: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+        """The tenant's audit entry for `audit` (its kind and details) about this job."""
+        if audit is None:
+            return None
+        job = self.job
+        about = {
+            "key_id": job.get("key_id") or "tenant",
+            "job_id": self.id,
+            "tool": job["tool"],
+            "account_id": job["account_id"],
+            "args_digest": job.get("args_digest"),
+        }
+        return job["tenant_id"], {**about, **audit}
 
     def advance(
         self,
@@ -235,6 +244,7 @@ class Step:
         fields: dict[str, Any] | None = None,
         status: str | None = None,
         reason: str = "",
+        audit: dict[str, Any] | None = None,
     ) -> None:
         """Hand the job to its next step, now or later; park it if later is too late."""
         fields = dict(fields or {})
@@ -242,7 +252,10 @@ class Step:
         if countdown > 0:
             fields["retry_at"] = time.time() + countdown
         work = dispatch.plan(countdown)
-        if not self.write(fields, status=status, reason=reason, next_step=(self.seq + 1, work)):
+        nxt = (self.seq + 1, work)
+        if not self.write(
+            fields, status=status, reason=reason, next_step=nxt, audit=self._audit(audit)
+        ):
             return
         # Let go first, so the next step never finds this step's lease still held.
         self._lease.release()

@@ -10,7 +10,8 @@
 -- ARGV[1] 'approve' or 'reject', ARGV[2] the binding approved, ARGV[3] now
 -- ARGV[4] ttl (s), ARGV[5] the log entry, ARGV[6] the step's member, ARGV[7] the webhook's
 -- member, ARGV[8] the deadline of either, ARGV[9] the audit entry, ARGV[10] its MINID
--- ARGV[11..] field/value pairs
+-- ARGV[11] the new status (queued when approved, cancelled when rejected)
+-- ARGV[12..] field/value pairs
 -- Returns {'ok', seq} | {'not_awaiting', status} | {'mismatch'} | {'expired'}
 local job = KEYS[1]
 local st = redis.call('HGET', job, 'status')
@@ -24,12 +25,12 @@ if ARGV[1] == 'approve' then
     if redis.call('EXISTS', KEYS[k]) == 1 then redis.call('RENAME', KEYS[k], KEYS[k + 1]) end
   end
   seq = seq + 1
-  redis.call('HSET', job, 'seq', seq, 'status', 'queued', unpack(ARGV, 11))
-  tq_move(KEYS[3], st, 'queued')
+  redis.call('HSET', job, 'seq', seq, 'status', ARGV[11], unpack(ARGV, 12))
+  tq_move(KEYS[3], st, ARGV[11])
   tq_pending(KEYS[4], KEYS[5], ARGV[6], seq, ARGV[8], '0')
 else
-  redis.call('HSET', job, 'status', 'cancelled', unpack(ARGV, 11))
-  tq_move(KEYS[3], st, 'cancelled')
+  redis.call('HSET', job, 'status', ARGV[11], unpack(ARGV, 12))
+  tq_move(KEYS[3], st, ARGV[11])
   tq_settled(KEYS[4], KEYS[5], ARGV[6])
   local url = redis.call('HGET', job, 'callback_url')
   if url and url ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[7]) == 0 then
