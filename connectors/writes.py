@@ -149,17 +149,15 @@ class PreviewItem:
         if self.proposed is not None:
             out["proposed"] = self.proposed
         if self.current is not None and self.proposed is not None:
-            out["changed"] = sorted(
-                k for k, v in self.proposed.items() if self.current.get(k) != v
-            )
+            out["changed"] = sorted(k for k, v in self.proposed.items() if self.current.get(k) != v)
         if self.error is not None:
             out["error"] = self.error
         return out
 
 
-def diffed(index: int, object_id: str, current: dict[str, Any], proposed: dict[str, Any]) -> (
-    PreviewItem
-):
+def diffed(
+    index: int, object_id: str, current: dict[str, Any], proposed: dict[str, Any]
+) -> PreviewItem:
     """An update's preview: `current` cut to the fields the write sets; `unchanged` when the
     vendor already holds every proposed value."""
     now = {k: current.get(k) for k in proposed}
@@ -167,9 +165,7 @@ def diffed(index: int, object_id: str, current: dict[str, Any], proposed: dict[s
     return PreviewItem(index, action, object_id, now, dict(proposed))
 
 
-def would_reject(index: int, code: str, message: str, object_id: str | None = None) -> (
-    PreviewItem
-):
+def would_reject(index: int, code: str, message: str, object_id: str | None = None) -> PreviewItem:
     error = {"code": str(code)[:64], "message": str(message)[:ERROR_TEXT_MAX]}
     return PreviewItem(index, "reject", object_id, error=error)
 

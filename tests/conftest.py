@@ -279,9 +279,14 @@ class Api:
 
 @pytest.fixture
 def tenant(redis_server: Any) -> dict[str, str]:
+    """A tenant whose writes all run: most write tests are about the write path, not consent
+    (tests/integration/consent makes tenants under the default policy, destructive: approve)."""
+    from app.store import policies
     from app.store.tenants import create_tenant
 
-    return create_tenant("test")
+    made = create_tenant("test")
+    policies.save("tenant", made["tenant_id"], policies.Policy(destructive="allow"))
+    return made
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api import webhooks
-from app.api.auth import tenant_id
+from app.api.auth import principal, tenant_id
 from app.kernel.states import TERMINAL, JobState
 from app.services import jobs, toolschemas
+from app.store.apikeys import Principal
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -27,20 +28,23 @@ def list_tools(
         description="`openai` (Chat Completions `tools`) or `anthropic` (Messages `tools`): "
         "function definitions whose arguments are a POST /v1/jobs body without `tool`",
     ),
-    _: str = Depends(tenant_id),
+    who: Principal = Depends(principal),
 ) -> dict[str, Any]:
+    """Only the tools this API key may call."""
     if format is None:
-        return {"tools": jobs.tools()}
+        return {"tools": jobs.tools(who)}
     # `tool_names` maps a function name back to the tool to POST /v1/jobs
-    names = toolschemas.tool_names()
-    return {"format": format, "tools": toolschemas.definitions(format), "tool_names": names}
+    defs = toolschemas.definitions(format, who)
+    shown = {d.get("name") or d["function"]["name"] for d in defs}
+    names = {k: v for k, v in toolschemas.tool_names().items() if k in shown}
+    return {"format": format, "tools": defs, "tool_names": names}
 
 
 @router.post("/jobs", status_code=202, summary="Call a tool now; fetch the result later")
 def create_job(
-    req: jobs.JobCreate, response: Response, tenant: str = Depends(tenant_id)
+    req: jobs.JobCreate, response: Response, who: Principal = Depends(principal)
 ) -> dict[str, Any]:
-    job = jobs.enqueue(tenant, req)
+    job = jobs.enqueue(who.tenant_id, req, who)
     response.headers["Location"] = f"/v1/jobs/{job['job_id']}"
     return job
 

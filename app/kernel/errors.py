@@ -30,6 +30,13 @@ class Unauthorized(ToolqueueError):
     code = "unauthorized"
 
 
+class Forbidden(ToolqueueError):
+    """The key is known but may not do this (its scopes, tools or accounts; a policy)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(ToolqueueError):
     """Also what another tenant sees for an object that exists: never a 403 with details."""
 

@@ -11,6 +11,22 @@ def api_key(digest: str) -> str:
     return f"{P}:apikey:{digest}"
 
 
+def tenant_keys(tid: str) -> str:
+    return f"{P}:tenant:{tid}:keys"  # hash key_id -> the key's digest (its record's name)
+
+
+def policy(level: str, ident: str) -> str:
+    return f"{P}:policy:{level}:{ident}"  # string: JSON policy of a tenant, account or key
+
+
+def approval_link(digest: str) -> str:
+    return f"{P}:approval-link:{digest}"  # string: JSON {job_id, binding}; single use, TTL
+
+
+def audit(tid: str) -> str:
+    return f"{P}:tenant:{tid}:audit"  # stream: the tenant's audit log (append-only)
+
+
 def tenant_jobs(tid: str) -> str:
     return f"{P}:tenant:{tid}:jobs"
 
@@ -49,6 +65,10 @@ def job_lease(jid: str) -> str:
 
 def job_spool(jid: str, block: int) -> str:
     return f"{P}:job:{jid}:spool:{block}"
+
+
+def job_preview(jid: str, block: int) -> str:
+    return f"{P}:job:{jid}:preview:{block}"  # list: an approved job's preview block (spool's)
 
 
 def job_seen(jid: str) -> str:

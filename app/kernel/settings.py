@@ -118,6 +118,14 @@ class Settings(BaseSettings):
         gt=0,
         description="A job parked in needs_reauth fails (reauth_timeout) after this long",
     )
+    approval_timeout_s: float = Field(
+        86400.0,
+        gt=0,
+        description="A job awaiting approval is cancelled (approval_expired) after this long",
+    )
+    audit_retention_s: float = Field(
+        90 * 86400.0, gt=0, description="How long audit log entries are kept (default 90 days)"
+    )
     reauth_sweep_every_s: float = Field(
         60.0, gt=0, description="Beat: how often parked needs_reauth jobs are checked for expiry"
     )

@@ -15,6 +15,8 @@ class JobState(StrEnum):
     WAITING_RATE_LIMIT = "waiting_rate_limit"  # until a known instant (`retry_at`)
     WAITING_VENDOR = "waiting_vendor"  # an async vendor job runs; a webhook or a poll resumes
     NEEDS_REAUTH = "needs_reauth"  # parked until the account is re-authorized
+    # a write that policy holds for a person: previewed, nothing sent; approve/reject/expiry
+    AWAITING_APPROVAL = "awaiting_approval"
     SUCCEEDED = "succeeded"
     # a write job ran every operation and the vendor rejected some records (not all): never
     # to be read as success; the result lists the rejected ones with the vendor's reasons

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app import dispatch
 from app.kernel import keys, metrics, storeclock
 from app.kernel.crypto import digest
-from app.kernel.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from app.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
 from app.kernel.lua import source
 from app.kernel.redis import get_async_redis, get_redis, run_script
 from app.kernel.registry import registry
@@ -33,7 +34,8 @@ from app.kernel.settings import get_settings
 from app.kernel.ssrf import check_public_url
 from app.kernel.states import TERMINAL
 from app.services import routing
-from app.store import spool
+from app.store import apikeys, audit, policies, spool
+from app.store.apikeys import Principal
 from app.store.jobrecord import JobRecord
 from app.store.jobstore import (
     Plan,
@@ -77,12 +79,18 @@ class JobCreate(BaseModel):
         "single", description="`blocks`: fetch everything into consecutive capped blocks"
     )
     continuation: str | None = Field(None, max_length=200, description="From a truncated result")
+    dry_run: bool = Field(
+        False,
+        description="A write tool: say what it would do to each record (current and proposed "
+        "values) without writing anything",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> JobCreate:
         if self.continuation is None and not (self.tool and self.account_id):
             raise ValueError("give `tool` and `account_id`, or a `continuation`")
-        carried = {"tool", "account_id", "args", "fields", "max_bytes", "delivery", "max_pages"}
+        carried = {"tool", "account_id", "args", "fields", "max_bytes", "delivery", "max_pages",
+                   "dry_run"}  # fmt: skip
         if self.continuation is not None and carried & self.model_fields_set:
             raise ValueError(
                 "a `continuation` carries its tool, account_id, args, fields, max_bytes, "
@@ -119,13 +127,18 @@ class Call:
     cursor: dict[str, Any]
 
 
-def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
-    """Record the job and send its first step; no vendor call happens here."""
+def enqueue(tenant_id: str, req: JobCreate, key: Principal | None = None) -> dict[str, Any]:
+    """Record the job and send its first step; no vendor call happens here. `key` is the
+    caller's API key (None: the tenant itself, for trusted in-process callers): what it may
+    call, and the policy that decides whether a write runs, waits for approval or is refused."""
+    who = key or apikeys.full(tenant_id)
     cont = req.continuation
     call = _continued(tenant_id, cont) if cont is not None else _validated(tenant_id, req)
+    tool = registry().tools[call.tool]
+    permit(who, req.tool or call.tool, call.account_id)
+    permit(who, call.tool, call.account_id)
     if req.callback_url:
         check_public_url(req.callback_url)
-    tool = registry().tools[call.tool]
     job_id = str(uuid.uuid4())
     now = time.time()
     create = _Create(
@@ -133,12 +146,12 @@ def enqueue(tenant_id: str, req: JobCreate) -> dict[str, Any]:
         job_id=job_id,
         now=now,
         created_at=now_iso(now),
-        job=_record(tenant_id, req, call, job_id, now),
+        job={**_record(tenant_id, req, call, job_id, now), **_consent(who, tool, call, req)},
         vendors=tool.accepts,
         idempotency_key=req.idempotency_key,
         first=dispatch.plan(now=now),
     )
-    replay = _refused_or_replay(create.run(), tenant_id, call, tool)
+    replay = _refused_or_replay(create.run(), tenant_id, call, tool, req.dry_run)
     if replay is not None:
         return replay
     try:
@@ -192,6 +205,10 @@ def _validated(tenant_id: str, req: JobCreate) -> Call:
         tool_name = tool.name
     if tool.write is not None:
         _write_options(req)
+    elif req.dry_run:
+        raise InvalidInput(
+            f"`dry_run` applies to write tools; {tool_name} only reads", code="invalid_option"
+        )
     return Call(
         tool=tool_name,
         account_id=req.account_id or "",
@@ -204,6 +221,52 @@ def _validated(tenant_id: str, req: JobCreate) -> Call:
         max_pages=req.max_pages,
         cursor={"page": None, "skip": 0},
     )
+
+
+def permit(who: Principal, tool_name: str, account_id: str) -> None:
+    """The key may call this tool on this account (403 naming which it lacks)."""
+    tool = registry().tools[tool_name]
+    if not who.may_use(tool_name, writes=tool.write is not None):
+        need = "write" if tool.write is not None else "read"
+        raise Forbidden(
+            f"this API key may not call {tool_name} (it needs the `{need}` scope and the tool "
+            "on the key's list): GET /v1/tools lists what it may call",
+            code="tool_not_allowed",
+        )
+    if not who.may_act_on(account_id):
+        raise Forbidden(
+            f"this API key may not act on account {account_id}", code="account_not_allowed"
+        )
+
+
+def _consent(who: Principal, tool: Tool, call: Call, req: JobCreate) -> dict[str, Any]:
+    """A write's fields for policy: a dry run previews; a write policy holds for approval
+    previews first (`app.work.approval`); a write it denies is refused here (403)."""
+    if tool.write is None:
+        return {}
+    out: dict[str, Any] = {"key_id": who.key_id, "args_digest": args_digest(call.args)}
+    if req.dry_run:
+        return {**out, "dry_run": True, "previewing": True}
+    records = sum(len(op.items) for op in tool.write.plan(tool.args.model_validate(call.args)))
+    policy = policies.effective(who.tenant_id, call.account_id, who.key_id)
+    decision = policies.decide(policy, destructive=tool.destructive, records=records)
+    if decision.rule == "deny":
+        detail = {"tool": call.tool, "account_id": call.account_id, "records": records}
+        audit.append(who.tenant_id, "write_denied", key_id=who.key_id, **detail,
+                     reason=decision.reason)  # fmt: skip
+        raise Forbidden(
+            f"{call.tool} on account {call.account_id} is refused by {decision.reason}; a "
+            "tenant admin can change it (PUT /v1/policy, or the account's or key's policy)",
+            code="policy_denied",
+        )
+    if decision.rule == "approve":
+        approval = {"state": "required", "reason": decision.reason, "requested_by": who.key_id}
+        return {**out, "previewing": True, "approval": approval}
+    return out
+
+
+def args_digest(args: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(args, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def tool_writes(name: str) -> bool:
@@ -300,7 +363,7 @@ class _Create:
 
 
 def _refused_or_replay(
-    outcome: list[str], tenant_id: str, call: Call, tool: Tool
+    outcome: list[str], tenant_id: str, call: Call, tool: Tool, dry_run: bool
 ) -> dict[str, Any] | None:
     """Raise for a create refused; the job already created under the idempotency key, shaped
     like a first call's answer with the job's current status; None when it was created."""
@@ -320,10 +383,11 @@ def _refused_or_replay(
     if code != CreateOutcome.EXISTS:
         return None
     job = load_for(outcome[1], tenant_id)
-    if tool.write is not None and (job["tool"], job["account_id"], job["args"]) != (
+    if tool.write is not None and (job["tool"], job["account_id"], job["args"], job["dry_run"]) != (
         call.tool,
         call.account_id,
         call.args,
+        dry_run,
     ):
         raise Conflict(
             f"idempotency_key was used for job {outcome[1]} with other arguments; a write's "
@@ -413,7 +477,7 @@ def brief(tenant_id: str, job_id: str) -> dict[str, Any]:
     out["reason"] = (last.get("reason") or "")[:300]
     if last.get("count"):
         out["reason_count"] = last["count"]
-    for key in ("continuation", "error", "writes"):
+    for key in ("continuation", "error", "writes", "dry_run", "preview", "approval"):
         if key in full:
             out[key] = full[key]
     out["history_total"] = full["history_total"]
@@ -451,8 +515,28 @@ def view(job: JobRecord, job_id: str, history_view: int = HISTORY_VIEW) -> dict[
         out["error"] = job["error"]
     if job.get("writes"):
         out["writes"] = job["writes"]
+    out.update(consent_view(job))
     if job.get("callback_url"):
         out["callback_url"] = job["callback_url"]
+    return out
+
+
+def consent_view(job: JobRecord) -> dict[str, Any]:
+    """A write job's dry run, preview summary and approval, as a job view shows them."""
+    out: dict[str, Any] = {}
+    if job.get("dry_run"):
+        out["dry_run"] = True
+    if job.get("preview"):
+        out["preview"] = job["preview"]
+    a = job.get("approval")
+    if a:
+        shown = {k: a[k] for k in ("state", "reason", "binding", "decided_by") if a.get(k)}
+        for k in ("expires_at", "decided_at"):
+            if a.get(k):
+                shown[k] = now_iso(float(a[k]))
+        if a.get("note"):
+            shown["note"] = a["note"]
+        out["approval"] = shown
     return out
 
 
@@ -609,7 +693,8 @@ def cancel(tenant_id: str, job_id: str) -> dict[str, Any]:
     return get(tenant_id, job_id)
 
 
-def tools() -> list[dict[str, Any]]:
+def tools(who: Principal | None = None) -> list[dict[str, Any]]:
+    """The tools `who` may call (None: all)."""
     return [
         {
             "name": t.name,
@@ -619,6 +704,7 @@ def tools() -> list[dict[str, Any]]:
             "annotations": t.hints,  # the MCP tool annotations, as tools/list sends them
         }
         for t in registry().tools.values()
+        if who is None or who.may_use(t.name, writes=t.write is not None)
     ]
 
 

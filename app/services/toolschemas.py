@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from app.kernel import strictjson
 from app.kernel.registry import registry
 from app.services.jobs import JobCreate
+from app.store.apikeys import Principal
 from connectors.base import Tool
 
 Format = Literal["openai", "anthropic"]
@@ -178,7 +179,7 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def definitions(fmt: Format) -> list[dict[str, Any]]:
+def definitions(fmt: Format, who: Principal | None = None) -> list[dict[str, Any]]:
     """Every registry tool in the shape `fmt`'s API takes in its `tools` list.
 
     `openai` is the Chat Completions shape `{"type": "function", "function": {"name",
@@ -187,6 +188,8 @@ def definitions(fmt: Format) -> list[dict[str, Any]]:
     """
     out = []
     for tool in registry().tools.values():
+        if who is not None and not who.may_use(tool.name, writes=tool.write is not None):
+            continue
         name, desc, schema = safe_name(tool.name), description(tool), input_schema(tool)
         if fmt == "openai":
             out.append(

@@ -60,9 +60,20 @@ class JobRecord(Checkpoint):
     prev_cursor: Any
     # a write job's summary (app.work.writeloop): operations done, records per outcome
     writes: dict[str, int] | None
+    # consent (app.work.approval): the key that started it, a preview's summary per action,
+    # the approval's state, reason, binding and decision; a dry run previews and ends
+    key_id: NotRequired[str]
+    args_digest: NotRequired[str]
+    dry_run: bool
+    previewing: bool  # its write tool runs `preview`, not `send` (a dry run; not yet approved)
+    preview: dict[str, int] | None
+    approval: dict[str, Any] | None
 
 
-JSON_FIELDS = ("args", "fields", "cursor", "error", "prev_cursor", "writes")
+JSON_FIELDS = (
+    "args", "fields", "cursor", "error", "prev_cursor", "writes", "preview", "approval"
+)  # fmt: skip
+BOOL_FIELDS = ("truncated", "dry_run", "previewing")
 INT_FIELDS = (
     "seq",
     "pages",

@@ -18,7 +18,7 @@ from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
 from app.kernel.states import JobState
 from app.kernel.timefmt import now_iso
-from app.store.jobrecord import FLOAT_FIELDS, INT_FIELDS, JSON_FIELDS, JobRecord
+from app.store.jobrecord import BOOL_FIELDS, FLOAT_FIELDS, INT_FIELDS, JSON_FIELDS, JobRecord
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def decode(raw: dict[str, str]) -> JobRecord:
         job[f] = int(raw[f]) if raw.get(f) else 0
     for f in FLOAT_FIELDS:
         job[f] = float(raw[f]) if raw.get(f) else None
-    job["truncated"] = raw.get("truncated") == "1"
+    for f in BOOL_FIELDS:
+        job[f] = raw.get(f) == "1"
     return cast(JobRecord, job)
 
 
@@ -94,11 +95,13 @@ def write(
     seen: str = "",
     next_step: tuple[int, Plan] | None = None,
     quiet: bool = False,
+    audit: tuple[str, dict[str, Any]] | None = None,
 ) -> WriteResult:
     """One atomic, fenced update: fields, spooled records per block, a state-log entry, and
     the job's pending work: `next_step` (its number and plan) when the write hands over; a
     terminal `status` settles the step work and makes the webhook pending (job_write.lua).
     A `quiet` status change is published but not logged (a step resuming after a wait).
+    `audit` (tenant id, entry) is appended to the tenant's audit log in the same step.
 
     Returns REFUSED (and changes nothing) when the job has ended or the caller lost its
     lease, SEEN when `seen` (a cursor's digest) was already recorded for this job, else WRITTEN.
@@ -108,18 +111,19 @@ def write(
     if status:
         fields["status"] = status
     pairs = encode(fields)
-    keys_ = _write_keys(job_id)
+    keys_ = [*_write_keys(job_id), keys.audit(audit[0]) if audit else ""]
     argv = [*_write_head(job_id, now, lease, seq, seen, next_step, quiet), len(pairs) // 2]
     argv += pairs
     for block, records in sorted((spool or {}).items()):
         keys_.append(keys.job_spool(job_id, block))
         argv += [len(records), *records]
     argv.append(log_entry(status, reason, now) if status or reason else "")
+    argv += audit_argv(audit[1], now) if audit else ["", ""]
     return WriteResult(int(run_script(source("job_write"), keys_, argv)))  # type: ignore[call-overload]
 
 
 def _write_keys(job_id: str) -> list[str]:
-    """job_write.lua's KEYS[1..7] (the spool blocks follow)."""
+    """job_write.lua's KEYS[1..7] (the audit log and the spool blocks follow)."""
     return [
         keys.job(job_id),
         keys.job_lease(job_id),
@@ -155,6 +159,12 @@ def _write_head(
         webhook_deadline(now),
         "1" if quiet else "0",
     ]
+
+
+def audit_argv(entry: dict[str, Any], now: float) -> list[Any]:
+    """An audit entry (`app.store.audit`'s shape) and the oldest id its log keeps."""
+    keep_from = int((now - get_settings().audit_retention_s) * 1000)
+    return [orjson.dumps({**entry, "at": now_iso(now)}), keep_from]
 
 
 def webhook_deadline(now: float) -> float:

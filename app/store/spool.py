@@ -40,6 +40,9 @@ WRITE_COUNTS = (
 )  # fmt: skip
 
 
+PREVIEW_COUNTS = ("ops", "done_ops", "records", "create", "update", "unchanged", "delete", "reject")
+
+
 def encode_record(value: Any) -> bytes:
     """A record as compact UTF-8 JSON, fast (orjson); exotic values fall back to `dumps`."""
     try:
@@ -129,6 +132,9 @@ def envelope(
         body["continuation"] = job["continuation"]
     if job.get("writes"):
         body["writes"] = job["writes"]
+    if job.get("dry_run"):  # the records are a preview: what the write would do
+        body["dry_run"] = True
+        body["preview"] = job.get("preview")
     if job.get("delivery") == "blocks":
         body.update(blocks=job.get("blocks", 1), block=block, total_records=job.get("records", 0))
     err = job.get("error")
@@ -190,6 +196,8 @@ def _reserve(id_len: int, tool: str, writes: bool) -> int:
     worst["bytes"] = _BIG
     if writes:
         worst["writes"] = dict.fromkeys(WRITE_COUNTS, _BIG)
+        worst["dry_run"] = True
+        worst["preview"] = dict.fromkeys(PREVIEW_COUNTS, _BIG)
     # a result, a webhook, or a partial read (`done`, `progress` and a partial cursor)
     sizes = []
     for partial in (None, partial_token(_BIG, _BIG)):
@@ -258,8 +266,13 @@ def run(records: list[bytes]) -> bytes:
 def read_block(job_id: str, block: int, start: int = 0) -> tuple[int, list[str]]:
     """A block's record count and its runs of comma-joined records, in order (from run
     `start`: a partial read resumes after the runs it returned)."""
+    return read_runs(keys.job_spool(job_id, block), start)
+
+
+def read_runs(key: str, start: int = 0) -> tuple[int, list[str]]:
+    """`read_block` of any list of spool runs (an approved job's preview moved aside)."""
     count, runs = 0, []
-    for element in get_redis().lrange(keys.job_spool(job_id, block), start, -1):
+    for element in get_redis().lrange(key, start, -1):
         n, _, joined = element.partition(":")
         count += int(n)
         runs.append(joined)

@@ -9,11 +9,12 @@ import time
 from datetime import UTC, datetime
 
 from app.kernel import keys
-from app.kernel.crypto import digest, seal, unseal
-from app.kernel.errors import NotFound, Unauthorized
+from app.kernel.crypto import seal, unseal
+from app.kernel.errors import NotFound
 from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
+from app.store import apikeys
 
 
 def create_tenant(
@@ -29,7 +30,6 @@ def create_tenant(
     if rate_window_s is not None and not (0 < rate_window_s < math.inf):
         raise ValueError("rate_window_s must be a number of seconds above 0")
     tenant_id = "ten_" + secrets.token_hex(8)
-    api_key = "tq_" + secrets.token_urlsafe(32)
     webhook_secret = _new_secret()
     record: dict[str, str | float] = {
         "name": name,
@@ -40,19 +40,23 @@ def create_tenant(
         record["rate_limit"] = rate_limit
     if rate_window_s is not None:
         record["rate_window_s"] = float(rate_window_s)
-    r = get_redis()
-    with r.pipeline() as p:
-        p.hset(keys.tenant(tenant_id), mapping=record)
-        p.set(keys.api_key(digest(api_key)), tenant_id)
-        p.execute()
-    return {"tenant_id": tenant_id, "api_key": api_key, "webhook_secret": webhook_secret}
+    get_redis().hset(keys.tenant(tenant_id), mapping=record)
+    key = apikeys.create(tenant_id, name="first key")
+    return {
+        "tenant_id": tenant_id,
+        "api_key": str(key["api_key"]),
+        "key_id": str(key["key_id"]),
+        "webhook_secret": webhook_secret,
+    }
 
 
 def authenticate(api_key: str) -> str:
-    tenant_id = get_redis().get(keys.api_key(digest(api_key))) if api_key else None
-    if not tenant_id:
-        raise Unauthorized("missing or unknown API key: send `Authorization: Bearer <api_key>`")
-    return tenant_id
+    """The key's tenant (`apikeys.authenticate` for the key's scopes too)."""
+    return apikeys.authenticate(api_key).tenant_id
+
+
+def display_name(tenant_id: str) -> str:
+    return get_redis().hget(keys.tenant(tenant_id), "name") or tenant_id
 
 
 def webhook_secret(tenant_id: str) -> str:

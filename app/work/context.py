@@ -36,6 +36,7 @@ class StepContext(Protocol):
         truncated: bool = False,
         continuation: str | None = None,
         reason: str = "",
+        audit: dict[str, Any] | None = None,
     ) -> None: ...
 
     def finish_truncated(self, cursor: dict[str, Any], reason: str = "") -> None: ...

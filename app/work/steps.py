@@ -37,7 +37,7 @@ from app.store import accounts, spool
 from app.store.budget import Budget
 from app.store.jobrecord import JobRecord
 from app.store.jobstore import WriteResult, load, write
-from app.work import failures
+from app.work import approval, failures
 from app.work.pages import Outcome, PageLoop
 from app.work.tokensource import TokenSource
 from app.work.writeloop import WriteLoop
@@ -117,7 +117,9 @@ class Step:
 
     def run(self) -> None:
         try:
-            if self._start():
+            if self.job["status"] == JobState.AWAITING_APPROVAL:
+                approval.tend(self)  # tell, wait or expire: no vendor call
+            elif self._start():
                 self._fetch()
         finally:
             self.tally.flush()  # one round trip per step, whatever the step's outcome
@@ -200,7 +202,9 @@ class Step:
         truncated: bool = False,
         continuation: str | None = None,
         reason: str = "",
+        audit: dict[str, Any] | None = None,
     ) -> None:
+        """End the job; `audit` (an entry's kind and details) is logged for the tenant with it."""
         fields: dict[str, Any] = {
             "finished_at": time.time(),
             "truncated": truncated,
@@ -215,7 +219,12 @@ class Step:
             reason = f"{reason or 'cap reached'}; continuation issued"
         else:
             reason = reason or "all pages fetched"
-        written = self.write(fields, status=status, reason=reason)
+        entry = None
+        if audit is not None:
+            job = self.job
+            entry = (job["tenant_id"], {"key_id": job.get("key_id") or "tenant", "job_id": self.id,
+                     "tool": job["tool"], "account_id": job["account_id"], **audit})  # fmt: skip
+        written = self.write(fields, status=status, reason=reason, audit=entry)
         if written == WriteResult.WRITTEN and self.job.get("callback_url"):
             dispatch.send(keys.webhook_work(self.id), 0)  # pending since the write
 

@@ -33,7 +33,7 @@ from typing import Any
 from app.kernel.states import JobState
 from app.store import spool
 from app.store.budget import Budget
-from app.work import vendorwait
+from app.work import approval, vendorwait
 from app.work.context import StepContext
 from app.work.pages import Outcome
 from app.work.progress import packer_for
@@ -47,9 +47,17 @@ from connectors.errors import (
     VendorError,
 )
 from connectors.http import VendorHttp
-from connectors.writes import ItemResult, Mechanism, Operation, Pending, rejected_all
+from connectors.writes import (
+    ItemResult,
+    Mechanism,
+    Operation,
+    Pending,
+    PreviewItem,
+    rejected_all,
+)
 
 COUNTS = ("created", "updated", "unchanged", "deleted", "rejected")
+PREVIEW_COUNTS = ("create", "update", "unchanged", "delete", "reject")
 
 
 class UncertainWrite(ConnectorError):
@@ -67,21 +75,21 @@ class Summary:
     reconciled: int = 0  # uncertain operations settled without a blind resend
 
     @classmethod
-    def of(cls, saved: dict[str, Any] | None, ops: list[Operation]) -> Summary:
+    def of(
+        cls, saved: dict[str, Any] | None, ops: list[Operation], names: tuple[str, ...] = COUNTS
+    ) -> Summary:
         records = sum(len(op.items) for op in ops)
         if not saved:
-            return cls(len(ops), records)
-        counts = {k: int(saved.get(k, 0)) for k in COUNTS}
-        return cls(len(ops), records, int(saved["done_ops"]), counts, int(saved["reconciled"]))
+            return cls(len(ops), records, counts=dict.fromkeys(names, 0))
+        counts = {k: int(saved.get(k, 0)) for k in names}
+        done, reconciled = int(saved["done_ops"]), int(saved.get("reconciled", 0))
+        return cls(len(ops), records, done, counts, reconciled)
 
     def fields(self) -> dict[str, Any]:
-        return {
-            "ops": self.ops,
-            "done_ops": self.done_ops,
-            "records": self.records,
-            **self.counts,
-            "reconciled": self.reconciled,
-        }
+        out = {"ops": self.ops, "done_ops": self.done_ops, "records": self.records, **self.counts}
+        if "rejected" in self.counts:  # a write's, not a preview's
+            out["reconciled"] = self.reconciled
+        return out
 
 
 _PLANS: OrderedDict[str, list[Operation]] = OrderedDict()
@@ -118,7 +126,12 @@ class WriteLoop:
         self.op, self.sent = int(cursor.get("op", 0)), bool(cursor.get("sent"))
         self.pending: dict[str, Any] | None = cursor.get("vendor")  # a vendor job under way
         self.resent = bool(cursor.get("resent"))  # that job is an uncertain operation's resend
-        self.summary = Summary.of(self.job.get("writes"), self.ops)
+        # a dry run, or a job policy holds for approval before it is approved: reads only
+        self.previewing = bool(self.job.get("previewing"))
+        self.field = "preview" if self.previewing else "writes"
+        names = PREVIEW_COUNTS if self.previewing else COUNTS
+        saved = self.job.get("preview") if self.previewing else self.job.get("writes")
+        self.summary = Summary.of(saved, self.ops, names)
         self.packer = packer_for(self.job, step.settings.block_limit)
 
     def run(self) -> Outcome:
@@ -138,6 +151,8 @@ class WriteLoop:
         """Settle or send one operation and commit its outcome; False if the step lost the
         job (cancelled, or another worker took over)."""
         op = self.ops[self.op]
+        if self.previewing:
+            return self.record(op, self.w.preview(self.http, op), reconciled=False)
         if self.pending is not None:  # sent, and the vendor said it is working on it
             op, uncertain, results = replace(op, pending=self.pending), self.resent, None
         else:
@@ -208,8 +223,11 @@ class WriteLoop:
             self.sent = sent
         return bool(written)
 
-    def record(self, op: Operation, results: list[ItemResult], *, reconciled: bool) -> bool:
-        """The operation's result records, the summary and the next cursor, in one write."""
+    def record(
+        self, op: Operation, results: list[ItemResult] | list[PreviewItem], *, reconciled: bool
+    ) -> bool:
+        """The operation's result records (or preview), the summary, the next cursor and the
+        audit entry of a write, in one write."""
         if sorted(r.index for r in results) != [i for i, _ in op.items]:
             raise RuntimeError(f"{self.tool.name}: operation {op.index} answered other records")
         texts = spool.encode_records([r.record() for r in results], None)
@@ -218,7 +236,7 @@ class WriteLoop:
             raise RuntimeError("write results over the block limit")  # enqueue bounds records
         tally = self.summary
         for r in results:
-            tally.counts[r.status] += 1
+            tally.counts[r.action if isinstance(r, PreviewItem) else r.status] += 1
         tally.done_ops += 1
         tally.reconciled += reconciled
         fields: dict[str, Any] = {
@@ -230,21 +248,59 @@ class WriteLoop:
             "block_bytes": self.packer.block_bytes,
             "block_records": self.packer.block_records,
             "blocks": self.packer.block + 1,
-            "writes": tally.fields(),
+            self.field: tally.fields(),
         }
         runs = {block: [spool.run(records)] for block, records in placed.items()}
-        if not self.step.write(fields, spool=runs):
+        if not self.step.write(fields, spool=runs, audit=self.audit(op, results, reconciled)):
             return False
         self.job.update(fields)  # type: ignore[typeddict-item]
         for r in results:
-            self.step.tally.add("write_outcomes", {"outcome": r.status})
+            if isinstance(r, ItemResult):
+                self.step.tally.add("write_outcomes", {"outcome": r.status})
         self.op, self.sent, self.pending = self.op + 1, False, None
         return True
+
+    def audit(
+        self, op: Operation, results: list[ItemResult] | list[PreviewItem], reconciled: bool
+    ) -> tuple[str, dict[str, Any]] | None:
+        """A write operation's entry in the tenant's audit log (a preview writes nothing)."""
+        if self.previewing:
+            return None
+        job = self.job
+        outcome: dict[str, int] = {}
+        for r in results:
+            status = r.status if isinstance(r, ItemResult) else r.action
+            outcome[status] = outcome.get(status, 0) + 1
+        entry = {
+            "kind": "write",
+            "key_id": job.get("key_id") or "tenant",
+            "job_id": self.step.id,
+            "tool": job["tool"],
+            "account_id": job["account_id"],
+            "args_digest": job.get("args_digest"),
+            "operation": op.index,
+            "records": len(op.items),
+            "outcome": outcome,
+            "ids": [r.id for r in results if r.id][:20],
+            "reconciled": reconciled,
+        }
+        approval = job.get("approval")
+        if approval:
+            entry["approved_by"] = approval.get("decided_by")
+            entry["preview_digest"] = approval.get("preview_digest")
+        return job["tenant_id"], entry
 
     def end(self) -> None:
         """Every operation has its outcome: succeeded, failed (every record rejected) or
         completed_with_errors (some were); the rejected records are in the result."""
         t = self.summary
+        if self.previewing:
+            if self.job.get("dry_run"):
+                reason = f"dry run: {t.records} records previewed; nothing was written"
+                self.step.finish(JobState.SUCCEEDED, reason=reason)
+            else:
+                approval.rest(self.step, t.counts)
+            return
         bad = t.counts["rejected"]
         if not bad:
             self.step.finish(JobState.SUCCEEDED, reason=f"all {t.records} records written")

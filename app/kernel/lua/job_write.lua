@@ -12,7 +12,8 @@
 -- KEYS[5] jobs-by-state gauge (gauge.lua)
 -- KEYS[6] due (work.lua)
 -- KEYS[7] pending (work.lua)
--- KEYS[8..] spool blocks (lists), one per block written, in ARGV's order
+-- KEYS[8] the tenant's audit log (stream; '' none)
+-- KEYS[9..] spool blocks (lists), one per block written, in ARGV's order
 -- ARGV[1] lease token ('' unfenced)
 -- ARGV[2] the step number the job must be at ('' any)
 -- ARGV[3] ttl (s) of every key written
@@ -21,7 +22,8 @@
 -- ARGV[8] the step's member, ARGV[9] the webhook's member, ARGV[10] the webhook's deadline
 -- ARGV[11] '1': the log entry is quiet (published, not logged)
 -- ARGV[12] the number of field/value pairs; ARGV[13..] the pairs, then per spool block: its
---          number of records and the records; last, the log entry ('' none)
+--          number of records and the records; then the log entry ('' none); last, the
+--          audit entry ('' none) and the oldest audit id kept (its MINID)
 -- Returns 1 written (WriteResult.WRITTEN), 0 nothing changed: the job has ended or the
 -- caller lost its lease or step (REFUSED), -1 the cursor was seen before (SEEN).
 local job, lease, log, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -39,7 +41,7 @@ local i = 12
 local np = tonumber(ARGV[i]); i = i + 1
 local h = {}
 for j = 1, np * 2 do h[j] = ARGV[i]; i = i + 1 end
-for k = 8, #KEYS do
+for k = 9, #KEYS do
   local n = tonumber(ARGV[i]); i = i + 1
   local batch = {}
   for j = 1, n do
@@ -68,4 +70,8 @@ if ended then
 end
 local entry = ARGV[i]
 if entry and entry ~= '' then tq_log(log, entry, ARGV[11], ttl) end
+local audit = ARGV[i + 1]
+if audit and audit ~= '' then
+  redis.call('XADD', KEYS[8], 'MINID', ARGV[i + 2], '*', 'e', audit)
+end
 return 1
