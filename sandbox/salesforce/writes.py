@@ -28,8 +28,9 @@ value twice in a collection is ``DUPLICATE_EXTERNAL_ID`` for both. Faults as for
 (:mod:`sandbox.stripe.writes`): ``fail_before_commit_next`` (500 ``UNKNOWN_EXCEPTION``, nothing
 written), ``drop_after_commit_next`` / ``drop_after_commit_rate`` (all committed, then the answer
 cut), ``write_latency_ms``. An upsert whose fields all hold their values already is a ``noop``
-effect (:func:`sandbox.writes.change_kind`). Written records are not added to SOQL results; Bulk
-API 2.0 ingest jobs (:mod:`.ingest`) write the same store through :func:`upsert`.
+effect (:func:`sandbox.writes.change_kind`). Written records are not added to SOQL listings, only
+to lookups (``WHERE <field> IN (…)``, :mod:`.query`); Bulk API 2.0 ingest jobs (:mod:`.ingest`)
+write the same store through :func:`upsert`.
 """
 
 from __future__ import annotations
