@@ -9,6 +9,12 @@ uncertain operation is simply sent again (`Mechanism.UPSERT` / `ABSOLUTE`):
   (each naming its input in `context.ids`) for the rest;
 - `PATCH …/contacts/{id}` sets absolute values; `DELETE …/contacts/{id}` answers 204 also
   for a contact archived already.
+
+Previews read only: an upsert batch is one `POST …/contacts/batch/read` by its `idProperty`
+(a contact found is diffed on the properties set, one not found would be created); an update
+or an archive reads `GET …/contacts/{id}` (an unknown id: the update would 404, the archive
+changes nothing).
+HubSpot's validation of the values themselves is not previewed.
 """
 
 from __future__ import annotations
@@ -18,20 +24,25 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import Http, Tool
+from connectors.errors import VendorError
 from connectors.writes import (
     ItemResult,
     Mechanism,
     Operation,
+    PreviewItem,
     Write,
     batches,
+    diffed,
     one,
     rejected,
+    would_reject,
 )
 
 BATCH = 100  # inputs per batch/upsert request
 MAX_RECORDS = 50_000
 CONTACTS = "/crm/v3/objects/contacts"
 PropertyValue = str | int | float | bool | None
+SUMMARY = ("email", "firstname", "lastname")  # what an archive's preview shows of a contact
 
 
 class UpsertRecord(BaseModel):
@@ -133,6 +144,60 @@ def _send_archive(http: Http, op: Operation) -> list[ItemResult]:
     return [ItemResult(i, "deleted", args.id)]
 
 
+# ---- previews: reads only ------------------------------------------------------------------
+
+
+def _preview_upsert(http: Http, op: Operation) -> list[PreviewItem]:
+    """One batch read by the id property: found → diffed with its id, else a create."""
+    prop = op.items[0][1]["idProperty"]
+    names = sorted({k for p in op.payloads for k in p["properties"]} | {prop})
+    body = {"idProperty": prop, "inputs": [{"id": p["id"]} for p in op.payloads]}
+    doc = http.request("POST", f"{CONTACTS}/batch/read", json={**body, "properties": names})
+    found = {
+        _norm((r.get("properties") or {}).get(prop, "")): r
+        for r in doc.json().get("results") or []
+        if isinstance(r, dict)
+    }
+    out = []
+    for i, p in op.items:
+        hit = found.get(_norm(p["id"]))
+        if hit is None:  # a new contact holds its id value too
+            out.append(PreviewItem(i, "create", None, proposed={**p["properties"], prop: p["id"]}))
+        else:  # the id value is how it was found, not a change (HubSpot ignores its case)
+            out.append(diffed(i, str(hit["id"]), hit.get("properties") or {}, p["properties"]))
+    return out
+
+
+def _read(http: Http, contact_id: str, names: list[str]) -> dict[str, Any]:
+    """The contact's `names` properties (an unknown or archived one: VendorError 404)."""
+    params = {"properties": ",".join(names)}
+    doc = http.request("GET", f"{CONTACTS}/{contact_id}", params=params).json()
+    return dict(doc.get("properties") or {})
+
+
+def _preview_update(http: Http, op: Operation) -> list[PreviewItem]:
+    ((i, args),) = op.items
+    try:
+        current = _read(http, args.id, sorted(args.properties))
+    except VendorError as exc:
+        if exc.status != 404:
+            raise
+        return [would_reject(i, exc.code, exc.message, args.id)]  # the PATCH would 404
+    return [diffed(i, args.id, current, dict(args.properties))]
+
+
+def _preview_archive(http: Http, op: Operation) -> list[PreviewItem]:
+    """A contact found would be archived; archiving an unknown one is HubSpot's no-op (204)."""
+    ((i, args),) = op.items
+    try:
+        current = _read(http, args.id, list(SUMMARY))
+    except VendorError as exc:
+        if exc.status != 404:
+            raise
+        return [PreviewItem(i, "unchanged", args.id)]
+    return [PreviewItem(i, "delete", args.id, {k: current.get(k) for k in SUMMARY})]
+
+
 upsert = Tool(
     name="hubspot.contacts.upsert",
     description=(
@@ -146,7 +211,7 @@ upsert = Tool(
     read_only=False,
     destructive=True,  # overwrites the properties of a contact it finds
     idempotent=True,
-    write=Write(Mechanism.UPSERT, _plan_upsert, _send_upsert),
+    write=Write(Mechanism.UPSERT, _plan_upsert, _send_upsert, preview=_preview_upsert),
 )
 update = Tool(
     name="hubspot.contacts.update",
@@ -158,7 +223,7 @@ update = Tool(
     read_only=False,
     destructive=True,
     idempotent=True,
-    write=Write(Mechanism.ABSOLUTE, one, _send_update),
+    write=Write(Mechanism.ABSOLUTE, one, _send_update, preview=_preview_update),
 )
 archive = Tool(
     name="hubspot.contacts.archive",
@@ -167,6 +232,6 @@ archive = Tool(
     read_only=False,
     destructive=True,
     idempotent=True,
-    write=Write(Mechanism.ABSOLUTE, one, _send_archive),
+    write=Write(Mechanism.ABSOLUTE, one, _send_archive, preview=_preview_archive),
 )
 TOOLS = (upsert, update, archive)

@@ -11,10 +11,19 @@ Every write here is safe to resend, so an uncertain operation is settled by send
 - `salesforce.records.update`: `PATCH sobjects/{sObject}/{id}` to absolute values (204);
 - `salesforce.records.delete`: `DELETE sobjects/{sObject}/{id}` (204). Its `find` deletes
   again: after an uncertain first attempt, 404 `ENTITY_IS_DELETED` / `NOT_FOUND` means it was.
+
+Previews read only, whichever path the upsert would take (Collections or Bulk ingest): SOQL
+`SELECT Id, <fields> FROM {sObject} WHERE {field} IN (…)` by the external id values, up to
+`LOOKUP` values per query (an operation of 10,000 bulk records is a few dozen queries); a
+record found is diffed, one not found would be created. Update and delete read
+`GET sobjects/{sObject}/{id}`; a 404 (`NOT_FOUND`, `ENTITY_IS_DELETED`) is the write's
+rejection. A 400 (a field the sObject lacks: `INVALID_FIELD`) rejects the operation's records,
+as the write would refuse them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +32,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from connectors import salesforce_ingest as ingest
 from connectors.base import Http, Tool
 from connectors.errors import VendorError
-from connectors.writes import ItemResult, Mechanism, Operation, Write, batches, one, rejected
+from connectors.writes import (
+    ItemResult,
+    Mechanism,
+    Operation,
+    PreviewItem,
+    Write,
+    batches,
+    diffed,
+    one,
+    rejected,
+    would_reject,
+)
 
 API = "/services/data/v62.0"
 COLLECTION = 200  # records per sObject Collections request
@@ -34,6 +54,10 @@ EXTRA: dict[str, Any] = {"bulk_threshold": BULK_THRESHOLD}
 NAME = r"^[A-Za-z][A-Za-z0-9_]{0,79}$"
 RECORD_ID = r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$"
 FieldValue = str | int | float | bool | None
+LOOKUP = 200  # external id values per preview query
+LOOKUP_CHARS = 6000  # and at most this much literal text, so the query's URL stays short
+# what a delete's preview shows of a record: the first of these the sObject has
+SUMMARY = ("Name", "FirstName", "LastName", "Email", "Subject", "CaseNumber", "Title")
 
 
 def _threshold() -> int:
@@ -167,6 +191,114 @@ def _find_delete(http: Http, op: Operation) -> list[ItemResult] | None:
         raise
 
 
+# ---- previews: reads only ------------------------------------------------------------------
+
+
+def soql_literal(value: FieldValue) -> str:
+    """A value in a SOQL WHERE clause: strings quoted with `\\` and `\'` escaped."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def _chunks(items: list[tuple[int, Item]], ext_field: str) -> list[list[tuple[int, Item]]]:
+    """The operation's records in lookups of ≤ `LOOKUP` values and ≤ `LOOKUP_CHARS` of text."""
+    out: list[list[tuple[int, Item]]] = [[]]
+    size = 0
+    for i, it in items:
+        n = len(soql_literal(it.fields[ext_field])) + 1
+        if out[-1] and (len(out[-1]) >= LOOKUP or size + n > LOOKUP_CHARS):
+            out.append([])
+            size = 0
+        out[-1].append((i, it))
+        size += n
+    return out
+
+
+def _query(http: Http, soql: str) -> list[dict[str, Any]]:
+    """Every row of a SOQL query (following `nextRecordsUrl`)."""
+    doc = http.request("GET", f"{API}/query", params={"q": soql}).json()
+    rows = list(doc.get("records") or [])
+    while not doc.get("done", True) and doc.get("nextRecordsUrl"):
+        doc = http.request("GET", str(doc["nextRecordsUrl"])).json()
+        rows += doc.get("records") or []
+    return [r for r in rows if isinstance(r, dict)]
+
+
+def _fold(row: dict[str, Any]) -> dict[str, Any]:
+    """A row by lower-case field name: SOQL names are case-insensitive."""
+    return {k.lower(): v for k, v in row.items() if k != "attributes"}
+
+
+def _lookup(http: Http, chunk: list[tuple[int, Item]]) -> list[PreviewItem]:
+    first = chunk[0][1]
+    ext = first.ext_field
+    names = ["Id", ext]
+    for _, it in chunk:
+        names += [k for k in it.fields if k.lower() not in {n.lower() for n in names}]
+    values = ", ".join(soql_literal(it.fields[ext]) for _, it in chunk)
+    soql = f"SELECT {', '.join(names)} FROM {first.sobject} WHERE {ext} IN ({values})"
+    try:
+        rows = [_fold(r) for r in _query(http, soql)]
+    except VendorError as exc:
+        if exc.status != 400:
+            raise
+        return [would_reject(i, exc.code, exc.message) for i, _ in chunk]
+    found = {str(r.get(ext.lower())): r for r in rows}
+    out = []
+    for i, it in chunk:
+        row = found.get(str(it.fields[ext]))
+        if row is None:
+            out.append(PreviewItem(i, "create", None, proposed=dict(it.fields)))
+        else:
+            current = {k: row.get(k.lower()) for k in it.fields}
+            out.append(diffed(i, str(row.get("id")), current, dict(it.fields)))
+    return out
+
+
+def _preview_upsert(http: Http, op: Operation) -> list[PreviewItem]:
+    """Each record looked up by its external id value: found → diffed, else a create. A
+    record with a field name no sObject can have is refused before any query names it."""
+    ext = op.items[0][1].ext_field
+    bad = {i: k for i, it in op.items for k in it.fields if not re.match(NAME, k)}
+    good = [(i, it) for i, it in op.items if i not in bad]
+    found = {p.index: p for chunk in _chunks(good, ext) if chunk for p in _lookup(http, chunk)}
+    for i, name in bad.items():
+        found[i] = would_reject(i, "INVALID_FIELD", f"No such column '{name}'")
+    return [found[i] for i, _ in op.items]
+
+
+def _record(http: Http, sobject: str, record_id: str, fields: list[str] | None) -> Any:
+    params = {"fields": ",".join(fields)} if fields else None
+    return http.request("GET", f"{API}/sobjects/{sobject}/{record_id}", params=params).json()
+
+
+def _preview_update(http: Http, op: Operation) -> list[PreviewItem]:
+    ((i, args),) = op.items
+    try:
+        row = _fold(_record(http, args.sobject, args.id, list(args.fields)))
+    except VendorError as exc:
+        if exc.status not in (400, 404):
+            raise
+        return [would_reject(i, exc.code, exc.message, args.id)]
+    return [diffed(i, args.id, {k: row.get(k.lower()) for k in args.fields}, dict(args.fields))]
+
+
+def _preview_delete(http: Http, op: Operation) -> list[PreviewItem]:
+    ((i, args),) = op.items
+    try:
+        row = _record(http, args.sobject, args.id, None)
+    except VendorError as exc:
+        if exc.status != 404:
+            raise
+        return [would_reject(i, exc.code, exc.message, args.id)]
+    summary = {k: row[k] for k in SUMMARY if k in row}
+    return [PreviewItem(i, "delete", args.id, summary or {"Id": args.id})]
+
+
 upsert = Tool(
     name="salesforce.records.upsert",
     description=(
@@ -182,7 +314,7 @@ upsert = Tool(
     read_only=False,
     destructive=True,  # overwrites the fields of a record it finds
     idempotent=True,
-    write=Write(Mechanism.UPSERT, _plan_upsert, _send_upsert),
+    write=Write(Mechanism.UPSERT, _plan_upsert, _send_upsert, preview=_preview_upsert),
 )
 update = Tool(
     name="salesforce.records.update",
@@ -194,7 +326,7 @@ update = Tool(
     read_only=False,
     destructive=True,
     idempotent=True,
-    write=Write(Mechanism.ABSOLUTE, one, _send_update),
+    write=Write(Mechanism.ABSOLUTE, one, _send_update, preview=_preview_update),
 )
 delete = Tool(
     name="salesforce.records.delete",
@@ -205,6 +337,6 @@ delete = Tool(
     read_only=False,
     destructive=True,
     idempotent=True,
-    write=Write(Mechanism.ABSOLUTE, one, _send_delete, _find_delete),
+    write=Write(Mechanism.ABSOLUTE, one, _send_delete, _find_delete, preview=_preview_delete),
 )
 TOOLS = (upsert, update, delete)

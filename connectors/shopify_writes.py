@@ -5,6 +5,9 @@ again, and writes nothing new. Shopify refuses a value inside the HTTP 200 answe
 payload's `userErrors` (`[{"field": ["email"], "message": "Email is invalid"}]`): each one is
 surfaced as the record's rejection, with its field path. GraphQL cost and THROTTLED are the
 read path's (`connectors.ratelimit`); top-level `errors` are raised by `shopify.classify`.
+
+The preview reads the customer (`customer(id:)`, one point) and diffs the fields the call
+sets, by the call's own names; no such customer is the mutation's "Customer does not exist".
 """
 
 from __future__ import annotations
@@ -17,13 +20,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from connectors.base import Http, Tool
 from connectors.errors import ConnectorError
 from connectors.shopify import api_path
-from connectors.writes import ItemResult, Mechanism, Operation, Write, one, rejected
+from connectors.writes import (
+    ItemResult,
+    Mechanism,
+    Operation,
+    PreviewItem,
+    Write,
+    diffed,
+    one,
+    rejected,
+    would_reject,
+)
 
 UPDATE = """mutation ToolqueueCustomerUpdate($input: CustomerInput!) {
   customerUpdate(input: $input) {
     customer { id }
     userErrors { field message }
   }
+}"""
+READ = """query ToolqueueCustomerPreview($id: ID!) {
+  customer(id: $id) { id email firstName lastName phone tags note }
 }"""
 GID = "gid://shopify/Customer/"
 INPUT_NAMES = {"first_name": "firstName", "last_name": "lastName"}  # the rest keep their name
@@ -87,6 +103,19 @@ def _user_errors(i: int, errors: list[dict[str, Any]]) -> ItemResult:
     return rejected(i, "USER_ERROR", message, field=field)
 
 
+def _preview_update(http: Http, op: Operation) -> list[PreviewItem]:
+    ((i, args),) = op.items
+    body = {"query": READ, "variables": {"id": args.id}}
+    resp = http.request("POST", api_path(http, "graphql.json"), json=body)
+    doc = orjson.loads(resp.content) if resp.content else {}
+    node = ((doc.get("data") or {}) if isinstance(doc, dict) else {}).get("customer")
+    if not isinstance(node, dict):
+        return [would_reject(i, "USER_ERROR", "id: Customer does not exist", args.id)]
+    current = {k: node.get(INPUT_NAMES.get(k, k)) for k in UpdateArgs.model_fields}
+    proposed = args.model_dump(exclude={"id"}, exclude_none=True)
+    return [diffed(i, args.id, current, proposed)]
+
+
 update = Tool(
     name="shopify.customers.update",
     description=(
@@ -99,6 +128,6 @@ update = Tool(
     read_only=False,
     destructive=True,
     idempotent=True,
-    write=Write(Mechanism.ABSOLUTE, one, _send_update),
+    write=Write(Mechanism.ABSOLUTE, one, _send_update, preview=_preview_update),
 )
 TOOLS = (update,)

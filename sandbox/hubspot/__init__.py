@@ -1,5 +1,6 @@
 """HubSpot CRM v3 double: contacts/companies/deals list and search, async CSV exports, OAuth
-refresh; contact writes (:mod:`.writes`: batch upsert by email, create, update, archive).
+refresh; contact writes (:mod:`.writes`: batch upsert by email, create, update, archive) and
+the reads that see them (:mod:`.reads`: one contact by id, batch read by id or email).
 
 Records are a pure function of their index (:mod:`.data`); every endpoint passes the same
 gate (:mod:`.http`: latency/fault, auth, scopes, then the rate limit). List calls
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sandbox.hubspot import exports, oauth, writes
+from sandbox.hubspot import exports, oauth, reads, writes
 from sandbox.hubspot.data import OBJECTS, company, contact, deal
 from sandbox.hubspot.http import NAME
 from sandbox.hubspot.lists import encode_after, list_endpoint
@@ -22,6 +23,7 @@ ROTATES_REFRESH_TOKENS = False  # HubSpot keeps the refresh token across refresh
 
 router = APIRouter(prefix=f"/{NAME}", tags=[NAME])
 router.include_router(writes.router)  # before the list routes: /batch/upsert is not an {id}
+router.include_router(reads.router)
 for _kind in OBJECTS.values():
     router.add_api_route(f"/crm/v3/objects/{_kind.name}", list_endpoint(_kind), methods=["GET"])
     router.add_api_route(

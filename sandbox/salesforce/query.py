@@ -3,7 +3,9 @@
 Pages follow the real protocol: ``nextRecordsUrl`` is relative
 (``/services/data/v62.0/query/01g…-200``) and absent once ``done`` is true; the batch size
 comes from ``Sforce-Query-Options: batchSize=N`` (200–2000, default 2000) on the first
-request and is remembered by the locator.
+request and is remembered by the locator. A lookup (``WHERE <field> IN (…)``, see
+:mod:`.soql`) selects from the records written to the sandbox (not deleted), and seeded ones
+by ``Id``, instead of the seeded volume; reads are never effects.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from fastapi.responses import JSONResponse
 
 from sandbox.common import sandbox_state
 from sandbox.salesforce.data import sf_id
-from sandbox.salesforce.http import VERSION, errors, gate, not_found
-from sandbox.salesforce.soql import Query, SoqlError, parse_soql, project, rows
+from sandbox.salesforce.http import NAME, VERSION, errors, gate, not_found
+from sandbox.salesforce.soql import Query, SoqlError, field_value, parse_soql, project, rows
 
 DEFAULT_BATCH, MIN_BATCH, MAX_BATCH = 2000, 200, 2000
 MAX_LOCATORS = 10_000  # open cursors kept per sandbox (real orgs expire them after 15 min)
@@ -32,6 +34,13 @@ class Cursor:
     start: int  # first row index (0-based) of the result set
     total: int
     batch: int
+    found: tuple[dict[str, Any], ...] | None = None  # a lookup's rows (else: seeded ones)
+
+    def row(self, k: int) -> dict[str, Any]:
+        """The full record of result row ``k`` (0-based)."""
+        if self.found is not None:
+            return self.found[k]
+        return self.query.sobject.row(self.start + k + 1)
 
 
 def _cursors(request: Request) -> dict[str, Cursor]:
@@ -64,15 +73,49 @@ def _page(
     cursor: Cursor, locator: str | None, pos: int, version: str, headers: dict[str, str]
 ) -> JSONResponse:
     stop = min(cursor.total, pos + cursor.batch)
-    records = [
-        project(cursor.query, cursor.query.sobject.row(cursor.start + k + 1), version)
-        for k in range(pos, stop)
-    ]
+    records = [project(cursor.query, cursor.row(k), version) for k in range(pos, stop)]
     body: dict[str, Any] = {"totalSize": cursor.total, "done": stop >= cursor.total}
     if stop < cursor.total:
         body["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{stop}"
     body["records"] = records
     return JSONResponse(body, headers=headers)
+
+
+def _looked_up(request: Request, query: Query, volume: int) -> tuple[dict[str, Any], ...]:
+    """A lookup's rows: written records of the sObject whose field holds one of the values,
+    then seeded records named by ``Id``; OFFSET and LIMIT applied."""
+    assert query.where is not None
+    field, values = query.where
+    wanted = {str(v) for v in values}
+    sobject = query.sobject
+    found = sandbox_state(request).writes.select(
+        NAME,
+        lambda o: (
+            o["attributes"]["type"] == sobject.name
+            and not o.get("IsDeleted")
+            and str(field_value(o, field)) in wanted
+        ),
+    )
+    if field.lower() == "id":
+        written = {o["Id"] for o in found}
+        found += [
+            sobject.row(n)
+            for n in _seeded(sobject.key_prefix, wanted, volume)
+            if sf_id(sobject.key_prefix, n) not in written
+        ]
+    stop = None if query.limit is None else query.offset + query.limit
+    return tuple(found[query.offset : stop])
+
+
+def _seeded(prefix: str, ids: set[str], volume: int) -> list[int]:
+    """The indexes of seeded records among ``ids`` (``<prefix>RO<number>`` + checksum)."""
+    out = []
+    for rid in sorted(ids):
+        digits = rid[5:15]
+        ours = rid[:5] == f"{prefix}RO" and digits.isdigit() and 1 <= int(digits) <= volume
+        if ours and sf_id(prefix, int(digits)) == rid:
+            out.append(int(digits))
+    return out
 
 
 @router.get("/services/data/{version}/query")
@@ -90,9 +133,13 @@ async def query(request: Request, version: str) -> Response:
         parsed = parse_soql(soql)
     except SoqlError as exc:
         return errors(400, exc.code, exc.message, headers)
-    total = rows(parsed, sandbox_state(request).config.volume(parsed.sobject.volume))
-    cursor = Cursor(parsed, parsed.offset, total, _batch_size(request))
-    locator = _open_cursor(request, cursor) if total > cursor.batch else None
+    volume = sandbox_state(request).config.volume(parsed.sobject.volume)
+    if parsed.where is None:
+        cursor = Cursor(parsed, parsed.offset, rows(parsed, volume), _batch_size(request))
+    else:
+        found = _looked_up(request, parsed, volume)
+        cursor = Cursor(parsed, 0, len(found), _batch_size(request), found)
+    locator = _open_cursor(request, cursor) if cursor.total > cursor.batch else None
     return _page(cursor, locator, 0, version, headers)
 
 

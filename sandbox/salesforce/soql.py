@@ -1,6 +1,11 @@
 """A tiny SOQL subset: ``SELECT <fields> FROM Contact|Account [WHERE …] [ORDER BY …]
-[LIMIT n] [OFFSET n]`` (WHERE and ORDER BY are parsed loosely and ignored), with
+[LIMIT n] [OFFSET n]`` (ORDER BY and most WHERE clauses are parsed loosely and ignored), with
 Salesforce's error codes and its caret-under-the-column messages; rows rendered as REST does.
+
+One WHERE form is read: a whole clause ``<field> IN (<literals>)`` or ``<field> = <literal>``
+(strings in single quotes with ``\\`` escapes, numbers, true/false) is :attr:`Query.where`,
+and the REST query answers it from the records written to the sandbox (and seeded records by
+``Id``): how a lookup by External ID finds them. Custom fields (``…__c``) may be selected.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class Query:
     fields: tuple[tuple[str, ...], ...]  # canonical paths: ("Id",) or ("Account", "Name")
     offset: int
     limit: int | None
+    where: tuple[str, tuple[Any, ...]] | None = None  # (field, values) of a lookup
 
 
 def _located(soql: str, pos: int, text: str) -> str:
@@ -48,7 +54,7 @@ _IDENT = r"[A-Za-z][A-Za-z0-9_]*"
 _SELECT = re.compile(r"\s*SELECT\s+", re.I)
 _FROM = re.compile(r"\s+FROM\s+(" + _IDENT + r")\b", re.I)
 _TAIL = re.compile(
-    r"\s*(?:WHERE\s+.+?)?\s*(?:ORDER\s+BY\s+.+?)?\s*(?:LIMIT\s+(?P<limit>\S+))?"
+    r"\s*(?:WHERE\s+(?P<where>.+?))?\s*(?:ORDER\s+BY\s+.+?)?\s*(?:LIMIT\s+(?P<limit>\S+))?"
     r"\s*(?:OFFSET\s+(?P<offset>\S+))?\s*$",
     re.I | re.S,
 )
@@ -68,6 +74,39 @@ def _fields(soql: str, sobject: SObject, start: int, end: int) -> tuple[tuple[st
         if path not in fields:
             fields.append(path)
     return tuple(fields)
+
+
+_LITERAL = r"'(?:[^'\\]|\\.)*'|-?\d+(?:\.\d+)?|true|false"
+_LOOKUP = re.compile(
+    r"(?P<field>"
+    + _IDENT
+    + r")\s*(?:=\s*(?P<one>"
+    + _LITERAL
+    + r")|IN\s*\((?P<many>\s*(?:"
+    + _LITERAL
+    + r")(?:\s*,\s*(?:"
+    + _LITERAL
+    + r"))*)\s*\))\s*",
+    re.I | re.S,
+)
+
+
+def _literal(text: str) -> Any:
+    if text.startswith("'"):
+        return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.S)
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return float(text) if "." in text else int(text)
+
+
+def _where(text: str | None) -> tuple[str, tuple[Any, ...]] | None:
+    """A lookup clause's (field, values), or None: no WHERE, or one of the ignored kinds."""
+    found = _LOOKUP.fullmatch(text or "")
+    if found is None:
+        return None
+    raw = found.group("one") or found.group("many")
+    values = [m.group(0) for m in re.finditer(_LITERAL, raw, re.I | re.S)]
+    return found.group("field"), tuple(_literal(v) for v in values)
 
 
 def _limits(soql: str, start: int) -> tuple[int, int | None]:
@@ -116,7 +155,8 @@ def parse_soql(soql: str) -> Query:
     sobject = _sobject(soql, frm)
     fields = _fields(soql, sobject, head.end(), frm.start())
     offset, limit = _limits(soql, frm.end())
-    return Query(sobject, fields, offset, limit)
+    tail = _TAIL.fullmatch(soql, frm.end())
+    return Query(sobject, fields, offset, limit, _where(tail.group("where") if tail else None))
 
 
 def rows(query: Query, volume: int) -> int:
@@ -146,6 +186,8 @@ def _field(sobject: SObject, name: str, soql: str, at: int) -> tuple[str, ...]:
     for canonical in sobject.fields:
         if canonical.lower() == name.lower():
             return (canonical,)
+    if name.lower().endswith("__c"):
+        return (name,)  # a custom field: any, as the sandbox's writes accept any
     raise SoqlError(
         "INVALID_FIELD",
         _located(
@@ -156,6 +198,13 @@ def _field(sobject: SObject, name: str, soql: str, at: int) -> tuple[str, ...]:
             "reference your WSDL or the describe call for the appropriate names.",
         ),
     )
+
+
+def field_value(full: dict[str, Any], name: str) -> Any:
+    """A record's field by its SOQL name (case-insensitive); null when the record lacks it."""
+    if name in full:
+        return full[name]
+    return next((v for k, v in full.items() if k.lower() == name.lower()), None)
 
 
 def _attributes(sobject: SObject, record_id: str, version: str) -> dict[str, str]:
@@ -171,7 +220,7 @@ def project(query: Query, full: dict[str, Any], version: str) -> dict[str, Any]:
     out: dict[str, Any] = {"attributes": _attributes(query.sobject, full["Id"], version)}
     for path in query.fields:
         if len(path) == 1:
-            out[path[0]] = full[path[0]]
+            out[path[0]] = field_value(full, path[0])
             continue
         rel, field = path
         target = full.get(rel)

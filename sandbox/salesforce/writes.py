@@ -14,7 +14,10 @@
 - ``PATCH /services/data/vXX.X/sobjects/{SObject}/{id}`` with a field map → 204, no body
   (a field the sObject lacks → 400 ``INVALID_FIELD``); ``DELETE`` the same path → 204 (to the
   recycle bin, effect ``delete``). An unknown id → 404 ``NOT_FOUND``; a deleted one → 404
-  ``ENTITY_IS_DELETED`` (so a second delete after a lost answer says it was done).
+  ``ENTITY_IS_DELETED`` (so a second delete after a lost answer says it was done). ``GET`` the
+same path reads the record as written (``?fields=A,B``: only those, with ``attributes`` and
+``Id``; a field the sObject lacks → 400 ``INVALID_FIELD``), with the same 404s; a read is no
+effect.
 
 Upsert is safe to resend: the external id finds the record the first try made. Sandbox choices:
 sObjects ``Contact`` and ``Account``; update and delete know only records written here (not the
@@ -25,8 +28,9 @@ value twice in a collection is ``DUPLICATE_EXTERNAL_ID`` for both. Faults as for
 (:mod:`sandbox.stripe.writes`): ``fail_before_commit_next`` (500 ``UNKNOWN_EXCEPTION``, nothing
 written), ``drop_after_commit_next`` / ``drop_after_commit_rate`` (all committed, then the answer
 cut), ``write_latency_ms``. An upsert whose fields all hold their values already is a ``noop``
-effect (:func:`sandbox.writes.change_kind`). Written records are not added to SOQL results; Bulk
-API 2.0 ingest jobs (:mod:`.ingest`) write the same store through :func:`upsert`.
+effect (:func:`sandbox.writes.change_kind`). Written records are not added to SOQL listings, only
+to lookups (``WHERE <field> IN (…)``, :mod:`.query`); Bulk API 2.0 ingest jobs (:mod:`.ingest`)
+write the same store through :func:`upsert`.
 """
 
 from __future__ import annotations
@@ -269,6 +273,41 @@ async def delete_one(request: Request, version: str, sobject: str, record_id: st
         return 204, None, True
 
     return await _write(request, version, sobject, execute)
+
+
+KNOWN = {"Contact": {f.lower() for f in contact(1)}, "Account": {f.lower() for f in account(1)}}
+
+
+def _fields_of(record: dict[str, Any], asked: str) -> dict[str, Any] | str:
+    """``record`` cut to the ``fields`` asked for (case-insensitive), or the first name the
+    sObject lacks."""
+    known = KNOWN[record["attributes"]["type"]]
+    folded = {k.lower(): k for k in record}
+    out = {"attributes": record["attributes"], "Id": record["Id"]}
+    for name in (n.strip() for n in asked.split(",") if n.strip()):
+        if name.lower() not in known and not name.lower().endswith("__c"):
+            return name
+        key = folded.get(name.lower(), name)
+        out[key] = record.get(key)
+    return out
+
+
+@router.get("/services/data/{version}/sobjects/{sobject}/{record_id}")
+async def read_one(request: Request, version: str, sobject: str, record_id: str) -> Response:
+    denied, headers = await gate(request)
+    if denied is not None:
+        return denied
+    if not VERSION.match(version) or sobject not in PREFIXES:
+        return not_found(headers)
+    found = _by_id(request, sobject, record_id)
+    if isinstance(found, tuple):
+        return JSONResponse(found[1], status_code=found[0], headers=headers)
+    asked = request.query_params.get("fields")
+    shown = found if asked is None else _fields_of(found, asked)
+    if isinstance(shown, str):
+        message = f"No such column '{shown}' on sobject of type {sobject}"
+        return errors(400, "INVALID_FIELD", message, headers)
+    return JSONResponse(shown, headers=headers)
 
 
 @router.get("/_sandbox/effects")

@@ -1,4 +1,5 @@
-"""The ``customerUpdate(input: CustomerInput!)`` mutation, and customers as written.
+"""The ``customerUpdate(input: CustomerInput!)`` mutation, customers as written, and the
+``customer(id:)`` query that reads one back (1 point; ``null`` for an unknown id; no effect).
 
 ``input`` is ``{id: "gid://shopify/Customer/N", email?, firstName?, lastName?, phone?, tags?,
 note?}``, given as a variable or an inline literal. The answer is the payload Shopify's Admin
@@ -30,7 +31,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import sandbox_state
-from sandbox.graphql import Document, GraphQLError, Sel, argument, shape, undeclared
+from sandbox.graphql import (
+    Document,
+    GraphQLError,
+    Sel,
+    argument,
+    project,
+    shape,
+    string_value,
+    undeclared,
+)
 from sandbox.shopify import cost
 from sandbox.shopify.data import CUSTOMER_BASE, CUSTOMERS, customer_node, gql_time
 from sandbox.shopify.http import NAME, json_response, unavailable
@@ -40,6 +50,7 @@ from sandbox.writes import Effect, change_kind, delivered, effects_body, hold
 router = APIRouter()
 
 UPDATE_COST = 10.0  # GraphQL points: a mutation
+READ_COST = 1.0  # one object
 GID = re.compile(r"^gid://shopify/Customer/(\d+)$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{6,}$")
@@ -150,6 +161,30 @@ async def _run(
     payload, committed = _update(state, data)
     answer = cost.answer(state, field.key, shape(field, payload), UPDATE_COST, available)
     return delivered(answer, committed, state.take_drop_after_commit)
+
+
+def customer_read(request: Request, doc: Document, variables: dict[str, Any]) -> Response | None:
+    """Answer a ``customer(id:)`` query (the customer as updated, or null), or None: not one."""
+    field = next(iter(doc.root.values()))
+    if doc.op != "query" or field.name != "customer":
+        return None
+    state = sandbox_state(request)
+    if (error := undeclared(field, doc.declared, "query")) is not None:
+        return cost.errors(error.body)
+    gid = string_value(field.args.get("id"), variables)
+    if not isinstance(gid, str):
+        missing = GraphQLError(
+            "Field 'customer' is missing required arguments: id",
+            extensions={"code": "missingRequiredArguments", "arguments": "id"},
+            path=["query", "customer"],
+        )
+        return cost.errors(missing.body)
+    refused, available = cost.charge(state, READ_COST)
+    if refused is not None:
+        return refused
+    node = _customer(state, gid)
+    found = project(node, field.sub) if node is not None and field.sub else node
+    return cost.answer(state, field.key, found, READ_COST, available)
 
 
 @router.get("/_sandbox/effects")

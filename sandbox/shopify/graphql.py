@@ -1,6 +1,6 @@
 """The GraphQL endpoint: connection pages (:mod:`sandbox.shopify.connection`), bulk
-operations (:mod:`sandbox.shopify.bulk_api`) and the ``customerUpdate`` mutation
-(:mod:`sandbox.shopify.customers`) on one URL.
+operations (:mod:`sandbox.shopify.bulk_api`), the ``customerUpdate`` mutation and the
+``customer(id:)`` query (:mod:`sandbox.shopify.customers`) on one URL.
 
 A page requests ``first + 2`` points (``first`` capped at 250) and is charged ``nodes
 returned + 2``. Syntax errors, unknown fields, undeclared variables, bad cursors and a
@@ -19,7 +19,7 @@ from sandbox.graphql import Document, GraphQLError, parse
 from sandbox.shopify import cost
 from sandbox.shopify.bulk_api import bulk_request
 from sandbox.shopify.connection import connection, connection_field, window
-from sandbox.shopify.customers import customer_update
+from sandbox.shopify.customers import customer_read, customer_update
 from sandbox.shopify.data import COLLECTIONS
 from sandbox.shopify.http import gate, json_response
 
@@ -80,4 +80,7 @@ async def graphql(request: Request, version: str) -> Response:
     if bulk is not None:
         return bulk
     update = await customer_update(request, doc, variables)
-    return update if update is not None else _page(request, doc, variables)
+    if update is not None:
+        return update
+    read = customer_read(request, doc, variables)
+    return read if read is not None else _page(request, doc, variables)

@@ -24,7 +24,8 @@ def test_an_update_waits_for_another_key_then_writes_once(api: Any, sandbox: Any
     assert effects(sandbox, "hubspot")["per_object"].get(cid) == before  # nothing sent
     preview = agent.get(f"/v1/jobs/{job['job_id']}/preview").json()
     (row,) = preview["records"]
-    assert row["proposed"]["properties"] == {"firstname": "Grace"}  # FIXME-merge
+    assert (row["action"], row["proposed"]) == ("update", {"firstname": "Grace"})
+    assert row["current"] == {"firstname": "Ada"}  # what seeded_contacts wrote
 
     own = agent.post(f"/v1/jobs/{job['job_id']}/approve", {})
     assert own.status_code == 403 and own.json()["error"] == "scope_missing"
