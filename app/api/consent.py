@@ -151,7 +151,7 @@ def _set_policy(who: Principal, level: Level, ident: str, body: Policy) -> dict[
         "policy_changed",
         key_id=who.key_id,
         level=level,
-        id=ident,
+        target=ident,
         before=before,
         after=body.model_dump(exclude_none=True),
     )

@@ -133,10 +133,11 @@ def enqueue(tenant_id: str, req: JobCreate, key: Principal | None = None) -> dic
     call, and the policy that decides whether a write runs, waits for approval or is refused."""
     who = key or apikeys.full(tenant_id)
     cont = req.continuation
+    if cont is None and req.tool in registry().tools:  # before its arguments are checked
+        permit(who, req.tool or "", req.account_id or "")
     call = _continued(tenant_id, cont) if cont is not None else _validated(tenant_id, req)
     tool = registry().tools[call.tool]
-    permit(who, req.tool or call.tool, call.account_id)
-    permit(who, call.tool, call.account_id)
+    permit(who, call.tool, call.account_id)  # a continuation's, or a unified write's vendor tool
     if req.callback_url:
         check_public_url(req.callback_url)
     job_id = str(uuid.uuid4())
@@ -226,8 +227,8 @@ def _validated(tenant_id: str, req: JobCreate) -> Call:
 def permit(who: Principal, tool_name: str, account_id: str) -> None:
     """The key may call this tool on this account (403 naming which it lacks)."""
     tool = registry().tools[tool_name]
-    if not who.may_use(tool_name, writes=tool.write is not None):
-        need = "write" if tool.write is not None else "read"
+    if not who.may_use(tool_name, writes=not tool.read_only):
+        need = "read" if tool.read_only else "write"
         raise Forbidden(
             f"this API key may not call {tool_name} (it needs the `{need}` scope and the tool "
             "on the key's list): GET /v1/tools lists what it may call",
@@ -705,7 +706,7 @@ def tools(who: Principal | None = None) -> list[dict[str, Any]]:
             "annotations": t.hints,  # the MCP tool annotations, as tools/list sends them
         }
         for t in registry().tools.values()
-        if who is None or who.may_use(t.name, writes=t.write is not None)
+        if who is None or who.may_use(t.name, writes=not t.read_only)
     ]
 
 

@@ -46,7 +46,7 @@ def page(tenant_id: str, after: str | None = None, limit: int = 100) -> dict[str
         )
     start = f"({after}" if after else "-"
     rows = get_redis().xrange(keys.audit(tenant_id), start, "+", count=limit + 1)
-    entries = [{"id": i, **orjson.loads(f["e"])} for i, f in rows[:limit]]
+    entries = [{**orjson.loads(f["e"]), "id": i} for i, f in rows[:limit]]
     out: dict[str, Any] = {"entries": entries}
     if len(rows) > limit:
         out["next"] = entries[-1]["id"]

@@ -94,7 +94,7 @@ def test_a_binding_that_differs_applies_nothing(api: Any, sandbox: Any) -> None:
     assert agent.wait(job_id)["status"] == "succeeded"
     updates = [e for e in effects(sandbox, "hubspot")["effects"]
                if e["object_id"] == cid and e["kind"] == "update"]  # fmt: skip
-    assert [u["fields"] for u in updates] == [{"properties": {"firstname": "Grace"}}], updates
+    assert [u["fields"] for u in updates] == [{"firstname": "Grace"}], updates
 
 
 def test_the_agents_own_key_cannot_approve_unless_policy_says(api: Any, sandbox: Any) -> None:
