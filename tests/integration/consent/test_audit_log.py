@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from consentkit import audit_entries, consent_tenant, held_update, hubspot_account, key
-from consentkit import seeded_contacts
+from consentkit import (
+    audit_entries,
+    consent_tenant,
+    held_update,
+    hubspot_account,
+    key,
+    seeded_contacts,
+)
 
 
 def test_every_step_is_logged_for_the_tenant_alone(api: Any, sandbox: Any) -> None:
