@@ -71,7 +71,7 @@ def link_page(token: str) -> HTMLResponse:
         link, job = approvals.link_job(token)
     except NotFound as exc:
         return _page("Approval link", f"<p>{html.escape(exc.message)}</p>", 404)
-    body, _ = approvals.preview(link["tenant_id"], link["job_id"]), None
+    body = approvals.preview(link["tenant_id"], link["job_id"])
     summary = job.get("preview") or {}
     rows = "".join(
         f"<li>{html.escape(str(k))}: {int(v)}</li>"

@@ -22,7 +22,7 @@ from app.kernel.errors import Conflict, Forbidden, NotFound
 from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
-from app.kernel.states import JobState
+from app.kernel.states import TERMINAL, JobState
 from app.services import jobs
 from app.store import policies, spool
 from app.store.apikeys import Principal
@@ -51,7 +51,7 @@ def preview(tenant_id: str, job_id: str, block: int = 0) -> bytes:
         )
     moved = _moved(job)
     blocks = int((job.get("approval") or {}).get("preview_blocks", 0)) if moved else job["blocks"]
-    if job.get("previewing") and job["status"] not in (JobState.AWAITING_APPROVAL, *jobs.TERMINAL):
+    if job.get("previewing") and job["status"] not in (JobState.AWAITING_APPROVAL, *TERMINAL):
         raise Conflict(
             f"job {job_id} is still previewing ({job['status']})",
             code="preview_not_ready",
