@@ -130,6 +130,8 @@ class Client:
             raise ClientError(
                 resp.status_code, str(body.get("error")), str(body.get("message")), body
             )
+        if resp.status_code == 204:
+            return {}
         answer: dict[str, Any] = resp.json()
         return answer
 
@@ -178,6 +180,58 @@ class Client:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel")
 
+    # consent: previews, approvals, policy, scoped keys
+
+    def preview(self, job_id: str, block: int = 0) -> dict[str, Any]:
+        """What a dry run or a job awaiting approval would do, per record (one block)."""
+        return self._request("GET", f"/v1/jobs/{job_id}/preview", params={"block": block})
+
+    def approvals(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The tenant's jobs awaiting approval, newest first."""
+        rows: list[dict[str, Any]] = self._request("GET", "/v1/approvals", params={"limit": limit})[
+            "approvals"
+        ]
+        return rows
+
+    def approve(self, job_id: str, binding: str | None = None, reason: str = "") -> dict[str, Any]:
+        """Approve (`approve` scope). Pass the `approval.binding` you reviewed: if the job's
+        tool, account, arguments or preview differ from it, nothing applies (409)."""
+        return self._request("POST", f"/v1/jobs/{job_id}/approve", json=_decision(binding, reason))
+
+    def reject(self, job_id: str, reason: str = "", binding: str | None = None) -> dict[str, Any]:
+        """Reject (`approve` scope): the job ends cancelled (`approval_rejected`)."""
+        return self._request("POST", f"/v1/jobs/{job_id}/reject", json=_decision(binding, reason))
+
+    def policy(self, account: str | None = None, key: str | None = None) -> dict[str, Any]:
+        """The tenant's policy, or an account's or key's override, beside the defaults."""
+        return self._request("GET", _policy_path(account, key))
+
+    def set_policy(
+        self, policy: dict[str, Any], account: str | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        """Replace that level's policy with `policy` (`{}` removes it; admin scope)."""
+        return self._request("PUT", _policy_path(account, key), json=policy)
+
+    def create_key(
+        self,
+        name: str = "",
+        scopes: list[str] | None = None,
+        tools: list[str] | None = None,
+        accounts: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A scoped API key (admin scope); the answer is the only time `api_key` is shown."""
+        body: dict[str, Any] = {"name": name, "tools": tools, "accounts": accounts}
+        if scopes:
+            body["scopes"] = scopes
+        return self._request("POST", "/v1/keys", json=body)
+
+    def keys(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._request("GET", "/v1/keys")["keys"]
+        return rows
+
+    def revoke_key(self, key_id: str) -> None:
+        self._request("DELETE", f"/v1/keys/{key_id}")
+
     def wait(
         self, job_id: str, budget_s: float = 60.0, continuation: str | None = None
     ) -> dict[str, Any]:
@@ -212,3 +266,15 @@ class Client:
                     return part if continuation else {**self.result(job_id), "done": True}
                 return {**job, **part, "done": False}
             job = self.get(job_id, wait_s=left)
+
+
+def _decision(binding: str | None, reason: str) -> dict[str, Any]:
+    return {"reason": reason, **({"binding": binding} if binding is not None else {})}
+
+
+def _policy_path(account: str | None, key: str | None) -> str:
+    if account and key:
+        raise ValueError("a policy level is the tenant, one account or one key, not both")
+    if account:
+        return f"/v1/accounts/{account}/policy"
+    return f"/v1/keys/{key}/policy" if key else "/v1/policy"

@@ -1,4 +1,5 @@
-"""`toolqueue` command line: run the stack, manage tenants and accounts, call tools."""
+"""`toolqueue` command line: run the stack, manage tenants, keys, accounts and policy, call
+tools, approve writes."""
 
 from __future__ import annotations
 
@@ -9,20 +10,11 @@ import sys
 import time
 from typing import Any
 
+from app.cli import consent
+from app.cli.common import client as _client
+from app.cli.common import show as _print
 from app.kernel.settings import get_settings
 from app.kernel.states import TERMINAL, JobState
-
-
-def _client(args: argparse.Namespace) -> Any:
-    from app.client import Client
-
-    if not args.api_key:
-        sys.exit("error: set TOOLQUEUE_API_KEY or pass --api-key (from `toolqueue tenants create`)")
-    return Client(args.api_url, args.api_key)
-
-
-def _print(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -157,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     _operations(sub)
     _administration(sub)
     _jobs(sub)
+    consent.add_approvals(sub)
     _mcp(sub)
     return p
 
@@ -179,7 +172,7 @@ def _operations(sub: Commands) -> None:
 
 
 def _administration(sub: Commands) -> None:
-    """Tenants, secret keys, vendor accounts."""
+    """Tenants and their policy, API keys and secret keys, vendor accounts."""
     tenants = sub.add_parser("tenants").add_subparsers(dest="sub", required=True)
     tc = tenants.add_parser("create", help="prints tenant_id, api_key, webhook_secret (once)")
     tc.add_argument("name")
@@ -193,12 +186,14 @@ def _administration(sub: Commands) -> None:
         "--rate-window", type=float, metavar="S", help="the window in seconds (default: settings)"
     )
     tc.set_defaults(fn=cmd_tenants_create)
+    consent.add_policy(tenants)
 
     keys_ = sub.add_parser("keys").add_subparsers(dest="sub", required=True)
     keys_.add_parser(
         "rotate",
         help="re-seal stored tokens and webhook secrets under the first TOOLQUEUE_SECRET_KEY",
     ).set_defaults(fn=cmd_keys_rotate)
+    consent.add_keys(keys_)
 
     accounts = sub.add_parser("accounts").add_subparsers(dest="sub", required=True)
     aa = accounts.add_parser("add", help="connect a vendor account")

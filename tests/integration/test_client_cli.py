@@ -50,7 +50,7 @@ def test_cli_end_to_end(api_url, fresh_sandbox):
     out = _cli("tenants", "create", "cli-co", api_url=api_url)
     assert out.returncode == 0, out.stderr
     tenant = json.loads(out.stdout)
-    assert set(tenant) == {"tenant_id", "api_key", "webhook_secret"}
+    assert set(tenant) == {"tenant_id", "api_key", "key_id", "webhook_secret"}
     assert tenant["webhook_secret"].startswith("whsec_")
     key = tenant["api_key"]
     tokens = fresh_sandbox.mint()
