@@ -146,9 +146,8 @@ def test_approvals_list_show_then_approve_by_another_key(api: Any, sandbox: Any)
     shown = ok(cli(owner, "approvals", "show", job_id, key=person["api_key"]))
     assert f"{job_id}  hubspot.contacts.update on {account}  awaiting_approval" in shown
     assert "approval pending" in shown
-    assert f"#0  {row['action']}  {row['id'] or '(new)'}" in shown
-    was = '"Ada"' if row.get("current") else "(none)"  # the vendor's value, when it was read
-    assert f'properties.firstname: {was} → "Grace"' in shown
+    assert row["action"] == "update" and f"#0  update  {cid}" in shown
+    assert 'firstname: "Ada" → "Grace"' in shown  # the vendor's value beside the proposed one
     assert f"binding {binding}" in shown
 
     own = cli(owner, "approvals", "approve", job_id, key=agent["api_key"])
