@@ -213,6 +213,12 @@ def _send_transition(http: Http, op: Operation) -> list[ItemResult]:
     offered = _transitions(http, args.issue_key)
     move = _resolve(args.transition, offered)
     if move is None:
+        # a status rarely offers a transition to itself: already there is done, as the
+        # preview says (`unchanged`), not a refusal
+        if not args.transition.isdigit() and _status_of(http, args.issue_key).casefold() == (
+            args.transition.casefold()
+        ):
+            return [ItemResult(i, "unchanged", args.issue_key)]
         raise _not_offered(args, offered)
     body = {"transition": {"id": str(move["id"])}}
     http.request("POST", f"{API}/issue/{args.issue_key}/transitions", json=body)
