@@ -41,8 +41,10 @@ def lookup(name: str) -> Tool | None:
 
 
 def visible(who: Principal, tool: Tool) -> bool:
-    """May `who` see (and call) `tool`: the same rule as `GET /v1/tools` (`jobs.tools`)."""
-    return who.may_use(tool.name, writes=tool.write is not None)
+    """May `who` see (and call) `tool`: the same rule as `GET /v1/tools` (`jobs.tools`); a
+    tool that is not read-only (a write, or a unified tool that routes to writes) needs the
+    `write` scope."""
+    return who.may_use(tool.name, writes=not tool.read_only)
 
 
 def unknown_tool(name: str) -> MCPError:

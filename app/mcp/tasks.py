@@ -168,9 +168,10 @@ def awaiting_message(job: dict[str, Any]) -> str:
     """What the write would do, why it waits, until when, and how a person lets it through."""
     a, p, job_id = job.get("approval") or {}, job.get("preview") or {}, job["job_id"]
     counts = ", ".join(f"{p[k]} {k}" for k in ACTIONS if p.get(k)) or "no changes"
+    records = f"{p.get('records', 0)} record{'' if p.get('records') == 1 else 's'}"
     return (
         f"awaiting_approval: {job['tool']} on account {job['account_id']} would make {counts} "
-        f"({p.get('records', 0)} records; GET /v1/jobs/{job_id}/preview shows each), held by "
+        f"({records}; GET /v1/jobs/{job_id}/preview shows each), held by "
         f"{a.get('reason', 'policy')}; cancelled unless decided by {a.get('expires_at')}. A "
         f"person with an `approve`-scoped API key decides: POST /v1/jobs/{job_id}/approve (or "
         f'/reject) with {{"binding": "{a.get("binding")}"}}, or the one-time link sent to the '
@@ -191,7 +192,7 @@ def approval_request(job: dict[str, Any]) -> dict[str, Any]:
     a = job.get("approval") or {}
     params = ElicitRequestFormParams(
         message=awaiting_message(job).split(" A person", 1)[0]
-        + ". Approve it, or reject it (nothing is written).",
+        + " Approve it, or reject it (nothing is written).",
         requested_schema=DECISION_SCHEMA,
     )
     request = ElicitRequest(params=params).model_dump(by_alias=True, mode="json", exclude_none=True)

@@ -226,8 +226,8 @@ def _validated(tenant_id: str, req: JobCreate) -> Call:
 def permit(who: Principal, tool_name: str, account_id: str) -> None:
     """The key may call this tool on this account (403 naming which it lacks)."""
     tool = registry().tools[tool_name]
-    if not who.may_use(tool_name, writes=tool.write is not None):
-        need = "write" if tool.write is not None else "read"
+    if not who.may_use(tool_name, writes=not tool.read_only):
+        need = "read" if tool.read_only else "write"
         raise Forbidden(
             f"this API key may not call {tool_name} (it needs the `{need}` scope and the tool "
             "on the key's list): GET /v1/tools lists what it may call",
@@ -704,7 +704,7 @@ def tools(who: Principal | None = None) -> list[dict[str, Any]]:
             "annotations": t.hints,  # the MCP tool annotations, as tools/list sends them
         }
         for t in registry().tools.values()
-        if who is None or who.may_use(t.name, writes=t.write is not None)
+        if who is None or who.may_use(t.name, writes=not t.read_only)
     ]
 
 

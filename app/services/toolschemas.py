@@ -188,7 +188,7 @@ def definitions(fmt: Format, who: Principal | None = None) -> list[dict[str, Any
     """
     out = []
     for tool in registry().tools.values():
-        if who is not None and not who.may_use(tool.name, writes=tool.write is not None):
+        if who is not None and not who.may_use(tool.name, writes=not tool.read_only):
             continue
         name, desc, schema = safe_name(tool.name), description(tool), input_schema(tool)
         if fmt == "openai":
