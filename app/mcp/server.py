@@ -46,14 +46,16 @@ from app.store import spool
 from app.store.apikeys import Principal
 
 INSTRUCTIONS = (
-    "Every tool except job_status, job_result, job_wait and job_cancel starts a toolqueue job on "
+    "Every tool except the job_* tools starts a toolqueue job on "
     "a connected SaaS account and answers at once with its handle (or, with the tasks "
     "extension, a task): workers follow the vendor's pagination and rate limits. Fetch the "
     "outcome with job_wait(job_id, budget_s) or job_status/job_result; when job_wait's budget "
     "runs out it returns the records so far with `done: false` and a `continuation`: pass it to "
     "the next job_wait for the rest. job_cancel(job_id) stops a job. A result is at most "
     "131,072 bytes; when it is truncated, job_result(job_id, continuation) starts the job for "
-    "the rest."
+    "the rest. A write the account's policy holds for a person waits in `awaiting_approval` "
+    "(task status input_required) with its preview summary; nothing is written until a person "
+    "with an approve-scoped key approves it."
 )
 NEXT = (
     "The job runs in the background. job_wait(job_id, budget_s<=60) waits for it and returns the "
