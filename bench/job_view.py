@@ -25,6 +25,7 @@ def main(pages: int = 150) -> None:
         import requests
 
         from app.mcp.server import JobStatusArgs, job_status
+        from app.store import apikeys
 
         st.sandbox.configure(hubspot_contacts=pages * 10, rate_budget=4, rate_window_ms=1000)
         token = "bench-token"
@@ -41,7 +42,8 @@ def main(pages: int = 150) -> None:
 
         def sizes() -> tuple[str, int, int, int]:
             view = http.get(f"{st.api_url}/v1/jobs/{job_id}", timeout=10)
-            result = asyncio.run(job_status(tenant["tenant_id"], JobStatusArgs(job_id=job_id)))
+            who = apikeys.full(tenant["tenant_id"])
+            result = asyncio.run(job_status(who, JobStatusArgs(job_id=job_id)))
             mcp = len(result.content[0].text.encode())  # type: ignore[union-attr]
             entries = view.json().get("history_total", len(view.json()["history"]))
             return view.json()["status"], entries, len(view.content), mcp

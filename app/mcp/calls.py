@@ -17,10 +17,12 @@ from app.kernel.errors import InvalidInput, StoreUnavailable, ToolqueueError
 from app.kernel.redis import STORE_ERRORS
 from app.kernel.registry import registry
 from app.services import jobs, toolschemas
+from app.store.apikeys import Principal
 from connectors.base import Tool
 
-TenantResolver = Callable[[ServerRequestContext[Any, Any]], str]
-"""Who is calling: the API key's tenant (HTTP: set by `app.mcp.http`; stdio: fixed)."""
+WhoResolver = Callable[[ServerRequestContext[Any, Any]], Principal]
+"""Who is calling: the API key, its tenant and scopes (HTTP: set by `app.mcp.http`; stdio:
+fixed). Every MCP surface acts as this key, exactly as `/v1` does."""
 
 
 async def run_sync(fn: Callable[..., Any], *args: Any) -> Any:
@@ -38,13 +40,21 @@ def lookup(name: str) -> Tool | None:
     return registry().tools.get(tool_name) if tool_name else None
 
 
+def visible(who: Principal, tool: Tool) -> bool:
+    """May `who` see (and call) `tool`: the same rule as `GET /v1/tools` (`jobs.tools`); a
+    tool that is not read-only (a write, or a unified tool that routes to writes) needs the
+    `write` scope."""
+    return who.may_use(tool.name, writes=not tool.read_only)
+
+
 def unknown_tool(name: str) -> MCPError:
     return MCPError(code=INVALID_PARAMS, message=f"unknown tool {name!r}; tools/list lists them")
 
 
-async def start(tenant: str, tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Validate a call's arguments (see `app.toolschemas`) and enqueue its job: no vendor call
-    happens here. Raises `ToolqueueError` (invalid arguments, unknown account, …)."""
+async def start(who: Principal, tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Validate a call's arguments (see `app.toolschemas`) and enqueue its job as `who`: its
+    scopes, tool and account lists and the policy apply as over HTTP; no vendor call happens
+    here. Raises `ToolqueueError` (invalid arguments, unknown account, a 403 refusal, …)."""
     try:
         call = toolschemas.validate_call(tool, arguments)
     except ValidationError as exc:
@@ -56,7 +66,7 @@ async def start(tenant: str, tool: Tool, arguments: dict[str, Any]) -> dict[str,
         args=arguments.get("args") or {},
         **options,
     )
-    job: dict[str, Any] = await run_sync(jobs.enqueue, tenant, req)
+    job: dict[str, Any] = await run_sync(jobs.enqueue, who.tenant_id, req, who)
     return job
 
 

@@ -5,6 +5,9 @@ mcp 2.3 ships the `Extension` interfaces but no tasks client, so this is the sma
 agent (and `toolqueue demo`, and the tests) needs: `connect(api_url, api_key)` yields an SDK
 `Client`; with `resolve=True` a task handle is polled to its result transparently, otherwise
 `call_tool(..., allow_claimed=True)` returns the `CreateTaskResult` for the caller to poll.
+A task that is `input_required` (a write awaiting approval) is polled on until a person
+decides; if it asks this client (`inputRequests`: only when the client has an elicitation
+callback and its key may approve), the callback answers it once through `tasks/update`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,17 @@ import anyio
 import httpx2
 from mcp import Client
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.session import ClientRequestContext, ClientSession, ElicitationFnT
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, Request, RequestParams, Result
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    CallToolResult,
+    ElicitRequest,
+    ErrorData,
+    Request,
+    RequestParams,
+    Result,
+)
 from pydantic import ConfigDict, TypeAdapter
 
 TASKS = "io.modelcontextprotocol/tasks"
@@ -59,6 +71,16 @@ class CancelTask(Request[TaskIdParams, Literal["tasks/cancel"]]):
     name_param = "taskId"
 
 
+class UpdateParams(TaskIdParams):
+    input_responses: dict[str, Any]
+
+
+class UpdateTask(Request[UpdateParams, Literal["tasks/update"]]):
+    method: Literal["tasks/update"] = "tasks/update"
+    params: UpdateParams
+    name_param = "taskId"
+
+
 async def get_task(client: Client, task_id: str) -> dict[str, Any]:
     request = GetTask(params=TaskIdParams(task_id=task_id))
     return await client.session.send_request(request, RAW)  # type: ignore[type-var]
@@ -67,6 +89,32 @@ async def get_task(client: Client, task_id: str) -> dict[str, Any]:
 async def cancel_task(client: Client, task_id: str) -> dict[str, Any]:
     request = CancelTask(params=TaskIdParams(task_id=task_id))
     return await client.session.send_request(request, RAW)  # type: ignore[type-var]
+
+
+async def update_task(
+    session: ClientSession, task_id: str, responses: dict[str, Any]
+) -> dict[str, Any]:
+    """`tasks/update`: answers to a task's `inputRequests`, by key."""
+    request = UpdateTask(params=UpdateParams(task_id=task_id, input_responses=responses))
+    return await session.send_request(request, RAW)  # type: ignore[type-var]
+
+
+async def answer_inputs(session: ClientSession, task: dict[str, Any], done: set[str]) -> None:
+    """Answer the task's elicitations not answered yet through the session's elicitation
+    callback, and send the answers with `tasks/update`."""
+    responses: dict[str, Any] = {}
+    for key, raw in (task.get("inputRequests") or {}).items():
+        if key in done or raw.get("method") != "elicitation/create":
+            continue
+        request = ElicitRequest.model_validate(raw)
+        ctx = ClientRequestContext(session=session, request_id=key)
+        answer = await session.dispatch_input_request(ctx, request)
+        if isinstance(answer, ErrorData):
+            raise MCPError.from_error_data(answer)
+        responses[key] = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+        done.add(key)
+    if responses:
+        await update_task(session, task["taskId"], responses)
 
 
 class TasksClient(ClientExtension):
@@ -81,14 +129,17 @@ class TasksClient(ClientExtension):
 
     def claims(self) -> Sequence[ResultClaim[Any]]:
         async def resolve(handle: CreateTaskResult, ctx: ClaimContext) -> CallToolResult:
-            deadline = time.monotonic() + self.timeout_s
+            deadline, answered = time.monotonic() + self.timeout_s, set[str]()
             while True:
                 request = GetTask(params=TaskIdParams(task_id=handle.task_id))
                 task = await ctx.session.send_request(request, RAW)  # type: ignore[type-var]
                 if task["status"] == "completed":
                     return CallToolResult.model_validate(task["result"])
-                if task["status"] != "working" or time.monotonic() > deadline:
+                waiting = task["status"] in ("working", "input_required")
+                if not waiting or time.monotonic() > deadline:
                     raise RuntimeError(f"task {handle.task_id} ended {task['status']}: {task}")
+                if task["status"] == "input_required":
+                    await answer_inputs(ctx.session, task, answered)
                 await anyio.sleep(min(task.get("pollIntervalMs", 200) / 1000, self.max_poll_s))
 
         return (ResultClaim(result_type="task", model=CreateTaskResult, resolve=resolve),)
@@ -96,13 +147,20 @@ class TasksClient(ClientExtension):
 
 @asynccontextmanager
 async def connect(
-    api_url: str, api_key: str, *, tasks: bool = True, mode: str = "auto"
+    api_url: str,
+    api_key: str,
+    *,
+    tasks: bool = True,
+    mode: str = "auto",
+    elicitation: ElicitationFnT | None = None,
 ) -> AsyncIterator[Client]:
-    """An SDK client on `<api_url>/mcp` as the API key's tenant (streamable HTTP)."""
+    """An SDK client on `<api_url>/mcp` as the API key (streamable HTTP); with `elicitation`
+    it declares the elicitation capability and answers through that callback."""
     http = httpx2.AsyncClient(
         headers={"Authorization": f"Bearer {api_key}"}, timeout=httpx2.Timeout(30, read=120)
     )
     transport = streamable_http_client(f"{api_url}/mcp", http_client=http)
     extensions = [TasksClient()] if tasks else None
-    async with http, Client(transport, extensions=extensions, mode=mode) as client:
+    client = Client(transport, extensions=extensions, mode=mode, elicitation_callback=elicitation)
+    async with http, client:
         yield client

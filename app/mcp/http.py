@@ -1,9 +1,10 @@
 """`/mcp` in the API process: the SDK's streamable HTTP transport behind toolqueue's own auth.
 
-Every HTTP request carries `Authorization: Bearer <api_key>`: the key names the tenant (401
-otherwise) and spends one request of the tenant's API limit, like any `/v1` route (429 with
-`Retry-After` when spent). The transport runs stateless (no `Mcp-Session-Id` kept in one
-process), so any API process behind a load balancer answers any request.
+Every HTTP request carries `Authorization: Bearer <api_key>`: the key (401 otherwise) is the
+`Principal` the request runs as (its tenant, scopes, tool and account lists), and spends one
+request of the tenant's API limit, like any `/v1` route (429 with `Retry-After` when spent).
+The transport runs stateless (no `Mcp-Session-Id` kept in one process), so any API process
+behind a load balancer answers any request.
 
 While Redis is unreachable no key can be checked: a `tools/call` gets a tool error
 `store_unavailable` (the model reads it and retries later; it says nothing about any tenant),
@@ -33,17 +34,17 @@ from app.kernel.errors import StoreUnavailable, ToolqueueError, Unauthorized
 from app.kernel.redis import STORE_ERRORS
 from app.mcp import calls
 from app.mcp.server import build_server
-from app.store.tenants import authenticate
+from app.store.apikeys import Principal, authenticate
 
 PATH = "/mcp"
-TENANT_KEY = "toolqueue.tenant"  # the ASGI scope key the authenticated tenant travels in
+WHO_KEY = "toolqueue.principal"  # the ASGI scope key the authenticated API key travels in
 
 
-def scope_tenant(ctx: ServerRequestContext[Any, Any]) -> str:
-    tenant = ctx.request.scope.get(TENANT_KEY) if ctx.request is not None else None
-    if not tenant:  # unreachable behind McpHttp; never serve a request as nobody
+def scope_who(ctx: ServerRequestContext[Any, Any]) -> Principal:
+    who = ctx.request.scope.get(WHO_KEY) if ctx.request is not None else None
+    if not isinstance(who, Principal):  # unreachable behind McpHttp; never serve as nobody
         raise MCPError(code=INVALID_REQUEST, message="unauthenticated request")
-    return str(tenant)
+    return who
 
 
 class McpHttp:
@@ -57,8 +58,8 @@ class McpHttp:
         try:
             if scheme.lower() != "bearer" or not key.strip():
                 raise Unauthorized("send `Authorization: Bearer <api_key>`")
-            tenant = await run_in_threadpool(authenticate, key.strip())
-            quota = await run_in_threadpool(throttle.take, tenant)
+            who = await run_in_threadpool(authenticate, key.strip())
+            quota = await run_in_threadpool(throttle.take, who.tenant_id)
             if not quota.allowed:
                 raise quota.refusal()
         except ToolqueueError as exc:
@@ -67,7 +68,7 @@ class McpHttp:
         except STORE_ERRORS:
             await _store_unavailable(scope, receive, send)
             return
-        scope[TENANT_KEY] = tenant
+        scope[WHO_KEY] = who
         scope[throttle.SCOPE_KEY] = quota.headers()  # stamped by QuotaHeaders, like /v1
         await self.manager.handle_request(scope, receive, send)
 
@@ -110,7 +111,7 @@ def _message(body: bytes) -> dict[str, Any]:
 def mount(api: FastAPI, path: str = PATH) -> None:
     """Serve MCP at `path` (exactly; POST, GET, DELETE) and run the transport's task group for
     the app's lifetime, around whatever lifespan the app already has."""
-    manager = StreamableHTTPSessionManager(app=build_server(scope_tenant), stateless=True)
+    manager = StreamableHTTPSessionManager(app=build_server(scope_who), stateless=True)
     api.router.routes.append(Route(path, endpoint=McpHttp(manager)))
     inner = api.router.lifespan_context
 

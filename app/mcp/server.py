@@ -1,6 +1,10 @@
 """The MCP server (official `mcp` SDK, low-level `Server`): one tool per registry tool, generated
 like `GET /v1/tools` (`app.toolschemas`), plus `job_status`, `job_result`, `job_wait` and
-`job_cancel`.
+`job_cancel`, and for keys with the `approve` scope `job_approve` and `job_reject`.
+
+Every request runs as the caller's API key (`app.store.apikeys.Principal`): `tools/list` shows
+what the key may call, and a call is enqueued as that key, so its scopes, tool and account
+lists and the policy apply exactly as over `/v1` (a refusal is a tool error the model reads).
 
 A tool call starts a job and never waits for the vendor. A client that declares the tasks
 extension gets a task handle (`app.mcp.tasks`); any other client gets a tool result carrying the
@@ -9,6 +13,7 @@ job handle, then fetches the outcome (or cancels the job) with the job tools.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -36,18 +41,21 @@ from app.kernel.registry import registry
 from app.kernel.states import TERMINAL
 from app.mcp import calls
 from app.mcp.tasks import TasksExtension
-from app.services import jobs, toolschemas
+from app.services import approvals, jobs, toolschemas
 from app.store import spool
+from app.store.apikeys import Principal
 
 INSTRUCTIONS = (
-    "Every tool except job_status, job_result, job_wait and job_cancel starts a toolqueue job on "
+    "Every tool except the job_* tools starts a toolqueue job on "
     "a connected SaaS account and answers at once with its handle (or, with the tasks "
     "extension, a task): workers follow the vendor's pagination and rate limits. Fetch the "
     "outcome with job_wait(job_id, budget_s) or job_status/job_result; when job_wait's budget "
     "runs out it returns the records so far with `done: false` and a `continuation`: pass it to "
     "the next job_wait for the rest. job_cancel(job_id) stops a job. A result is at most "
     "131,072 bytes; when it is truncated, job_result(job_id, continuation) starts the job for "
-    "the rest."
+    "the rest. A write the account's policy holds for a person waits in `awaiting_approval` "
+    "(task status input_required) with its preview summary; nothing is written until a person "
+    "with an approve-scoped key approves it."
 )
 NEXT = (
     "The job runs in the background. job_wait(job_id, budget_s<=60) waits for it and returns the "
@@ -89,12 +97,13 @@ class JobWaitArgs(JobStatusArgs):
     )
 
 
-async def job_status(tenant: str, args: JobStatusArgs) -> CallToolResult:
+async def job_status(who: Principal, args: JobStatusArgs) -> CallToolResult:
     """Small by design (a few hundred bytes): what the agent pays for in context."""
-    return calls.text_result(await calls.run_sync(jobs.brief, tenant, args.job_id))
+    return calls.text_result(await calls.run_sync(jobs.brief, who.tenant_id, args.job_id))
 
 
-async def job_result(tenant: str, args: JobResultArgs) -> CallToolResult:
+async def job_result(who: Principal, args: JobResultArgs) -> CallToolResult:
+    tenant = who.tenant_id
     if args.continuation is None:
         return calls.text_result(await calls.run_sync(jobs.result, tenant, args.job_id, args.block))
     job = await calls.run_sync(jobs.get, tenant, args.job_id)
@@ -104,7 +113,8 @@ async def job_result(tenant: str, args: JobResultArgs) -> CallToolResult:
             code="continuation_mismatch",
         )
     req = jobs.JobCreate(continuation=args.continuation)
-    return calls.text_result({**await calls.run_sync(jobs.enqueue, tenant, req), "next": NEXT})
+    started = await calls.run_sync(jobs.enqueue, tenant, req, who)
+    return calls.text_result({**started, "next": NEXT})
 
 
 # job_wait's request (set by on_call_tool): its progress notifications go back on that request
@@ -112,7 +122,7 @@ _CALL: ContextVar[ServerRequestContext[Any, Any] | None] = ContextVar("mcp_call"
 PROGRESS_EVERY_S = 2.0  # under common clients' request timeouts (OpenAI Agents SDK: 5 s)
 
 
-async def job_wait(tenant: str, args: JobWaitArgs) -> CallToolResult:
+async def job_wait(who: Principal, args: JobWaitArgs) -> CallToolResult:
     """Long-poll (the job's state channel, no polling) until the job ends or the budget is spent;
     then the result body (with `continuation`: the records after it, a block at a time), or the
     job's current state, `progress` and the records spooled so far with `done: false` and the
@@ -131,6 +141,7 @@ async def job_wait(tenant: str, args: JobWaitArgs) -> CallToolResult:
             code="invalid_continuation",
         )
     jobs.parse_after(after)  # a malformed one fails now, not after the wait
+    tenant = who.tenant_id
     started = time.monotonic()
     deadline, call = started + args.budget_s, _CALL.get()
     job = await calls.run_sync(jobs.get, tenant, args.job_id)
@@ -163,8 +174,38 @@ async def _progress(
     await call.session.report_progress(waited, budget, message)
 
 
-async def job_cancel(tenant: str, args: JobStatusArgs) -> CallToolResult:
-    return calls.text_result(await calls.run_sync(jobs.cancel, tenant, args.job_id))
+async def job_cancel(who: Principal, args: JobStatusArgs) -> CallToolResult:
+    return calls.text_result(await calls.run_sync(jobs.cancel, who.tenant_id, args.job_id))
+
+
+class JobDecideArgs(JobStatusArgs):
+    binding: str | None = Field(
+        None,
+        max_length=64,
+        description="The job's `approval.binding` you reviewed (job_status shows it): the "
+        "decision applies only if the job is still exactly what was previewed",
+    )
+    reason: str = Field(
+        "", max_length=approvals.REASON_MAX, description="Recorded in the audit log"
+    )
+
+
+async def job_approve(who: Principal, args: JobDecideArgs) -> CallToolResult:
+    return await _decide(who, args, "approve")
+
+
+async def job_reject(who: Principal, args: JobDecideArgs) -> CallToolResult:
+    return await _decide(who, args, "reject")
+
+
+async def _decide(
+    who: Principal, args: JobDecideArgs, decision: approvals.Decision
+) -> CallToolResult:
+    """`POST /v1/jobs/{id}/approve|reject` as a tool: the same rules (the `approve` scope, the
+    job's account, not the key's own job unless policy `self_approve`, the binding)."""
+    decide = functools.partial(approvals.decide, bound=args.binding, reason=args.reason)
+    view = await calls.run_sync(decide, who, who.tenant_id, args.job_id, decision)
+    return calls.text_result(view)
 
 
 JOB_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
@@ -198,12 +239,37 @@ JOB_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
         "that already succeeded or failed cannot be cancelled.",
     ),
 }
-assert set(JOB_TOOLS) == toolschemas.RESERVED_NAMES
+# only for keys holding the `approve` scope: the fallback for clients without elicitation
+DECIDE_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
+    "job_approve": (
+        JobDecideArgs,
+        job_approve,
+        "Approve a toolqueue job awaiting approval (status `awaiting_approval`, or task status "
+        "`input_required`): it resumes and makes the writes its preview showed. Pass the "
+        "`approval.binding` you reviewed. Needs an `approve`-scoped key; the key that started "
+        "the job may approve it only if the policy allows self-approval.",
+    ),
+    "job_reject": (
+        JobDecideArgs,
+        job_reject,
+        "Reject a toolqueue job awaiting approval, with a reason: it ends `cancelled` "
+        "(`approval_rejected`) and nothing is written.",
+    ),
+}
+assert set(JOB_TOOLS) | set(DECIDE_TOOLS) == toolschemas.RESERVED_NAMES
 
 
-def list_tools() -> list[Tool]:
-    """The registry's tools under their function-safe names (the registry name is the title),
-    then the job tools: a connector added once appears here, in /v1/tools and its formats."""
+def own_tools(who: Principal | None) -> dict[str, tuple[type[BaseModel], Any, str]]:
+    """The server's own tools `who` gets (None: all of them)."""
+    if who is None or "approve" in who.scopes:
+        return {**JOB_TOOLS, **DECIDE_TOOLS}
+    return JOB_TOOLS
+
+
+def list_tools(who: Principal | None = None) -> list[Tool]:
+    """The registry's tools `who` may call, under their function-safe names (the registry name
+    is the title), then the job tools: a connector added once appears here, in /v1/tools and
+    its formats, and each key sees what it sees there (None: everything)."""
     out = [
         Tool(
             name=toolschemas.safe_name(t.name),
@@ -213,8 +279,9 @@ def list_tools() -> list[Tool]:
             annotations=ToolAnnotations.model_validate(t.hints),
         )
         for t in registry().tools.values()
+        if who is None or calls.visible(who, t)
     ]
-    for name, (model, _, description) in JOB_TOOLS.items():
+    for name, (model, _, description) in own_tools(who).items():
         out.append(
             Tool(
                 name=name,
@@ -227,42 +294,44 @@ def list_tools() -> list[Tool]:
 
 
 def job_tool_annotations(name: str) -> ToolAnnotations:
-    """The job tools touch only toolqueue (closed world); job_cancel ends a job for good (not an
-    additive update), and cancelling it again changes nothing more."""
+    """The job tools touch only toolqueue (closed world); job_cancel and job_reject end a job
+    for good (not an additive update), and doing it again changes nothing more. job_approve
+    releases the job's vendor writes (open world; destructive as the writes it lets through)."""
     return ToolAnnotations(
-        read_only_hint=name != "job_cancel",
-        destructive_hint=name == "job_cancel",
+        read_only_hint=name not in ("job_cancel", "job_approve", "job_reject"),
+        destructive_hint=name in ("job_cancel", "job_approve", "job_reject"),
         idempotent_hint=True,
-        open_world_hint=False,
+        open_world_hint=name == "job_approve",
     )
 
 
-def build_server(tenant_of: calls.TenantResolver) -> Server[Any]:
-    """One server for every tenant: each request's tenant comes from `tenant_of`."""
+def build_server(who_of: calls.WhoResolver) -> Server[Any]:
+    """One server for every tenant: each request's API key comes from `who_of`."""
 
     async def on_list_tools(
         ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
     ) -> ListToolsResult:
-        return ListToolsResult(tools=list_tools())
+        return ListToolsResult(tools=list_tools(who_of(ctx)))
 
     async def on_call_tool(
         ctx: ServerRequestContext[Any, Any], params: CallToolRequestParams
     ) -> CallToolResult:
-        tenant, arguments = tenant_of(ctx), params.arguments or {}
+        who, arguments = who_of(ctx), params.arguments or {}
         _CALL.set(ctx)  # job_wait reports progress on this request
+        mine = own_tools(who)
         try:
-            if params.name in JOB_TOOLS:
-                model, handler, _ = JOB_TOOLS[params.name]
+            if params.name in mine:
+                model, handler, _ = mine[params.name]
                 try:
                     args = model.model_validate(arguments)
                 except ValidationError as exc:
                     raise InvalidInput(calls.explain(exc), code="invalid_arguments") from None
-                result: CallToolResult = await handler(tenant, args)
+                result: CallToolResult = await handler(who, args)
                 return result
             tool = calls.lookup(params.name)
             if tool is None:
                 raise calls.unknown_tool(params.name)
-            handle = await calls.start(tenant, tool, arguments)
+            handle = await calls.start(who, tool, arguments)
         except ToolqueueError as exc:
             return calls.error_result(exc)
         return calls.text_result({**handle, "next": NEXT})
@@ -276,7 +345,7 @@ def build_server(tenant_of: calls.TenantResolver) -> Server[Any]:
     )
     # SEP-2133 extensions as MCPServer applies them, on the low-level server (whose tools
     # are generated, not decorated functions): methods, capability ad, tools/call wrapper
-    tasks = TasksExtension(tenant_of)
+    tasks = TasksExtension(who_of)
     for binding in tasks.methods():
         server.add_request_handler(binding.method, binding.params_type, binding.handler)
     server.extensions[tasks.identifier] = tasks.settings()
@@ -294,15 +363,15 @@ def _version() -> str:
 
 
 def run_stdio() -> None:
-    """`toolqueue mcp --stdio`: serve one tenant, the owner of `TOOLQUEUE_API_KEY`, on
+    """`toolqueue mcp --stdio`: serve as `TOOLQUEUE_API_KEY` (its tenant, scopes and policy) on
     stdin/stdout (logs go to stderr)."""
-    from app.store.tenants import authenticate
+    from app.store.apikeys import authenticate
 
     try:
-        tenant = authenticate(os.environ.get("TOOLQUEUE_API_KEY", ""))
+        who = authenticate(os.environ.get("TOOLQUEUE_API_KEY", ""))
     except Unauthorized:
         sys.exit("error: set TOOLQUEUE_API_KEY to a toolqueue API key (toolqueue tenants create)")
-    server = build_server(lambda ctx: tenant)
+    server = build_server(lambda ctx: who)
 
     async def serve() -> None:
         async with stdio_server() as (read, write):

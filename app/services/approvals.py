@@ -94,12 +94,7 @@ def decide(
     """Approve or reject the job; `who` None is a one-time link's holder."""
     job = load_for(job_id, tenant_id)
     if who is not None:
-        who.require("approve")
-        if not who.may_act_on(job["account_id"]):
-            raise Forbidden(
-                f"this API key may not act on account {job['account_id']}",
-                code="account_not_allowed",
-            )
+        _permit(who, tenant_id, job)
     if job["status"] != JobState.AWAITING_APPROVAL:
         raise Conflict(
             f"job {job_id} is {job['status']}, not awaiting approval",
@@ -118,7 +113,17 @@ def decide(
             code="approval_mismatch",
         )
     approver = LINK if who is None else who.key_id
-    if who is not None and who.key_id == job.get("key_id"):
+    return _apply(job_id, job, approval, decision, approver, reason[:REASON_MAX])
+
+
+def _permit(who: Principal, tenant_id: str, job: JobRecord) -> None:
+    """`who` may decide this job: the `approve` scope, the job's account, and not its own
+    job unless policy `self_approve` says so (403 naming which)."""
+    who.require("approve")
+    if not who.may_act_on(job["account_id"]):
+        raise Forbidden(f"this API key may not act on account {job['account_id']}",
+                        code="account_not_allowed")  # fmt: skip
+    if who.key_id == job.get("key_id"):
         pol = policies.effective(tenant_id, job["account_id"], who.key_id)
         if not pol.self_approve:
             raise Forbidden(
@@ -126,7 +131,16 @@ def decide(
                 "off): ask a person with another `approve`-scoped key",
                 code="self_approval_refused",
             )
-    return _apply(job_id, job, approval, decision, approver, reason[:REASON_MAX])
+
+
+def may_decide(who: Principal, tenant_id: str, job_id: str) -> bool:
+    """Would `decide` accept `who`'s decision on this job (its state and binding aside)?
+    For surfaces that offer the decision only to whom may make it (MCP elicitation)."""
+    try:
+        _permit(who, tenant_id, load_for(job_id, tenant_id))
+    except Forbidden:
+        return False
+    return True
 
 
 def _apply(

@@ -40,7 +40,9 @@ Format = Literal["openai", "anthropic"]
 FORMATS: tuple[str, ...] = ("openai", "anthropic")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # the MCP server's own tools (app.mcp.server); a registry tool never takes these names
-RESERVED_NAMES = frozenset({"job_status", "job_result", "job_wait", "job_cancel"})
+RESERVED_NAMES = frozenset(
+    {"job_status", "job_result", "job_wait", "job_cancel", "job_approve", "job_reject"}
+)
 # the job options a tool call may carry besides `account_id` and `args` (JobCreate's fields)
 OPTIONS = ("fields", "max_bytes", "max_pages", "delivery", "idempotency_key")
 MAX_NAME = 64

@@ -82,10 +82,17 @@ def test_a_write_tool_is_listed_as_one_in_mcp(one_write_tool: Tool) -> None:
 
 
 def test_the_job_tools_are_closed_world_and_only_job_cancel_changes_anything() -> None:
-    hints = {n: server.job_tool_annotations(n) for n in toolschemas.RESERVED_NAMES}
+    hints = {n: server.job_tool_annotations(n) for n in server.JOB_TOOLS}
     assert all(h.open_world_hint is False and h.idempotent_hint is True for h in hints.values())
     assert {n for n, h in hints.items() if not h.read_only_hint} == {"job_cancel"}
     assert {n for n, h in hints.items() if h.destructive_hint} == {"job_cancel"}
+
+
+def test_the_decision_tools_change_things_and_approving_releases_vendor_writes() -> None:
+    assert set(server.JOB_TOOLS) | set(server.DECIDE_TOOLS) == toolschemas.RESERVED_NAMES
+    hints = {n: server.job_tool_annotations(n) for n in server.DECIDE_TOOLS}
+    assert all(not h.read_only_hint and h.destructive_hint for h in hints.values())
+    assert {n for n, h in hints.items() if h.open_world_hint} == {"job_approve"}
 
 
 def test_a_unified_tool_takes_the_worst_effects_of_the_tools_it_runs() -> None:
