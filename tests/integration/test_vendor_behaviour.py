@@ -92,4 +92,6 @@ def test_retry_wait_budget_is_per_job(api, fresh_sandbox, workers, r):
     assert done["error"]["code"] == "retry_budget_exhausted"
     assert "retries would wait over 900s in all" in done["error"]["message"]
     assert "last upstream status 50" in done["error"]["message"]
-    assert len(fresh_sandbox.requests()) == 1  # the budget stopped it before any retry
+    # the budget stopped it before any retry (a token refresh by beat may come in between)
+    calls = [e for e in fresh_sandbox.requests() if "/oauth/" not in e["path"]]
+    assert len(calls) == 1, calls
