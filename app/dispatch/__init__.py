@@ -28,6 +28,8 @@ import logging
 import time
 from enum import StrEnum
 
+from app.dispatch import lanes
+from app.dispatch.lanes import Lane
 from app.kernel import keys, metrics
 from app.kernel.celery import app as celery
 from app.kernel.leases import LAPSE_SLACK_S
@@ -73,14 +75,28 @@ def route(member: str, attempt: int) -> tuple[str, list[object], str]:
     raise ValueError(f"no task does work {member!r}")
 
 
-def send(member: str, attempt: int, work: Plan | None = None) -> None:
+def send(member: str, attempt: int, work: Plan | None = None, lane: str | None = None) -> None:
     """Send the task now or after `work`'s countdown; a parked plan sends nothing (the sweep
-    will). The deadline was recorded by the caller's own atomic write."""
+    will). The deadline was recorded by the caller's own atomic write. A step goes to its
+    job's lane (`lane`, else the job record's); a bulk step is offered to the fair share
+    (`app.dispatch.fairshare`) rather than run in arrival order."""
     work = work or plan()
     if work.parked:
         return
     name, args, task_id = route(member, attempt)
-    celery.send_task(name, args=args, task_id=task_id, countdown=work.countdown or None)
+    queue = lanes.TASK_LANES.get(name, Lane.INTERACTIVE).value
+    if name == STEP_TASK:
+        queue = lane or get_redis().hget(keys.job(str(args[0])), "lane") or Lane.INTERACTIVE
+        if queue == Lane.BULK:
+            name = lanes.OFFER_TASK
+    celery.send_task(
+        name, args=args, task_id=task_id, countdown=work.countdown or None, queue=queue
+    )
+
+
+def send_turn() -> None:
+    """One bulk worker's turn at the fairest waiting step (`app.dispatch.fairshare`)."""
+    celery.send_task(lanes.TURN_TASK, queue=Lane.BULK.value)
 
 
 def send_once(task: str, args: list[object], task_id: str) -> None:

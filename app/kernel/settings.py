@@ -78,6 +78,26 @@ class Settings(BaseSettings):
     webhook_secret_overlap_s: float = Field(
         86400.0, ge=0, description="After a secret rotation, the old one also signs this long"
     )
+    bulk_after_pages: int = Field(
+        5,
+        ge=1,
+        description="A job moves to the bulk lane after this many pages (app/dispatch/lanes)",
+    )
+    bulk_after_s: float = Field(
+        2.0, gt=0, description="A job moves to the bulk lane after this long since its first step"
+    )
+    bulk_weight: float = Field(
+        1.0,
+        gt=0,
+        le=1000,
+        description="A tenant's share of the bulk lane (a tenant's `bulk_weight` overrides)",
+    )
+    bulk_tenant_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Bulk steps one tenant may run at once (0: no limit; a tenant's "
+        "`bulk_concurrency` overrides)",
+    )
     dispatch_grace_s: float = Field(
         15.0,
         gt=0,
@@ -183,8 +203,10 @@ class Settings(BaseSettings):
         out = [h.strip().lower().strip("[]") for h in value]
         for host in out:
             if not re.fullmatch(r"(\*\.)?[a-z0-9._-]+|[0-9a-f:.]+", host):
-                raise ValueError(f"token_hosts_allow: {host!r} is not a host name (no scheme, "
-                                 "port or path; `*.example.com` for subdomains)")
+                raise ValueError(
+                    f"token_hosts_allow: {host!r} is not a host name (no scheme, "
+                    "port or path; `*.example.com` for subdomains)"
+                )
         return out
 
     @field_validator("spool_max_bytes")

@@ -1,0 +1,14 @@
+-- A bulk step is ready: queue it by start-time fair queueing. Its tag is the later of the
+-- lane's virtual time and its tenant's last tag, plus 1/weight: a tenant with many steps
+-- waiting gets tags far ahead, one with few gets the next turn.
+-- KEYS[1] ready (zset), KEYS[2] owner (hash), KEYS[3] vtime (hash)
+-- ARGV[1] member ("job:seq"), ARGV[2] tenant, ARGV[3] weight (> 0), ARGV[4] limit (0: none)
+-- Returns 1 queued, 0 it was queued already.
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local v = tonumber(redis.call('HGET', KEYS[3], '_V') or '0')
+local f = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
+local tag = math.max(v, f) + 1 / tonumber(ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[2], tostring(tag))
+redis.call('ZADD', KEYS[1], tag, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[4])
+return 1
