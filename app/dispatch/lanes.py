@@ -16,6 +16,7 @@ and webhooks always have capacity that bulk work cannot take. A job's lane is on
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -48,12 +49,16 @@ def first(delivery: str, continued: bool) -> Lane:
     return Lane.BULK if delivery == "blocks" or continued else Lane.INTERACTIVE
 
 
-def next_step(lane: str | None, pages: int, started_at: float | None, settings: Any) -> Lane:
-    """The lane of a job's next step: bulk once it has shown itself long."""
-    if lane == Lane.BULK:
+def next_step(job: Mapping[str, Any], settings: Any) -> Lane:
+    """The lane of a job's next step: bulk once it has shown itself long, by pages fetched
+    or by time spent working since its first step (its waits, on rate limits, retries or
+    the vendor, are not work: a paced job is not a long one)."""
+    if job.get("lane") == Lane.BULK:
         return Lane.BULK
-    spent = time.time() - started_at if started_at else 0.0
-    if pages >= settings.bulk_after_pages or spent >= settings.bulk_after_s:
+    started = job.get("started_at")
+    waited = sum(job.get(k) or 0.0 for k in ("waited_s", "retry_waited_s", "vendor_waited_s"))
+    spent = time.time() - started - waited if started else 0.0
+    if (job.get("pages") or 0) >= settings.bulk_after_pages or spent >= settings.bulk_after_s:
         return Lane.BULK
     return Lane.INTERACTIVE
 

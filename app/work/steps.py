@@ -260,7 +260,7 @@ class Step:
         fields = dict(fields or {})
         fields["seq"] = self.seq + 1
         job = self.job
-        lane = lanes.next_step(job.get("lane"), job["pages"], job["started_at"], self.settings)
+        lane = lanes.next_step(job, self.settings)
         if lane != job.get("lane"):
             fields["lane"] = lane  # long after all: the next steps share the bulk lane
         if countdown > 0:
