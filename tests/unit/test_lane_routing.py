@@ -16,7 +16,7 @@ SETTINGS = SimpleNamespace(bulk_after_pages=5, bulk_after_s=2.0)
 
 
 def test_the_test_workers_consume_every_lane() -> None:
-    assert LANES == tuple(lane.value for lane in lanes.ALL)
+    assert tuple(lane.value for lane in lanes.ALL) == LANES
 
 
 @pytest.mark.parametrize(
