@@ -87,9 +87,9 @@ def test_interactive_work_and_webhooks_run_while_bulk_is_saturated(
 
 def _stripe_account(api: Any, sandbox: Any) -> str:
     token = sandbox.mint("stripe")["access_token"]
-    resp = api.post("/v1/accounts", {"vendor": "stripe", "name": "s",
-                                     "base_url": f"{sandbox.url}/stripe",
-                                     "credentials": {"type": "bearer", "token": token}})  # fmt: skip
+    creds = {"type": "bearer", "token": token}
+    resp = api.post("/v1/accounts", {"vendor": "stripe", "name": "s", "credentials": creds,
+                                     "base_url": f"{sandbox.url}/stripe"})  # fmt: skip
     assert resp.status_code == 201, resp.text
     return str(resp.json()["account_id"])
 
