@@ -104,7 +104,7 @@ BULK_READY = f"{P}:bulk:ready"  # zset "job:seq" -> virtual finish tag: bulk ste
 BULK_OWNER = f"{P}:bulk:owner"  # hash "job:seq" -> "tenant|concurrency limit"
 BULK_VTIME = f"{P}:bulk:vtime"  # hash tenant -> its last tag; "_V": the lane's virtual time
 BULK_LEASES = f"{P}:bulk:leases"  # zset "job:seq" -> expiry: bulk steps running
-BULK_RUNNING = f"{P}:bulk:running"  # hash tenant -> bulk steps running; "_blocked": 1|0
+BULK_RUNNING = f"{P}:bulk:running"  # hash tenant -> steps running; "_blocked:<tenant>": 1|0
 DUE = f"{P}:due"  # zset member -> deadline: its task must have started (or, parked, be sent)
 PENDING = f"{P}:pending"  # hash member -> "attempt:how:sends" (work/attempt in hand)
 

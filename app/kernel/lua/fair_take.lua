@@ -1,7 +1,7 @@
 -- A bulk worker's turn: the waiting step with the smallest tag whose tenant is under its
 -- concurrency limit. Running steps hold a lease; an expired one (its worker died) gives its
--- tenant's slot back. Skipping a step for its limit marks the lane blocked, so the next
--- step to finish sends a turn (fair_done).
+-- tenant's slot back. Skipping a step for its limit marks its tenant blocked, so that
+-- tenant's next step to finish sends a turn (fair_done).
 -- KEYS[1] ready, KEYS[2] owner, KEYS[3] vtime, KEYS[4] leases (zset), KEYS[5] running (hash)
 -- ARGV[1] now, ARGV[2] lease (s), ARGV[3] how many waiting steps to look at
 -- Returns the member taken, or false.
@@ -33,7 +33,7 @@ for i = 1, #cands, 2 do
       redis.call('HSET', KEYS[3], '_V', tag)
       return m
     end
-    redis.call('HSET', KEYS[5], '_blocked', 1)
+    redis.call('HSET', KEYS[5], '_blocked:' .. t, 1)
   end
 end
 return false
