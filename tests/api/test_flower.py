@@ -127,8 +127,13 @@ def test_flower_lists_job_steps_without_secrets(flower, api, fresh_sandbox, rece
     raw = flower.get("/api/tasks", params={"limit": 100000}).text
 
     mine = {tid: t for tid, t in tasks.items() if tid == job_id or tid.startswith(job_id + ".")}
-    steps = {tid: t for tid, t in mine.items() if t.get("name") == "toolqueue.step"}
+    # a step's message: run it (interactive), or offer it to the bulk lane's fair share
+    # once the job has shown itself long (its run is then a `toolqueue.bulk_turn`)
+    steps = {tid: t for tid, t in mine.items()
+             if t.get("name") in ("toolqueue.step", "toolqueue.bulk_offer")}  # fmt: skip
     assert set(steps) == set(step_ids), sorted(steps)
+    assert [steps[t]["name"] for t in step_ids] == ["toolqueue.step"] * 2 + [
+        "toolqueue.bulk_offer"] * 2  # 6 pages fetched: bulk (TOOLQUEUE_BULK_AFTER_PAGES 5)
     assert job_id in steps  # the first step's task id is the job id itself
     for n, tid in enumerate(step_ids):  # args are just (job id, step number)
         assert ast.literal_eval(steps[tid]["args"]) in ([job_id, n], (job_id, n)), steps[tid]
