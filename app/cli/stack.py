@@ -1,16 +1,18 @@
 """`toolqueue up`: the whole system on one machine, as child processes of this Python.
 
-Local Redis (unless ``TOOLQUEUE_REDIS_URL`` points elsewhere), the vendor sandbox, one Celery
-worker, beat, the HTTP API and Flower. Every child gets the same ``TOOLQUEUE_*`` environment
-(built in :func:`child_env`) so every process computes the same settings, and writes its
-output to ``<home>/logs/<name>.log``. Children stay in our process group, so a tool that kills
-the group cleans everything up; our own stop is ordered (front ends first, Redis last) so the
-worker can ack its last step while the broker is still there.
+Local Redis (unless ``TOOLQUEUE_REDIS_URL`` points elsewhere), the vendor sandbox, a Celery
+worker per lane group, beat, the HTTP API (``api_workers`` uvicorn processes) and Flower.
+Every child gets the same ``TOOLQUEUE_*`` environment (built in :func:`child_env`) so every
+process computes the same settings, and writes its output to ``<home>/logs/<name>.log``.
+Children stay in our process group, so a tool that kills the group cleans everything up; our
+own stop is ordered (front ends first, Redis last) so the worker can ack its last step while
+the broker is still there.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.client
 import json
 import os
@@ -146,6 +148,16 @@ def _ensure_port_free(name: str, host: str, port: int, env_name: str) -> None:
             ) from None
 
 
+def _children_of(pid: int) -> list[int]:
+    """The direct children of ``pid`` (from /proc; none where there is no /proc)."""
+    out = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(entry.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.parent.name))
+    return out
+
+
 class _Child:
     """One child process and its log file."""
 
@@ -175,8 +187,12 @@ class _Child:
         try:
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
+            orphans = _children_of(proc.pid)  # uvicorn's workers outlive a killed parent
             proc.kill()
             proc.wait()
+            for pid in orphans:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
 
     def log_tail(self, lines: int = 20) -> str:
         return tail(self.log_path, lines)
@@ -267,9 +283,20 @@ class Stack:
         specs += [
             (
                 f"worker-{name}",
-                [py, "-m", "celery", "-A", "app.kernel.celery", "worker", f"--loglevel={level}",
-                 f"--concurrency={self.worker_concurrency(share)}", "-n", f"{name}@%h",
-                 "-Q", queues],
+                [
+                    py,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "app.kernel.celery",
+                    "worker",
+                    f"--loglevel={level}",
+                    f"--concurrency={self.worker_concurrency(share)}",
+                    "-n",
+                    f"{name}@%h",
+                    "-Q",
+                    queues,
+                ],
                 env,
             )
             for name, queues, share in WORKERS
@@ -284,8 +311,8 @@ class Stack:
             (
                 "api",
                 [py, "-m", "uvicorn", "app.api.main:app", "--host", s.api_host,
-                 "--port", str(s.api_port), "--log-level", level.lower(),
-                 "--timeout-graceful-shutdown", "5"],
+                 "--port", str(s.api_port), "--workers", str(s.api_workers),
+                 "--log-level", level.lower(), "--timeout-graceful-shutdown", "5"],
                 env,
             ),
         ]  # fmt: skip
@@ -499,7 +526,7 @@ def _banner(stack: Stack) -> object:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold cyan")
     table.add_column()
-    table.add_row("API", urls["api"])
+    table.add_row("API", f"{urls['api']}  ({s.api_workers} uvicorn processes)")
     table.add_row("OpenAPI docs", urls["docs"])
     table.add_row("OpenAPI schema", urls["openapi"])
     table.add_row(

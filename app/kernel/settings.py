@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     local_redis_port: int = Field(6390, description="Port of the local Redis `toolqueue up` starts")
     api_host: str = Field("127.0.0.1", description="Interface the HTTP API binds")
     api_port: int = Field(8000, description="HTTP API port")
+    api_workers: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        ge=1,
+        description="uvicorn worker processes of the API (`toolqueue up`, docker-compose): one "
+        "process is one core; default the CPU count, at most 4 (bench/fairness.py)",
+    )
     flower_port: int = Field(5555, description="Flower port")
     flower_user: str = Field("admin", description="Flower basic-auth user")
     flower_password: SecretStr | None = Field(
