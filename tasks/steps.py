@@ -30,7 +30,7 @@ def bulk_offer(job_id: str, seq: int) -> None:
     """A bulk step is due: it joins the fair share, and one turn is sent for it (a copy
     sent again by the sweep sends a turn too: its first may have been lost)."""
     fairshare.offer(job_id, seq)
-    dispatch.send_turn()
+    dispatch.send_turn(job_id if seq == 0 else f"{job_id}.{seq}")
 
 
 @app.task(name=lanes.TURN_TASK, ignore_result=True)
@@ -43,4 +43,4 @@ def bulk_turn() -> None:
         run_step(*taken)
     finally:
         if fairshare.done(*taken):
-            dispatch.send_turn()
+            dispatch.send_turn(f"{taken[0]}.{taken[1]}.freed")

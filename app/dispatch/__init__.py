@@ -28,7 +28,7 @@ import logging
 import time
 from enum import StrEnum
 
-from app.dispatch import lanes
+from app.dispatch import fairshare, lanes
 from app.dispatch.lanes import Lane
 from app.kernel import keys, metrics
 from app.kernel.celery import app as celery
@@ -87,16 +87,23 @@ def send(member: str, attempt: int, work: Plan | None = None, lane: str | None =
     queue = lanes.TASK_LANES.get(name, Lane.INTERACTIVE).value
     if name == STEP_TASK:
         queue = lane or get_redis().hget(keys.job(str(args[0])), "lane") or Lane.INTERACTIVE
+        if queue == Lane.BULK and not work.countdown:
+            # due now: into the fair share at once (behind the broker's FIFO of turns, a
+            # tenant's next step would not be waiting when the next turn chooses), one turn
+            fairshare.offer(str(args[0]), attempt)
+            send_turn(task_id)
+            return
         if queue == Lane.BULK:
-            name = lanes.OFFER_TASK
+            name = lanes.OFFER_TASK  # due later: offered when its countdown ends
     celery.send_task(
         name, args=args, task_id=task_id, countdown=work.countdown or None, queue=queue
     )
 
 
-def send_turn() -> None:
-    """One bulk worker's turn at the fairest waiting step (`app.dispatch.fairshare`)."""
-    celery.send_task(lanes.TURN_TASK, queue=Lane.BULK.value)
+def send_turn(offered: str) -> None:
+    """One bulk worker's turn at the fairest waiting step (`app.dispatch.fairshare`), named
+    for the step whose offer sent it (it runs the fairest step, which may be another's)."""
+    celery.send_task(lanes.TURN_TASK, task_id=f"{offered}.turn", queue=Lane.BULK.value)
 
 
 def send_once(task: str, args: list[object], task_id: str) -> None:

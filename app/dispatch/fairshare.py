@@ -1,9 +1,12 @@
 """Fair share of the bulk lane among tenants: start-time fair queueing, in one mechanism.
 
-A bulk step is not a message a worker runs in arrival order. Its message (`bulk_offer`)
-only *offers* the step: the step joins one sorted set of waiting bulk steps, tagged with a
-virtual finish time (the later of the lane's virtual time and its tenant's last tag, plus
-1/weight), and one *turn* (`bulk_turn`) is sent. A bulk worker's turn runs the waiting step
+A bulk step is not a message a worker runs in arrival order. It is *offered*: it joins one
+sorted set of waiting bulk steps, tagged with a virtual finish time (the later of the lane's
+virtual time and its tenant's last tag, plus 1/weight), and one *turn* (`bulk_turn`) is
+sent. A step due now is offered at once by whoever hands it over (`app.dispatch.send`): were
+the offer a message behind the broker's FIFO of turns, a tenant's next step would not be
+waiting when the next turn chooses. A step due later is a `bulk_offer` message with the
+countdown, offered when it arrives. A bulk worker's turn runs the waiting step
 with the smallest tag whose tenant is under its concurrency limit. A tenant with 200 steps
 waiting has tags far ahead; a tenant with 2 gets the next turns: bulk capacity is shared
 among the tenants with work waiting, weighted by plan (`bulk_weight`), without a queue per
@@ -43,7 +46,9 @@ def offer(job_id: str, seq: int) -> bool:
     if not tenant:
         return False  # the job expired
     weight, limit = plan(tenant)
-    queued = run_script(source("fair_offer"), _KEYS[:3], [f"{job_id}:{seq}", tenant, weight, limit])
+    guard = time.time() + get_settings().bulk_wait_guard_s
+    argv = [f"{job_id}:{seq}", tenant, weight, limit, keys.step_work(job_id), seq, guard]
+    queued = run_script(source("fair_offer"), [*_KEYS[:3], keys.DUE, keys.PENDING], argv)
     return bool(queued)
 
 

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         description="Bulk steps one tenant may run at once (0: no limit; a tenant's "
         "`bulk_concurrency` overrides)",
     )
+    bulk_wait_guard_s: float = Field(
+        300.0,
+        gt=0,
+        description="A bulk step waiting this long for its turn is sent again (its turn may "
+        "have been lost)",
+    )
     dispatch_grace_s: float = Field(
         15.0,
         gt=0,

@@ -47,16 +47,27 @@ def test_a_long_job_moves_to_bulk_and_a_short_one_stays(api: Any, fresh_sandbox:
     assert api.wait(export)["status"] == "succeeded"
 
 
-def test_two_tenants_share_the_bulk_lane(api: Any, fresh_sandbox: Any,
-                                         one_bulk_worker: Any) -> None:  # fmt: skip
-    """A queues 6 exports (4 steps each), then B queues 2: in arrival order B's would end
-    last; shared fairly, both of B's end before any of A's."""
+def test_two_tenants_share_the_bulk_lane(api: Any, fresh_sandbox: Any, workers: Any) -> None:
+    """A queues 6 exports (4 steps each), then B queues 2, before the one bulk worker starts
+    (so timing cannot decide): in arrival order B's would end last; shared fairly, both of
+    B's end before any of A's."""
     from app.store.tenants import create_tenant
 
     other = type(api)(api.url, create_tenant("fair-b"))
     a_account, b_account = api.account(fresh_sandbox), other.account(fresh_sandbox)
-    a_jobs = [_export(api, a_account) for _ in range(6)]
-    b_jobs = [_export(other, b_account) for _ in range(2)]
+    workers.stop_all()
+    try:
+        workers.start(concurrency=2, queues=OTHER_LANES)
+        a_jobs = [_export(api, a_account) for _ in range(6)]
+        b_jobs = [_export(other, b_account) for _ in range(2)]
+        workers.start(concurrency=1, queues=("bulk",))
+        _all_end(api, other, a_jobs, b_jobs)
+    finally:
+        workers.stop_all()
+        workers.start()
+
+
+def _all_end(api: Any, other: Any, a_jobs: list[str], b_jobs: list[str]) -> None:
     a_done = [api.wait(j, 120) for j in a_jobs]
     b_done = [other.wait(j, 120) for j in b_jobs]
     assert {j["status"] for j in a_done + b_done} == {"succeeded"}
