@@ -80,9 +80,15 @@ def test_jira_transition_by_name_sends_the_offered_id_or_refuses() -> None:
         ItemResult(0, "updated", "ENG-21")
     ]
     assert http.sent[1].json == {"transition": {"id": "31"}}
-    with pytest.raises(VendorError) as refused:
-        jira_writes.transition.write.send(FakeHttp(_offers(("11", "To Do"))), op(args))
+    with pytest.raises(VendorError) as refused:  # not offered, and not where the issue is
+        jira_writes.transition.write.send(FakeHttp(_offers(("11", "To Do")), _status("In Review")),
+                                          op(args))  # fmt: skip
     assert refused.value.status == 400 and "11 → To Do" in refused.value.message
+    there = FakeHttp(_offers(("11", "To Do")), _status("Done"))  # already there: done
+    assert jira_writes.transition.write.send(there, op(args)) == [
+        ItemResult(0, "unchanged", "ENG-21")
+    ]
+    assert [s.method for s in there.sent] == ["GET", "GET"]  # nothing posted
 
 
 def test_github_create_is_found_by_its_marker_on_the_newest_pages() -> None:
