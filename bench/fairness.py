@@ -250,17 +250,21 @@ def held_job(st: h.Stack, api: str, t: Tenant) -> list[tuple[float, float]]:
 # ---- b: two tenants sharing the bulk lane ---------------------------------------------------
 
 
-def two_tenants(api: str, a: Tenant, b: Tenant, args: Any) -> dict[str, float]:
+def two_tenants(api: str, a: Tenant, b: Tenant, args: Any) -> dict[str, Any]:
     """A's exports, then B's right after (B may be A itself: the FIFO baseline)."""
     t0 = time.time()
     a_jobs = [export(api, a, args.b_pages) for _ in range(args.b_a_exports)]
     tb = time.time()
     b_jobs = [export(api, b, args.b_pages) for _ in range(2)]
-    a_end = max(j["finished_at"] for j in wait_done(a_jobs))
-    b_end = max(j["finished_at"] for j in wait_done(b_jobs))
+    a_done, b_done = wait_done(a_jobs), wait_done(b_jobs)
+    a_end = max(j["finished_at"] for j in a_done)
+    b_end = max(j["finished_at"] for j in b_done)
     pages = args.b_a_exports * args.b_pages
     return {
         "b_took": b_end - tb,
+        "b_waits": sorted(j["started_at"] - tb for j in b_done),  # for a bulk slot
+        "a_job_s": statistics.median(j["finished_at"] - j["started_at"] for j in a_done),
+        "a_steps": statistics.median(j["seq"] + 1 for j in a_done),
         "a_rate": pages / (a_end - t0),
         "all_rate": (pages + 2 * args.b_pages) / (max(a_end, b_end) - t0),
         "a_took": a_end - t0,
@@ -559,6 +563,11 @@ def report(res: dict[str, Any], args: Any) -> None:
                 f"A {fair['a_rate']:.0f} pages/s ({fair['a_took']:.1f} s) = {ra:.2f}x FIFO "
                 f"(target >= 0.95x {verdict(ra >= 0.95)}); A+B "
                 f"{fair['all_rate'] / base['all_rate']:.2f}x"
+            )
+            print(
+                f"     B's exports waited {', '.join(f'{w:.2f}' for w in fair['b_waits'])} s for "
+                f"a bulk slot; an A export ran {fair['a_job_s']:.2f} s in {fair['a_steps']:g} "
+                f"step(s) (a running step is never preempted)"
             )
     if main_lay.get("loaded"):
         print(

@@ -33,10 +33,11 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Interface the HTTP API binds")
     api_port: int = Field(8000, description="HTTP API port")
     api_workers: int = Field(
-        default_factory=lambda: min(4, os.cpu_count() or 1),
+        default_factory=lambda: min(8, 2 * (os.cpu_count() or 1)),
         ge=1,
-        description="uvicorn worker processes of the API (`toolqueue up`, docker-compose): one "
-        "process is one core; default the CPU count, at most 4 (bench/fairness.py)",
+        description="uvicorn processes of the API (`toolqueue up`, docker-compose); default two "
+        "per CPU, at most 8: a request spends much of its time waiting on Redis, so on 2 "
+        "cores 4 processes enqueue the most (bench/fairness.py)",
     )
     flower_port: int = Field(5555, description="Flower port")
     flower_user: str = Field("admin", description="Flower basic-auth user")
