@@ -1,17 +1,20 @@
 """Fair share of the bulk lane among tenants: start-time fair queueing, in one mechanism.
 
 A bulk step is not a message a worker runs in arrival order. It is *offered*: it joins one
-sorted set of waiting bulk steps, tagged with a virtual finish time (the later of the lane's
-virtual time and its tenant's last tag, plus 1/weight), and one *turn* (`bulk_turn`) is
-sent. A step due now is offered at once by whoever hands it over (`app.dispatch.send`): were
-the offer a message behind the broker's FIFO of turns, a tenant's next step would not be
-waiting when the next turn chooses. A step due later is a `bulk_offer` message with the
-countdown, offered when it arrives. A bulk worker's turn runs the waiting step
-with the smallest tag whose tenant is under its concurrency limit. A tenant with 200 steps
-waiting has tags far ahead; a tenant with 2 gets the next turns: bulk capacity is shared
-among the tenants with work waiting, weighted by plan (`bulk_weight`), without a queue per
-tenant and without polling (one turn per offer; a step that ends while a limit held others
-back sends one more).
+sorted set of waiting bulk steps under a virtual start tag (the later of the lane's virtual
+time, the start tag of the step last taken, and its tenant's finish tag, which then moves on
+by 1/weight), and one *turn* (`bulk_turn`) is sent. A step due now is offered at once by
+whoever hands it over (`app.dispatch.send`): were the offer a message behind the broker's
+FIFO of turns, a tenant's next step would not be waiting when the next turn chooses. A step
+due later is a `bulk_offer` message with the countdown, offered when it arrives.
+
+A bulk worker's turn runs the waiting step with the smallest start tag whose tenant is under
+its concurrency limit. A tenant with 200 steps waiting has start tags far ahead; one that
+just arrived starts at the virtual time, ahead of them: bulk capacity is shared among the
+tenants with work waiting, weighted by plan (`bulk_weight`), without a queue per tenant and
+without polling (one turn per offer; a step that ends while a limit held others back sends
+one more). A running step is never interrupted, so bulk steps are short
+(`bulk_step_budget_s`).
 
 Nothing here replaces the account's rate-limit budget: a step taken still paces itself
 against its account's budget as every step does. A worker killed mid-turn loses nothing:

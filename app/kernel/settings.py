@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     bulk_after_s: float = Field(
         2.0, gt=0, description="A job moves to the bulk lane after this long since its first step"
     )
+    bulk_step_budget_s: float = Field(
+        1.0,
+        gt=0,
+        description="A bulk step hands over after this long: a running step is never "
+        "interrupted, so shorter steps let a tenant that just arrived have its turn sooner",
+    )
     bulk_weight: float = Field(
         1.0,
         gt=0,

@@ -111,7 +111,7 @@ class Step:
         shows itself long (then it moves to the bulk lane), a bulk step after the usual."""
         s = self.settings
         if self.job.get("lane") == Lane.BULK:
-            return s.pages_per_step, s.step_budget_s
+            return s.pages_per_step, min(s.step_budget_s, s.bulk_step_budget_s)
         return min(s.pages_per_step, s.bulk_after_pages), min(s.step_budget_s, s.bulk_after_s)
 
     @property

@@ -1,7 +1,8 @@
 -- include: work
--- A bulk step is ready: queue it by start-time fair queueing. Its tag is the later of the
--- lane's virtual time and its tenant's last tag, plus 1/weight: a tenant with many steps
--- waiting gets tags far ahead, one with few gets the next turn.
+-- A bulk step is ready: queue it by start-time fair queueing. Its start tag is the later of
+-- the lane's virtual time (the start tag of the step last taken) and its tenant's finish
+-- tag, which then moves on by 1/weight: a tenant with many steps waiting has start tags far
+-- ahead, one that just arrived starts at the virtual time, ahead of every waiting step.
 -- Queued, the step is no longer a message that could be lost: its pending work's deadline
 -- moves out to ARGV[7] (a long wait for its turn is not a lost task; taking its lease when
 -- it runs moves the deadline back in), so the sweep resends only a step stuck that long.
@@ -16,8 +17,8 @@ end
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local v = tonumber(redis.call('HGET', KEYS[3], '_V') or '0')
 local f = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
-local tag = math.max(v, f) + 1 / tonumber(ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[2], tostring(tag))
-redis.call('ZADD', KEYS[1], tag, ARGV[1])
+local start = math.max(v, f)
+redis.call('HSET', KEYS[3], ARGV[2], tostring(start + 1 / tonumber(ARGV[3])))
+redis.call('ZADD', KEYS[1], start, ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[4])
 return 1
