@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
+ALL_LANES = ("interactive", "bulk", "webhooks", "housekeeping")  # app/dispatch/lanes.py
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `app`, `tasks`, `sandbox` import from the repo root
 
@@ -190,7 +191,8 @@ class Stack:
         every one answers a ping, so start-up is never part of a measurement."""
         procs = [
             self.spawn(["-m", "celery", "-A", "app.celery", "worker", *flags,
-                        "--loglevel=WARNING", "--without-mingle", "--without-gossip"])
+                        "--loglevel=WARNING", "--without-mingle", "--without-gossip",
+                        *(() if "-Q" in flags else ("-Q", ",".join(ALL_LANES)))])
             for flags in flag_sets
         ]  # fmt: skip
         if wait:

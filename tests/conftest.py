@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from support import HOME, Proc, free_port, wait_until
+from support import HOME, LANES, Proc, free_port, wait_until
 
 REDIS_PORT = free_port()
 ENV = {
@@ -142,14 +142,17 @@ class Workers:
         self.started = 0
 
     def start(self, concurrency: int = 2, *, kill_at_pop: str | None = None,
-              kill_at: tuple[str, int] | None = None) -> Proc:
+              kill_at: tuple[str, int] | None = None,
+              queues: tuple[str, ...] | None = None) -> Proc:
         """A worker process; `kill_at_pop` (a task-id suffix) makes it a solo-pool worker that
         SIGKILLs itself at the pop of that message (tests/integration/popkill_worker.py),
         `kill_at` (point, operation) one that dies at a point of a write operation
-        (tests/integration/killpoint_worker.py)."""
+        (tests/integration/killpoint_worker.py). It consumes every lane unless `queues`
+        names some (app/dispatch/lanes.py)."""
         self.started += 1
         name = f"worker{self.started}"
-        opts = ["--loglevel=INFO", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"]
+        opts = ["--loglevel=INFO", "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
+                "-Q", ",".join(queues or LANES)]  # fmt: skip
         if kill_at is not None:
             argv = [sys.executable, "tests/integration/killpoint_worker.py", kill_at[0],
                     str(kill_at[1]), *opts, "--pool=solo"]

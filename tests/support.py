@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+# Every lane a test worker consumes (app/dispatch/lanes.py; a literal: importing the app here
+# would read settings before conftest has set the test environment; test_lane_routing checks it)
+LANES = ("interactive", "bulk", "webhooks", "housekeeping")
+
 def scrape(url: str) -> Samples:
     """`GET /metrics` unauthenticated, like a Prometheus scraper, parsed with
     prometheus_client's own parser."""

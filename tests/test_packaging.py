@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"redis", "api", "worker", "beat", "flower", "sandbox"}
+WORKERS = {"worker-interactive", "worker-bulk", "worker-service"}
+SERVICES = {"redis", "api", "beat", "flower", "sandbox", *WORKERS}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,23 @@ def test_compose_has_every_service(compose: dict[str, Any]) -> None:
     assert services["sandbox"].get("profiles") == ["dev"]
     for name in SERVICES - {"sandbox"}:
         assert "profiles" not in services[name], f"{name} must run by default"
-    assert "container_name" not in services["worker"], "worker must scale with --scale"
+    for name in WORKERS:
+        assert "container_name" not in services[name], f"{name} must scale with --scale"
+
+
+def test_compose_workers_consume_real_lanes_and_every_lane(compose: dict[str, Any]) -> None:
+    """Each worker names real queues (a typo would leave a lane unconsumed and its jobs
+    waiting forever), together every lane, and bulk apart from interactive and webhooks."""
+    from app.dispatch.lanes import ALL, Lane
+
+    consumed: dict[str, set[str]] = {}
+    for name in WORKERS:
+        cmd = _command(compose["services"][name])
+        consumed[name] = set(cmd[cmd.index("-Q") + 1].split(","))
+        assert consumed[name] <= {lane.value for lane in ALL}, (name, consumed[name])
+    assert set().union(*consumed.values()) == {lane.value for lane in ALL}
+    for queues in consumed.values():
+        assert not (Lane.BULK in queues and queues & {Lane.INTERACTIVE, Lane.WEBHOOKS})
 
 
 def test_compose_redis_is_durable(compose: dict[str, Any]) -> None:

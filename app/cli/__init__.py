@@ -13,6 +13,7 @@ from typing import Any
 from app.cli import consent
 from app.cli.common import client as _client
 from app.cli.common import show as _print
+from app.kernel.errors import ToolqueueError
 from app.kernel.settings import get_settings
 from app.kernel.states import TERMINAL, JobState
 
@@ -45,6 +46,17 @@ def cmd_tenants_create(args: argparse.Namespace) -> int:
     try:
         _print(create_tenant(args.name, args.rate_limit, args.rate_window))
     except ValueError as exc:
+        sys.exit(f"error: {exc}")
+    return 0
+
+
+def cmd_tenants_plan(args: argparse.Namespace) -> int:
+    from app.store.tenants import set_plan
+
+    try:
+        _print(set_plan(args.tenant_id, bulk_weight=args.bulk_weight,
+                        bulk_concurrency=args.bulk_concurrency))  # fmt: skip
+    except (ValueError, ToolqueueError) as exc:
         sys.exit(f"error: {exc}")
     return 0
 
@@ -186,6 +198,15 @@ def _administration(sub: Commands) -> None:
         "--rate-window", type=float, metavar="S", help="the window in seconds (default: settings)"
     )
     tc.set_defaults(fn=cmd_tenants_create)
+    tp = tenants.add_parser(
+        "plan", help="the tenant's share of the bulk lane: weight and concurrency limit"
+    )
+    tp.add_argument("tenant_id")
+    tp.add_argument("--bulk-weight", type=float, metavar="W", help="share weight (default 1)")
+    tp.add_argument(
+        "--bulk-concurrency", type=int, metavar="N", help="bulk steps at once, 0: no limit"
+    )
+    tp.set_defaults(fn=cmd_tenants_plan)
     consent.add_policy(tenants)
 
     keys_ = sub.add_parser("keys").add_subparsers(dest="sub", required=True)

@@ -1,16 +1,18 @@
 """`toolqueue up`: the whole system on one machine, as child processes of this Python.
 
-Local Redis (unless ``TOOLQUEUE_REDIS_URL`` points elsewhere), the vendor sandbox, one Celery
-worker, beat, the HTTP API and Flower. Every child gets the same ``TOOLQUEUE_*`` environment
-(built in :func:`child_env`) so every process computes the same settings, and writes its
-output to ``<home>/logs/<name>.log``. Children stay in our process group, so a tool that kills
-the group cleans everything up; our own stop is ordered (front ends first, Redis last) so the
-worker can ack its last step while the broker is still there.
+Local Redis (unless ``TOOLQUEUE_REDIS_URL`` points elsewhere), the vendor sandbox, a Celery
+worker per lane group, beat, the HTTP API (``api_workers`` uvicorn processes) and Flower.
+Every child gets the same ``TOOLQUEUE_*`` environment (built in :func:`child_env`) so every
+process computes the same settings, and writes its output to ``<home>/logs/<name>.log``.
+Children stay in our process group, so a tool that kills the group cleans everything up; our
+own stop is ordered (front ends first, Redis last) so the worker can ack its last step while
+the broker is still there.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.client
 import json
 import os
@@ -24,6 +26,7 @@ import urllib.error
 import urllib.request
 from base64 import b64encode
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -47,7 +50,13 @@ __all__ = [
     "settings_env",
 ]
 
-WORKER_NAME = "worker1"
+# One worker per lane group (app/dispatch/lanes.py): bulk work never takes the capacity of
+# interactive steps, webhooks or housekeeping. (name, queues, share of --concurrency)
+WORKERS = (
+    ("interactive", "interactive", 0.5),
+    ("bulk", "bulk", 1.0),
+    ("service", "webhooks,housekeeping", 0.5),
+)
 MAX_RESTARTS = 5  # per component within 5 minutes, like a process supervisor
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -139,6 +148,16 @@ def _ensure_port_free(name: str, host: str, port: int, env_name: str) -> None:
             ) from None
 
 
+def _children_of(pid: int) -> list[int]:
+    """The direct children of ``pid`` (from /proc; none where there is no /proc)."""
+    out = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(entry.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.parent.name))
+    return out
+
+
 class _Child:
     """One child process and its log file."""
 
@@ -168,8 +187,12 @@ class _Child:
         try:
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
+            orphans = _children_of(proc.pid)  # uvicorn's workers outlive a killed parent
             proc.kill()
             proc.wait()
+            for pid in orphans:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
 
     def log_tail(self, lines: int = 20) -> str:
         return tail(self.log_path, lines)
@@ -226,9 +249,11 @@ class Stack:
     def _masked_redis_url(self) -> str:
         return str(self.settings.public()["effective_redis_url"])  # no password on screen
 
-    @property
-    def worker_nodename(self) -> str:
-        return f"{WORKER_NAME}@{socket.gethostname()}"  # what Celery makes of `-n worker1@%h`
+    def worker_nodename(self, name: str) -> str:
+        return f"{name}@{socket.gethostname()}"  # what Celery makes of `-n <name>@%h`
+
+    def worker_concurrency(self, share: float) -> int:
+        return max(1, round(self.concurrency * share))
 
     def urls(self) -> dict[str, str]:
         """Component → address, for the banner and for callers (tests, demo)."""
@@ -257,11 +282,26 @@ class Stack:
             specs.append(("sandbox", [py, "-m", "sandbox"], env))
         specs += [
             (
-                "worker",
-                [py, "-m", "celery", "-A", "app.kernel.celery", "worker", f"--loglevel={level}",
-                 f"--concurrency={self.concurrency}", "-n", f"{WORKER_NAME}@%h"],
+                f"worker-{name}",
+                [
+                    py,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "app.kernel.celery",
+                    "worker",
+                    f"--loglevel={level}",
+                    f"--concurrency={self.worker_concurrency(share)}",
+                    "-n",
+                    f"{name}@%h",
+                    "-Q",
+                    queues,
+                ],
                 env,
-            ),
+            )
+            for name, queues, share in WORKERS
+        ]
+        specs += [
             (
                 "beat",
                 [py, "-m", "celery", "-A", "app.kernel.celery", "beat", f"--loglevel={level}",
@@ -271,8 +311,8 @@ class Stack:
             (
                 "api",
                 [py, "-m", "uvicorn", "app.api.main:app", "--host", s.api_host,
-                 "--port", str(s.api_port), "--log-level", level.lower(),
-                 "--timeout-graceful-shutdown", "5"],
+                 "--port", str(s.api_port), "--workers", str(s.api_workers),
+                 "--log-level", level.lower(), "--timeout-graceful-shutdown", "5"],
                 env,
             ),
         ]  # fmt: skip
@@ -336,7 +376,7 @@ class Stack:
 
         checks: dict[str, Callable[[], str | None]] = {
             "sandbox": lambda: self._http_ready(f"{self.sandbox_url}/healthz"),
-            "worker": self._worker_ready,
+            **{f"worker-{name}": partial(self._worker_ready, name) for name, _, _ in WORKERS},
             "api": lambda: self._http_ready(f"{self.api_url}/healthz"),
             "flower": self._flower_ready,
         }
@@ -386,19 +426,19 @@ class Stack:
         finally:
             client.close()
 
-    def _worker_ready(self) -> str | None:
-        """Broadcast ping to our worker's node name; it answers once it consumes."""
+    def _worker_ready(self, name: str) -> str | None:
+        """Broadcast ping to the worker's node name; it answers once it consumes."""
         from celery import Celery
 
         probe = Celery("toolqueue-up-probe", broker=self.redis_url, set_as_current=False)
         probe.conf.broker_connection_timeout = 2
         try:
-            replies = probe.control.ping(destination=[self.worker_nodename], timeout=1.0)
+            replies = probe.control.ping(destination=[self.worker_nodename(name)], timeout=1.0)
         except Exception as exc:  # any broker error just means "not yet"
             return f"ping failed: {exc}"
         finally:
             probe.close()
-        return None if replies else f"{self.worker_nodename} does not answer a ping"
+        return None if replies else f"{self.worker_nodename(name)} does not answer a ping"
 
     def _flower_ready(self) -> str | None:
         token = b64encode(self.settings.flower_basic_auth().encode()).decode()
@@ -486,7 +526,7 @@ def _banner(stack: Stack) -> object:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold cyan")
     table.add_column()
-    table.add_row("API", urls["api"])
+    table.add_row("API", f"{urls['api']}  ({s.api_workers} uvicorn processes)")
     table.add_row("OpenAPI docs", urls["docs"])
     table.add_row("OpenAPI schema", urls["openapi"])
     table.add_row(
@@ -497,7 +537,10 @@ def _banner(stack: Stack) -> object:
         table.add_row("Vendor sandbox", urls["sandbox"])
     where = f"local, AOF in {stack.home / 'redis'}" if s.uses_local_redis else "external"
     table.add_row("Redis", f"{urls['redis']}  ({escape(where)})")
-    table.add_row("Worker", f"{stack.worker_nodename}, concurrency {stack.concurrency}")
+    for name, queues, share in WORKERS:
+        table.add_row(
+            f"Worker {name}", f"-Q {queues}, concurrency {stack.worker_concurrency(share)}"
+        )
     table.add_row("Logs", urls["logs"])
     return Panel(table, title="toolqueue is up", subtitle="Ctrl-C stops everything")
 

@@ -28,6 +28,8 @@ import logging
 import time
 from enum import StrEnum
 
+from app.dispatch import fairshare, lanes
+from app.dispatch.lanes import Lane
 from app.kernel import keys, metrics
 from app.kernel.celery import app as celery
 from app.kernel.leases import LAPSE_SLACK_S
@@ -73,14 +75,35 @@ def route(member: str, attempt: int) -> tuple[str, list[object], str]:
     raise ValueError(f"no task does work {member!r}")
 
 
-def send(member: str, attempt: int, work: Plan | None = None) -> None:
+def send(member: str, attempt: int, work: Plan | None = None, lane: str | None = None) -> None:
     """Send the task now or after `work`'s countdown; a parked plan sends nothing (the sweep
-    will). The deadline was recorded by the caller's own atomic write."""
+    will). The deadline was recorded by the caller's own atomic write. A step goes to its
+    job's lane (`lane`, else the job record's); a bulk step is offered to the fair share
+    (`app.dispatch.fairshare`) rather than run in arrival order."""
     work = work or plan()
     if work.parked:
         return
     name, args, task_id = route(member, attempt)
-    celery.send_task(name, args=args, task_id=task_id, countdown=work.countdown or None)
+    queue = lanes.TASK_LANES.get(name, Lane.INTERACTIVE).value
+    if name == STEP_TASK:
+        queue = lane or get_redis().hget(keys.job(str(args[0])), "lane") or Lane.INTERACTIVE
+        if queue == Lane.BULK and not work.countdown:
+            # due now: into the fair share at once (behind the broker's FIFO of turns, a
+            # tenant's next step would not be waiting when the next turn chooses), one turn
+            fairshare.offer(str(args[0]), attempt)
+            send_turn(task_id)
+            return
+        if queue == Lane.BULK:
+            name = lanes.OFFER_TASK  # due later: offered when its countdown ends
+    celery.send_task(
+        name, args=args, task_id=task_id, countdown=work.countdown or None, queue=queue
+    )
+
+
+def send_turn(offered: str) -> None:
+    """One bulk worker's turn at the fairest waiting step (`app.dispatch.fairshare`), named
+    for the step whose offer sent it (it runs the fairest step, which may be another's)."""
+    celery.send_task(lanes.TURN_TASK, task_id=f"{offered}.turn", queue=Lane.BULK.value)
 
 
 def send_once(task: str, args: list[object], task_id: str) -> None:

@@ -44,6 +44,9 @@ app.conf.update(
     worker_hijack_root_logger=False,
     worker_redirect_stdouts=False,
     timezone="UTC",
+    # lanes (app/dispatch/lanes.py): a task sent without a queue goes by its name
+    task_default_queue="interactive",
+    task_routes=("app.dispatch.lanes.route",),  # by name, like beat_scheduler
     beat_scheduler="app.dispatch.beat:Scheduler",
     beat_schedule={
         # pending work past its deadline: parked waits that came due, lost messages, steps

@@ -99,6 +99,12 @@ JOBS_BY_STATE = f"{P}:metrics:jobs"  # hash unfinished state -> jobs in it now (
 
 # Pending work (app/dispatch.py): a job's next step, a webhook's next attempt, an account
 # event's next attempt to one target. Members name the work; see the builders below.
+# fair share of the bulk lane (app/dispatch/fairshare.py)
+BULK_READY = f"{P}:bulk:ready"  # zset "job:seq" -> virtual start tag: bulk steps waiting
+BULK_OWNER = f"{P}:bulk:owner"  # hash "job:seq" -> "tenant|concurrency limit"
+BULK_VTIME = f"{P}:bulk:vtime"  # hash tenant -> its finish tag; "_V": the lane's virtual time
+BULK_LEASES = f"{P}:bulk:leases"  # zset "job:seq" -> expiry: bulk steps running
+BULK_RUNNING = f"{P}:bulk:running"  # hash tenant -> steps running; "_blocked:<tenant>": 1|0
 DUE = f"{P}:due"  # zset member -> deadline: its task must have started (or, parked, be sent)
 PENDING = f"{P}:pending"  # hash member -> "attempt:how:sends" (work/attempt in hand)
 

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     local_redis_port: int = Field(6390, description="Port of the local Redis `toolqueue up` starts")
     api_host: str = Field("127.0.0.1", description="Interface the HTTP API binds")
     api_port: int = Field(8000, description="HTTP API port")
+    api_workers: int = Field(
+        default_factory=lambda: min(8, 2 * (os.cpu_count() or 1)),
+        ge=1,
+        description="uvicorn processes of the API (`toolqueue up`, docker-compose); default two "
+        "per CPU, at most 8: a request spends much of its time waiting on Redis, so on 2 "
+        "cores 4 processes enqueue the most (bench/fairness.py)",
+    )
     flower_port: int = Field(5555, description="Flower port")
     flower_user: str = Field("admin", description="Flower basic-auth user")
     flower_password: SecretStr | None = Field(
@@ -77,6 +84,38 @@ class Settings(BaseSettings):
     )
     webhook_secret_overlap_s: float = Field(
         86400.0, ge=0, description="After a secret rotation, the old one also signs this long"
+    )
+    bulk_after_pages: int = Field(
+        5,
+        ge=1,
+        description="A job moves to the bulk lane after this many pages (app/dispatch/lanes)",
+    )
+    bulk_after_s: float = Field(
+        2.0, gt=0, description="A job moves to the bulk lane after this long since its first step"
+    )
+    bulk_step_budget_s: float = Field(
+        1.0,
+        gt=0,
+        description="A bulk step hands over after this long: a running step is never "
+        "interrupted, so shorter steps let a tenant that just arrived have its turn sooner",
+    )
+    bulk_weight: float = Field(
+        1.0,
+        gt=0,
+        le=1000,
+        description="A tenant's share of the bulk lane (a tenant's `bulk_weight` overrides)",
+    )
+    bulk_tenant_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Bulk steps one tenant may run at once (0: no limit; a tenant's "
+        "`bulk_concurrency` overrides)",
+    )
+    bulk_wait_guard_s: float = Field(
+        300.0,
+        gt=0,
+        description="A bulk step waiting this long for its turn is sent again (its turn may "
+        "have been lost)",
     )
     dispatch_grace_s: float = Field(
         15.0,
@@ -183,8 +222,10 @@ class Settings(BaseSettings):
         out = [h.strip().lower().strip("[]") for h in value]
         for host in out:
             if not re.fullmatch(r"(\*\.)?[a-z0-9._-]+|[0-9a-f:.]+", host):
-                raise ValueError(f"token_hosts_allow: {host!r} is not a host name (no scheme, "
-                                 "port or path; `*.example.com` for subdomains)")
+                raise ValueError(
+                    f"token_hosts_allow: {host!r} is not a host name (no scheme, "
+                    "port or path; `*.example.com` for subdomains)"
+                )
         return out
 
     @field_validator("spool_max_bytes")

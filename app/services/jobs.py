@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app import dispatch
+from app.dispatch import lanes
 from app.kernel import keys, metrics, storeclock
 from app.kernel.crypto import digest
 from app.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
@@ -156,7 +157,7 @@ def enqueue(tenant_id: str, req: JobCreate, key: Principal | None = None) -> dic
     if replay is not None:
         return replay
     try:
-        dispatch.send(keys.step_work(job_id), 0, create.first)
+        dispatch.send(keys.step_work(job_id), 0, create.first, lane=create.job["lane"])
     except SEND_ERRORS as exc:  # the job exists: beat's sweep sends its step after the grace
         logger.warning("job %s recorded, its first step not sent (%s): the sweep will", job_id, exc)
     return {
@@ -300,6 +301,7 @@ def _record(tenant_id: str, req: JobCreate, call: Call, job_id: str, now: float)
         "seq": 0,
         "cursor": call.cursor,
         "reserve": spool.reserve(job_id, call.tool, writes=tool_writes(call.tool)),
+        "lane": lanes.first(call.delivery, continued=req.continuation is not None),
     }
     optional = {
         "max_pages": call.max_pages,

@@ -62,6 +62,7 @@ class JobRecord(Checkpoint):
     writes: dict[str, int] | None
     # consent (app.work.approval): the key that started it, a preview's summary per action,
     # the approval's state, reason, binding and decision; a dry run previews and ends
+    lane: NotRequired[str]  # app.dispatch.lanes: interactive, then bulk once it shows itself long
     key_id: NotRequired[str]
     args_digest: NotRequired[str]
     dry_run: bool

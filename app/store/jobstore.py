@@ -118,7 +118,7 @@ def write(
         keys_.append(keys.job_spool(job_id, block))
         argv += [len(records), *records]
     argv.append(log_entry(status, reason, now) if status or reason else "")
-    argv += audit_argv(audit[1], now) if audit else ["", ""]
+    argv += audit_argv(audit[1], now) if audit else ["", "", ""]
     return WriteResult(int(run_script(source("job_write"), keys_, argv)))  # type: ignore[call-overload]
 
 
@@ -163,8 +163,9 @@ def _write_head(
 
 def audit_argv(entry: dict[str, Any], now: float) -> list[Any]:
     """An audit entry (`app.store.audit`'s shape) and the oldest id its log keeps."""
-    keep_from = int((now - get_settings().audit_retention_s) * 1000)
-    return [orjson.dumps({**entry, "at": now_iso(now)}), keep_from]
+    retention = get_settings().audit_retention_s
+    keep_from = int((now - retention) * 1000)
+    return [orjson.dumps({**entry, "at": now_iso(now)}), keep_from, int(retention) + 60]
 
 
 def webhook_deadline(now: float) -> float:

@@ -55,6 +55,30 @@ def authenticate(api_key: str) -> str:
     return apikeys.authenticate(api_key).tenant_id
 
 
+def set_plan(
+    tenant_id: str, *, bulk_weight: float | None = None, bulk_concurrency: int | None = None
+) -> dict[str, object]:
+    """The tenant's share of the bulk lane (`app.dispatch.fairshare`): its weight (2: twice
+    the turns of a tenant at 1 while both have work waiting) and how many bulk steps it may
+    run at once (0: no limit). One left out keeps its value (settings by default)."""
+    if bulk_weight is not None and not (0 < bulk_weight <= 1000):
+        raise ValueError("bulk_weight must be above 0 and at most 1000")
+    if bulk_concurrency is not None and bulk_concurrency < 0:
+        raise ValueError("bulk_concurrency must be 0 (no limit) or more")
+    r = get_redis()
+    if not r.hget(keys.tenant(tenant_id), "name"):
+        raise NotFound(f"tenant {tenant_id} not found", code="tenant_not_found")
+    changes = {"bulk_weight": bulk_weight, "bulk_concurrency": bulk_concurrency}
+    r.hset(keys.tenant(tenant_id), mapping={k: v for k, v in changes.items() if v is not None})
+    weight, limit = r.hmget(keys.tenant(tenant_id), "bulk_weight", "bulk_concurrency")
+    s = get_settings()
+    return {
+        "tenant_id": tenant_id,
+        "bulk_weight": float(weight) if weight else s.bulk_weight,
+        "bulk_concurrency": int(limit) if limit else s.bulk_tenant_concurrency,
+    }
+
+
 def display_name(tenant_id: str) -> str:
     return get_redis().hget(keys.tenant(tenant_id), "name") or tenant_id
 

@@ -40,10 +40,10 @@ class PageLoop:
         self.packer = packer_for(step.job, step.settings.block_limit)
 
     def run(self) -> Outcome:
-        settings = self.step.settings
         max_pages = self.job.get("max_pages") or 0
-        deadline = time.monotonic() + settings.step_budget_s
-        for _ in range(settings.pages_per_step):
+        pages, seconds = self.step.limits()
+        deadline = time.monotonic() + seconds
+        for _ in range(pages):
             if time.monotonic() > deadline:
                 break
             if max_pages and self.at.pages >= max_pages and self.at.cursor["page"] is not None:

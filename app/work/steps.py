@@ -25,6 +25,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app import dispatch
+from app.dispatch import lanes
+from app.dispatch.lanes import Lane
 from app.kernel import keys
 from app.kernel.errors import InvalidInput
 from app.kernel.leases import Lease
@@ -103,6 +105,14 @@ class Step:
         self.vendor_name = "unknown"  # the refusal counter's label (never the account id)
         self.budget: Budget | None = None
         self.token: TokenSource | None = None
+
+    def limits(self) -> tuple[int, float]:
+        """Pages and seconds this step may take: an interactive step hands over once the job
+        shows itself long (then it moves to the bulk lane), a bulk step after the usual."""
+        s = self.settings
+        if self.job.get("lane") == Lane.BULK:
+            return s.pages_per_step, min(s.step_budget_s, s.bulk_step_budget_s)
+        return min(s.pages_per_step, s.bulk_after_pages), min(s.step_budget_s, s.bulk_after_s)
 
     @property
     def token_version(self) -> str | None:
@@ -249,6 +259,10 @@ class Step:
         """Hand the job to its next step, now or later; park it if later is too late."""
         fields = dict(fields or {})
         fields["seq"] = self.seq + 1
+        job = self.job
+        lane = lanes.next_step(job, self.settings)
+        if lane != job.get("lane"):
+            fields["lane"] = lane  # long after all: the next steps share the bulk lane
         if countdown > 0:
             fields["retry_at"] = time.time() + countdown
         work = dispatch.plan(countdown)
@@ -259,4 +273,4 @@ class Step:
             return
         # Let go first, so the next step never finds this step's lease still held.
         self._lease.release()
-        dispatch.send(keys.step_work(self.id), self.seq + 1, work)
+        dispatch.send(keys.step_work(self.id), self.seq + 1, work, lane=lane)

@@ -135,9 +135,9 @@ class WriteLoop:
         self.packer = packer_for(self.job, step.settings.block_limit)
 
     def run(self) -> Outcome:
-        settings = self.step.settings
-        deadline = time.monotonic() + settings.step_budget_s
-        for _ in range(settings.pages_per_step):
+        pages, seconds = self.step.limits()
+        deadline = time.monotonic() + seconds
+        for _ in range(pages):
             if self.op >= len(self.ops):
                 self.end()
                 return Outcome.ENDED

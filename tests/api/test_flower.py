@@ -117,7 +117,8 @@ def test_flower_lists_job_steps_without_secrets(flower, api, fresh_sandbox, rece
         assert resp.status_code == 200, resp.text[:300]
         tasks = resp.json()
         ok = all(tasks.get(t, {}).get("state") == "SUCCESS"
-                 for t in [*step_ids, f"{job_id}.webhook"])
+                 for t in [*step_ids[:2], *(f"{s}.turn" for s in step_ids[2:]),
+                           f"{job_id}.webhook"])  # fmt: skip
         return tasks if ok else None
 
     deadline = time.monotonic() + 30
@@ -127,13 +128,22 @@ def test_flower_lists_job_steps_without_secrets(flower, api, fresh_sandbox, rece
     raw = flower.get("/api/tasks", params={"limit": 100000}).text
 
     mine = {tid: t for tid, t in tasks.items() if tid == job_id or tid.startswith(job_id + ".")}
+    # interactive steps are step messages; once the job has shown itself long (6 pages:
+    # TOOLQUEUE_BULK_AFTER_PAGES 5) its steps are offered to the bulk lane's fair share and
+    # run by turns, each named for the step whose offer sent it
+    interactive, bulk = step_ids[:2], step_ids[2:]
+    turns = {tid: t for tid, t in mine.items() if t.get("name") == "toolqueue.bulk_turn"}
+    assert set(turns) == {f"{tid}.turn" for tid in bulk}, sorted(mine)
+    assert all(t.get("state") == "SUCCESS" and ast.literal_eval(t["args"] or "[]") in ([], ())
+               for t in turns.values()), turns  # fmt: skip
+    step_ids = interactive
     steps = {tid: t for tid, t in mine.items() if t.get("name") == "toolqueue.step"}
     assert set(steps) == set(step_ids), sorted(steps)
     assert job_id in steps  # the first step's task id is the job id itself
     for n, tid in enumerate(step_ids):  # args are just (job id, step number)
         assert ast.literal_eval(steps[tid]["args"]) in ([job_id, n], (job_id, n)), steps[tid]
         assert ast.literal_eval(steps[tid]["kwargs"] or "{}") == {}, steps[tid]
-    others = set(mine) - set(steps)
+    others = set(mine) - set(steps) - set(turns)
     assert all(tid.startswith(job_id + ".") for tid in others), others  # e.g. `<job>.webhook`
     assert mine.get(f"{job_id}.webhook", {}).get("name") == "toolqueue.deliver_webhook", mine
     for tid in step_ids:  # per-task detail view is clean too

@@ -88,6 +88,21 @@ def assert_code(resp: requests.Response, status: int, code: str) -> dict[str, An
 # ---- REST bodies -------------------------------------------------------------------------
 
 REST = [
+    # consent: approvals, policy, keys, audit
+    ("approve_binding_over_64", "/v1/jobs/missing/approve", b'{"binding": "' + b"a" * 65 + b'"}',
+     422, "invalid_request"),
+    ("approve_lone_surrogate_reason", "/v1/jobs/missing/approve", b'{"reason": "\\udfff"}', 422,
+     "invalid_string"),
+    ("approve_an_unknown_job", "/v1/jobs/missing/approve", b"{}", 404, "job_not_found"),
+    ("reject_reason_as_a_number", "/v1/jobs/missing/reject", b'{"reason": 1e400}', 422,
+     "invalid_number"),
+    ("key_with_an_unknown_scope", "/v1/keys", b'{"scopes": ["root"]}', 422, "invalid_request"),
+    ("key_with_an_empty_tool_pattern", "/v1/keys", b'{"tools": [""]}', 422, "invalid_key"),
+    ("key_with_deep_tools", "/v1/keys", b'{"tools": ' + nested(100).encode() + b"}", 422,
+     "json_too_deep"),
+    ("dry_run_on_a_read_tool", "/v1/jobs", contacts_job(dry_run="true"), 422,
+     "invalid_option"),
+    ("dry_run_as_a_string", "/v1/jobs", contacts_job(dry_run='"yes"'), 422, "invalid_request"),
     # nesting: the limit counts every object and array of the body
     ("variables_300_deep", "/v1/jobs", graphql_job(variables(300)), 422, "json_too_deep"),
     ("variables_one_past_the_limit", "/v1/jobs", graphql_job(variables(DEPTH + 1)), 422,

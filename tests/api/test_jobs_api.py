@@ -36,8 +36,8 @@ def test_enqueue_answers_202_before_any_vendor_call(api, fresh_sandbox, api_requ
         assert early.json()["message"]
 
         # The first step is a Celery message whose task id is the job id; it waits in the
-        # broker queue and carries no secret (only the job id and step number).
-        messages = [json.loads(m) for m in r.lrange("celery", 0, -1)]
+        # interactive lane's queue and carries no secret (only the job id and step number).
+        messages = [json.loads(m) for m in r.lrange("interactive", 0, -1)]
         mine = [m for m in messages if m["headers"]["id"] == job_id]
         assert len(mine) == 1, messages
         assert mine[0]["headers"]["task"] == "toolqueue.step"

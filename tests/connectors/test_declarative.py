@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support import Proc, wait_until
+from support import LANES, Proc, wait_until
 
 SPEC = {
     "vendor": {
@@ -91,7 +91,8 @@ def spec_worker(tmp_path, workers, monkeypatch):
     name = "specworker"
     proc = Proc(name, [sys.executable, "-m", "celery", "-A", "app.celery", "worker",
                        "--concurrency=1", "-n", f"{name}@%h", "--without-mingle",
-                       "--without-gossip"], env={"TOOLQUEUE_CONNECTORS_DIR": str(tmp_path)})
+                       "--without-gossip", "-Q", ",".join(LANES)],
+                env={"TOOLQUEUE_CONNECTORS_DIR": str(tmp_path)})
     from app.celery import app
 
     wait_until(lambda: app.control.ping(destination=[f"{name}@{socket.gethostname()}"],

@@ -17,6 +17,12 @@ from app.kernel import keys
 PERMANENT = {
     keys.tenant(r"ten_\w+"): "the tenant",
     keys.api_key("[0-9a-f]+"): "an API key of a tenant",
+    keys.tenant_keys(r"ten_\w+"): "the tenant's key ids",
+    keys.policy("(tenant|account|key)", r"(ten|acc|key)_\w+"): "a tenant's, account's or "
+    "key's policy",
+    f"{keys.BULK_VTIME}|{keys.BULK_RUNNING}": "the bulk lane's fair share: per tenant, small",
+    f"{keys.BULK_READY}|{keys.BULK_OWNER}|{keys.BULK_LEASES}":
+        "bulk steps waiting or running (entries leave as the steps run and end)",
     keys.account(r"acc_\w+"): "the account",
     keys.token(r"acc_\w+"): "the account's sealed credentials",
     keys.vendor_ref("[a-z]+", ".+"): "accounts a vendor's name claims (left with the ref)",

@@ -9,9 +9,9 @@
 -- KEYS[7..] approving: pairs of (spool block, preview block) to move
 -- ARGV[1] 'approve' or 'reject', ARGV[2] the binding approved, ARGV[3] now
 -- ARGV[4] ttl (s), ARGV[5] the log entry, ARGV[6] the step's member, ARGV[7] the webhook's
--- member, ARGV[8] the deadline of either, ARGV[9] the audit entry, ARGV[10] its MINID
--- ARGV[11] the new status (queued when approved, cancelled when rejected)
--- ARGV[12..] field/value pairs
+-- member, ARGV[8] the deadline of either, ARGV[9] the audit entry, ARGV[10] its MINID,
+-- ARGV[11] the audit log's ttl (s), ARGV[12] the new status (queued when approved,
+-- cancelled when rejected), ARGV[13..] field/value pairs
 -- Returns {'ok', seq} | {'not_awaiting', status} | {'mismatch'} | {'expired'}
 local job = KEYS[1]
 local st = redis.call('HGET', job, 'status')
@@ -25,12 +25,12 @@ if ARGV[1] == 'approve' then
     if redis.call('EXISTS', KEYS[k]) == 1 then redis.call('RENAME', KEYS[k], KEYS[k + 1]) end
   end
   seq = seq + 1
-  redis.call('HSET', job, 'seq', seq, 'status', ARGV[11], unpack(ARGV, 12))
-  tq_move(KEYS[3], st, ARGV[11])
+  redis.call('HSET', job, 'seq', seq, 'status', ARGV[12], unpack(ARGV, 13))
+  tq_move(KEYS[3], st, ARGV[12])
   tq_pending(KEYS[4], KEYS[5], ARGV[6], seq, ARGV[8], '0')
 else
-  redis.call('HSET', job, 'status', ARGV[11], unpack(ARGV, 12))
-  tq_move(KEYS[3], st, ARGV[11])
+  redis.call('HSET', job, 'status', ARGV[12], unpack(ARGV, 13))
+  tq_move(KEYS[3], st, ARGV[12])
   tq_settled(KEYS[4], KEYS[5], ARGV[6])
   local url = redis.call('HGET', job, 'callback_url')
   if url and url ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[7]) == 0 then
@@ -40,4 +40,5 @@ end
 redis.call('EXPIRE', job, ARGV[4])
 tq_log(KEYS[2], ARGV[5], '0', ARGV[4])
 redis.call('XADD', KEYS[6], 'MINID', ARGV[10], '*', 'e', ARGV[9])
+redis.call('EXPIRE', KEYS[6], ARGV[11])
 return {'ok', seq}

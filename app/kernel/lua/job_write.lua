@@ -23,7 +23,7 @@
 -- ARGV[11] '1': the log entry is quiet (published, not logged)
 -- ARGV[12] the number of field/value pairs; ARGV[13..] the pairs, then per spool block: its
 --          number of records and the records; then the log entry ('' none); last, the
---          audit entry ('' none) and the oldest audit id kept (its MINID)
+--          audit entry ('' none), the oldest audit id kept (its MINID) and the log's ttl (s)
 -- Returns 1 written (WriteResult.WRITTEN), 0 nothing changed: the job has ended or the
 -- caller lost its lease or step (REFUSED), -1 the cursor was seen before (SEEN).
 local job, lease, log, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -73,5 +73,6 @@ if entry and entry ~= '' then tq_log(log, entry, ARGV[11], ttl) end
 local audit = ARGV[i + 1]
 if audit and audit ~= '' then
   redis.call('XADD', KEYS[8], 'MINID', ARGV[i + 2], '*', 'e', audit)
+  redis.call('EXPIRE', KEYS[8], ARGV[i + 3])
 end
 return 1

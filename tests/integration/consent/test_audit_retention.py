@@ -32,7 +32,8 @@ def test_old_entries_are_trimmed_as_new_ones_arrive(r: Any, short_retention: Non
     audit.append(tenant, "key_created", key_id="key_a")
     assert [e["kind"] for e in audit.page(tenant)["entries"]] == ["key_created"]
     # the job write's path names the same cut-off
-    _, keep_from = audit_argv({"kind": "write"}, time.time())
+    _, keep_from, ttl = audit_argv({"kind": "write"}, time.time())
+    assert ttl == 1 + 60
     assert abs(keep_from - (time.time() - 1) * 1000) < 500
 
 
