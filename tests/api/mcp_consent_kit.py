@@ -1,7 +1,5 @@
-"""Helpers of the MCP consent tests (tests/api/test_mcp_approvals.py): a tenant under the
-default policy and its scoped keys, as tests/integration/consent/consentkit.py makes them
-(that folder is not on this folder's import path), plus MCP task polling that records the
-statuses a task went through."""
+"""Helpers of the MCP consent tests (tests/api/test_mcp_approvals.py): MCP task polling that
+records the statuses a task went through (tenants and keys: tests/consentkit.py)."""
 
 from __future__ import annotations
 
@@ -14,34 +12,6 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from app.mcp.client import get_task
-
-
-def consent_tenant(api: Any, name: str = "mcp-consent") -> Any:
-    """An Api for a fresh tenant under the default policy (destructive: approve)."""
-    from app.store.tenants import create_tenant
-
-    return type(api)(api.url, create_tenant(name))
-
-
-def key(api: Any, **body: Any) -> Any:
-    """An Api for a new key of `api`'s tenant (POST /v1/keys), e.g. scopes=["approve"]."""
-    resp = api.post("/v1/keys", body)
-    assert resp.status_code == 201, resp.text
-    made = resp.json()
-    return type(api)(api.url, {**api.tenant, "api_key": made["api_key"], "key_id": made["key_id"]})
-
-
-def seeded_contacts(api: Any, account: str, emails: list[str]) -> list[str]:
-    """HubSpot contacts created by a real write job, run while the account's policy allows
-    destructive writes (an upsert is one), then the default policy again."""
-    policy = f"{api.url}/v1/accounts/{account}/policy"
-    assert api.s.put(policy, json={"destructive": "allow"}, timeout=10).status_code == 200
-    records = [{"id": e, "properties": {"email": e, "firstname": "Ada"}} for e in emails]
-    job = api.call("hubspot.contacts.upsert", account_id=account, args={"records": records})
-    done = api.wait(job["job_id"])
-    assert done["status"] == "succeeded", done
-    assert api.s.put(policy, json={}, timeout=10).status_code == 200
-    return [r["id"] for r in api.records(job["job_id"])]
 
 
 def body(result: CallToolResult) -> dict[str, Any]:

@@ -12,10 +12,11 @@ from typing import Any
 import anyio
 import pytest
 import requests
+from consentkit import consent_tenant, key, seeded_contacts
 from mcp import Client, StdioServerParameters
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp_consent_kit import body, consent_tenant, follow, key, seeded_contacts
+from mcp_consent_kit import body, follow
 from mcp_types import CallToolResult, ElicitRequestParams, ElicitResult
 from support import ROOT
 

@@ -1,5 +1,6 @@
-"""Shared helpers of the consent tests: tenants under the default policy, their second
-(approver) key, and the steps of an approval (a plain module, not a conftest)."""
+"""Shared helpers of the consent tests (tests/integration/consent, the MCP and CLI ones):
+tenants under the default policy, their second (approver) key, and the steps of an approval
+(a plain module, not a conftest; this folder is on every test's import path)."""
 
 from __future__ import annotations
 
