@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import sys
 
 import pytest
@@ -28,8 +30,13 @@ def stack_argv() -> list[str]:
 
 
 def compose_argv() -> list[str]:
+    """The compose file's command as compose runs it: `${VAR:-default}` interpolated."""
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    return [sys.executable, "-m", *doc["services"]["api"]["command"]]
+
+    def interpolate(arg: str) -> str:
+        return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m[1], m[2]), arg)
+
+    return [sys.executable, "-m", *map(interpolate, doc["services"]["api"]["command"])]
 
 
 def dockerfile_argv() -> list[str]:
