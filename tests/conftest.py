@@ -40,6 +40,7 @@ ENV = {
     "TOOLQUEUE_SANDBOX_HUBSPOT_CONTACTS": "1000",
     "TOOLQUEUE_DISPATCH_GRACE_S": "3",  # beat resends a step never started this soon
     "TOOLQUEUE_STEP_LEASE_S": "3",  # a dead worker's step is resent this soon
+    "TOOLQUEUE_BULK_WAIT_GUARD_S": "3",  # a bulk step whose turn was lost, this soon
     "TOOLQUEUE_SANDBOX_RATE_BUDGET": "100000",
     "TOOLQUEUE_SANDBOX_RATE_WINDOW_MS": "1000",
     "TOOLQUEUE_LOG_LEVEL": "INFO",

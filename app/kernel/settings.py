@@ -112,10 +112,10 @@ class Settings(BaseSettings):
         "`bulk_concurrency` overrides)",
     )
     bulk_wait_guard_s: float = Field(
-        300.0,
+        30.0,
         gt=0,
-        description="A bulk step waiting this long for its turn is sent again (its turn may "
-        "have been lost)",
+        description="A bulk step waiting this long for its turn is offered again with a turn "
+        "of its own (its turn may have been lost with a killed worker)",
     )
     dispatch_grace_s: float = Field(
         15.0,

@@ -269,20 +269,22 @@ def test_a_step_lost_at_the_pop_is_sent_again_and_the_job_completes_exactly(
     """kombu's Redis transport pops a message (BRPOP) and records it as unacked (HSET) in two
     steps; a worker killed between them takes the message with it, and the visibility
     timeout cannot restore what was never recorded. Here a real worker process SIGKILLs
-    itself exactly there, at the message of step 2; the sweep sends the step again once its
-    deadline (the grace, 3 s here) has passed."""
+    itself exactly there, at the message that was to run step 2 (the job has shown itself
+    long by then: its step 2 waits in the bulk lane's fair share, and the message lost is its
+    turn); the sweep offers the step again, with a turn, once its deadline (the bulk wait
+    guard, 3 s here) has passed."""
     from support import scrape, value
 
     limit = 50  # 20 pages; 3 pages a step, so steps 0 and 1 fetch 6 pages before step 2
     before = value(scrape(api.url), "work_resent", kind="step")
     workers.stop_all()
     try:
-        victim = workers.start(kill_at_pop=".2")
+        victim = workers.start(kill_at_pop=".2.turn")
         with paged_job(api, fresh_sandbox, limit) as job_id:
             wait_until(lambda: victim.proc.poll() is not None, 30)
             died_at = time.time()
-            assert f"dying at the pop of {job_id}.2" in victim.log()
-            assert not lost_anywhere(r, f"{job_id}.2"), "the message should be gone for good"
+            assert f"dying at the pop of {job_id}.2.turn" in victim.log()
+            assert not lost_anywhere(r, f"{job_id}.2.turn"), "the message should be gone for good"
             assert len(page_requests(fresh_sandbox, limit)) == 6
             workers.start(concurrency=1)
             assert_every_record_once(api, job_id, 60, r)
