@@ -61,18 +61,14 @@ def test_two_tenants_share_the_bulk_lane(api: Any, fresh_sandbox: Any, workers: 
         a_jobs = [_export(api, a_account) for _ in range(6)]
         b_jobs = [_export(other, b_account) for _ in range(2)]
         workers.start(concurrency=1, queues=("bulk",))
-        _all_end(api, other, a_jobs, b_jobs)
+        a_done = [api.wait(j, 120) for j in a_jobs]
+        b_done = [other.wait(j, 120) for j in b_jobs]
     finally:
         workers.stop_all()
         workers.start()
-
-
-def _all_end(api: Any, other: Any, a_jobs: list[str], b_jobs: list[str]) -> None:
-    a_done = [api.wait(j, 120) for j in a_jobs]
-    b_done = [other.wait(j, 120) for j in b_jobs]
     assert {j["status"] for j in a_done + b_done} == {"succeeded"}
-    assert max(j["finished_at"] for j in b_done) < min(j["finished_at"] for j in a_done), (
-        [j["finished_at"] for j in a_done], [j["finished_at"] for j in b_done])
+    a_ends, b_ends = [j["finished_at"] for j in a_done], [j["finished_at"] for j in b_done]
+    assert max(b_ends) < min(a_ends), (a_ends, b_ends)
 
 
 def test_interactive_work_and_webhooks_run_while_bulk_is_saturated(
