@@ -235,27 +235,27 @@ def _apply(
 
 
 def link_job(token: str) -> tuple[dict[str, Any], JobRecord]:
-    """The link's record and its job (404 `approval_link_invalid` if used, expired or made
-    up: the three look alike)."""
-    raw = get_redis().get(keys.approval_link(digest(token))) if token else None
-    if not raw:
-        raise NotFound(
-            "this approval link was used already, has expired, or never existed",
-            code="approval_link_invalid",
-        )
-    link = orjson.loads(raw)
+    """The link's record and its job (`_link`)."""
+    link = _link(token, spend=False)
     return link, load_for(link["job_id"], link["tenant_id"])
 
 
 def link_decide(token: str, decision: Decision, reason: str = "") -> dict[str, Any]:
     """Decide through the link: it is spent by the first attempt, whatever its outcome."""
-    raw = get_redis().getdel(keys.approval_link(digest(token))) if token else None
+    link = _link(token, spend=True)
+    return decide(
+        None, link["tenant_id"], link["job_id"], decision, bound=link["binding"], reason=reason
+    )
+
+
+def _link(token: str, *, spend: bool) -> dict[str, Any]:
+    """The link's record (`spend`: taken, so it works once), or 404 `approval_link_invalid`
+    for one used, expired or made up: the three look alike."""
+    key = keys.approval_link(digest(token))
+    raw = (get_redis().getdel(key) if spend else get_redis().get(key)) if token else None
     if not raw:
         raise NotFound(
             "this approval link was used already, has expired, or never existed",
             code="approval_link_invalid",
         )
-    link = orjson.loads(raw)
-    return decide(
-        None, link["tenant_id"], link["job_id"], decision, bound=link["binding"], reason=reason
-    )
+    return dict(orjson.loads(raw))
