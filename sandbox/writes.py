@@ -9,7 +9,10 @@ dialect (headers, error shapes, what a key covers); the store only knows the mec
 - ``commit`` applies an object's new version and records the effect, so a test can count
   duplicates: two ``create`` effects for one logical operation are a duplicate; a resent
   update or upsert that changes nothing on an existing object is a ``noop`` effect
-  (:func:`change_kind`), so "one create-or-change per object" stays countable.
+  (:func:`change_kind`), so "one create-or-change per object" stays countable;
+- ``lookup`` finds objects by the keys a vendor lists with each ``commit`` (an index it keeps
+  current: a changed object's old keys are forgotten), so a look-up by a natural key or a field
+  value stays a dict access however many objects a pipeline writes (``select`` scans them all).
 
 ``DroppedResponse`` is the "commit, then lose the answer" fault: it starts the response (status
 line and headers, with the real body's ``content-length``) and returns without sending the body,
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -80,6 +83,9 @@ class WriteStore:
         self.keys: dict[tuple[str, str], Saved] = {}
         self.created: dict[str, int] = {}  # vendor -> objects created so far
         self.natural: dict[tuple[str, str], str] = {}  # (vendor, natural key) -> object id
+        self.index: dict[tuple[str, Hashable], dict[str, None]] = {}  # (vendor, key) -> ids
+        self.keys_of: dict[tuple[str, str], frozenset[Hashable]] = {}  # object -> its keys
+        self.position: dict[tuple[str, str], int] = {}  # object -> when first stored
 
     def claim(
         self, vendor: str, key: str, endpoint: str, fingerprint: str, ttl_s: float | None
@@ -146,16 +152,47 @@ class WriteStore:
         with self.lock:
             return [dict(o) for (v, _), o in self.objects.items() if v == vendor and match(o)]
 
+    def lookup(self, vendor: str, keys: Iterable[Hashable]) -> list[dict[str, Any]]:
+        """Every stored object of ``vendor`` last committed with one of ``keys``, in the order
+        objects were first stored (as :meth:`select` answers): a look-up without a scan."""
+        with self.lock:
+            ids = {oid for k in keys for oid in self.index.get((vendor, k), ())}
+            ordered = sorted(ids, key=lambda oid: self.position[(vendor, oid)])
+            return [dict(self.objects[(vendor, oid)]) for oid in ordered]
+
     def commit(
-        self, vendor: str, obj: dict[str, Any], effect: Effect, natural: str | None = None
+        self,
+        vendor: str,
+        obj: dict[str, Any],
+        effect: Effect,
+        natural: str | None = None,
+        keys: Collection[Hashable] | None = None,
     ) -> None:
         """Apply ``obj``; ``natural``: a unique key it is found by (an email), so a look-up
-        stays a dict access however many objects a benchmark writes."""
+        stays a dict access however many objects a benchmark writes; ``keys``: what
+        :meth:`lookup` finds it by from now on (its earlier keys forgotten; None: unchanged)."""
+        at = (vendor, effect.object_id)
         with self.lock:
-            self.objects[(vendor, effect.object_id)] = dict(obj)
+            self.objects[at] = dict(obj)
+            self.position.setdefault(at, len(self.position))
             if natural is not None:
                 self.natural[(vendor, natural)] = effect.object_id
+            if keys is not None:
+                self._reindex(at, frozenset(keys))
             self.effects.setdefault(vendor, []).append(effect)
+
+    def _reindex(self, at: tuple[str, str], keys: frozenset[Hashable]) -> None:
+        """Point ``keys`` (and no others) at the object ``at``; the caller holds the lock."""
+        vendor, oid = at
+        before = self.keys_of.get(at, frozenset())
+        for k in before - keys:
+            holders = self.index[(vendor, k)]
+            del holders[oid]
+            if not holders:
+                del self.index[(vendor, k)]
+        for k in keys - before:
+            self.index.setdefault((vendor, k), {})[oid] = None
+        self.keys_of[at] = keys
 
     def effect_list(self, vendor: str) -> list[dict[str, Any]]:
         with self.lock:

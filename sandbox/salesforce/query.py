@@ -18,7 +18,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import sandbox_state
-from sandbox.salesforce.data import sf_id
+from sandbox.salesforce import index
+from sandbox.salesforce.data import SObject, sf_id
 from sandbox.salesforce.http import NAME, VERSION, errors, gate, not_found
 from sandbox.salesforce.soql import Query, SoqlError, field_value, parse_soql, project, rows
 
@@ -81,6 +82,25 @@ def _page(
     return JSONResponse(body, headers=headers)
 
 
+def _written(request: Request, sobject: SObject, field: str, wanted: set[str]) -> list[dict]:
+    """Written records (not deleted) of ``sobject`` whose ``field`` holds one of ``wanted`` as
+    text, in the order they were first written: through the index for ``Id`` and custom fields
+    (a record lacking the field, or holding null, matches no value), a scan for other fields."""
+
+    def match(o: dict[str, Any]) -> bool:
+        return (
+            o["attributes"]["type"] == sobject.name
+            and not o.get("IsDeleted")
+            and str(field_value(o, field)) in wanted
+        )
+
+    writes = sandbox_state(request).writes
+    if not index.indexed(field):
+        return writes.select(NAME, match)
+    keys = [index.text(sobject.name, field, w) for w in wanted]
+    return [o for o in writes.lookup(NAME, keys) if match(o)]
+
+
 def _looked_up(request: Request, query: Query, volume: int) -> tuple[dict[str, Any], ...]:
     """A lookup's rows: written records of the sObject whose field holds one of the values,
     then seeded records named by ``Id``; OFFSET and LIMIT applied."""
@@ -88,14 +108,7 @@ def _looked_up(request: Request, query: Query, volume: int) -> tuple[dict[str, A
     field, values = query.where
     wanted = {str(v) for v in values}
     sobject = query.sobject
-    found = sandbox_state(request).writes.select(
-        NAME,
-        lambda o: (
-            o["attributes"]["type"] == sobject.name
-            and not o.get("IsDeleted")
-            and str(field_value(o, field)) in wanted
-        ),
-    )
+    found = _written(request, sobject, field, wanted)
     if field.lower() == "id":
         written = {o["Id"] for o in found}
         found += [

@@ -30,7 +30,8 @@ written), ``drop_after_commit_next`` / ``drop_after_commit_rate`` (all committed
 cut), ``write_latency_ms``. An upsert whose fields all hold their values already is a ``noop``
 effect (:func:`sandbox.writes.change_kind`). Written records are not added to SOQL listings, only
 to lookups (``WHERE <field> IN (…)``, :mod:`.query`); Bulk API 2.0 ingest jobs (:mod:`.ingest`)
-write the same store through :func:`upsert`.
+write the same store through :func:`upsert`. Every commit here re-indexes the record
+(:mod:`.index`), so finding a record by its external id is a dict access, however many are written.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import sandbox_state
+from sandbox.salesforce import index
 from sandbox.salesforce.data import account, contact, sf_id
 from sandbox.salesforce.http import NAME, VERSION, errors, gate, not_found
 from sandbox.writes import Effect, EffectKind, change_kind, delivered, effects_body, hold, reply
@@ -83,8 +85,14 @@ def _field_errors(sobject: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def existing(request: Request, sobject: str, ext_field: str, value: Any) -> dict[str, Any] | None:
-    found = sandbox_state(request).writes.select(
+def _commit(request: Request, obj: dict[str, Any], effect: Effect) -> None:
+    """Store ``obj`` with the keys lookups find it by (:mod:`.index`): every Salesforce commit."""
+    sandbox_state(request).writes.commit(NAME, obj, effect, keys=index.keys(obj))
+
+
+def _scanned(request: Request, sobject: str, ext_field: str, value: Any) -> list[dict[str, Any]]:
+    """The scan for an external id value that is no index key (a JSON list or object)."""
+    return sandbox_state(request).writes.select(
         NAME,
         lambda o: (
             o["attributes"]["type"] == sobject
@@ -92,6 +100,18 @@ def existing(request: Request, sobject: str, ext_field: str, value: Any) -> dict
             and not o.get("IsDeleted")
         ),
     )
+
+
+def existing(request: Request, sobject: str, ext_field: str, value: Any) -> dict[str, Any] | None:
+    """The live record whose ``ext_field`` holds ``value``: an index look-up (a missing value
+    finds none)."""
+    if value is None:
+        return None
+    if isinstance(value, index.Scalar):
+        key = index.exact(sobject, ext_field, value)
+        found = sandbox_state(request).writes.lookup(NAME, [key])
+    else:
+        found = _scanned(request, sobject, ext_field, value)
     return found[0] if found else None
 
 
@@ -107,7 +127,7 @@ def upsert(request: Request, sobject: str, ext_field: str, record: dict[str, Any
         url = f"/services/data/v62.0/sobjects/{sobject}/{rid}"
         current = {"attributes": {"type": sobject, "url": url}, "Id": rid}
     obj = {**current, **fields}
-    writes.commit(NAME, obj, Effect(kind, obj["Id"], None, fields, time.time()))
+    _commit(request, obj, Effect(kind, obj["Id"], None, fields, time.time()))
     return {"id": obj["Id"], "success": True, "errors": [], "created": kind == "create"}
 
 
@@ -256,7 +276,7 @@ async def update_one(request: Request, version: str, sobject: str, record_id: st
             return 400, [_as_rest(e) for e in errs], False
         obj = {**current, **fields}
         effect = Effect(change_kind(current, fields), record_id, None, fields, time.time())
-        sandbox_state(request).writes.commit(NAME, obj, effect)
+        _commit(request, obj, effect)
         return 204, None, True
 
     return await _write(request, version, sobject, execute)
@@ -269,7 +289,7 @@ async def delete_one(request: Request, version: str, sobject: str, record_id: st
         if isinstance(current, tuple):
             return current
         effect = Effect("delete", record_id, None, {}, time.time())
-        sandbox_state(request).writes.commit(NAME, {**current, "IsDeleted": True}, effect)
+        _commit(request, {**current, "IsDeleted": True}, effect)
         return 204, None, True
 
     return await _write(request, version, sobject, execute)
