@@ -73,6 +73,11 @@ class LiveConfig(BaseModel):
     idempotency_ttl_s: int = Field(
         7200, ge=0, description="Zendesk: Idempotency-Key lifetime (Stripe keeps keys for good)"
     )
+    salesforce_locked_fields: list[str] = Field(
+        default_factory=list,
+        description="Salesforce: fields the integration user may not write (field-level "
+        "security); a record setting one to a value is refused, INVALID_FIELD_FOR_INSERT_UPDATE",
+    )
 
     def volume(self, collection: str) -> int:
         """How many records a `vendor.collection` holds (hubspot.contacts has its own knob)."""

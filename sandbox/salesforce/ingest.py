@@ -25,13 +25,15 @@ its state then advances with time, ``processing_ms`` (default :data:`PROCESSING_
 ``POST /salesforce/_sandbox/ingest {"processing_ms": n}``): UploadComplete for the first half,
 InProgress for the second, then terminal; results before JobComplete → 400 ``INVALIDJOBSTATE``.
 An empty cell leaves a field unchanged (as the guide says; ``#N/A`` would null it, not modelled).
-Row errors: no external id value → ``MISSING_ARGUMENT``; a new record without its required field
-(Contact ``LastName``, Account ``Name``) → ``REQUIRED_FIELD_MISSING``. A header column the sObject
-lacks fails the whole job (``Failed``, ``InvalidBatch : Field name not found : X``, every row
-unprocessed), as Salesforce rejects a batch whose header does not match. Write faults: upload
-and close are the writes: ``fail_before_commit_next`` → 500 ``UNKNOWN_EXCEPTION``, nothing kept;
-``drop_after_commit_*`` → the data kept / the job closed (records written), the answer cut;
-``write_latency_ms`` holds both. Only an ``Open`` job can be aborted.
+Row errors: no external id value → ``MISSING_ARGUMENT``; a value for a field
+``salesforce_locked_fields`` names → ``INVALID_FIELD_FOR_INSERT_UPDATE`` (field-level security, as
+for sObject Collections; the setting when the job is closed decides); a new record without its
+required field (Contact ``LastName``, Account ``Name``) → ``REQUIRED_FIELD_MISSING``. A header
+column the sObject lacks fails the whole job (``Failed``, ``InvalidBatch : Field name not found :
+X``, every row unprocessed), as Salesforce rejects a batch whose header does not match. Write
+faults: upload and close are the writes: ``fail_before_commit_next`` → 500 ``UNKNOWN_EXCEPTION``,
+nothing kept; ``drop_after_commit_*`` → the data kept / the job closed (records written), the answer
+cut; ``write_latency_ms`` holds both. Only an ``Open`` job can be aborted.
 """
 
 from __future__ import annotations
@@ -49,7 +51,14 @@ from fastapi.responses import JSONResponse
 from sandbox.common import sandbox_state
 from sandbox.salesforce.data import sf_id
 from sandbox.salesforce.http import VERSION, errors, gate, not_found
-from sandbox.salesforce.writes import PREFIXES, STANDARD, existing, upsert
+from sandbox.salesforce.writes import (
+    PREFIXES,
+    STANDARD,
+    existing,
+    locked_error,
+    locked_fields,
+    upsert,
+)
 from sandbox.writes import delivered, hold
 
 router = APIRouter()
@@ -121,10 +130,13 @@ def _info(job: IngestJob, state: str) -> dict[str, Any]:
 # ---- processing ---------------------------------------------------------------------------
 
 
-def _row_error(job: IngestJob, row: Row, exists: bool) -> str | None:
-    """``sf__Error`` for a row Salesforce rejects, or None."""
+def _row_error(job: IngestJob, row: Row, exists: bool, locked: frozenset[str]) -> str | None:
+    """``sf__Error`` for a row Salesforce rejects, or None; an empty cell sets nothing."""
     if not row.get(job.ext_field):
         return f"MISSING_ARGUMENT:{job.ext_field} not specified:{job.ext_field} --"
+    refused = locked_error(locked, {k: v for k, v in row.items() if v != ""})
+    if refused is not None:
+        return f"{refused['statusCode']}:{refused['message']}:{','.join(refused['fields'])} --"
     required = REQUIRED[job.sobject]
     if not exists and not row.get(required):
         return f"REQUIRED_FIELD_MISSING:Required fields are missing: [{required}]:{required} --"
@@ -143,9 +155,10 @@ def process(request: Request, job: IngestJob) -> None:
     if (bad := _unknown_column(job)) is not None:
         job.error = f"InvalidBatch : Field name not found : {bad}"
         return
+    locked = locked_fields(request)
     for row in job.rows:
         found = existing(request, job.sobject, job.ext_field, row.get(job.ext_field))
-        problem = _row_error(job, row, found is not None)
+        problem = _row_error(job, row, found is not None, locked)
         if problem is not None:
             job.failed.append((row, problem))
             continue

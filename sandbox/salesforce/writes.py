@@ -32,6 +32,15 @@ effect (:func:`sandbox.writes.change_kind`). Written records are not added to SO
 to lookups (``WHERE <field> IN (…)``, :mod:`.query`); Bulk API 2.0 ingest jobs (:mod:`.ingest`)
 write the same store through :func:`upsert`. Every commit here re-indexes the record
 (:mod:`.index`), so finding a record by its external id is a dict access, however many are written.
+
+Field-level security, as a fault: ``salesforce_locked_fields`` (live config, default none) names
+fields the integration user may not write. A record that sets one to a non-null value is refused,
+nothing written for it, with ``INVALID_FIELD_FOR_INSERT_UPDATE`` "Unable to create/update fields:
+Phone. Please check the security settings of this field and verify that it is read/write for your
+profile or permission set." and ``fields: ["Phone"]`` (several locked fields: one error naming all,
+comma-separated): in a collection only that record fails (all of them with ``allOrNone``, as for
+any rejected record), one record or ``PATCH`` by id answers 400 with it, a Bulk ingest row fails
+with it as ``sf__Error``. Clearing the list lets the same records through.
 """
 
 from __future__ import annotations
@@ -83,6 +92,29 @@ def _field_errors(sobject: str, record: dict[str, Any]) -> list[dict[str, Any]]:
         message = f"No such column '{name}' on sobject of type {sobject}"
         out.append(_error("INVALID_FIELD", message, [name]))
     return out
+
+
+LOCKED_MESSAGE = (
+    "Unable to create/update fields: {}. Please check the security settings of this field and "
+    "verify that it is read/write for your profile or permission set."
+)
+
+
+def locked_fields(request: Request) -> frozenset[str]:
+    """``salesforce_locked_fields``, lower-cased (field names are case-insensitive); read once
+    per request, so one collection sees one setting."""
+    return frozenset(f.lower() for f in sandbox_state(request).config.salesforce_locked_fields)
+
+
+def locked_error(locked: frozenset[str], record: dict[str, Any]) -> dict[str, Any] | None:
+    """Field-level security's rejection of a record that sets a locked field to a value (null
+    is no value), as Salesforce words it; None when the record sets none."""
+    hit = [
+        k for k, v in record.items() if k != "attributes" and k.lower() in locked and v is not None
+    ]
+    if not hit:
+        return None
+    return _error("INVALID_FIELD_FOR_INSERT_UPDATE", LOCKED_MESSAGE.format(", ".join(hit)), hit)
 
 
 def _commit(request: Request, obj: dict[str, Any], effect: Effect) -> None:
@@ -170,6 +202,11 @@ def _as_rest(e: dict[str, Any]) -> dict[str, Any]:
     return {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]}
 
 
+def _locked_errors(request: Request, record: dict[str, Any]) -> list[dict[str, Any]]:
+    found = locked_error(locked_fields(request), record)
+    return [found] if found is not None else []
+
+
 # ---- one record -------------------------------------------------------------------------
 
 
@@ -182,9 +219,10 @@ async def upsert_one(
             return _ext_field_missing(ext_field)
         if not isinstance(body, dict):
             return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "Expected an object"}], False
-        if errs := _field_errors(sobject, body):
+        record = {**body, ext_field: value}
+        if errs := _field_errors(sobject, body) or _locked_errors(request, record):
             return 400, [_as_rest(e) for e in errs], False
-        result = upsert(request, sobject, ext_field, {**body, ext_field: value})
+        result = upsert(request, sobject, ext_field, record)
         if result["created"]:
             return 201, result, True
         return (200, result, True) if float(version[1:]) >= 46 else (204, None, True)
@@ -195,21 +233,24 @@ async def upsert_one(
 # ---- sObject Collections ------------------------------------------------------------------
 
 
-def _record_errors(sobject: str, ext_field: str, record: Any) -> list[dict[str, Any]]:
+def _record_errors(
+    sobject: str, ext_field: str, record: Any, locked: frozenset[str]
+) -> list[dict[str, Any]]:
     if not isinstance(record, dict) or not isinstance(record.get("attributes"), dict):
         return [_error("INVALID_TYPE", "Must send a concrete entity type.")]
     if record["attributes"].get("type") != sobject:
         return [_error("INVALID_TYPE", f"Records must all be of type {sobject}")]
     if record.get(ext_field) in (None, ""):
         return [_error("MISSING_ARGUMENT", f"{ext_field} not specified", [ext_field])]
-    return _field_errors(sobject, record)
+    refused = locked_error(locked, record)
+    return _field_errors(sobject, record) or ([refused] if refused is not None else [])
 
 
 def _collection_errors(
-    sobject: str, ext_field: str, records: list[Any]
+    sobject: str, ext_field: str, records: list[Any], locked: frozenset[str]
 ) -> list[list[dict[str, Any]]]:
     """Per record, the reasons it is rejected (empty: acceptable); duplicates reject both."""
-    found = [_record_errors(sobject, ext_field, r) for r in records]
+    found = [_record_errors(sobject, ext_field, r, locked) for r in records]
     values = [r.get(ext_field) for r, errs in zip(records, found, strict=True) if not errs]
     for r, errs in zip(records, found, strict=True):
         if not errs and values.count(r.get(ext_field)) > 1:
@@ -227,7 +268,7 @@ def _collection(request: Request, sobject: str, ext_field: str, body: Any) -> Ou
             f"record limit reached. cannot submit more than {MAX_RECORDS} records into this call"
         )
         return 400, [{"errorCode": "EXCEEDED_ID_LIMIT", "message": message}], False
-    found = _collection_errors(sobject, ext_field, records)
+    found = _collection_errors(sobject, ext_field, records, locked_fields(request))
     if body.get("allOrNone") is True and any(found):
         return 200, [_failed(errs or [dict(ROLLED_BACK)]) for errs in found], False
     results = [
@@ -272,7 +313,7 @@ async def update_one(request: Request, version: str, sobject: str, record_id: st
         if not isinstance(body, dict):
             return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "Expected an object"}], False
         fields = {k: v for k, v in body.items() if k != "attributes"}
-        if errs := _field_errors(sobject, fields):
+        if errs := _field_errors(sobject, fields) or _locked_errors(request, fields):
             return 400, [_as_rest(e) for e in errs], False
         obj = {**current, **fields}
         effect = Effect(change_kind(current, fields), record_id, None, fields, time.time())
