@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app.api import accounts, consent, errors, health, jobs, metrics, proxy, vendorhooks
+from app.api import (
+    accounts,
+    consent,
+    errors,
+    health,
+    jobs,
+    metrics,
+    pipelines,
+    proxy,
+    vendorhooks,
+)
 from app.api.bodies import JsonBodies
 from app.api.limits import BodyLimit
 from app.api.outage import StoreOutage
@@ -30,6 +40,7 @@ def create_app() -> FastAPI:
     api.include_router(jobs.router)
     api.include_router(accounts.router)
     api.include_router(consent.router)  # approvals, previews, policy, keys, audit
+    api.include_router(pipelines.router)
     api.include_router(proxy.router)
     api.include_router(vendorhooks.router)  # signed by the vendor, not by an API key
     mount_mcp(api)  # /mcp: the MCP server (streamable HTTP), same API keys and limits

@@ -1,9 +1,10 @@
 """The one scheduler: every piece of pending work has a deadline, and a sweep sees that it runs.
 
-Work is a job's next step, a job webhook's next delivery attempt, or an account event's next
-attempt to one target. Each has a member name (`keys.step_work`, `keys.webhook_work`,
-`keys.event_work`), the attempt in hand (the step number, the delivery attempt) in
-`keys.PENDING`, and a deadline in `keys.DUE`:
+Work is a job's next step, a job webhook's next delivery attempt, an account event's next
+attempt to one target, or a pipeline's next coordinator run. Each has a member name
+(`keys.step_work`, `keys.webhook_work`, `keys.event_work`, `keys.pipeline_work`), the attempt
+in hand (the step number, the delivery attempt) in `keys.PENDING`, and a deadline in
+`keys.DUE`:
 
 - work sent now, or after a countdown inside half the broker's visibility timeout, must have
   started by then + `dispatch_grace_s`;
@@ -43,6 +44,7 @@ log = logging.getLogger("toolqueue.dispatch")
 STEP_TASK = "toolqueue.step"
 WEBHOOK_TASK = "toolqueue.deliver_webhook"
 EVENT_TASK = "toolqueue.deliver_account_event"
+PIPELINE_TASK = "toolqueue.pipeline"
 BACKOFF_CAP = 5  # a task never started is sent again after grace * 2^min(sends, cap)
 CLAIM_S = 5.0  # a claimed member is hidden from other sweeps this long
 SWEEP_BATCH = 500
@@ -72,6 +74,8 @@ def route(member: str, attempt: int) -> tuple[str, list[object], str]:
         event_id, _, target = ident.partition(":")
         suffix = "" if attempt == 0 else f".{attempt}"
         return EVENT_TASK, [event_id, target, attempt], f"{event_id}.{target or 'account'}{suffix}"
+    if kind == "pipe":
+        return PIPELINE_TASK, [ident, attempt], f"{ident}.tick.{attempt}"
     raise ValueError(f"no task does work {member!r}")
 
 
@@ -140,6 +144,23 @@ def _next(member: str, attempt: int, following: int | None, work: Plan | None) -
     argv += [work.deadline, "1" if work.parked else "0"] if work else ["", ""]
     moved = run_script(source("work_next"), [keys.DUE, keys.PENDING], argv)
     return bool(moved)
+
+
+def poke(member: str) -> None:
+    """A coordinator (a pipeline's) has news: its pending attempt runs now rather than at its
+    guard time, and the flag makes an attempt running meanwhile run once more after."""
+    get_redis().hset(keys.POKED, member, 1)
+    attempt = pending(member)
+    if attempt is not None:
+        send(member, attempt)
+
+
+def unpoke(member: str) -> None:
+    get_redis().hdel(keys.POKED, member)
+
+
+def poked(member: str) -> bool:
+    return bool(get_redis().hexists(keys.POKED, member))
 
 
 def pending(member: str) -> int | None:

@@ -15,7 +15,7 @@ from app.kernel.settings import get_settings
 
 settings = get_settings()
 
-TASK_MODULES = ["tasks.steps", "tasks.webhooks", "tasks.housekeeping"]
+TASK_MODULES = ["tasks.steps", "tasks.webhooks", "tasks.housekeeping", "tasks.pipelines"]
 app = Celery("toolqueue", include=TASK_MODULES)
 app.conf.update(
     broker_url=settings.effective_redis_url,

@@ -107,6 +107,7 @@ BULK_LEASES = f"{P}:bulk:leases"  # zset "job:seq" -> expiry: bulk steps running
 BULK_RUNNING = f"{P}:bulk:running"  # hash tenant -> steps running; "_blocked:<tenant>": 1|0
 DUE = f"{P}:due"  # zset member -> deadline: its task must have started (or, parked, be sent)
 PENDING = f"{P}:pending"  # hash member -> "attempt:how:sends" (work/attempt in hand)
+POKED = f"{P}:poked"  # hash member -> 1: news for a coordinator since its run began
 
 
 def step_work(jid: str) -> str:
@@ -170,3 +171,45 @@ def awaiting(aid: str, ref: str) -> str:
 
 def signalled(aid: str, ref: str) -> str:
     return f"{P}:account:{aid}:signalled:{ref}"  # string: the signal came before the wait
+
+
+# Pipelines (app/services/pipelines.py, app/store/pipelines.py): one id wires a source job,
+# stage jobs per block and a sink job per block.
+def pipeline(pid: str) -> str:
+    return f"{P}:pipeline:{pid}"  # hash: the record (definition, state, counts, stage cursors)
+
+
+def pipeline_queue(pid: str, stage: int) -> str:
+    return f"{P}:pipeline:{pid}:queue:{stage}"  # list: block ids waiting for a job stage
+
+
+def pipeline_input(pid: str, stage: int, block: str) -> str:
+    return f"{P}:pipeline:{pid}:input:{stage}:{block}"  # string: JSON records entering a stage
+
+
+def pipeline_entered(pid: str, stage: int) -> str:
+    return f"{P}:pipeline:{pid}:entered:{stage}"  # list: every block id that entered a stage
+
+
+def pipeline_rejected(pid: str) -> str:
+    return f"{P}:pipeline:{pid}:rejected"  # list: JSON {stage, block, record, error, at}
+
+
+def pipeline_cache(pid: str) -> str:
+    return f"{P}:pipeline:{pid}:cache"  # hash lookup digest -> JSON: an enrich stage's answers
+
+
+def pipeline_log(pid: str) -> str:
+    return f"{P}:pipeline:{pid}:log"  # list: JSON state-log entries
+
+
+def pipeline_deliveries(pid: str) -> str:
+    return f"{P}:pipeline:{pid}:deliveries"  # list: JSON attempts of its ending webhook
+
+
+def tenant_pipelines(tid: str) -> str:
+    return f"{P}:tenant:{tid}:pipelines"  # zset pipeline id -> created at
+
+
+def pipeline_work(pid: str) -> str:
+    return f"pipe:{pid}"  # member: the pipeline's coordinator (attempt = its tick number)

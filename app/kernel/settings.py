@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     spool_ttl_s: int = Field(86400, description="Seconds a job's spool and record live")
     continuation_ttl_s: int = Field(7 * 86400, description="Seconds a continuation stays usable")
     block_limit: int = Field(1024, description="Max blocks of an export-mode (`blocks`) job")
+    pipeline_guard_s: float = Field(
+        5.0,
+        gt=0,
+        description="A running pipeline's coordinator looks at its stages at least this often "
+        "(stage jobs also wake it as they commit)",
+    )
+    pipeline_job_records: int = Field(
+        1000, ge=1, description="Most records one pipeline stage job (an enrich, a sink) takes"
+    )
     pages_per_step: int = Field(200, description="Most pages a step fetches before handing over")
     step_budget_s: float = Field(
         10.0, description="A step hands over after this long, so jobs share workers fairly"

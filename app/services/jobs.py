@@ -7,55 +7,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import time
-import uuid
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal
 
-import orjson
-from kombu.exceptions import OperationalError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app import dispatch
-from app.dispatch import lanes
-from app.kernel import keys, metrics, storeclock
+from app.kernel import keys, metrics
 from app.kernel.crypto import digest
-from app.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
-from app.kernel.lua import source
-from app.kernel.redis import get_async_redis, get_redis, run_script
+from app.kernel.errors import Conflict, InvalidInput, NotFound
+from app.kernel.redis import get_async_redis, get_redis
 from app.kernel.registry import registry
 from app.kernel.settings import get_settings
 from app.kernel.ssrf import check_public_url
 from app.kernel.states import TERMINAL
 from app.services import routing
-from app.store import apikeys, audit, policies, spool
+from app.store import apikeys, spool
 from app.store.apikeys import Principal
 from app.store.jobrecord import JobRecord
 from app.store.jobstore import (
-    Plan,
     decode,
-    encode,
     load_for,
     log,
     log_length,
     now_iso,
     write,
 )
-from connectors.base import Tool
+from app.work import launch
+from app.work.launch import (  # what the surfaces and tests use from here
+    Call,
+    Options,
+    permit,
+)
 
 logger = logging.getLogger("toolqueue.jobs")
 
-CREATE_FRESH_S = 2.0  # a create Redis runs later than this after it was sent creates nothing
-SEND_ERRORS = (OperationalError, RedisError)  # the broker (Redis) did not take the message
 
-_QUEUED = metrics.field("job_transitions", {"state": "queued"})
 
 
 class JobCreate(BaseModel):
@@ -103,29 +94,8 @@ class JobCreate(BaseModel):
         return self
 
 
-class CreateOutcome(StrEnum):
-    """job_create.lua's reply codes (the first element of its reply)."""
-
-    OK = "ok"  # created, or it existed already (a retried create)
-    LATE = "late"  # Redis ran it after the caller stopped waiting: nothing created
-    NO_ACCOUNT = "no_account"  # not an account of the tenant
-    VENDOR = "vendor"  # the tool does not run on the account's vendor (second: the vendor)
-    EXISTS = "exists"  # the idempotency key names a job already (second: its id)
 
 
-@dataclass(frozen=True)
-class Call:
-    """What a job runs: the tool on an account with its arguments, how its result is cut, and
-    where its pagination stands (a continuation's cursor, or the start)."""
-
-    tool: str
-    account_id: str
-    args: dict[str, Any]
-    fields: list[str] | None
-    max_bytes: int
-    delivery: str
-    max_pages: int | None
-    cursor: dict[str, Any]
 
 
 def enqueue(tenant_id: str, req: JobCreate, key: Principal | None = None) -> dict[str, Any]:
@@ -137,36 +107,16 @@ def enqueue(tenant_id: str, req: JobCreate, key: Principal | None = None) -> dic
     if cont is None and req.tool in registry().tools:  # before its arguments are checked
         permit(who, req.tool or "", req.account_id or "")
     call = _continued(tenant_id, cont) if cont is not None else _validated(tenant_id, req)
-    tool = registry().tools[call.tool]
     permit(who, call.tool, call.account_id)  # a continuation's, or a unified write's vendor tool
     if req.callback_url:
         check_public_url(req.callback_url)
-    job_id = str(uuid.uuid4())
-    now = time.time()
-    create = _Create(
-        tenant_id=tenant_id,
-        job_id=job_id,
-        now=now,
-        created_at=now_iso(now),
-        job={**_record(tenant_id, req, call, job_id, now), **_consent(who, tool, call, req)},
-        vendors=tool.accepts,
-        idempotency_key=req.idempotency_key,
-        first=dispatch.plan(now=now),
-    )
-    replay = _refused_or_replay(create.run(), tenant_id, call, tool, req.dry_run)
-    if replay is not None:
-        return replay
-    try:
-        dispatch.send(keys.step_work(job_id), 0, create.first, lane=create.job["lane"])
-    except SEND_ERRORS as exc:  # the job exists: beat's sweep sends its step after the grace
-        logger.warning("job %s recorded, its first step not sent (%s): the sweep will", job_id, exc)
-    return {
-        "job_id": job_id,
-        "status": "queued",
-        "tool": call.tool,
-        "account_id": call.account_id,
-        "created_at": create.created_at,
-    }
+    slot = digest(req.idempotency_key) if req.idempotency_key else None
+    opts = Options(req.callback_url, req.idempotency_key, req.continuation, req.dry_run)
+    return launch.create(tenant_id, who, call, opts, slot=slot)
+
+
+
+
 
 
 def _continued(tenant_id: str, token: str) -> Call:
@@ -201,7 +151,7 @@ def _validated(tenant_id: str, req: JobCreate) -> Call:
             mode="json"
         )
     except ValidationError as exc:
-        raise InvalidInput(_explain(exc, "args"), code="invalid_args") from None
+        raise InvalidInput(explain(exc, "args"), code="invalid_args") from None
     if tool.routes is not None:
         tool, args = routing.route(tenant_id, tool, req.account_id or "", args)
         tool_name = tool.name
@@ -225,55 +175,14 @@ def _validated(tenant_id: str, req: JobCreate) -> Call:
     )
 
 
-def permit(who: Principal, tool_name: str, account_id: str) -> None:
-    """The key may call this tool on this account (403 naming which it lacks)."""
-    tool = registry().tools[tool_name]
-    if not who.may_use(tool_name, writes=not tool.read_only):
-        need = "read" if tool.read_only else "write"
-        raise Forbidden(
-            f"this API key may not call {tool_name} (it needs the `{need}` scope and the tool "
-            "on the key's list): GET /v1/tools lists what it may call",
-            code="tool_not_allowed",
-        )
-    if not who.may_act_on(account_id):
-        raise Forbidden(
-            f"this API key may not act on account {account_id}", code="account_not_allowed"
-        )
 
 
-def _consent(who: Principal, tool: Tool, call: Call, req: JobCreate) -> dict[str, Any]:
-    """A write's fields for policy: a dry run previews; a write policy holds for approval
-    previews first (`app.work.approval`); a write it denies is refused here (403)."""
-    if tool.write is None:
-        return {}
-    out: dict[str, Any] = {"key_id": who.key_id, "args_digest": args_digest(call.args)}
-    if req.dry_run:
-        return {**out, "dry_run": True, "previewing": True}
-    records = sum(len(op.items) for op in tool.write.plan(tool.args.model_validate(call.args)))
-    policy = policies.effective(who.tenant_id, call.account_id, who.key_id)
-    decision = policies.decide(policy, destructive=tool.destructive, records=records)
-    if decision.rule == "deny":
-        detail = {"tool": call.tool, "account_id": call.account_id, "records": records}
-        audit.append(
-            who.tenant_id, "write_denied", key_id=who.key_id, **detail, reason=decision.reason
-        )
-        raise Forbidden(
-            f"{call.tool} on account {call.account_id} is refused by {decision.reason}; a "
-            "tenant admin can change it (PUT /v1/policy, or the account's or key's policy)",
-            code="policy_denied",
-        )
-    if decision.rule == "approve":
-        approval = {"state": "required", "reason": decision.reason, "requested_by": who.key_id}
-        return {**out, "previewing": True, "approval": approval}
-    return out
 
 
-def args_digest(args: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(args, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def tool_writes(name: str) -> bool:
-    return registry().tools[name].write is not None
+
+
 
 
 def _write_options(req: JobCreate) -> None:
@@ -286,136 +195,15 @@ def _write_options(req: JobCreate) -> None:
             )
 
 
-def _record(tenant_id: str, req: JobCreate, call: Call, job_id: str, now: float) -> dict[str, Any]:
-    """The new job's hash; counters absent from it read as 0 (see jobstore.decode)."""
-    out: dict[str, Any] = {
-        "tenant_id": tenant_id,
-        "account_id": call.account_id,
-        "tool": call.tool,
-        "args": call.args,
-        "max_bytes": call.max_bytes,
-        "delivery": call.delivery,
-        "status": "queued",
-        "created_at": now,
-        "updated_at": now,
-        "seq": 0,
-        "cursor": call.cursor,
-        "reserve": spool.reserve(job_id, call.tool, writes=tool_writes(call.tool)),
-        "lane": lanes.first(call.delivery, continued=req.continuation is not None),
-    }
-    optional = {
-        "max_pages": call.max_pages,
-        "fields": call.fields,
-        "callback_url": req.callback_url,
-        "idempotency_key": req.idempotency_key,
-        "continued_from": req.continuation,
-    }
-    out.update((k, v) for k, v in optional.items() if v)
-    return out
 
 
-@dataclass(frozen=True)
-class _Create:
-    """One run of job_create.lua, its KEYS and ARGV by name."""
-
-    tenant_id: str
-    job_id: str
-    now: float
-    created_at: str  # `now` as the API shows it
-    job: dict[str, Any]  # the record (`_record`)
-    vendors: tuple[str, ...]  # the accounts' vendors the tool runs on
-    idempotency_key: str | None
-    first: Plan  # when the first step comes due
-
-    def run(self) -> list[str]:
-        """The script's reply: a CreateOutcome code, and its detail for some."""
-        reply = run_script(source("job_create"), self.lua_keys(), self.lua_argv())
-        return reply  # type: ignore[return-value]
-
-    def lua_keys(self) -> list[str]:
-        idem = self.idempotency_key
-        return [
-            keys.account(self.job["account_id"]),
-            keys.idempotency(self.tenant_id, digest(idem)) if idem else "",
-            keys.job(self.job_id),
-            keys.job_log(self.job_id),
-            keys.tenant_jobs(self.tenant_id),
-            keys.JOBS_BY_STATE,
-            keys.METRICS,
-            keys.DUE,
-            keys.PENDING,
-        ]
-
-    def lua_argv(self) -> list[object]:
-        settings = get_settings()
-        entry = {"status": "queued", "at": self.created_at, "reason": "enqueued"}
-        return [
-            self.tenant_id,
-            ",".join(self.vendors),
-            "1" if self.idempotency_key else "0",
-            self.job_id,
-            settings.spool_ttl_s,
-            self.now,
-            orjson.dumps(entry),
-            storeclock.now() + CREATE_FRESH_S,
-            _QUEUED,
-            keys.step_work(self.job_id),
-            self.first.deadline,
-            index_ttl(settings),
-            *encode(self.job),
-        ]
 
 
-def _refused_or_replay(
-    outcome: list[str], tenant_id: str, call: Call, tool: Tool, dry_run: bool
-) -> dict[str, Any] | None:
-    """Raise for a create refused; the job already created under the idempotency key, shaped
-    like a first call's answer with the job's current status; None when it was created."""
-    code = outcome[0]
-    if code == CreateOutcome.LATE:
-        raise StoreUnavailable(
-            "the job store answered too late; nothing was created: send the request again"
-        )
-    if code == CreateOutcome.NO_ACCOUNT:
-        raise NotFound(f"account {call.account_id!r} not found", code="account_not_found")
-    if code == CreateOutcome.VENDOR:
-        raise InvalidInput(
-            f"tool {call.tool} runs on {' or '.join(tool.accepts)} accounts; "
-            f"{call.account_id} is a {outcome[1]} account",
-            code="account_vendor_mismatch",
-        )
-    if code != CreateOutcome.EXISTS:
-        return None
-    job = load_for(outcome[1], tenant_id)
-    if tool.write is not None and (job["tool"], job["account_id"], job["args"], job["dry_run"]) != (
-        call.tool,
-        call.account_id,
-        call.args,
-        dry_run,
-    ):
-        raise Conflict(
-            f"idempotency_key was used for job {outcome[1]} with other arguments; a write's "
-            "key names one call: use a new key for a new write",
-            code="idempotency_key_reused",
-            job_id=outcome[1],
-        )
-    return {
-        "job_id": outcome[1],
-        "status": job["status"],
-        "tool": job["tool"],
-        "account_id": job["account_id"],
-        "created_at": now_iso(job["created_at"]),
-        "idempotent_replay": True,
-    }
 
 
 MAX_WAIT_S = 60.0
 
 
-def index_ttl(settings: Any) -> int:
-    """The longest a job can live: its record outlives its last write by the spool TTL, and
-    its last write can come after the longest vendor wait, or a park awaiting credentials."""
-    return int(settings.spool_ttl_s + settings.vendor_wait_max_s + settings.reauth_timeout_s)
 
 
 def get(tenant_id: str, job_id: str) -> dict[str, Any]:
@@ -712,9 +500,14 @@ def tools(who: Principal | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def _explain(exc: ValidationError, prefix: str) -> str:
+def explain(exc: ValidationError, prefix: str = "args") -> str:
+    return explain_errors(exc.errors(), prefix)
+
+
+def explain_errors(errors: Any, prefix: str) -> str:
+    """The first few validation errors, each as `<where>: <what>`."""
     parts = []
-    for err in exc.errors()[:5]:
+    for err in list(errors)[:5]:
         loc = ".".join(str(p) for p in (prefix, *err["loc"]))
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)

@@ -137,6 +137,18 @@ def exists(tenant_id: str, key_id: str) -> bool:
     return bool(get_redis().hexists(keys.tenant_keys(tenant_id), key_id))
 
 
+def by_id(tenant_id: str, key_id: str) -> Principal | None:
+    """The key `key_id` of the tenant as it stands now (None: revoked); "tenant" is the
+    tenant itself (`full`). Work that outlives a request (a pipeline's stage jobs) acts
+    with the key that started it, and stops when it is revoked."""
+    if key_id == "tenant":
+        return full(tenant_id)
+    r = get_redis()
+    d = r.hget(keys.tenant_keys(tenant_id), key_id)
+    raw = r.hgetall(keys.api_key(d)) if d else {}
+    return _principal(raw) if raw else None
+
+
 def _json(values: Iterable[str] | None) -> str:
     if values is None:
         return ""

@@ -248,6 +248,7 @@ def _session() -> requests.Session:
 
 
 ACCOUNT_TARGET = ""  # an account event's target: "" is the account's events_url, else a job id
+PIPELINE_TARGET = "pipeline="  # a pipeline's ending event goes to its callback_url
 
 
 def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
@@ -266,7 +267,7 @@ def deliver_account_event(event_id: str, target: str, attempt: int) -> None:
 def _event_attempt(event_id: str, target: str, attempt: int, member: str) -> None:
     raw = get_redis().get(keys.account_event(event_id))
     event = json.loads(raw) if raw else None
-    url, field = _event_target(event["account_id"], target) if event else (None, "")
+    url, field = _event_target(event.get("account_id", ""), target) if event else (None, "")
     if not event or not url:
         dispatch.settle(member, attempt)
         return
@@ -283,7 +284,10 @@ def _event_attempt(event_id: str, target: str, attempt: int, member: str) -> Non
         "error": outcome.error or None,
         "latency_ms": round((time.perf_counter() - started) * 1000, 1),
     }
-    _record_event_attempt(event["account_id"], entry)
+    if target.startswith(PIPELINE_TARGET):
+        _record_pipeline_attempt(target[len(PIPELINE_TARGET) :], entry)
+    else:
+        _record_event_attempt(event["account_id"], entry)
     schedule = get_settings().webhook_retry_schedule_s
     delay = next_delay(outcome, attempt, schedule) if outcome.error else None
     if delay is not None:
@@ -298,6 +302,9 @@ def _event_target(account_id: str, target: str) -> tuple[str | None, str]:
     """Where an account event goes: the account's `events_url`, or a job's `callback_url`."""
     if target == ACCOUNT_TARGET:
         return get_redis().hget(keys.account(account_id), "events_url"), "events_url"
+    if target.startswith(PIPELINE_TARGET):
+        pid = target[len(PIPELINE_TARGET) :]
+        return get_redis().hget(keys.pipeline(pid), "callback_url"), "callback_url"
     return get_redis().hget(keys.job(target), "callback_url"), "callback_url"
 
 
@@ -307,6 +314,26 @@ def _record_event_attempt(account_id: str, entry: dict[str, Any]) -> None:
         p.ltrim(keys.account_deliveries(account_id), -1000, -1)
         p.expire(keys.account_deliveries(account_id), get_settings().spool_ttl_s)
         p.execute()
+
+
+def _record_pipeline_attempt(pid: str, entry: dict[str, Any]) -> None:
+    with get_redis().pipeline(transaction=False) as p:
+        p.rpush(keys.pipeline_deliveries(pid), json.dumps(entry))
+        p.ltrim(keys.pipeline_deliveries(pid), -100, -1)
+        p.expire(keys.pipeline_deliveries(pid), get_settings().spool_ttl_s)
+        p.execute()
+
+
+def emit_pipeline(pid: str, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
+    """A pipeline's ending event to its callback_url, once: its id is the pipeline's, the body
+    is kept the first time (SET NX) and the delivery series starts only once."""
+    event_id = f"evt_{pid}"
+    body = {"type": event_type, "timestamp": now_iso(), "data": data}
+    event = {"tenant_id": tenant_id, "pipeline_id": pid, "type": event_type,
+             "body": orjson.dumps(body).decode()}  # fmt: skip
+    r = get_redis()
+    r.set(keys.account_event(event_id), orjson.dumps(event), ex=get_settings().spool_ttl_s, nx=True)
+    dispatch.start(keys.event_work(event_id, PIPELINE_TARGET + pid))
 
 
 def emit(account_id: str, event_type: str, targets: list[str], data: dict[str, Any]) -> str | None:

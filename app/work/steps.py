@@ -40,6 +40,7 @@ from app.store.budget import Budget
 from app.store.jobrecord import JobRecord
 from app.store.jobstore import WriteResult, load, write
 from app.work import approval, failures
+from app.work.enrichloop import EnrichLoop
 from app.work.pages import Outcome, PageLoop
 from app.work.tokensource import TokenSource
 from app.work.writeloop import WriteLoop
@@ -183,6 +184,8 @@ class Step:
             url_guard=partial(check_public_url, field="download_url"),
             time_zone=account.get("time_zone"),
         )
+        if job.get("pkind") == "enrich":
+            return EnrichLoop(self, tool, http).run()
         if tool.write is not None:
             return WriteLoop(self, tool, http, job["args"]).run()
         return PageLoop(self, tool, http, tool.args.model_validate(job["args"])).run()
@@ -232,6 +235,8 @@ class Step:
         written = self.write(fields, status=status, reason=reason, audit=self._audit(audit))
         if written == WriteResult.WRITTEN and self.job.get("callback_url"):
             dispatch.send(keys.webhook_work(self.id), 0)  # pending since the write
+        if written == WriteResult.WRITTEN:
+            self.tell_pipeline()
 
     def _audit(self, audit: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
         """The tenant's audit entry for `audit` (its kind and details) about this job."""
@@ -274,3 +279,10 @@ class Step:
         # Let go first, so the next step never finds this step's lease still held.
         self._lease.release()
         dispatch.send(keys.step_work(self.id), self.seq + 1, work, lane=lane)
+        self.tell_pipeline()
+
+    def tell_pipeline(self) -> None:
+        """A pipeline's stage job wakes its coordinator after each step: new blocks, or the end."""
+        pid = self.job.get("pipeline")
+        if pid:
+            dispatch.poke(keys.pipeline_work(pid))

@@ -75,7 +75,7 @@ def test_a_tenants_job_index_expires_and_drops_jobs_that_can_no_longer_exist(
     jobs created longer ago than any job lives (before, 2,000 entries outlived their jobs
     until someone listed them)."""
     from app.kernel.settings import get_settings
-    from app.services.jobs import index_ttl
+    from app.work.launch import index_ttl
 
     index = keys.tenant_jobs(api.tenant["tenant_id"])
     life = index_ttl(get_settings())

@@ -1,0 +1,68 @@
+"""Shared helpers of the pipeline tests (a plain module: `conftest` is every folder's name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from support import wait_until
+
+ENDED = ("succeeded", "partly_done", "failed", "cancelled")
+EXT = "External_Id__c"
+
+
+def definition(source_account: str, sink_account: str, **extra: Any) -> dict[str, Any]:
+    """HubSpot contacts → map → filter → Salesforce Contact upsert (no enrichment)."""
+    return {
+        "source": {"tool": "hubspot.contacts.list", "account_id": source_account,
+                   "args": {"limit": 100},
+                   "fields": ["id", "properties.email", "properties.lastname"]},
+        "stages": [{"map": {"Email": "properties.email", EXT: "id",
+                            "LastName": "properties.lastname"}},
+                   {"filter": "properties.email != null"}],
+        "sink": {"tool": "salesforce.records.upsert", "account_id": sink_account,
+                 "args": {"sobject": "Contact", "external_id_field": EXT}},
+        **extra,
+    }  # fmt: skip
+
+
+def start(api: Any, body: dict[str, Any]) -> str:
+    resp = api.post("/v1/pipelines", body)
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["pipeline_id"])
+
+
+def view(api: Any, pid: str) -> dict[str, Any]:
+    resp = api.get(f"/v1/pipelines/{pid}")
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def wait(
+    api: Any, pid: str, timeout: float = 120.0, states: tuple[str, ...] = ENDED
+) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        p = view(api, pid)
+        return p if p["status"] in states else None
+
+    return wait_until(done, timeout, 0.2)
+
+
+def rejected(api: Any, pid: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = api.get(
+            f"/v1/pipelines/{pid}/rejected", params={"offset": offset, "limit": 200}
+        ).json()
+        out += page["rejected"]
+        offset = page.get("next_offset")
+    return out
+
+
+def sf_effects(sandbox: Any) -> dict[str, Any]:
+    return dict(requests.get(f"{sandbox.url}/salesforce/_sandbox/effects", timeout=30).json())
+
+
+def stage(p: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(s for s in p["stages"] if s["kind"] == kind)
