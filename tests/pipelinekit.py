@@ -66,3 +66,42 @@ def sf_effects(sandbox: Any) -> dict[str, Any]:
 
 def stage(p: dict[str, Any], kind: str) -> dict[str, Any]:
     return next(s for s in p["stages"] if s["kind"] == kind)
+
+
+def kill_one_and_replace(workers: Any, rng: Any, size: int = 3) -> None:
+    """SIGKILL a random live worker (and its pool), then start replacements up to `size`, as a
+    supervisor would."""
+    from support import kill_worker_tree, live
+
+    victims = live(workers)
+    if victims:
+        kill_worker_tree(rng.choice(victims))
+    for p in [p for p in workers.procs if p.proc.poll() is not None]:
+        p.stop()
+        workers.procs.remove(p)
+    while len(live(workers)) < size:
+        workers.start(concurrency=1)
+
+
+def restart_redis(redis_server: Any, workers: Any) -> None:
+    """SIGTERM Redis (it fsyncs its AOF), start it again, and make sure the workers reconnect
+    (replacing any that do not answer)."""
+    import contextlib
+    import time
+
+    from support import answers_ping, live, refresh_broker_connections
+
+    running = live(workers)
+    redis_server.stop()
+    time.sleep(0.5)
+    redis_server.start()
+    refresh_broker_connections()
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: all(p.proc.poll() is not None or answers_ping(p) for p in running),
+                   20, 0.2)  # fmt: skip
+    stale = [p for p in running if p.proc.poll() is not None or not answers_ping(p)]
+    for p in stale:
+        p.stop()
+        workers.procs.remove(p)
+    while len(live(workers)) < len(running):
+        workers.start(concurrency=1)

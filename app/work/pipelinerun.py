@@ -431,7 +431,8 @@ class Coordinator:
             if why is None:
                 valid.append(i)
             else:
-                bad.append((i, "invalid_record", why.replace("record.records.0", "record")))
+                alone = why.replace("record.records.0", "record").replace("record 0 ", "the record ")
+                bad.append((i, "invalid_record", alone))
         if ok(valid) is None:
             return valid, bad
         kept: list[int] = []
