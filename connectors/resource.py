@@ -13,8 +13,17 @@ import orjson
 from pydantic import BaseModel
 
 from connectors.base import Cursor, Http, Page, Tool
+from connectors.errors import VendorError
 from connectors.pagination import Dialect, NoPages, PageRequest, search
 from connectors.templates import render
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An answer with `status` means the vendor queued the work: ask again in `wait_s`."""
+
+    status: int
+    wait_s: float
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,8 @@ class Resource:
     paginate: Dialect = field(default_factory=NoPages)
     record_id: str = "id"
     vendors: tuple[str, ...] = ()
+    not_found_empty: bool = False  # a 404 is a page with no records (a find found nothing)
+    pending: Pending | None = None
 
     def request(self, args: BaseModel) -> PageRequest:
         ctx = {"args": args.model_dump(mode="json")}
@@ -43,7 +54,15 @@ class Resource:
 
     def fetch(self, http: Http, args: BaseModel, cursor: Cursor | None) -> Page:
         req = self.paginate.apply(self.request(args), cursor)
-        resp = http.request(req.method, req.path, params=req.params or None, json=req.json)
+        try:
+            resp = http.request(req.method, req.path, params=req.params or None, json=req.json)
+        except VendorError as exc:
+            if self.not_found_empty and exc.status == 404:
+                return Page([], None, note=f"{self.name}: nothing found ({exc.code})")
+            raise
+        if self.pending and resp.status_code == self.pending.status:
+            note = f"{self.name}: the vendor queued the request ({resp.status_code})"
+            return Page([], cursor, wait_s=self.pending.wait_s, note=note)
         doc = orjson.loads(resp.content) if resp.content else {}
         records = search(self.records, doc) or []
         return Page(list(records), self.paginate.next(resp, doc, records))

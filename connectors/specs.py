@@ -14,16 +14,24 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jmespath
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from connectors import pagination as p
 from connectors.base import RatePolicy, Tool, Vendor
-from connectors.resource import Resource
+from connectors.resource import Pending, Resource
 from connectors.specwrites import DeclaredWrite, Lookup, PreviewRead
-from connectors.templates import check
+from connectors.templates import check, is_domain
 from connectors.writes import Mechanism, Write, one
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,3}$")
@@ -48,6 +56,15 @@ class ArgSpec(_Strict):
     minimum: float | None = None
     maximum: float | None = None
     items: Literal["string", "integer"] = "string"
+    # `hostname`: a bare domain (`acme.example`), refused with a reason when it is a URL, an
+    # email or has a path, and lowercased
+    format: Literal["hostname"] | None = None
+
+    @model_validator(mode="after")
+    def _format_is_for_strings(self) -> ArgSpec:
+        if self.format and self.type != "string":
+            raise ValueError(f"`format: {self.format}` is for a string argument, not {self.type}")
+        return self
 
 
 class PaginationSpec(_Strict):
@@ -77,6 +94,14 @@ class PaginationSpec(_Strict):
     variable: str = "after"
 
 
+class PendingSpec(_Strict):
+    """An answer with this status means the vendor queued the work (Clearbit's 202): the job
+    waits in `waiting_vendor` and asks again after `wait_s`."""
+
+    status: int = Field(202, ge=201, le=299)
+    wait_s: float = Field(60.0, gt=0, le=86400)
+
+
 class RecurseConfig(_Strict):
     query: dict[str, Any]
 
@@ -102,6 +127,9 @@ class ResourceSpec(_Strict):
     recurse: RecurseSpec | None = None
     record_id: str = "id"
     persist: bool | None = None  # accepted for the article's shape; spools are always used
+    # `empty`: a 404 is a page with no records (a lookup that found nothing), not a failure
+    not_found: Literal["error", "empty"] = "error"
+    pending: PendingSpec | None = None
 
 
 class ResultSpec(_Strict):
@@ -285,6 +313,8 @@ def _resource(res: ResourceSpec, vendor: str, where: str) -> Resource:
         body=res.body,
         paginate=dialect,
         record_id=res.record_id,
+        not_found_empty=res.not_found == "empty",
+        pending=Pending(res.pending.status, res.pending.wait_s) if res.pending else None,
     )
 
 
@@ -425,20 +455,54 @@ def _args_model(name: str, args: dict[str, ArgSpec]) -> type[BaseModel]:
     for arg, spec in args.items():
         if not re.match(r"^[A-Za-z_]\w*$", arg):
             raise SpecError(f"{name}: argument name {arg!r} is not an identifier")
-        typ: Any = ARG_TYPES.get(spec.type, Any)
-        if spec.type == "array":
-            typ = ARRAY_TYPES[spec.items]
-        if spec.type == "object":
-            typ = dict[str, str]
-        if spec.enum:
-            typ = Literal[tuple(spec.enum)]
+        typ = _arg_type(spec)
         default = ... if spec.required else spec.default
         fields[arg] = (
             typ if spec.required else typ | None,
-            Field(default, description=spec.description, ge=spec.minimum, le=spec.maximum),
+            Field(
+                default,
+                description=spec.description,
+                ge=spec.minimum,
+                le=spec.maximum,
+                json_schema_extra={"format": spec.format} if spec.format else None,
+            ),
         )
     model_name = "".join(part.title() for part in re.split(r"[._]", name)) + "Args"
     return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _arg_type(spec: ArgSpec) -> Any:
+    """The Python type an argument is validated as."""
+    if spec.enum:
+        return Literal[tuple(spec.enum)]
+    if spec.format == "hostname":
+        return Annotated[str, AfterValidator(hostname)]
+    if spec.type == "array":
+        return ARRAY_TYPES[spec.items]
+    if spec.type == "object":
+        return dict[str, str]
+    return ARG_TYPES.get(spec.type, Any)
+
+
+def hostname(value: str) -> str:
+    """A bare domain name, lowercased (no surrounding space or final dot); a URL, an email, a
+    path or an empty value is refused saying which, so the caller can fix the argument."""
+    host, shown = value.strip().lower().rstrip("."), _shown(value)
+    if not host:
+        raise ValueError("give a domain name like acme.example; this one is empty")
+    if "://" in host:
+        raise ValueError(f"give the bare domain, not a URL: drop the scheme of {shown}")
+    if "@" in host:
+        raise ValueError(f"give a domain, not an email address ({shown}): the part after the @")
+    if any(c in host for c in "/?#"):
+        raise ValueError(f"give the bare domain, without a path or query: {shown}")
+    if not is_domain(host):
+        raise ValueError(f"{shown} is not a domain name like acme.example")
+    return host
+
+
+def _shown(value: str, at_most: int = 80) -> str:
+    return repr(value if len(value) <= at_most else value[: at_most - 1] + "…")
 
 
 def load_dir(directory: Path) -> tuple[list[Vendor], list[Tool]]:
