@@ -105,3 +105,31 @@ def restart_redis(redis_server: Any, workers: Any) -> None:
         workers.procs.remove(p)
     while len(live(workers)) < len(running):
         workers.start(concurrency=1)
+
+
+def clearbit_account(api: Any, sandbox: Any, key: str = "sk_clearbit_test") -> str:
+    """A Clearbit account holding a static API key the sandbox accepts."""
+    requests.post(
+        f"{sandbox.url}/_sandbox/static-token", json={"vendor": "clearbit", "token": key}, timeout=5
+    ).raise_for_status()
+    resp = api.post("/v1/accounts", {"vendor": "clearbit", "name": "enrichment",
+                                     "base_url": f"{sandbox.url}/clearbit",
+                                     "credentials": {"type": "bearer", "token": key}})  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["account_id"])
+
+
+def example(acc_h: str, acc_c: str, acc_s: str, *more: dict[str, Any]) -> dict[str, Any]:
+    """The issue's example, as written (plus `more` stages after it)."""
+    return {
+        "source": {"tool": "hubspot.contacts.list", "account_id": acc_h, "args": {"limit": 100},
+                   "fields": ["id", "properties.email", "properties.company"]},
+        "stages": [{"map": {"Email": "properties.email", "External_Id__c": "id"}},
+                   {"filter": "properties.email != null"},
+                   {"enrich": {"tool": "clearbit.companies.find", "account_id": acc_c,
+                               "args": {"domain": "{{ record.properties.email | domain }}"},
+                               "into": "company"}},
+                   *more],
+        "sink": {"tool": "salesforce.records.upsert", "account_id": acc_s,
+                 "args": {"sobject": "Contact", "external_id_field": "External_Id__c"}},
+    }  # fmt: skip

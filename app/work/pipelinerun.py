@@ -431,8 +431,7 @@ class Coordinator:
             if why is None:
                 valid.append(i)
             else:
-                alone = why.replace("record.records.0", "record").replace("record 0 ", "the record ")
-                bad.append((i, "invalid_record", alone))
+                bad.append((i, "invalid_record", _alone(why)))
         if ok(valid) is None:
             return valid, bad
         kept: list[int] = []
@@ -473,6 +472,11 @@ class Coordinator:
             else "every stage ran to its end"
         )
         store.set_state(self.pid, {"finished_at": time.time()}, status=status, reason=reason)
+
+
+def _alone(why: str) -> str:
+    """A record validated alone: its reason without the batch position."""
+    return why.replace("record.records.0", "record").replace("record 0 ", "the record ")
 
 
 def explain(exc: ValidationError) -> str:

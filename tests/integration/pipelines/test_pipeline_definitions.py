@@ -91,7 +91,8 @@ def test_malformed_stages_expressions_and_templates_are_refused(
     body = changed(base, "stages", [{"transform": {"name": "rm_rf"}}])
     out = refused(api, body)
     assert out["error"] == "unknown_transform" and "normalize_email" in out["message"]
-    enrich = {"enrich": {"tool": "hubspot.contacts.list", "account_id": base["source"]["account_id"],
+    account = base["source"]["account_id"]
+    enrich = {"enrich": {"tool": "hubspot.contacts.list", "account_id": account,
                          "args": {"limit": "{{ nope.x }}"}, "into": "c"}}  # fmt: skip
     out = refused(api, changed(base, "stages", [enrich]))
     assert out["error"] == "invalid_template" and "record" in out["message"]

@@ -23,13 +23,15 @@ def tricky(src: str, dst: str) -> dict[str, Any]:
     Hooli ones have no external id (the sink's model refuses them) and Globex ones set the
     Phone the Salesforce sandbox locks (the vendor rejects them)."""
     return {
-        "source": {"tool": "hubspot.contacts.list", "account_id": src, "args": {"limit": 100, "properties": ["email", "company", "phone"]},
+        "source": {"tool": "hubspot.contacts.list", "account_id": src,
+                   "args": {"limit": 100, "properties": ["email", "company", "phone"]},
                    "fields": ["id", "properties.email", "properties.company", "properties.phone"]},
         "stages": [
             {"map": {"Email": "properties.email",
                      EXT: "properties.company != 'Hooli' && id || null",
                      "Phone": "properties.company == 'Globex' && properties.phone || null",
-                     "Weird__c": "properties.company == 'Umbrella' && abs(properties.email) || null"}},
+                     "Weird__c": "properties.company == 'Umbrella' "
+                                 "&& abs(properties.email) || null"}},
             {"filter": "properties.company != 'Initech'"},
             {"map": {"LastName": "properties.company"}},
         ],
