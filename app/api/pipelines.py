@@ -56,6 +56,11 @@ def cancel_pipeline(pipeline_id: str, tenant: str = Depends(tenant_id)) -> dict[
     return pipelines.cancel(tenant, pipeline_id)
 
 
+@router.get("/pipelines/{pipeline_id}/deliveries", summary="Its ending webhook's attempts")
+def get_deliveries(pipeline_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
+    return pipelines.deliveries(tenant, pipeline_id)
+
+
 @router.get("/pipelines/{pipeline_id}/rejected", summary="Rejected records, with stage and reason")
 def list_rejected(
     pipeline_id: str,

@@ -3,6 +3,7 @@ retry of them, a re-run from a stage. The coordinator is `app.services.pipeliner
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -11,6 +12,7 @@ from app import dispatch
 from app.kernel import keys
 from app.kernel.crypto import digest
 from app.kernel.errors import Conflict, InvalidInput, NotFound
+from app.kernel.redis import get_redis
 from app.kernel.ssrf import check_public_url
 from app.services.pipelinedefs import check
 from app.store import pipelines as store
@@ -100,6 +102,17 @@ def cancel(tenant_id: str, pid: str) -> dict[str, Any]:
         pipelinerun.stop_jobs(pid, "its pipeline was cancelled")
         dispatch.poke(keys.pipeline_work(pid))  # the coordinator sends the ending webhook
     return get(tenant_id, pid)
+
+
+def deliveries(tenant_id: str, pid: str) -> dict[str, Any]:
+    """Every attempt of the pipeline's ending webhook: time, status code, latency, error."""
+    p = load_for(tenant_id, pid)
+    raw = get_redis().lrange(keys.pipeline_deliveries(pid), 0, -1)
+    return {
+        "pipeline_id": pid,
+        "callback_url": p.get("callback_url") or None,
+        "deliveries": [json.loads(e) for e in raw],
+    }
 
 
 def rejected(tenant_id: str, pid: str, offset: int = 0, limit: int = 50) -> dict[str, Any]:

@@ -69,6 +69,7 @@ def tick(pid: str, attempt: int) -> None:
         lease.release()  # before the next run is sent, so it never finds this one's lease
     if ended:
         dispatch.settle(member, attempt)
+        dispatch.unpoke(member)
     else:
         again = 0.0 if dispatch.poked(member) else get_settings().pipeline_guard_s
         dispatch.advance(member, attempt, dispatch.plan(again))
@@ -117,14 +118,18 @@ def stop_jobs(pid: str, why: str) -> None:
     ids = [p.get("source_job") or ""]
     ids += [v.split("|", 1)[1] for k, v in p.items() if k.startswith("cur:") and "|" in str(v)]
     for job_id in filter(None, ids):
-        job = jobstore.load(job_id)
-        if job is not None and job["status"] not in TERMINAL:
-            jobstore.write(
-                job_id,
-                {"finished_at": time.time(), "retry_at": None},
-                status=JobState.CANCELLED,
-                reason=why,
-            )
+        cancel_job(job_id, why)
+
+
+def cancel_job(job_id: str, why: str) -> None:
+    job = jobstore.load(job_id)
+    if job is not None and job["status"] not in TERMINAL:
+        jobstore.write(
+            job_id,
+            {"finished_at": time.time(), "retry_at": None},
+            status=JobState.CANCELLED,
+            reason=why,
+        )
 
 
 def announce(pid: str) -> None:
@@ -185,7 +190,10 @@ class Coordinator:
             )
             job = self._launch(0, "source", call)
             fields["source_job"] = job
-        store.set_state(self.pid, fields, status=PipelineState.RUNNING, reason="started")
+        if not store.set_state(self.pid, fields, status=PipelineState.RUNNING, reason="started"):
+            if fields.get("source_job"):
+                self.orphaned(fields["source_job"])
+            return
         self.p.update({k: str(v) for k, v in fields.items()}, status=PipelineState.RUNNING)
 
     def source(self) -> None:
@@ -363,6 +371,16 @@ class Coordinator:
         if store.move(self.pid, m):
             self.p[cursor_field(stage)] = m.new
             store.first_start(self.pid, stage)
+        else:
+            self.orphaned(job_id)
+
+    def orphaned(self, job_id: str) -> None:
+        """A job started for a move that was refused: if the pipeline ended meanwhile (a
+        cancel), nothing will collect it, so it stops too (else another run made the same
+        move, with this same job: the start is idempotent)."""
+        p = store.load(self.pid)
+        if p is None or p["status"] in ENDED:
+            cancel_job(job_id, "its pipeline ended")
 
     def _launch(self, stage: int, block: str, call: launch.Call) -> str:
         kind = self.plan.kinds[stage]

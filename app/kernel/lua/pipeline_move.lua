@@ -48,4 +48,5 @@ for j = 0, k - 1 do
 end
 local d = tonumber(ARGV[i])
 if d > 0 then redis.call('LTRIM', KEYS[2], d, -1) end
+redis.call('EXPIRE', rec, ttl)
 return 1

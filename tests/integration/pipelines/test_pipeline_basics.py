@@ -72,6 +72,8 @@ def test_the_webhook_fires_once_at_the_end_signed(
     assert headers["webhook-id"] == f"msg_evt_{pid}"
     verified = Webhook(api.tenant["webhook_secret"]).verify(got[0]["body"], headers)
     assert verified["type"] == "pipeline.succeeded"
+    log = api.get(f"/v1/pipelines/{pid}/deliveries").json()
+    assert [(d["attempt"], d["status_code"]) for d in log["deliveries"]] == [(1, 200)]
 
 
 def test_cancel_stops_every_stage(api: Any, fresh_sandbox: Any) -> None:

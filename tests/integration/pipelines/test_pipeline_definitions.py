@@ -8,7 +8,7 @@ import copy
 from typing import Any
 
 import pytest
-from pipelinekit import definition
+from pipelinekit import definition, wait
 
 
 @pytest.fixture
@@ -109,3 +109,55 @@ def test_accounts_are_the_tenants_own_and_of_the_tools_vendor(
     hostile = changed(base, "name", "\ud800" * 10)
     assert api.post("/v1/pipelines", hostile).status_code in (202, 422)
     assert api.get("/v1/pipelines/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("stages.1.filter", "properties.email == '\ud800'"),
+        ("stages.1.filter", "properties.email == `" + "9" * 5000 + "`"),
+        ("stages.0.map.Email", "__class__.__init__"),
+        ("stages.0.map", {f"F{i}": "id" for i in range(201)}),
+        ("source.fields", ["x" * 201]),
+        ("sink.args.sobject", {"$gt": ""}),
+        ("callback_url", "http://169.254.169.254/latest/meta-data"),
+        ("callback_url", "http://10.0.0.1/hook"),
+        (
+            "stages",
+            [
+                {
+                    "enrich": {
+                        "tool": "clearbit.companies.find",
+                        "account_id": "a",
+                        "args": {"domain": "{{ record.__class__ }}"},
+                        "into": "c",
+                    }
+                }
+            ],
+        ),
+    ],
+)
+def test_hostile_definitions_get_a_clear_4xx_never_a_500(
+    api: Any, base: dict[str, Any], path: str, value: Any
+) -> None:
+    resp = api.post("/v1/pipelines", changed(base, path, value))
+    assert 400 <= resp.status_code < 500, (resp.status_code, resp.text[:500])
+    body = resp.json()
+    assert isinstance(body["error"], str) and body["message"], body
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("stages.1.filter", "`1e999` > `0`"),  # an infinite literal compares as a number
+        ("stages.0.map.Email", "to_string(`" + "[" * 40 + "]" * 40 + "`)"),
+        ("stages.0.map.Email", "properties.email.nope.nope"),
+    ],
+)
+def test_odd_but_valid_expressions_run_to_the_end(
+    api: Any, base: dict[str, Any], path: str, value: Any
+) -> None:
+    resp = api.post("/v1/pipelines", changed(base, path, value))
+    assert resp.status_code == 202, resp.text
+    done = wait(api, resp.json()["pipeline_id"])
+    assert done["status"] in ("succeeded", "partly_done"), done
