@@ -460,6 +460,21 @@ class Stack:
                 return child.name, code
         return None
 
+    def kill(self, name: str) -> int | None:
+        """SIGKILL a component and its pool processes, as a crash would (the demo's bad day);
+        its pid, or None when it was not running."""
+        for child in self.children:
+            proc = child.proc
+            if child.name == name and proc is not None and proc.poll() is None:
+                pool = _children_of(proc.pid)
+                proc.kill()
+                proc.wait()
+                for pid in pool:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                return proc.pid
+        return None
+
     def restart(self, name: str) -> None:
         """Start a component that died again (a supervisor's job: Redis reloads its AOF)."""
         if name == "redis" and self.redis is not None:

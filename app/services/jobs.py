@@ -308,6 +308,13 @@ def view(job: JobRecord, job_id: str, history_view: int = HISTORY_VIEW) -> dict[
     if job.get("writes"):
         out["writes"] = job["writes"]
     out.update(consent_view(job))
+    if job.get("pipeline"):  # a pipeline's stage job: which pipeline, stage and block
+        out["pipeline"] = {
+            "pipeline_id": job.get("pipeline"),
+            "stage": int(job.get("pstage") or 0),
+            "kind": job.get("pkind"),
+            "block": job.get("pblock"),
+        }
     if job.get("callback_url"):
         out["callback_url"] = job["callback_url"]
     return out

@@ -371,6 +371,7 @@ class Coordinator:
         if store.move(self.pid, m):
             self.p[cursor_field(stage)] = m.new
             store.first_start(self.pid, stage)
+            store.set_state(self.pid, {f"last:{stage}": job_id})  # what the view shows after
         else:
             self.orphaned(job_id)
 

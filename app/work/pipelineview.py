@@ -81,7 +81,7 @@ def _stage_job(p: dict[str, Any], i: int, kind: str) -> str | None:
     if kind == "source":
         return p.get("source_job") or None
     cur = p.get(cursor_field(i)) or ""
-    return cur.split("|", 1)[1] if "|" in cur else None
+    return cur.split("|", 1)[1] if "|" in cur else p.get(f"last:{i}") or None
 
 
 RESTING = ("waiting_rate_limit", "waiting_vendor", "needs_reauth", "awaiting_approval")

@@ -25,6 +25,8 @@ def test_a_pipeline_reads_maps_and_upserts_every_record_once(api: Any, fresh_san
     assert (sink["in"], sink["out"], sink["rejected"]) == (1000, 1000, 0)
     assert all(s["state"] == "done" for s in done["stages"]), done["stages"]
     assert done["rejected"] == 0 and done["finished_at"] and done["started_at"]
+    job = api.get(f"/v1/jobs/{sink['job_id']}").json()
+    assert job["pipeline"] == {"pipeline_id": pid, "stage": 3, "kind": "sink", "block": "0"}
     per_object = sf_effects(fresh_sandbox)["per_object"]
     assert len(per_object) == 1000
     assert all(c["create"] == 1 and c["update"] == 0 for c in per_object.values())
@@ -100,3 +102,26 @@ def test_cancel_stops_every_stage(api: Any, fresh_sandbox: Any) -> None:
         assert again.status_code == 200 and again.json()["status"] == "cancelled"
     finally:
         fresh_sandbox.config(hubspot_contacts=1000, rate_budgets={})
+
+
+def test_an_operators_registered_python_transform_runs_as_a_stage(
+    api: Any, fresh_sandbox: Any
+) -> None:
+    """`normalize_email` is registered by entry point (pyproject's `toolqueue.transforms`);
+    pointed at a field that holds no email it rejects every record, with its reason."""
+    src = api.account(fresh_sandbox, "hubspot")
+    dst = api.account(fresh_sandbox, "salesforce")
+    body = definition(src, dst)
+    body["stages"].append({"transform": {"name": "normalize_email", "options": {"field": "Email"}}})
+    done = wait(api, start(api, body))
+    assert done["status"] == "succeeded", done
+    assert stage(done, "transform")["out"] == 1000
+    body["stages"][-1]["transform"]["options"]["field"] = "LastName"
+    pid = start(api, body)
+    done = wait(api, pid)
+    assert done["status"] == "partly_done", done
+    assert stage(done, "transform")["rejected"] == 1000 and stage(done, "sink")["in"] == 0
+    first = api.get(f"/v1/pipelines/{pid}/rejected", params={"limit": 1}).json()
+    assert first["total"] == 1000 and first["next_offset"] == 1
+    assert first["rejected"][0]["error"]["code"] == "invalid_email"
+    assert "LastName is not an email address" in first["rejected"][0]["error"]["message"]
