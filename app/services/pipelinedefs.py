@@ -158,6 +158,13 @@ def _enrich(tenant_id: str, who: Principal, spec: EnrichSpec, known: Fields, whe
 
 def _sink(tenant_id: str, who: Principal, spec: SinkSpec) -> None:
     tool = _tool(spec.tool, "sink")
+    if tool.routes is not None:
+        vendors = ", ".join(sorted(tool.routes))
+        raise _bad(
+            f"sink: {spec.tool} is a unified tool; name the vendor's own write tool for the "
+            f"sink account ({vendors})",
+            "sink_not_batch",
+        )
     if tool.write is None:
         raise _bad(f"sink: {spec.tool} only reads; a sink is a write tool", "sink_not_write")
     if "records" not in tool.args.model_fields:

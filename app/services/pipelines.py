@@ -166,6 +166,7 @@ def retry_rejected(who: Principal, pid: str) -> dict[str, Any]:
         raise Conflict(f"pipeline {pid} is already running again", code="pipeline_running")
     if not store.move(pid, m):
         raise Conflict(f"pipeline {pid} changed meanwhile; read it again", code="pipeline_changed")
+    get_redis().delete(keys.pipeline_cache(pid))  # a retry asks the enrich vendors again
     store.set_state(pid, {"retrying": None})
     if not dispatch.start(keys.pipeline_work(pid)):
         dispatch.poke(keys.pipeline_work(pid))
@@ -188,9 +189,12 @@ def rerun(who: Principal, pid: str, from_stage: int) -> dict[str, Any]:
         raise Conflict(
             f"no records have entered stage {from_stage} of {pid}", code="nothing_spooled"
         )
-    inputs = [
-        Input(from_stage, b, store.read_input(pid, from_stage, b), queued=True) for b in blocks
-    ]
+    try:
+        inputs = [
+            Input(from_stage, b, store.read_input(pid, from_stage, b), queued=True) for b in blocks
+        ]
+    except store.InputExpired as exc:
+        raise Conflict(f"cannot re-run {pid}: {exc}", code="input_expired") from None
     seed = Move(guard="seeded", expect="", new="1", inputs=inputs)
     if plan.is_job(from_stage):  # a pure stage counts its records as they pass
         seed.count(from_stage, "in", sum(len(i.records) for i in inputs))

@@ -180,6 +180,18 @@ def move(pid: str, m: Move) -> bool:
     return bool(run_script(source("pipeline_move"), lua_keys, argv))
 
 
+def touch(pid: str, stages: int) -> None:
+    """Keep a running pipeline's keys as long as it runs (each lives the TTL after this)."""
+    life = ttl()
+    with get_redis().pipeline(transaction=False) as p:
+        for key in (keys.pipeline(pid), keys.pipeline_log(pid), keys.pipeline_rejected(pid),
+                    keys.pipeline_cache(pid)):  # fmt: skip
+            p.expire(key, life)
+        for stage in range(1, stages):
+            p.expire(keys.pipeline_queue(pid, stage), life)
+        p.execute()
+
+
 def first_start(pid: str, stage: int) -> None:
     """When a stage first had work (kept once)."""
     get_redis().hsetnx(keys.pipeline(pid), f"t:{stage}:start", time.time())
@@ -194,10 +206,16 @@ def queue_length(pid: str, stage: int) -> int:
     return int(get_redis().llen(keys.pipeline_queue(pid, stage)))
 
 
+class InputExpired(LookupError):
+    """A block's records are gone: they outlived the spool TTL."""
+
+
 def read_input(pid: str, stage: int, block: str) -> list[Any]:
     raw = get_redis().get(keys.pipeline_input(pid, stage, block))
     if raw is None:
-        raise LookupError(f"pipeline {pid}: the input of stage {stage} block {block} expired")
+        raise InputExpired(
+            f"the records of block {block} entering stage {stage} expired (spool TTL)"
+        )
     records: list[Any] = orjson.loads(raw)
     return records
 

@@ -324,10 +324,11 @@ def _record_pipeline_attempt(pid: str, entry: dict[str, Any]) -> None:
         p.execute()
 
 
-def emit_pipeline(pid: str, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
-    """A pipeline's ending event to its callback_url, once: its id is the pipeline's, the body
-    is kept the first time (SET NX) and the delivery series starts only once."""
-    event_id = f"evt_{pid}"
+def emit_pipeline(
+    pid: str, event_id: str, tenant_id: str, event_type: str, data: dict[str, Any]
+) -> None:
+    """A pipeline's ending event to its callback_url, once per `event_id` (the pipeline's, or
+    a retry's): the body is kept the first time (SET NX), the delivery series starts once."""
     body = {"type": event_type, "timestamp": now_iso(), "data": data}
     event = {"tenant_id": tenant_id, "pipeline_id": pid, "type": event_type,
              "body": orjson.dumps(body).decode()}  # fmt: skip

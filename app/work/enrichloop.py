@@ -5,7 +5,8 @@ The job's input is the block's records (`keys.pipeline_input`); its cursor is th
 record's index. Each commit spools the records enriched since the last one and moves the
 cursor in one fenced write, right after every vendor call (and every 200 cached answers),
 so a worker killed anywhere repeats at most the lookup in flight, and lookups are reads: a
-repeat changes nothing at the vendor. Spooled entries are `{"ok": record}`,
+repeat changes nothing at the vendor. A lookup the vendor queues (Clearbit's 202) makes the job
+wait in `waiting_vendor` and ask again. Spooled entries are `{"ok": record}`,
 `{"dropped": 1}` or `{"rejected": {"record", "code", "message"}}`; the coordinator splits
 them. A rate limit ends the step like any read's (a countdown, no sleep).
 """
@@ -23,10 +24,11 @@ from app.kernel import keys
 from app.kernel.redis import get_redis
 from app.kernel.states import JobState
 from app.store import pipelines, spool
+from app.work import vendorwait
 from app.work.context import StepContext
 from app.work.pages import Outcome
 from app.work.progress import packer_for
-from connectors.base import Tool
+from connectors.base import Page, Tool
 from connectors.errors import VendorError
 from connectors.http import VendorHttp
 from connectors.templates import TemplateError, render
@@ -62,7 +64,12 @@ class EnrichLoop:
             while self.at < len(self.records):
                 if self.calls >= pages or time.monotonic() > deadline:
                     return Outcome.CONTINUE if self.commit(pending) else Outcome.ENDED
-                entry, called = self.one(self.records[self.at])
+                try:
+                    entry, called = self.one(self.records[self.at])
+                except _Queued as queued:  # the vendor works on this lookup: ask again later
+                    if self.commit(pending):
+                        vendorwait.wait(self.step, queued.page, queued.page.wait_s or 60.0)
+                    return Outcome.ENDED
                 pending.append(entry)
                 self.at += 1
                 self.calls += called
@@ -115,6 +122,8 @@ class EnrichLoop:
             if exc.status is not None and 400 <= exc.status < 500:
                 return {"error": {"code": exc.code, "message": exc.message[:300]}}
             raise
+        if page.wait_s is not None:
+            raise _Queued(page)  # Clearbit's 202: the lookup is queued, not empty
         return {"found": page.records[0] if page.records else None}
 
     def remember(self, digest: str, answer: dict[str, Any]) -> None:
@@ -164,6 +173,14 @@ class EnrichLoop:
         job.update(fields)  # type: ignore[typeddict-item]
         self.counted = self.calls
         return True
+
+
+class _Queued(Exception):  # noqa: N818 - a signal, not a failure
+    """The vendor accepted a lookup and answers it later (`Page.wait_s`)."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__("queued")
+        self.page = page
 
 
 def _rejected(record: Any, code: str, message: str) -> dict[str, Any]:

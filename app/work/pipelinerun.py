@@ -87,6 +87,8 @@ def _run(pid: str) -> bool:
         Coordinator(pid, p).run()
     except PipelineFailed as exc:
         fail(pid, exc.code, exc.message)
+    except store.InputExpired as exc:
+        fail(pid, "input_expired", str(exc))
     except STORE_ERRORS:
         raise
     except Exception:
@@ -138,7 +140,10 @@ def announce(pid: str) -> None:
     p = store.load(pid)
     if p is None or not p.get("callback_url"):
         return
-    deliveries.emit_pipeline(pid, p["tenant_id"], f"pipeline.{p['status']}", view(pid, p))
+    rounds = int(p.get("round") or 0)  # a retry's ending is an event of its own
+    event_id = f"evt_{pid}" if not rounds else f"evt_{pid}.{rounds}"
+    body = view(pid, p)
+    deliveries.emit_pipeline(pid, event_id, p["tenant_id"], f"pipeline.{p['status']}", body)
 
 
 class Coordinator:
@@ -157,6 +162,7 @@ class Coordinator:
         return who
 
     def run(self) -> None:
+        store.touch(self.pid, len(self.plan.kinds))
         if self.p["status"] == PipelineState.QUEUED:
             self.start()
         if self.p.get("src_done") != "1":
@@ -209,19 +215,40 @@ class Coordinator:
             complete = job["blocks"] if job["records"] else 0
         else:
             complete = job["block"]  # the blocks before the one being filled are whole
-        passed = int(self.p.get("src") or 0)
+        passed, base = int(self.p.get("src") or 0), int(self.p.get("src_base") or 0)
         for block in range(passed, complete):
             count, runs = spool.read_block(job_id, block)
             records = orjson.loads(b"[" + ",".join(runs).encode() + b"]")
             m = Move(guard="src", expect=str(block), new=str(block + 1))
             m.count(0, "in", len(records))
             m.count(0, "out", len(records))
-            self.forward(m, 0, str(block), records)
+            self.forward(m, 0, str(base + block), records)
             if not store.move(self.pid, m):
                 return
-        if status == JobState.SUCCEEDED:
-            store.set_state(self.pid, {"src_done": "1", "t:0:end": time.time()})
-            self.p["src_done"] = "1"
+        if status != JobState.SUCCEEDED:
+            return
+        if job["truncated"] and job.get("continuation"):
+            self.next_source(job.get("continuation", ""), base + complete)
+            return
+        store.set_state(self.pid, {"src_done": "1", "t:0:end": time.time()})
+        self.p["src_done"] = "1"
+
+    def next_source(self, token: str, base: int) -> None:
+        """The source job stopped at the block limit: its continuation reads on, as the
+        source's next part (its blocks numbered after the ones before)."""
+        cont = spool.load_continuation(token)
+        if cont is None:
+            raise PipelineFailed("source_expired", "the source's continuation expired")
+        call = launch.Call(
+            tool=cont["tool"], account_id=cont["account_id"], args=cont["args"],
+            fields=cont["fields"], max_bytes=cont["max_bytes"], delivery=cont["delivery"],
+            max_pages=cont.get("max_pages"), cursor=cont["cursor"],
+        )  # fmt: skip
+        part = int(self.p.get("src_part") or 0) + 1
+        job = self._launch(0, f"part{part}", call)
+        fields = {"source_job": job, "src": "0", "src_base": base, "src_part": part}
+        store.set_state(self.pid, fields)
+        self.p.update({k: str(v) for k, v in fields.items()})
 
     # ---- moving blocks -----------------------------------------------------------------
 
