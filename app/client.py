@@ -8,6 +8,9 @@
 
     resp = call_with_backoff(lambda: requests.get(url, timeout=30))  # honours 429 timings
 
+    p = client.pipeline({"source": {...}, "stages": [...], "sink": {...}})  # source → sink
+    view = client.pipeline_wait(p["pipeline_id"], budget_s=300)   # per-stage in/out/rejected
+
 Trusted in-process agents may call `app.jobs.enqueue` directly instead.
 """
 
@@ -23,6 +26,9 @@ import requests
 
 from app.kernel.states import TERMINAL
 
+# a pipeline's ended states (app.store.pipelines.ENDED; a test holds the two equal)
+PIPELINE_ENDED = frozenset({"succeeded", "partly_done", "failed", "cancelled"})
+PIPELINE_POLL_S = 1.0  # pipeline_wait's pause between reads (the view has no long-poll)
 CONTINUATION_PREFIX = "tqc_"  # app.spool's: a truncated result's continuation (a new job)
 PARTIAL = re.compile(r"p:[0-9]+\.[0-9]+")  # app.spool's partial cursor (the server checks it)
 
@@ -266,6 +272,66 @@ class Client:
                     return part if continuation else {**self.result(job_id), "done": True}
                 return {**job, **part, "done": False}
             job = self.get(job_id, wait_s=left)
+
+    # pipelines: a source read, transform stages and a sink write under one id
+
+    def pipeline(self, definition: dict[str, Any]) -> dict[str, Any]:
+        """Start a pipeline (`POST /v1/pipelines`, the definition as its body); returns
+        `{"pipeline_id", "status", "location"}` at once. A definition that cannot run raises
+        `ClientError` (422) naming the stage and the problem."""
+        return self._request("POST", "/v1/pipelines", json=definition)
+
+    def pipeline_get(self, pipeline_id: str) -> dict[str, Any]:
+        """State, per-stage progress (in, out, rejected, state, job) and the state log."""
+        return self._request("GET", f"/v1/pipelines/{pipeline_id}")
+
+    def pipelines(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The tenant's newest pipelines, a line each."""
+        page = self._request("GET", "/v1/pipelines", params={"limit": limit})
+        rows: list[dict[str, Any]] = page["pipelines"]
+        return rows
+
+    def pipeline_cancel(self, pipeline_id: str) -> dict[str, Any]:
+        return self._request("POST", f"/v1/pipelines/{pipeline_id}/cancel")
+
+    def pipeline_rejected(
+        self, pipeline_id: str, offset: int = 0, limit: int = 50
+    ) -> dict[str, Any]:
+        """A page of rejected records (stage, reason, the record as it entered that stage):
+        `total`, `rejected`, and `next_offset` while there are more."""
+        params = {"offset": offset, "limit": limit}
+        return self._request("GET", f"/v1/pipelines/{pipeline_id}/rejected", params=params)
+
+    def pipeline_retry_rejected(self, pipeline_id: str) -> dict[str, Any]:
+        """Run an ended pipeline's rejected records again from the stages that rejected them,
+        under the same id."""
+        return self._request("POST", f"/v1/pipelines/{pipeline_id}/retry-rejected")
+
+    def pipeline_rerun(self, pipeline_id: str, from_stage: int) -> dict[str, Any]:
+        """A new pipeline from stage `from_stage` with the records that entered it in this
+        one (nothing read again); returns the new one's `{"pipeline_id", "status"}`."""
+        body = {"from_stage": from_stage}
+        return self._request("POST", f"/v1/pipelines/{pipeline_id}/rerun", json=body)
+
+    def pipeline_wait(
+        self,
+        pipeline_id: str,
+        budget_s: float = 300.0,
+        *,
+        poll_s: float = PIPELINE_POLL_S,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> dict[str, Any]:
+        """Read the pipeline every `poll_s` until it ends or `budget_s` is spent; returns the
+        last view (its `status` says which: one of `PIPELINE_ENDED`, or still running)."""
+        deadline = time.monotonic() + budget_s
+        view = self.pipeline_get(pipeline_id)
+        while view["status"] not in PIPELINE_ENDED:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sleep(min(poll_s, left))
+            view = self.pipeline_get(pipeline_id)
+        return view
 
 
 def _decision(binding: str | None, reason: str) -> dict[str, Any]:

@@ -204,6 +204,7 @@ COUNT = re.compile(
 def _registry_counts() -> dict[tuple[str, str], int]:
     """What each counted phrase may say, from the registry the server lists."""
     from app.kernel.registry import registry
+    from app.mcp.pipelinetools import PIPELINE_TOOLS
     from app.mcp.server import JOB_TOOLS
 
     reg = registry()
@@ -216,7 +217,8 @@ def _registry_counts() -> dict[tuple[str, str], int]:
         ("vendor", "tools"): len(reg.tools) - len(unified),
         ("unified", "tools"): len(unified),
         ("job", "tools"): len(JOB_TOOLS),
-        ("mcp", "tools"): len(reg.tools) + len(JOB_TOOLS),
+        ("pipeline", "tools"): len(PIPELINE_TOOLS),
+        ("mcp", "tools"): len(reg.tools) + len(JOB_TOOLS) + len(PIPELINE_TOOLS),
         ("", "vendors"): len(reg.vendors),
         ("", "connectors"): len(reg.vendors),
     }

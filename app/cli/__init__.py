@@ -1,5 +1,5 @@
 """`toolqueue` command line: run the stack, manage tenants, keys, accounts and policy, call
-tools, approve writes."""
+tools, approve writes, run pipelines."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from app.cli import consent
+from app.cli import consent, pipeline
 from app.cli.common import client as _client
 from app.cli.common import show as _print
 from app.kernel.errors import ToolqueueError
@@ -162,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
     _administration(sub)
     _jobs(sub)
     consent.add_approvals(sub)
+    pipeline.add_pipeline(sub)
     _mcp(sub)
     return p
 

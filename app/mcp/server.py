@@ -1,6 +1,7 @@
 """The MCP server (official `mcp` SDK, low-level `Server`): one tool per registry tool, generated
 like `GET /v1/tools` (`app.toolschemas`), plus `job_status`, `job_result`, `job_wait` and
-`job_cancel`, and for keys with the `approve` scope `job_approve` and `job_reject`.
+`job_cancel`, for keys with the `approve` scope `job_approve` and `job_reject`, and the pipeline
+tools (`app.mcp.pipelinetools`: `pipeline_run`, `pipeline_status`, …).
 
 Every request runs as the caller's API key (`app.store.apikeys.Principal`): `tools/list` shows
 what the key may call, and a call is enqueued as that key, so its scopes, tool and account
@@ -40,13 +41,14 @@ from app.kernel.errors import InvalidInput, ToolqueueError, Unauthorized
 from app.kernel.registry import registry
 from app.kernel.states import TERMINAL
 from app.mcp import calls
+from app.mcp.pipelinetools import PIPELINE_HINTS, PIPELINE_TOOLS
 from app.mcp.tasks import TasksExtension
 from app.services import approvals, jobs, toolschemas
 from app.store import spool
 from app.store.apikeys import Principal
 
 INSTRUCTIONS = (
-    "Every tool except the job_* tools starts a toolqueue job on "
+    "Every tool except the job_* and pipeline_* tools starts a toolqueue job on "
     "a connected SaaS account and answers at once with its handle (or, with the tasks "
     "extension, a task): workers follow the vendor's pagination and rate limits. Fetch the "
     "outcome with job_wait(job_id, budget_s) or job_status/job_result; when job_wait's budget "
@@ -55,7 +57,9 @@ INSTRUCTIONS = (
     "131,072 bytes; when it is truncated, job_result(job_id, continuation) starts the job for "
     "the rest. A write the account's policy holds for a person waits in `awaiting_approval` "
     "(task status input_required) with its preview summary; nothing is written until a person "
-    "with an approve-scoped key approves it."
+    "with an approve-scoped key approves it. pipeline_run wires a source read, transform "
+    "stages and a sink write under one id and answers at once; follow it with "
+    "pipeline_status, and pipeline_rejected / pipeline_retry_rejected once it ends partly_done."
 )
 NEXT = (
     "The job runs in the background. job_wait(job_id, budget_s<=60) waits for it and returns the "
@@ -256,14 +260,15 @@ DECIDE_TOOLS: dict[str, tuple[type[BaseModel], Any, str]] = {
         "(`approval_rejected`) and nothing is written.",
     ),
 }
-assert set(JOB_TOOLS) | set(DECIDE_TOOLS) == toolschemas.RESERVED_NAMES
+assert set(JOB_TOOLS) | set(DECIDE_TOOLS) | set(PIPELINE_TOOLS) == toolschemas.RESERVED_NAMES
 
 
 def own_tools(who: Principal | None) -> dict[str, tuple[type[BaseModel], Any, str]]:
-    """The server's own tools `who` gets (None: all of them)."""
+    """The server's own tools `who` gets (None: all of them). Every key gets the pipeline
+    tools: what a pipeline needs depends on its definition, which `pipeline_run` checks."""
     if who is None or "approve" in who.scopes:
-        return {**JOB_TOOLS, **DECIDE_TOOLS}
-    return JOB_TOOLS
+        return {**JOB_TOOLS, **DECIDE_TOOLS, **PIPELINE_TOOLS}
+    return {**JOB_TOOLS, **PIPELINE_TOOLS}
 
 
 def list_tools(who: Principal | None = None) -> list[Tool]:
@@ -296,7 +301,10 @@ def list_tools(who: Principal | None = None) -> list[Tool]:
 def job_tool_annotations(name: str) -> ToolAnnotations:
     """The job tools touch only toolqueue (closed world); job_cancel and job_reject end a job
     for good (not an additive update), and doing it again changes nothing more. job_approve
-    releases the job's vendor writes (open world; destructive as the writes it lets through)."""
+    releases the job's vendor writes (open world; destructive as the writes it lets through).
+    The pipeline tools' are `PIPELINE_HINTS`."""
+    if name in PIPELINE_HINTS:
+        return PIPELINE_HINTS[name]
     return ToolAnnotations(
         read_only_hint=name not in ("job_cancel", "job_approve", "job_reject"),
         destructive_hint=name in ("job_cancel", "job_approve", "job_reject"),

@@ -9,8 +9,9 @@ would collide with toolqueue's options if they were flattened.
 Names: model APIs accept `^[a-zA-Z0-9_-]{1,64}$` (OpenAI, Anthropic, and MCP hosts that forward
 tools to them), so a registry name's dots become `_` (`hubspot.contacts.list` →
 `hubspot_contacts_list`). A name that would then be longer than 64 characters, collide with
-another tool's or take one of the MCP job tools' names gets an `_` and 8 hex digits of the
-SHA-256 of the registry name instead of its tail. `tool_names` maps them back.
+another tool's or take the name of one of the MCP server's own tools (job_*, pipeline_*) gets an
+`_` and 8 hex digits of the SHA-256 of the registry name instead of its tail. `tool_names` maps
+them back.
 
 Annotations: MCP `tools/list` and `GET /v1/tools` carry each tool's `Tool.hints` (the MCP
 ToolAnnotations); the OpenAI and Anthropic tool shapes have no field for them, so `definitions`
@@ -39,10 +40,13 @@ from connectors.base import Tool
 Format = Literal["openai", "anthropic"]
 FORMATS: tuple[str, ...] = ("openai", "anthropic")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-# the MCP server's own tools (app.mcp.server); a registry tool never takes these names
+# the MCP server's own tools (app.mcp.server, app.mcp.pipelinetools); a registry tool never
+# takes these names
 RESERVED_NAMES = frozenset(
-    {"job_status", "job_result", "job_wait", "job_cancel", "job_approve", "job_reject"}
-)
+    {"job_status", "job_result", "job_wait", "job_cancel", "job_approve", "job_reject",
+     "pipeline_run", "pipeline_status", "pipeline_cancel", "pipeline_rejected",
+     "pipeline_retry_rejected"}
+)  # fmt: skip
 # the job options a tool call may carry besides `account_id` and `args` (JobCreate's fields)
 OPTIONS = ("fields", "max_bytes", "max_pages", "delivery", "idempotency_key")
 MAX_NAME = 64

@@ -60,7 +60,10 @@ def test_tools_are_generated_from_the_registry(api: Any, api_url: str) -> None:
             assert client.protocol_version == "2026-07-28"
             assert TASKS in (client.server_capabilities.extensions or {})
             tools = {t.name: t for t in (await client.list_tools()).tools}
-        own = {"job_status", "job_result", "job_wait", "job_cancel", "job_approve", "job_reject"}
+        own = {"job_status", "job_result", "job_wait", "job_cancel", "job_approve", "job_reject",
+               "pipeline_run", "pipeline_status", "pipeline_cancel", "pipeline_rejected",
+               "pipeline_retry_rejected"}  # fmt: skip
+        assert own == toolschemas.RESERVED_NAMES
         assert own <= set(tools)  # the tenant's first key holds every scope, `approve` too
         assert len(tools) == len(registry().tools) + len(own)
         assert tools["job_cancel"].annotations.read_only_hint is False

@@ -24,7 +24,8 @@ from app.mcp.client import CreateTaskResult, answer_inputs, connect, get_task, u
 
 HELD = ("input_required", "completed", "cancelled")
 ENDED = ("completed", "cancelled")
-OWN = {"job_status", "job_result", "job_wait", "job_cancel"}
+OWN = {"job_status", "job_result", "job_wait", "job_cancel", "pipeline_run", "pipeline_status",
+       "pipeline_cancel", "pipeline_rejected", "pipeline_retry_rejected"}  # fmt: skip
 DECIDE = {"job_approve", "job_reject"}
 
 

@@ -89,10 +89,23 @@ def test_the_job_tools_are_closed_world_and_only_job_cancel_changes_anything() -
 
 
 def test_the_decision_tools_change_things_and_approving_releases_vendor_writes() -> None:
-    assert set(server.JOB_TOOLS) | set(server.DECIDE_TOOLS) == toolschemas.RESERVED_NAMES
+    own = set(server.JOB_TOOLS) | set(server.DECIDE_TOOLS) | set(server.PIPELINE_TOOLS)
+    assert own == toolschemas.RESERVED_NAMES
     hints = {n: server.job_tool_annotations(n) for n in server.DECIDE_TOOLS}
     assert all(not h.read_only_hint and h.destructive_hint for h in hints.values())
     assert {n for n, h in hints.items() if h.open_world_hint} == {"job_approve"}
+
+
+def test_only_the_pipeline_tools_that_reach_a_sink_touch_the_world() -> None:
+    hints = {n: server.job_tool_annotations(n) for n in server.PIPELINE_TOOLS}
+    writes = {"pipeline_run", "pipeline_retry_rejected"}
+    assert {n for n, h in hints.items() if h.open_world_hint} == writes
+    assert {n for n, h in hints.items() if not h.idempotent_hint} == writes
+    assert {n for n, h in hints.items() if h.read_only_hint} == {
+        "pipeline_status", "pipeline_rejected"}  # fmt: skip
+    assert {n for n, h in hints.items() if h.destructive_hint} == writes | {"pipeline_cancel"}
+    listed = {t.name: t.annotations for t in server.list_tools()}
+    assert all(listed[n] == h for n, h in hints.items())
 
 
 def test_a_unified_tool_takes_the_worst_effects_of_the_tools_it_runs() -> None:
