@@ -313,6 +313,23 @@ class Client:
         body = {"from_stage": from_stage}
         return self._request("POST", f"/v1/pipelines/{pipeline_id}/rerun", json=body)
 
+    def pipeline_preview(self, pipeline_id: str, limit: int = 50) -> dict[str, Any]:
+        """The first records a pipeline held for approval would write."""
+        params = {"limit": limit}
+        return self._request("GET", f"/v1/pipelines/{pipeline_id}/preview", params=params)
+
+    def pipeline_approve(
+        self, pipeline_id: str, binding: str | None = None, reason: str = ""
+    ) -> dict[str, Any]:
+        """Approve a pipeline's writes (an `approve`-scoped key): `binding` is the
+        `approval.binding` you reviewed."""
+        body = _decision(binding, reason)
+        return self._request("POST", f"/v1/pipelines/{pipeline_id}/approve", json=body)
+
+    def pipeline_reject(self, pipeline_id: str, reason: str = "") -> dict[str, Any]:
+        body = _decision(None, reason)
+        return self._request("POST", f"/v1/pipelines/{pipeline_id}/reject", json=body)
+
     def pipeline_wait(
         self,
         pipeline_id: str,

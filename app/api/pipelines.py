@@ -8,11 +8,20 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.auth import principal, tenant_id
-from app.services import pipelines
+from app.services import pipelineapprovals, pipelines
 from app.store.apikeys import Principal
 from app.work.pipelineplan import PipelineCreate
 
 router = APIRouter(prefix="/v1", tags=["pipelines"])
+
+
+class Decide(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    binding: str | None = Field(
+        None, max_length=64, description="The pipeline's `approval.binding` you reviewed"
+    )
+    reason: str = Field("", max_length=pipelineapprovals.REASON_MAX)
 
 
 class Rerun(BaseModel):
@@ -87,3 +96,30 @@ def retry_rejected(pipeline_id: str, who: Principal = Depends(principal)) -> dic
 )
 def rerun(pipeline_id: str, body: Rerun, who: Principal = Depends(principal)) -> dict[str, Any]:
     return pipelines.rerun(who, pipeline_id, body.from_stage)
+
+
+@router.get("/pipelines/{pipeline_id}/preview", summary="The first records the sink would write")
+def preview(
+    pipeline_id: str,
+    limit: int = Query(pipelineapprovals.PREVIEW_MAX, ge=1, le=pipelineapprovals.PREVIEW_MAX),
+    tenant: str = Depends(tenant_id),
+) -> dict[str, Any]:
+    """For a person deciding on a pipeline held for approval: what the sink would send, as it
+    would send it, from the blocks queued before it."""
+    return pipelineapprovals.preview(tenant, pipeline_id, limit)
+
+
+@router.post("/pipelines/{pipeline_id}/approve", summary="Approve a pipeline's writes")
+def approve(pipeline_id: str, body: Decide, who: Principal = Depends(principal)) -> dict[str, Any]:
+    """Needs the `approve` scope (and, for the key that started it, policy `self_approve`)
+    and the binding it shows: every sink job then writes, carrying this approval."""
+    return pipelineapprovals.decide(
+        who, pipeline_id, "approve", bound=body.binding, reason=body.reason
+    )
+
+
+@router.post("/pipelines/{pipeline_id}/reject", summary="Reject a pipeline's writes (cancelled)")
+def reject(pipeline_id: str, body: Decide, who: Principal = Depends(principal)) -> dict[str, Any]:
+    return pipelineapprovals.decide(
+        who, pipeline_id, "reject", bound=body.binding, reason=body.reason
+    )

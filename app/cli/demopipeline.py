@@ -1,7 +1,8 @@
 """The demo's pipeline act: 20,000 sandbox HubSpot contacts → map → enrich by Clearbit's
 company lookup → Salesforce upsert, as one handle. A live view of the stages while the bulk
 worker (the one running the stage jobs) is SIGKILLed mid-way and started again, as a
-supervisor would; then the counts are checked against the sandbox: every contact upserted
+supervisor would; its writes are approved once by a second key (the default policy holds
+upserts); then the counts are checked against the sandbox: every contact upserted
 once, one Clearbit lookup per domain."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ console = Console()
 Act = tuple[str, bool, str]
 CONTACTS = 20_000
 ENDED = ("succeeded", "partly_done", "failed", "cancelled")
+TIMEOUT_S = 240.0  # the act fails rather than hang
 
 
 def act_pipeline(stack: Stack, client: Client, hubspot: str) -> Act:
@@ -67,16 +69,23 @@ def _definition(hubspot: str, clearbit: str, salesforce: str) -> dict[str, Any]:
 
 
 def _run(stack: Stack, client: Client, definition: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """Start it, watch it live, kill the bulk worker once the sink is a quarter through."""
+    """Start it, watch it live, approve its writes once (a second key: the sink upserts, and
+    the default policy holds what overwrites), kill the bulk worker once the sink is a
+    quarter through."""
     started = time.monotonic()
     pid = client.pipeline(definition)["pipeline_id"]
-    killed = None
+    killed, approver = None, _approver(client)
     with Live(Text(""), console=console, refresh_per_second=4) as live:
-        while True:
+        while time.monotonic() - started < TIMEOUT_S:
             view = client.pipeline_get(pid)
             live.update(Text(render_pipeline(view)))
             if view["status"] in ENDED:
                 break
+            approval = view.get("approval") or {}
+            if approval.get("state") == "required" and view["stages"][-1]["queued_blocks"]:
+                approver.pipeline_approve(pid, approval["binding"], "demo: reviewed the preview")
+                console.print(f"  held for approval ({approval['reason']}): approved once, by a "
+                              "second key, for every block")  # fmt: skip
             if killed is None and view["stages"][-1]["out"] >= CONTACTS // 4:
                 killed = stack.kill("worker-bulk")
                 console.print(f"  [red]SIGKILL[/red] the bulk worker (pid {killed}) mid-way; "
@@ -85,6 +94,11 @@ def _run(stack: Stack, client: Client, definition: dict[str, Any]) -> tuple[dict
             time.sleep(0.5)
     console.print(f"  {view['status']} in {time.monotonic() - started:.1f}s")
     return view, killed
+
+
+def _approver(client: Client) -> Client:
+    made = client._request("POST", "/v1/keys", json={"name": "reviewer", "scopes": ["approve"]})
+    return Client(client.base_url, str(made["api_key"]))
 
 
 def _accounts(sandbox: str, client: Client) -> tuple[str, str]:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import yaml
+
 from app.cli.common import client as _client
 from app.cli.common import show as _print
 
@@ -53,10 +55,6 @@ def load_definition(path: str) -> dict[str, Any]:
 
 
 def _yaml(text: str, path: str) -> Any:
-    try:
-        import yaml  # optional, as for YAML connector specs
-    except ImportError:
-        sys.exit("error: a YAML definition needs PyYAML (pip install pyyaml); or write it as JSON")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -227,6 +225,27 @@ def cmd_retry_rejected(args: argparse.Namespace) -> int:
     return exit_code(watch_pipeline(client, args.pipeline_id)["status"])
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Approve the binding the pipeline shows now (after printing what it would write), or
+    the one given: a binding names the pipeline as it was reviewed."""
+    client = _client(args)
+    binding = args.binding
+    if binding is None:
+        preview = client.pipeline_preview(args.pipeline_id, limit=3)
+        approval = preview.get("approval") or {}
+        binding = approval.get("binding")
+        what = f"{preview['queued_records']} record(s) queued for {preview['sink']['tool']}"
+        print(f"approving {what} ({approval.get('reason', '')}); first: "
+              f"{preview['records'][:1]}", file=sys.stderr)  # fmt: skip
+    _print(client.pipeline_approve(args.pipeline_id, binding, args.reason))
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    _print(_client(args).pipeline_reject(args.pipeline_id, args.reason))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     for row in _client(args).pipelines(args.limit):
         print(f"{row['pipeline_id']}  {row['status']:<11}  {row['created_at'] or '':<24}  "
@@ -264,6 +283,15 @@ def add_pipeline(sub: Commands) -> None:
     rr.add_argument("pipeline_id")
     rr.add_argument("--watch", action="store_true", help=_WATCH_HELP)
     rr.set_defaults(fn=cmd_retry_rejected)
+    ap = cmds.add_parser("approve", help="approve a pipeline's writes (an approve-scoped key)")
+    ap.add_argument("pipeline_id")
+    ap.add_argument("--binding", help="the approval.binding you reviewed (default: its current)")
+    ap.add_argument("--reason", default="", help="recorded in the audit log")
+    ap.set_defaults(fn=cmd_approve)
+    rjt = cmds.add_parser("reject", help="reject a pipeline's writes: it is cancelled")
+    rjt.add_argument("pipeline_id")
+    rjt.add_argument("--reason", default="", help="recorded in the audit log")
+    rjt.set_defaults(fn=cmd_reject)
     ls = cmds.add_parser("list", help="the tenant's newest pipelines")
     ls.add_argument("--limit", type=int, default=50)
     ls.set_defaults(fn=cmd_list)

@@ -185,7 +185,19 @@ def _sink(tenant_id: str, who: Principal, spec: SinkSpec) -> None:
             raise _bad(
                 f"sink.args: {jobs.explain_errors(errors, 'args')}", "invalid_args"
             ) from None
-    policy = policies.effective(tenant_id, spec.account_id, who.key_id)
-    decision = policies.decide(policy, destructive=tool.destructive, records=1)
+    decision = sink_decision(tenant_id, who, spec)
     if decision.rule == "deny":
         launch.refuse_denied(who, spec.tool, spec.account_id, decision.reason, records=0)
+
+
+def sink_decision(tenant_id: str, who: Principal, spec: SinkSpec) -> policies.Decision:
+    """What policy says of the sink's writes: allow, approve (once, for the whole pipeline)
+    or deny. How many records a pipeline writes is unknown when it starts, so a policy with
+    an `approve_above` threshold holds it for approval too."""
+    tool = registry().tools[spec.tool]
+    policy = policies.effective(tenant_id, spec.account_id, who.key_id)
+    decision = policies.decide(policy, destructive=tool.destructive, records=0)
+    if decision.rule == "allow" and policy.approve_above is not None:
+        reason = f"policy `approve_above: {policy.approve_above}` (a pipeline's count is unknown)"
+        return policies.Decision("approve", reason)
+    return decision

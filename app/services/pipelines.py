@@ -11,10 +11,11 @@ from typing import Any
 from app import dispatch
 from app.kernel import keys
 from app.kernel.crypto import digest
-from app.kernel.errors import Conflict, InvalidInput, NotFound
+from app.kernel.errors import Conflict, InvalidInput
 from app.kernel.redis import get_redis
 from app.kernel.ssrf import check_public_url
-from app.services.pipelinedefs import check
+from app.services import pipelineapprovals
+from app.services.pipelinedefs import check, sink_decision
 from app.store import pipelines as store
 from app.store.apikeys import Principal
 from app.store.pipelines import ENDED, Input, Move, PipelineState
@@ -49,26 +50,31 @@ def create(
         "callback_url": spec.callback_url or "",
         **(rerun or {}),
     }
+    decision = sink_decision(tenant, who, spec.sink)
+    if decision.rule == "approve":
+        record["approval"] = pipelineapprovals.required(
+            who, pid, record["definition"], decision.reason
+        )
     slot = f"pipeline.{digest(spec.idempotency_key)}" if spec.idempotency_key else None
     made = store.create(pid, tenant, record, slot)
     if made != pid:
         return {**_answer(made, load_for(tenant, made)), "idempotent_replay": True}
     if seed is not None:
         store.move(pid, seed)
+    if decision.rule == "approve":
+        pipelineapprovals.announce(pid, store.load_for(tenant, pid))
     dispatch.start(keys.pipeline_work(pid))
     return _answer(pid, record)
 
 
 def _answer(pid: str, p: dict[str, Any]) -> dict[str, Any]:
-    return {"pipeline_id": pid, "status": p["status"], "location": f"/v1/pipelines/{pid}"}
+    out = {"pipeline_id": pid, "status": p["status"], "location": f"/v1/pipelines/{pid}"}
+    if p.get("approval"):
+        out["approval"] = pipelineapprovals.shown(p["approval"])
+    return out
 
 
-def load_for(tenant_id: str, pid: str) -> dict[str, Any]:
-    """Another tenant's pipeline is indistinguishable from a missing one."""
-    p = store.load(pid)
-    if p is None or p.get("tenant_id") != tenant_id:
-        raise NotFound(f"pipeline {pid!r} not found", code="pipeline_not_found")
-    return p
+load_for = store.load_for
 
 
 def get(tenant_id: str, pid: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from app.kernel import keys
+from app.kernel.errors import NotFound
 from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
@@ -41,7 +42,7 @@ ENDED = frozenset(
     {PipelineState.SUCCEEDED, PipelineState.PARTLY_DONE, PipelineState.FAILED,
      PipelineState.CANCELLED}
 )  # fmt: skip
-JSON_FIELDS = ("definition", "error")
+JSON_FIELDS = ("definition", "error", "approval")
 COUNTS = ("in", "out", "rejected", "dropped")
 
 
@@ -87,6 +88,14 @@ def load(pid: str) -> dict[str, Any] | None:
     for f in JSON_FIELDS:
         out[f] = json.loads(raw[f]) if raw.get(f) else None
     return out
+
+
+def load_for(tenant_id: str, pid: str) -> dict[str, Any]:
+    """Another tenant's pipeline is indistinguishable from a missing one."""
+    p = load(pid)
+    if p is None or p.get("tenant_id") != tenant_id:
+        raise NotFound(f"pipeline {pid!r} not found", code="pipeline_not_found")
+    return p
 
 
 def log_entry(status: str | None, reason: str, now: float | None = None) -> str:
@@ -200,6 +209,10 @@ def first_start(pid: str, stage: int) -> None:
 def queue_head(pid: str, stage: int) -> str | None:
     head = get_redis().lindex(keys.pipeline_queue(pid, stage), 0)
     return str(head) if head is not None else None
+
+
+def queued(pid: str, stage: int) -> list[str]:
+    return [str(b) for b in get_redis().lrange(keys.pipeline_queue(pid, stage), 0, -1)]
 
 
 def queue_length(pid: str, stage: int) -> int:

@@ -43,6 +43,9 @@ class Options:
     idempotency_key: str | None = None
     continued_from: str | None = None  # the continuation it carries on from
     dry_run: bool = False
+    # a write a person approved for the work that starts it (a pipeline's sink): its
+    # approval, recorded on the job and in its audit entries, instead of holding the job
+    approved: dict[str, Any] | None = None
 
 
 CREATE_FRESH_S = 2.0  # a create Redis runs later than this after it was sent creates nothing
@@ -80,14 +83,22 @@ class Call:
 
 
 def start(
-    tenant_id: str, who: Principal, call: Call, *, slot: str, extra: dict[str, Any]
+    tenant_id: str,
+    who: Principal,
+    call: Call,
+    *,
+    slot: str,
+    extra: dict[str, Any],
+    approved: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A job other work starts (a pipeline's stage job): `call` is checked already, `slot`
     names it among the tenant's idempotency keys (never a tenant's own: those are digests)
     so starting it again returns the same job, and `extra` joins its record. The key's scope
-    and the policy apply as to any call (a write may wait for approval, or be refused)."""
+    and the policy apply as to any call (a write may wait for approval, or be refused);
+    `approved` is a person's approval of the work as a whole, which the job carries instead
+    of waiting for its own."""
     permit(who, call.tool, call.account_id)
-    return create(tenant_id, who, call, Options(), slot=slot, extra=extra)
+    return create(tenant_id, who, call, Options(approved=approved), slot=slot, extra=extra)
 
 
 def create(
@@ -159,6 +170,9 @@ def _consent(who: Principal, tool: Tool, call: Call, opts: Options) -> dict[str,
     decision = policies.decide(policy, destructive=tool.destructive, records=records)
     if decision.rule == "deny":
         refuse_denied(who, call.tool, call.account_id, decision.reason, records)
+    if decision.rule == "approve" and opts.approved is not None:
+        return {**out, "approval": {"state": "approved", "reason": decision.reason,
+                                    "requested_by": who.key_id, **opts.approved}}  # fmt: skip
     if decision.rule == "approve":
         approval = {"state": "required", "reason": decision.reason, "requested_by": who.key_id}
         return {**out, "previewing": True, "approval": approval}

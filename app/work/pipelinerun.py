@@ -31,7 +31,7 @@ from app.kernel.registry import registry
 from app.kernel.settings import get_settings
 from app.kernel.states import TERMINAL, JobState
 from app.kernel.timefmt import now_iso
-from app.store import apikeys, jobstore, spool
+from app.store import apikeys, audit, jobstore, spool
 from app.store import pipelines as store
 from app.store.apikeys import Principal
 from app.store.jobrecord import JobRecord
@@ -65,26 +65,30 @@ def tick(pid: str, attempt: int) -> None:
         if dispatch.pending(member) != attempt:
             return
         dispatch.unpoke(member)
-        ended = _run(pid)
+        ended, idle_until = _run(pid)
         lease.release()  # before the next run is sent, so it never finds this one's lease
     if ended:
         dispatch.settle(member, attempt)
         dispatch.unpoke(member)
-    else:
-        again = 0.0 if dispatch.poked(member) else get_settings().pipeline_guard_s
-        dispatch.advance(member, attempt, dispatch.plan(again))
+        return
+    again = get_settings().pipeline_guard_s
+    if idle_until is not None:  # only a person's approval is awaited: rest until it expires
+        again = max(idle_until - time.time(), again)
+    dispatch.advance(member, attempt, dispatch.plan(0.0 if dispatch.poked(member) else again))
 
 
-def _run(pid: str) -> bool:
-    """True when the pipeline has ended (and its webhook is on its way)."""
+def _run(pid: str) -> tuple[bool, float | None]:
+    """Whether the pipeline has ended (its webhook is then on its way), and until when it
+    rests when nothing but a person's approval is awaited."""
     p = store.load(pid)
     if p is None:
-        return True
+        return True, None
     if p["status"] in ENDED:
         announce(pid)
-        return True
+        return True, None
+    coordinator = Coordinator(pid, p)
     try:
-        Coordinator(pid, p).run()
+        coordinator.run()
     except PipelineFailed as exc:
         fail(pid, exc.code, exc.message)
     except store.InputExpired as exc:
@@ -100,8 +104,8 @@ def _run(pid: str) -> bool:
     p = store.load(pid)
     if p is not None and p["status"] in ENDED:
         announce(pid)
-        return True
-    return False
+        return True, None
+    return False, coordinator.idle_until
 
 
 def fail(pid: str, code: str, message: str) -> None:
@@ -110,6 +114,25 @@ def fail(pid: str, code: str, message: str) -> None:
     fields = {"error": {"code": code, "message": message[:300]}, "finished_at": now}
     if store.set_state(pid, fields, status=PipelineState.FAILED, reason=message[:300]):
         stop_jobs(pid, "the pipeline failed")
+
+
+def expire(pid: str, tenant_id: str, approval: dict[str, Any]) -> None:
+    """Nobody answered the approval in time: the pipeline is cancelled, nothing written."""
+    message = "nobody approved the pipeline's writes in time (policy `approval_timeout_s`)"
+    fields = {
+        "approval": {**approval, "state": "expired"},
+        "error": {"code": "approval_expired", "message": message},
+        "finished_at": time.time(),
+    }
+    if store.set_state(pid, fields, status=PipelineState.CANCELLED, reason=message):
+        audit.append(
+            tenant_id,
+            "pipeline_approval_expired",
+            key_id=approval.get("requested_by") or "tenant",
+            pipeline_id=pid,
+            binding=approval.get("binding"),
+        )
+        stop_jobs(pid, "its pipeline's approval expired")
 
 
 def stop_jobs(pid: str, why: str) -> None:
@@ -153,6 +176,7 @@ class Coordinator:
         self.pid, self.p = pid, p
         self.plan: Plan = plan_of(parse(p["definition"]))
         self.tenant = p["tenant_id"]
+        self.idle_until: float | None = None  # set when only an approval is awaited
 
     @property
     def who(self) -> Principal:
@@ -297,6 +321,8 @@ class Coordinator:
     # ---- job stages --------------------------------------------------------------------
 
     def job_stage(self, stage: int) -> None:
+        if stage == self.plan.sink and not self.may_write():
+            return
         cur = self.p.get(cursor_field(stage)) or ""
         if cur and not self.collect(stage, cur):
             return  # its job still runs
@@ -415,7 +441,12 @@ class Coordinator:
         extra = {"pipeline": self.pid, "pstage": str(stage), "pkind": kind, "pblock": block}
         try:
             job = launch.start(
-                self.tenant, self.who, call, slot=f"pl.{self.pid}.{stage}.{block}", extra=extra
+                self.tenant,
+                self.who,
+                call,
+                slot=f"pl.{self.pid}.{stage}.{block}",
+                extra=extra,
+                approved=self.approved(stage),
             )
         except (Forbidden, InvalidInput, NotFound) as exc:
             raise PipelineFailed(
@@ -488,6 +519,35 @@ class Coordinator:
             else:
                 bad.append((i, "invalid_record", why))
         return kept, sorted(bad)
+
+    def may_write(self) -> bool:
+        """The sink writes unless a person's approval of the pipeline is still awaited (then
+        its blocks queue); an approval unanswered past its expiry cancels the pipeline."""
+        approval = self.p.get("approval")
+        if not approval or approval.get("state") == "approved":
+            return True
+        expires = float(approval.get("expires_at") or 0)
+        if approval.get("state") == "required" and expires <= time.time():
+            expire(self.pid, self.tenant, approval)
+        elif self._upstream_drained():
+            self.idle_until = expires
+        return False
+
+    def _upstream_drained(self) -> bool:
+        if self.p.get("src_done") != "1":
+            return False
+        return all(
+            not self.p.get(cursor_field(k)) and not store.queue_length(self.pid, k)
+            for k in range(1, self.plan.sink)
+        )
+
+    def approved(self, stage: int) -> dict[str, Any] | None:
+        """The pipeline's approval, as each sink job carries it."""
+        approval = self.p.get("approval")
+        if stage != self.plan.sink or not approval:
+            return None
+        keep = ("decided_by", "decided_at", "binding")
+        return {"pipeline_id": self.pid, **{k: approval.get(k) for k in keep}}
 
     # ---- the end -----------------------------------------------------------------------
 

@@ -38,6 +38,8 @@ def brief(pid: str, p: dict[str, Any]) -> dict[str, Any]:
         out["retries"] = int(p["round"])
     if p.get("error"):
         out["error"] = p["error"]
+    if p.get("approval"):
+        out["approval"] = approval(p["approval"])
     last = store.log(pid, 1)
     out["reason"] = last[-1]["reason"] if last else ""
     return out
@@ -77,6 +79,14 @@ def _stage(pid: str, p: dict[str, Any], spec: Any, kinds: list[str], i: int) -> 
     return out
 
 
+def approval(approval: dict[str, Any]) -> dict[str, Any]:
+    out = {k: approval[k] for k in ("state", "reason", "binding", "decided_by") if approval.get(k)}
+    for k in ("expires_at", "decided_at"):
+        if approval.get(k):
+            out[k] = _iso(approval[k])
+    return out
+
+
 def _stage_job(p: dict[str, Any], i: int, kind: str) -> str | None:
     if kind == "source":
         return p.get("source_job") or None
@@ -98,6 +108,9 @@ def _state(
         return (status if status in RESTING else "running"), status
     if i == 0 and p.get("src_done") == "1":
         return "done", status
+    awaiting = (p.get("approval") or {}).get("state") == "required"
+    if kind == "sink" and awaiting and p["status"] not in ENDED:
+        return "awaiting_approval", status
     if p["status"] in ENDED:
         failed = p["status"] in ("failed", "cancelled") and not _drained(pid, p, i + 1)
         return (str(p["status"]) if failed else "done"), status
