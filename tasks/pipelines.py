@@ -1,4 +1,4 @@
-"""A pipeline's coordinator as a Celery task (`app.services.pipelinerun` runs it)."""
+"""A pipeline's coordinator as a Celery task (`app.work.pipelinerun` runs it)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Pipelines as the surfaces see them: create, read, list, cancel, the rejected records, a
-retry of them, a re-run from a stage. The coordinator is `app.services.pipelinerun`."""
+retry of them, a re-run from a stage. The coordinator is `app.work.pipelinerun`."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ class JobRecord(Checkpoint):
     previewing: bool  # its write tool runs `preview`, not `send` (a dry run; not yet approved)
     preview: dict[str, int] | None
     approval: dict[str, Any] | None
-    # a pipeline's stage job (app.services.pipelinerun): the pipeline, the stage's index and
+    # a pipeline's stage job (app.work.pipelinerun): the pipeline, the stage's index and
     # kind (source, enrich, sink) and the block it works on
     pipeline: NotRequired[str]
     pstage: NotRequired[str]

@@ -1,6 +1,6 @@
 """What a pipeline looks like from outside: per stage, records in, out, rejected (and
 dropped by a filter), its state, times and the job working on it; kept small, an agent
-reads it (~1.5 KB for five stages)."""
+reads it (about 1.2 KB for five stages, measured by tests/api/test_mcp_pipelines.py)."""
 
 from __future__ import annotations
 
