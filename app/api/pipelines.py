@@ -8,20 +8,12 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.auth import principal, tenant_id
+from app.api.consent import Decide  # a decision's body, as for a job
 from app.services import pipelineapprovals, pipelines
 from app.store.apikeys import Principal
 from app.work.pipelineplan import PipelineCreate
 
 router = APIRouter(prefix="/v1", tags=["pipelines"])
-
-
-class Decide(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    binding: str | None = Field(
-        None, max_length=64, description="The pipeline's `approval.binding` you reviewed"
-    )
-    reason: str = Field("", max_length=pipelineapprovals.REASON_MAX)
 
 
 class Rerun(BaseModel):

@@ -211,6 +211,17 @@ def queue_head(pid: str, stage: int) -> str | None:
     return str(head) if head is not None else None
 
 
+def first_busy(pid: str, p: dict[str, Any], stages: int) -> int:
+    """The first stage that still has work (a job on a block, or blocks queued): every stage
+    before it is done. 0 while the source reads; `stages` when nothing is left."""
+    if p.get("src_done") != "1":
+        return 0
+    for stage in range(1, stages):
+        if p.get(cursor_field(stage)) or queue_length(pid, stage):
+            return stage
+    return stages
+
+
 def queued(pid: str, stage: int) -> list[str]:
     return [str(b) for b in get_redis().lrange(keys.pipeline_queue(pid, stage), 0, -1)]
 

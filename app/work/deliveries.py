@@ -285,9 +285,9 @@ def _event_attempt(event_id: str, target: str, attempt: int, member: str) -> Non
         "latency_ms": round((time.perf_counter() - started) * 1000, 1),
     }
     if target.startswith(PIPELINE_TARGET):
-        _record_pipeline_attempt(target[len(PIPELINE_TARGET) :], entry)
+        _record_event_attempt(keys.pipeline_deliveries(target[len(PIPELINE_TARGET) :]), entry)
     else:
-        _record_event_attempt(event["account_id"], entry)
+        _record_event_attempt(keys.account_deliveries(event["account_id"]), entry)
     schedule = get_settings().webhook_retry_schedule_s
     delay = next_delay(outcome, attempt, schedule) if outcome.error else None
     if delay is not None:
@@ -308,19 +308,12 @@ def _event_target(account_id: str, target: str) -> tuple[str | None, str]:
     return get_redis().hget(keys.job(target), "callback_url"), "callback_url"
 
 
-def _record_event_attempt(account_id: str, entry: dict[str, Any]) -> None:
+def _record_event_attempt(key: str, entry: dict[str, Any], keep: int = 1000) -> None:
+    """An event's attempt, in the account's (or a pipeline's) delivery log."""
     with get_redis().pipeline(transaction=False) as p:
-        p.rpush(keys.account_deliveries(account_id), json.dumps(entry))
-        p.ltrim(keys.account_deliveries(account_id), -1000, -1)
-        p.expire(keys.account_deliveries(account_id), get_settings().spool_ttl_s)
-        p.execute()
-
-
-def _record_pipeline_attempt(pid: str, entry: dict[str, Any]) -> None:
-    with get_redis().pipeline(transaction=False) as p:
-        p.rpush(keys.pipeline_deliveries(pid), json.dumps(entry))
-        p.ltrim(keys.pipeline_deliveries(pid), -100, -1)
-        p.expire(keys.pipeline_deliveries(pid), get_settings().spool_ttl_s)
+        p.rpush(key, json.dumps(entry))
+        p.ltrim(key, -keep, -1)
+        p.expire(key, get_settings().spool_ttl_s)
         p.execute()
 
 

@@ -196,8 +196,7 @@ class Coordinator:
                 self.job_stage(stage)
             else:
                 self.pure_queue(stage)
-        self.mark_drained()
-        self.maybe_end()
+        self.end_or_mark()
 
     # ---- the source ------------------------------------------------------------------
 
@@ -529,17 +528,9 @@ class Coordinator:
         expires = float(approval.get("expires_at") or 0)
         if approval.get("state") == "required" and expires <= time.time():
             expire(self.pid, self.tenant, approval)
-        elif self._upstream_drained():
-            self.idle_until = expires
+        elif store.first_busy(self.pid, self.p, self.plan.sink) >= self.plan.sink:
+            self.idle_until = expires  # everything before the sink is done
         return False
-
-    def _upstream_drained(self) -> bool:
-        if self.p.get("src_done") != "1":
-            return False
-        return all(
-            not self.p.get(cursor_field(k)) and not store.queue_length(self.pid, k)
-            for k in range(1, self.plan.sink)
-        )
 
     def approved(self, stage: int) -> dict[str, Any] | None:
         """The pipeline's approval, as each sink job carries it."""
@@ -551,24 +542,19 @@ class Coordinator:
 
     # ---- the end -----------------------------------------------------------------------
 
-    def mark_drained(self) -> None:
-        """Each stage's end time, once everything before it and in it is done."""
+    def end_or_mark(self) -> None:
+        """Each stage's end time once everything before it and in it is done; the pipeline's
+        end once every stage is."""
         p = store.load(self.pid)
-        if p is None or p.get("src_done") != "1":
+        if p is None:
             return
-        for stage in range(1, len(self.plan.kinds)):
-            if p.get(cursor_field(stage)) or store.queue_length(self.pid, stage):
-                return
-            if not p.get(f"t:{stage}:end"):
-                store.set_state(self.pid, {f"t:{stage}:end": time.time()})
-
-    def maybe_end(self) -> None:
-        p = store.load(self.pid)
-        if p is None or p.get("src_done") != "1":
+        stages = len(self.plan.kinds)
+        busy = store.first_busy(self.pid, p, stages)
+        ends = {f"t:{s}:end": time.time() for s in range(1, busy) if not p.get(f"t:{s}:end")}
+        if ends:
+            store.set_state(self.pid, ends)
+        if busy < stages:
             return
-        for stage in range(1, len(self.plan.kinds)):
-            if p.get(cursor_field(stage)) or store.queue_length(self.pid, stage):
-                return
         rejected = store.rejected_count(self.pid)
         status = PipelineState.PARTLY_DONE if rejected else PipelineState.SUCCEEDED
         reason = (

@@ -122,8 +122,4 @@ def _state(
 
 def _drained(pid: str, p: dict[str, Any], upto: int) -> bool:
     """Every stage before `upto` has ended its work: nothing queued or running there."""
-    if p.get("src_done") != "1":
-        return False
-    return all(
-        not p.get(cursor_field(k)) and not store.queue_length(pid, k) for k in range(1, upto)
-    )
+    return store.first_busy(pid, p, upto) >= upto
