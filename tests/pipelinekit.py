@@ -133,3 +133,32 @@ def example(acc_h: str, acc_c: str, acc_s: str, *more: dict[str, Any]) -> dict[s
         "sink": {"tool": "salesforce.records.upsert", "account_id": acc_s,
                  "args": {"sobject": "Contact", "external_id_field": "External_Id__c"}},
     }  # fmt: skip
+
+
+def tricky(src: str, dst: str, *, map_failures: bool = True) -> dict[str, Any]:
+    """HubSpot → map → filter → map → Salesforce, with records each stage turns away:
+    Umbrella contacts fail the first map (abs() of a string; unless not `map_failures`),
+    Initech ones are filtered out, Hooli ones have no external id (the sink's model refuses
+    them) and Globex ones set the Phone the Salesforce sandbox may lock (the vendor rejects
+    them then). The sink is stage 4."""
+    first = {"Email": "properties.email",
+             EXT: "properties.company != 'Hooli' && id || null",
+             "Phone": "properties.company == 'Globex' && properties.phone || null"}  # fmt: skip
+    if map_failures:
+        first["Weird__c"] = "properties.company == 'Umbrella' && abs(properties.email) || null"
+    return {
+        "source": {"tool": "hubspot.contacts.list", "account_id": src,
+                   "args": {"limit": 100, "properties": ["email", "company", "phone"]},
+                   "fields": ["id", "properties.email", "properties.company", "properties.phone"]},
+        "stages": [{"map": first}, {"filter": "properties.company != 'Initech'"},
+                   {"map": {"LastName": "properties.company"}}],
+        "sink": {"tool": "salesforce.records.upsert", "account_id": dst,
+                 "args": {"sobject": "Contact", "external_id_field": EXT}},
+    }  # fmt: skip
+
+
+def company_ids(company: str, n: int) -> set[str]:
+    """The ids of the sandbox's first `n` HubSpot contacts at `company`."""
+    from sandbox.hubspot.data import contact
+
+    return {str(i) for i in range(1, n + 1) if contact(i)["properties"]["company"] == company}

@@ -7,41 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelinekit import EXT, rejected, sf_effects, stage, start, view, wait
-
-from sandbox.hubspot.data import contact
+from pipelinekit import company_ids, rejected, sf_effects, stage, start, tricky, view, wait
 
 N = 1000
 
 
-def company(i: int) -> str:
-    return str(contact(i)["properties"]["company"])
-
-
-def tricky(src: str, dst: str) -> dict[str, Any]:
-    """Umbrella contacts fail the map (abs() of a string), Initech ones are filtered out,
-    Hooli ones have no external id (the sink's model refuses them) and Globex ones set the
-    Phone the Salesforce sandbox locks (the vendor rejects them)."""
-    return {
-        "source": {"tool": "hubspot.contacts.list", "account_id": src,
-                   "args": {"limit": 100, "properties": ["email", "company", "phone"]},
-                   "fields": ["id", "properties.email", "properties.company", "properties.phone"]},
-        "stages": [
-            {"map": {"Email": "properties.email",
-                     EXT: "properties.company != 'Hooli' && id || null",
-                     "Phone": "properties.company == 'Globex' && properties.phone || null",
-                     "Weird__c": "properties.company == 'Umbrella' "
-                                 "&& abs(properties.email) || null"}},
-            {"filter": "properties.company != 'Initech'"},
-            {"map": {"LastName": "properties.company"}},
-        ],
-        "sink": {"tool": "salesforce.records.upsert", "account_id": dst,
-                 "args": {"sobject": "Contact", "external_id_field": EXT}},
-    }  # fmt: skip
-
-
-def by(kind: str) -> set[str]:
-    return {str(i) for i in range(1, N + 1) if company(i) == kind}
+def by(company: str) -> set[str]:
+    return company_ids(company, N)
 
 
 def test_rejected_records_are_listed_exactly_and_retried_from_their_stage(
