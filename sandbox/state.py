@@ -6,6 +6,8 @@ mutation happens under ``lock`` and never across an ``await``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
 import secrets
 import threading
@@ -120,10 +122,26 @@ class RateDecision:
     daily_remaining: int
 
 
+@dataclass
+class AuthCode:
+    """An authorization code: single use, bound to its client, redirect URI and PKCE
+    challenge (S256; None when the app sent none)."""
+
+    vendor: str
+    client_id: str
+    redirect_uri: str
+    challenge: str | None
+    scope: str
+    expires_at: float
+
+
+CODE_TTL_S = 600  # HubSpot and Salesforce codes live minutes; Shopify's likewise
+
+
 class TokenError(Exception):
     """A refresh was refused; each vendor renders ``reason`` in its own dialect."""
 
-    def __init__(self, reason: Literal["client", "refresh_token"]) -> None:
+    def __init__(self, reason: Literal["client", "refresh_token", "code"]) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -161,6 +179,7 @@ class SandboxState:
             self.refresh_tokens: dict[str, RefreshToken] = {}
             self.retired: dict[str, str] = {}  # rotated-out refresh token -> vendor
             self.clients: dict[tuple[str, str], str] = {}  # (vendor, client_id) -> secret
+            self.codes: dict[str, AuthCode] = {}  # authorization codes not yet exchanged
             self.requests_total = 0
             self.refresh_calls: dict[str, int] = dict.fromkeys(self.vendors, 0)
             self.refresh_reuse: dict[str, int] = dict.fromkeys(self.vendors, 0)
@@ -381,3 +400,63 @@ class SandboxState:
             access = "C" + secrets.token_urlsafe(48)
             self.access[access] = AccessToken(vendor, now + cfg.token_ttl_s)
             return Issued(access, refresh_token, cfg.token_ttl_s)
+
+    # ---- authorization codes -------------------------------------------------------------
+
+    def client_known(self, vendor: str, client_id: str) -> bool:
+        with self.lock:
+            return (vendor, client_id) in self.clients
+
+    def client_secret(self, vendor: str, client_id: str) -> str | None:
+        with self.lock:
+            return self.clients.get((vendor, client_id))
+
+    def issue_code(
+        self, vendor: str, client_id: str, redirect_uri: str, challenge: str | None, scope: str
+    ) -> str:
+        code = secrets.token_urlsafe(24)
+        with self.lock:
+            self.codes[code] = AuthCode(
+                vendor, client_id, redirect_uri, challenge, scope, time.time() + CODE_TTL_S
+            )
+        return code
+
+    def exchange_code(
+        self,
+        vendor: str,
+        client_id: str,
+        client_secret: str,
+        code: str,
+        redirect_uri: str | None,
+        verifier: str | None,
+    ) -> Issued:
+        """The authorization-code grant: the code is spent on the first try, right or wrong
+        (a replay fails too); the client, its redirect URI and the PKCE verifier must match."""
+        with self.lock:
+            if self.clients.get((vendor, client_id)) != client_secret or not client_id:
+                raise TokenError("client")
+            found = self.codes.pop(code, None)
+            if not _code_matches(found, vendor, client_id, redirect_uri, verifier):
+                raise TokenError("code")
+            return self._issue(vendor, client_id, self.config.token_ttl_s, time.time())
+
+
+def _code_matches(
+    found: AuthCode | None, vendor: str, client_id: str, redirect_uri: str | None,
+    verifier: str | None,
+) -> bool:  # fmt: skip
+    if found is None or found.vendor != vendor or found.client_id != client_id:
+        return False
+    if found.expires_at < time.time():
+        return False
+    if redirect_uri is not None and redirect_uri != found.redirect_uri:
+        return False
+    if found.challenge is None:
+        return True
+    return verifier is not None and s256(verifier) == found.challenge
+
+
+def s256(verifier: str) -> str:
+    """RFC 7636 S256."""
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from app.api import (
     accounts,
+    connect,
     consent,
     errors,
     health,
@@ -39,6 +40,7 @@ def create_app() -> FastAPI:
     api.include_router(metrics.router)  # /metrics: Prometheus text, aggregate labels only
     api.include_router(jobs.router)
     api.include_router(accounts.router)
+    api.include_router(connect.router)  # OAuth apps, connect sessions and pages
     api.include_router(consent.router)  # approvals, previews, policy, keys, audit
     api.include_router(pipelines.router)
     api.include_router(proxy.router)

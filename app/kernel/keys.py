@@ -213,3 +213,15 @@ def tenant_pipelines(tid: str) -> str:
 
 def pipeline_work(pid: str) -> str:
     return f"pipe:{pid}"  # member: the pipeline's coordinator (attempt = its tick number)
+
+
+def oauth_app(tid: str, vendor: str) -> str:
+    return f"{P}:tenant:{tid}:oauth-app:{vendor}"  # hash: client_id, sealed secret, scopes…
+
+
+def connect_session(digest: str) -> str:
+    return f"{P}:connect:{digest}"  # hash: a connect session by its link token's digest; TTL
+
+
+def connect_state(state: str) -> str:
+    return f"{P}:connect-state:{state}"  # string: session digest; single use (GETDEL), TTL

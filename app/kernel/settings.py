@@ -161,6 +161,12 @@ class Settings(BaseSettings):
         description="The API's public base URL (as vendors call it), for signatures over the "
         "URL (HubSpot v3); default: the URL of the request as received",
     )
+    connect_session_ttl_s: float = Field(
+        600.0,
+        gt=0,
+        le=86400,
+        description="A connect session's link (and its vendor round trip) works this long",
+    )
     reauth_timeout_s: float = Field(
         7 * 86400.0,
         gt=0,

@@ -29,6 +29,7 @@ from app.kernel.lua import source
 from app.kernel.redis import get_redis, run_script
 from app.kernel.settings import get_settings
 from app.kernel.timefmt import now_iso
+from app.store import connect
 from app.store.jobrecord import JobRecord
 from app.store.jobstore import encode, load
 from app.work.deliveries import ACCOUNT_TARGET, emit
@@ -73,8 +74,16 @@ def mark_and_notify(account_id: str, reason: str, *, version: str | None = None)
     tells the account's events_url, as a parking job would."""
     first = mark_needs_reauth(account_id, reason, version=version)
     if first == MarkResult.MARKED:
-        emit(account_id, "account.needs_reauth", [ACCOUNT_TARGET], {"parked_jobs": []})
+        emit(account_id, "account.needs_reauth", [ACCOUNT_TARGET], _reconnect(account_id, []))
     return first
+
+
+def _reconnect(account_id: str, parked: list[str]) -> dict[str, Any]:
+    """The `account.needs_reauth` data: the parked jobs and, for an account made through a
+    connect session, a fresh re-connect link (`reconnect_url`). Only the account's events_url
+    gets this event, so the link reaches the tenant alone."""
+    link = connect.reconnect_link(account_id, get_settings().connect_session_ttl_s)
+    return {"parked_jobs": parked, "reconnect_url": link}
 
 
 def needs_reauth(account_id: str) -> bool:
@@ -106,7 +115,12 @@ def park(
         parked = False
     waiting = {"parked_jobs": parked_jobs(account_id)}
     if first:
-        emit(account_id, "account.needs_reauth", [ACCOUNT_TARGET], waiting)
+        emit(
+            account_id,
+            "account.needs_reauth",
+            [ACCOUNT_TARGET],
+            _reconnect(account_id, waiting["parked_jobs"]),
+        )
     if parked:
         emit(account_id, "job.needs_reauth", [job_id], {**waiting, "job_id": job_id})
     return parked

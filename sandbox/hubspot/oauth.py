@@ -1,4 +1,6 @@
-"""OAuth: form-encoded refresh grant; the refresh token rotates only when configured to."""
+"""OAuth: the consent page (`/oauth/authorize`), the authorization-code grant (PKCE checked
+when the authorize step had a challenge) and the refresh grant; the refresh token rotates only
+when configured to."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import correlation_id, sandbox_state, token_call
+from sandbox.consentpage import code_params, consent_routes
 from sandbox.hubspot.http import NAME, unavailable
-from sandbox.state import TokenError
+from sandbox.state import Issued, SandboxState, TokenError
 
 router = APIRouter()
+consent_routes(router, "/oauth/authorize", "hubspot", "HubSpot", code_params)
 
 
 def _oauth_error(status: str, message: str) -> JSONResponse:
@@ -32,6 +36,8 @@ async def token(request: Request) -> Response:
     form = dict(
         parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
     )
+    if form.get("grant_type") == "authorization_code":
+        return _code_grant(state, form)
     if form.get("grant_type") != "refresh_token":
         return _oauth_error("BAD_GRANT_TYPE", "missing or unknown grant type")
     try:
@@ -45,6 +51,24 @@ async def token(request: Request) -> Response:
         if exc.reason == "client":
             return _oauth_error("BAD_CLIENT_ID", "missing or unknown client id")
         return _oauth_error("BAD_REFRESH_TOKEN", "missing or invalid refresh token")
+    return _issued(issued)
+
+
+def _code_grant(state: SandboxState, form: dict[str, str]) -> Response:
+    """`code` for tokens: the code's client, redirect_uri and PKCE verifier must match."""
+    try:
+        issued = state.exchange_code(
+            NAME, form.get("client_id", ""), form.get("client_secret", ""), form.get("code", ""),
+            form.get("redirect_uri", ""), form.get("code_verifier") or None,
+        )  # fmt: skip
+    except TokenError as exc:
+        if exc.reason == "client":
+            return _oauth_error("BAD_CLIENT_ID", "missing or unknown client id")
+        return _oauth_error("BAD_AUTH_CODE", "missing or unknown auth code")
+    return _issued(issued)
+
+
+def _issued(issued: Issued) -> Response:
     return JSONResponse(
         {
             "token_type": "bearer",

@@ -1,0 +1,118 @@
+"""/v1/oauth-apps, /v1/connect/sessions, and the hosted connect pages (/connect/...).
+
+The pages are server-rendered HTML with no script: a heading, what is asked, and one link
+(`#continue`) to the vendor. Stable ids for drivers: `continue`, `error-code`. Nothing secret
+is ever in a page or a Location header: the link token is an opaque handle, the PKCE
+verifier and the client secret stay server side.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from app.api.auth import principal, tenant_id
+from app.services import connect
+from app.store import oauthapps
+from app.store.apikeys import Principal
+
+router = APIRouter(tags=["connect"])
+
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the link token never leaks to the vendor's page
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action *",
+    "X-Frame-Options": "DENY",
+}
+
+
+@router.put("/v1/oauth-apps/{vendor}", summary="Register the tenant's OAuth app (admin scope)")
+def put_app(
+    vendor: str, body: oauthapps.OAuthAppIn, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    who.require("admin")
+    return oauthapps.put(who.tenant_id, vendor, body)
+
+
+@router.get("/v1/oauth-apps/{vendor}", summary="The tenant's OAuth app (never its secret)")
+def get_app(vendor: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+    who.require("admin")
+    return oauthapps.view(who.tenant_id, vendor)
+
+
+@router.delete("/v1/oauth-apps/{vendor}", status_code=204, summary="Remove the OAuth app")
+def delete_app(vendor: str, who: Principal = Depends(principal)) -> Response:
+    who.require("admin")
+    oauthapps.delete(who.tenant_id, vendor)
+    return Response(status_code=204)
+
+
+@router.post("/v1/connect/sessions", status_code=201, summary="A single-use connect link")
+def create_session(
+    body: connect.SessionCreate, request: Request, tenant: str = Depends(tenant_id)
+) -> dict[str, Any]:
+    return connect.create_session(tenant, body, connect.api_origin(str(request.base_url)))
+
+
+@router.get("/connect/callback", response_class=HTMLResponse, include_in_schema=False)
+def callback(request: Request) -> Response:
+    """The vendor's redirect: 303 to the session's return_url, or an error page."""
+    outcome = connect.callback(list(request.query_params.multi_items()))
+    if outcome.location is None:
+        return _error_page(outcome.error or "state_mismatch", outcome.description, None, 400)
+    return RedirectResponse(outcome.location, status_code=303, headers=_HEADERS)
+
+
+@router.get("/connect/{token}", response_class=HTMLResponse, include_in_schema=False)
+def connect_page(token: str) -> Response:
+    try:
+        shown = connect.page(token)
+    except connect.ConnectError as exc:
+        status = 404 if exc.code == "unknown_session" else 410
+        return _error_page(exc.code, exc.description, None, status)
+    return HTMLResponse(_page(shown), headers=_HEADERS)
+
+
+def _document(title: str, body: str) -> str:
+    return (
+        '<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;"
+        "padding:0 1rem;line-height:1.5}a.button{display:inline-block;padding:.6rem 1.2rem;"
+        "background:#1a56db;color:#fff;border-radius:.3rem;text-decoration:none}"
+        "a.button:focus{outline:3px solid #f59e0b}</style></head>\n"
+        f"<body><main>{body}</main></body>\n</html>\n"
+    )
+
+
+def _page(shown: dict[str, Any]) -> str:
+    vendor, tenant = escape(shown["vendor"].capitalize()), escape(shown["tenant"])
+    verb = "Reconnect" if shown["reauthorize"] else "Connect"
+    scopes = "".join(f"<li><code>{escape(s)}</code></li>" for s in shown["scopes"])
+    body = (
+        f'<h1 id="title">{verb} your {vendor} account</h1>'
+        f'<p><strong id="tenant">{tenant}</strong> asks for access to your '
+        f'<strong id="vendor">{vendor}</strong> account.</p>'
+        f'<h2>Access asked</h2><ul id="scopes">{scopes or "<li>basic access</li>"}</ul>'
+        f"<p>You will sign in at {vendor} and approve there; {tenant} never sees your "
+        "password.</p>"
+        f'<p><a id="continue" class="button" href="{escape(shown["authorize_url"])}" '
+        f'rel="noreferrer">Continue to {vendor}</a></p>'
+        f'<p><a id="cancel" href="{escape(shown["return_url"])}">Cancel</a></p>'
+    )
+    return _document(f"{verb} {vendor} — {shown['tenant']}", body)
+
+
+def _error_page(code: str, description: str, back: str | None, status: int) -> HTMLResponse:
+    link = f'<p><a id="back" href="{escape(back)}">Back</a></p>' if back else ""
+    body = (
+        '<h1 id="title">This connect link cannot be used</h1>'
+        f'<p id="error-description">{escape(description)}</p>'
+        f'<p>Error code: <code id="error-code">{escape(code)}</code></p>{link}'
+        "<p>Ask the application that sent you here for a new link.</p>"
+    )
+    return HTMLResponse(_document("Connect: error", body), status_code=status, headers=_HEADERS)

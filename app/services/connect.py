@@ -1,0 +1,289 @@
+"""Connect: a tenant's end user links a vendor account through the vendor's consent page.
+
+`create_session` gives a single-use link; `page` is what the link shows (tenant, vendor,
+scopes, and the vendor authorize URL with `state` and PKCE S256); `callback` verifies the
+vendor's answer, exchanges the code server side (verifier and sealed client secret never
+leave), then creates the account — or re-authorizes the one the session names (same id;
+parked jobs resume) — and says where to send the browser: `return_url` with the account id
+and `status`, or with `error` and `error_description`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from app.kernel import keys
+from app.kernel.errors import InvalidInput
+from app.kernel.redis import get_redis
+from app.kernel.settings import get_settings
+from app.kernel.ssrf import check_public_url
+from app.kernel.timefmt import now_iso
+from app.services.reauthorize import reauthorize
+from app.store import accounts, oauthapps, tenants
+from app.store import connect as sessions
+from app.store.accounts import AccountCreate, OAuth2Credentials
+from app.work.deliveries import ACCOUNT_TARGET, emit
+from connectors import authorize
+from connectors.errors import AuthRejected, Transient
+
+CALLBACK_PATH = sessions.CALLBACK_PATH
+_SHOP = r"^[a-z0-9][a-z0-9-]{0,59}$"
+DENIED = ("access_denied", "access-denied")  # Salesforce's docs show the second spelling
+
+
+class EndUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=320)
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vendor: str = Field(max_length=40)
+    end_user: EndUser
+    account_id: str | None = Field(None, max_length=100, description="Re-authorize this one")
+    return_url: str = Field(max_length=2000)
+    scopes: list[str] | None = Field(None, max_length=100, description="Default: the app's")
+    shop: str | None = Field(None, pattern=_SHOP, description="Shopify: the shop's subdomain")
+    events_url: str | None = Field(
+        None, max_length=2000, description="A new account's events_url (account events)"
+    )
+    expires_in: float | None = Field(None, gt=0, le=86400, description="Seconds; default 600")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where the callback sends the browser (None: no session known, show an error page)."""
+
+    location: str | None
+    error: str | None = None
+    description: str = ""
+
+
+class ConnectError(Exception):
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(code)
+        self.code, self.description = code, description
+
+
+def api_origin(request_base: str) -> str:
+    return (get_settings().public_url or request_base).rstrip("/")
+
+
+def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str, Any]:
+    dialect = oauthapps.dialect(req.vendor)
+    app = oauthapps.load(tenant_id, req.vendor)
+    check_public_url(req.return_url, field="return_url")
+    if req.events_url:
+        check_public_url(req.events_url, field="events_url")
+    shop = _shop(req, dialect)
+    if req.account_id:
+        acc = accounts.load(req.account_id, tenant_id)
+        accounts.require_vendor(acc, req.vendor)
+    fields = {
+        "tenant_id": tenant_id,
+        "vendor": req.vendor,
+        "end_user_id": req.end_user.id,
+        "end_user_email": req.end_user.email,
+        "account_id": req.account_id,
+        "return_url": req.return_url,
+        "events_url": req.events_url,
+        "scopes": req.scopes if req.scopes is not None else app["scopes"],
+        "shop": shop,
+        "redirect_uri": app.get("redirect_uri") or origin + CALLBACK_PATH,
+        "origin": origin,
+    }
+    ttl = req.expires_in or get_settings().connect_session_ttl_s
+    token, record = sessions.create(fields, ttl)
+    return {
+        "session_id": record["session_id"],
+        "connect_url": f"{origin}/connect/{token}",
+        "expires_at": now_iso(record["expires_at"]),
+    }
+
+
+def _shop(req: SessionCreate, dialect: authorize.Dialect) -> str | None:
+    if "shop" in dialect.needs and not req.shop:
+        raise InvalidInput(f"{req.vendor} sessions need `shop`", code="shop_required")
+    return req.shop
+
+
+def page(token: str) -> dict[str, Any]:
+    """What the connect page shows; ConnectError for an unknown, used or expired link."""
+    session = sessions.by_token(token)
+    if session is None:
+        raise ConnectError("unknown_session", "This link is not valid.")
+    if sessions.expired(session):
+        raise ConnectError("expired_session", "This link has expired.")
+    if session.get("claimed_at"):
+        raise ConnectError("state_mismatch", "This link was used already.")
+    return {
+        "tenant": tenants.display_name(session["tenant_id"]),
+        "vendor": session["vendor"],
+        "scopes": session["scopes"],
+        "reauthorize": bool(session.get("account_id")),
+        "authorize_url": _authorize_url(session),
+        "return_url": session["return_url"],
+    }
+
+
+def _values(app: dict[str, Any], session: dict[str, Any]) -> dict[str, str]:
+    return {"shop": session.get("shop") or "", "login_host": app.get("login_host") or ""}
+
+
+def _authorize_url(session: dict[str, Any]) -> str:
+    dialect = oauthapps.dialect(session["vendor"])
+    app = oauthapps.load(session["tenant_id"], session["vendor"])
+    query = {
+        "client_id": app["client_id"],
+        "redirect_uri": session["redirect_uri"],
+        "scope": dialect.scope_separator.join(session["scopes"]),
+        "state": session["state"],
+    }
+    if dialect.vendor != "shopify":
+        query["response_type"] = "code"
+    if dialect.pkce:
+        verifier = sessions.verifier(session)
+        query |= {"code_challenge": authorize.pkce_challenge(verifier),
+                  "code_challenge_method": "S256"}  # fmt: skip
+    template = app.get("authorize_url") or dialect.authorize_url
+    return (
+        str(template.format(**_values(app, session)).split("?")[0])
+        + "?"
+        + urlencode({**dict(dialect.extra_params), **query})
+    )
+
+
+def callback(query: list[tuple[str, str]]) -> Outcome:
+    """The vendor's redirect back: everything checked before any account changes."""
+    params = dict(query)
+    found = sessions.by_state(params.get("state", ""))
+    if found is None:
+        return Outcome(None, "state_mismatch", "unknown state: start again from a new link")
+    sid, session = found
+    try:
+        account_id, status = _complete(sid, session, query, params)
+    except ConnectError as exc:
+        return Outcome(_back(session, {"error": exc.code, "error_description": exc.description}),
+                       exc.code, exc.description)  # fmt: skip
+    return Outcome(_back(session, {"account_id": account_id, "status": status}))
+
+
+def _back(session: dict[str, Any], params: dict[str, str]) -> str:
+    url = str(session["return_url"])
+    return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
+
+
+def _complete(
+    sid: str, session: dict[str, Any], query: list[tuple[str, str]], params: dict[str, str]
+) -> tuple[str, str]:
+    app = oauthapps.load(session["tenant_id"], session["vendor"])
+    dialect = oauthapps.dialect(session["vendor"])
+    secret = oauthapps.client_secret(app)
+    if dialect.signed_callback and "error" not in params:
+        _check_signed(query, params, session, secret)
+    if not sessions.claim(sid):
+        raise ConnectError("state_mismatch", "this authorization was used already")
+    if sessions.expired(session):
+        raise ConnectError("expired_session", "the connect link expired; ask for a new one")
+    if params.get("error"):
+        code = "access_denied" if params["error"] in DENIED else "vendor_error"
+        raise ConnectError(code, "the user did not grant access at the vendor")
+    grant = _exchange(app, dialect, session, secret, params.get("code", ""))
+    return _store(app, dialect, session, secret, grant)
+
+
+def _check_signed(
+    query: list[tuple[str, str]], params: dict[str, str], session: dict[str, Any], secret: str
+) -> None:
+    if not authorize.shopify_hmac_ok(query, secret):
+        raise ConnectError("invalid_hmac", "the callback's hmac does not verify")
+    shop = params.get("shop", "")
+    if session.get("shop") and shop.split(".")[0] != session["shop"]:
+        raise ConnectError("invalid_hmac", "the callback is for another shop")
+
+
+def _exchange(
+    app: dict[str, Any], dialect: authorize.Dialect, session: dict[str, Any], secret: str,
+    code: str,
+) -> authorize.CodeGrant:  # fmt: skip
+    template = app.get("token_url") or dialect.token_url
+    try:
+        return authorize.exchange(
+            template.format(**_values(app, session)),
+            code=code,
+            redirect_uri=session["redirect_uri"],
+            client_id=app["client_id"],
+            client_secret=secret,
+            code_verifier=sessions.verifier(session) if dialect.pkce else None,
+        )
+    except AuthRejected as exc:
+        raise ConnectError("code_rejected", str(exc)) from None
+    except (Transient, InvalidInput) as exc:
+        raise ConnectError("vendor_unavailable", "the vendor's token endpoint failed; retry "
+                           f"with a new link ({type(exc).__name__})") from None  # fmt: skip
+
+
+def _base_url(app: dict[str, Any], dialect: authorize.Dialect, session: dict[str, Any],
+              grant: authorize.CodeGrant) -> str:  # fmt: skip
+    if dialect.base_url_from == "instance_url":
+        if not grant.instance_url:
+            raise ConnectError("code_rejected", "the token answer had no instance_url")
+        return grant.instance_url.rstrip("/")
+    template = app.get("base_url") or dialect.base_url
+    return str(template.format(**_values(app, session))).rstrip("/")
+
+
+def _store(
+    app: dict[str, Any], dialect: authorize.Dialect, session: dict[str, Any], secret: str,
+    grant: authorize.CodeGrant,
+) -> tuple[str, str]:  # fmt: skip
+    token_url = app.get("token_url")
+    creds = OAuth2Credentials(
+        type="oauth2",
+        access_token=SecretStr(grant.access_token),
+        refresh_token=SecretStr(grant.refresh_token) if grant.refresh_token else None,
+        expires_in=grant.expires_in,
+        token_url=token_url.format(**_values(app, session)) if token_url else None,
+        client_id=app["client_id"] if grant.refresh_token else None,
+        client_secret=SecretStr(secret) if grant.refresh_token else None,
+    )
+    tenant = session["tenant_id"]
+    try:
+        if session.get("account_id"):
+            reauthorize(tenant, session["account_id"], creds)
+            return session["account_id"], "reactivated"
+        return _new_account(dialect, session, creds, _base_url(app, dialect, session, grant)), (
+            "connected"
+        )
+    except InvalidInput as exc:
+        raise ConnectError("account_refused", exc.message) from None
+
+
+def _new_account(
+    dialect: authorize.Dialect, session: dict[str, Any], creds: OAuth2Credentials, base_url: str
+) -> str:
+    who = session.get("end_user_email") or session["end_user_id"]
+    req = AccountCreate(
+        vendor=dialect.vendor,
+        name=f"{dialect.vendor} for {who}"[:200],
+        base_url=base_url,
+        credentials=creds,
+        events_url=session.get("events_url"),
+    )
+    account_id = str(accounts.create_account(session["tenant_id"], req)["account_id"])
+    get_redis().hset(
+        keys.account(account_id),
+        mapping={
+            "end_user_id": session["end_user_id"],
+            "connect_return_url": session["return_url"],
+            "connect_origin": session["origin"],
+            "connect_shop": session.get("shop") or "",
+        },
+    )
+    emit(account_id, "account.connected", [ACCOUNT_TARGET], {"end_user_id": session["end_user_id"]})
+    return account_id

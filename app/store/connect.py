@@ -1,0 +1,109 @@
+"""Connect sessions: a short-lived, single-use link that runs one vendor authorization.
+
+The link's token is random and only its SHA-256 is a key, so a Redis dump holds no usable
+link. `state` (what the vendor echoes to the callback) is a second random value pointing at
+the session; the PKCE verifier is sealed. Records outlive their expiry by `KEEP_S`, so a late
+callback is told `expired_session` rather than an unknown `state`. One callback claims the
+session (HSETNX `claimed_at`): a replayed `state` finds it claimed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import orjson
+
+from app.kernel import keys
+from app.kernel.crypto import digest, seal, unseal
+from app.kernel.errors import NotFound
+from app.kernel.redis import get_redis
+from app.store import oauthapps
+
+CALLBACK_PATH = "/connect/callback"  # toolqueue's redirect_uri, on its public origin
+KEEP_S = 3600  # a session's record stays this long past its expiry (to name a late callback)
+
+
+def create(fields: dict[str, Any], ttl_s: float) -> tuple[str, dict[str, Any]]:
+    """Store a session; returns its link token (shown once) and the stored record."""
+    token = secrets.token_urlsafe(32)
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(48)  # 64 chars of [A-Za-z0-9_-]: RFC 7636's alphabet
+    now = time.time()
+    record = {
+        **{k: v for k, v in fields.items() if v is not None},
+        "session_id": "cs_" + secrets.token_hex(8),
+        "state": state,
+        "sealed_verifier": seal(verifier),
+        "created_at": now,
+        "expires_at": now + ttl_s,
+    }
+    record["scopes"] = orjson.dumps(record.get("scopes", [])).decode()
+    keep = int(ttl_s + KEEP_S)
+    sid = digest(token)
+    with get_redis().pipeline() as p:
+        p.hset(keys.connect_session(sid), mapping=record)
+        p.expire(keys.connect_session(sid), keep)
+        p.set(keys.connect_state(state), sid, ex=keep)
+        p.execute()
+    return token, record
+
+
+def by_token(token: str) -> dict[str, Any] | None:
+    return _load(digest(token))
+
+
+def by_state(state: str) -> tuple[str, dict[str, Any]] | None:
+    """The session `state` belongs to (with its key digest), or None for an unknown one."""
+    sid = get_redis().get(keys.connect_state(state)) if state else None
+    found = _load(sid) if sid else None
+    return (sid, found) if sid and found else None
+
+
+def _load(sid: str) -> dict[str, Any] | None:
+    raw = get_redis().hgetall(keys.connect_session(sid))
+    if not raw:
+        return None
+    return {**raw, "scopes": orjson.loads(raw["scopes"]), "expires_at": float(raw["expires_at"])}
+
+
+def claim(sid: str) -> bool:
+    """True for the one callback that uses the session; False for every later one."""
+    return bool(get_redis().hsetnx(keys.connect_session(sid), "claimed_at", time.time()))
+
+
+def verifier(session: dict[str, Any]) -> str:
+    value: str = unseal(session["sealed_verifier"])
+    return value
+
+
+def expired(session: dict[str, Any]) -> bool:
+    return time.time() >= float(session["expires_at"])
+
+
+def reconnect_link(account_id: str, ttl_s: float) -> str | None:
+    """A fresh re-connect link for an account made through connect (None for others, or
+    when its tenant's OAuth app is gone): same end user, return_url and shop; the app's
+    scopes. It re-authorizes the same account."""
+    acc = get_redis().hgetall(keys.account(account_id))
+    if not acc.get("connect_return_url"):
+        return None
+    try:
+        app = oauthapps.load(acc["tenant_id"], acc["vendor"])
+    except NotFound:
+        return None
+    origin = acc["connect_origin"]
+    fields = {
+        "tenant_id": acc["tenant_id"],
+        "vendor": acc["vendor"],
+        "end_user_id": acc.get("end_user_id") or account_id,
+        "account_id": account_id,
+        "return_url": acc["connect_return_url"],
+        "scopes": app["scopes"],
+        "shop": acc.get("connect_shop") or None,
+        "redirect_uri": app.get("redirect_uri") or origin + CALLBACK_PATH,
+        "origin": origin,
+    }
+    token, _ = create(fields, ttl_s)
+    return f"{origin}/connect/{token}"

@@ -1,0 +1,157 @@
+"""The vendors' authorization-code dialects (declarative), and the code-for-token exchange.
+
+One frozen `Dialect` per vendor says where the user is sent (`authorize_url`), where the code
+is exchanged (`token_url`), how scopes are joined, whether PKCE (S256) is sent, which extra
+query parameters the authorize URL carries, and how the token answer becomes the account's
+`base_url` (`base_url_from`). URL templates hold `{shop}` (Shopify) or `{login_host}`
+(Salesforce) placeholders filled from the connect session and the OAuth app.
+
+Verified facts and their sources: docs/connect.md, "Vendor OAuth dialects".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlencode
+
+import requests
+
+from connectors import oauth
+from connectors.errors import AuthRejected, Transient
+
+
+@dataclass(frozen=True)
+class Dialect:
+    vendor: str
+    authorize_url: str  # template: {shop}, {login_host}
+    token_url: str  # template, as above
+    scope_separator: str
+    pkce: bool  # send code_challenge (S256) and code_verifier
+    extra_params: tuple[tuple[str, str], ...] = ()
+    # where the account's base_url comes from: the vendor's API host, the token answer's
+    # `instance_url` (Salesforce), or the shop's own host (Shopify)
+    base_url_from: Literal["vendor", "instance_url", "shop"] = "vendor"
+    base_url: str = ""  # the template for base_url_from == "shop" / "vendor"
+    signed_callback: bool = False  # Shopify: the callback query carries an `hmac`
+    needs: tuple[str, ...] = field(default=())  # session fields the templates need
+
+    def authorize(self, values: dict[str, str], query: dict[str, str]) -> str:
+        """The authorize URL with its query (`values` fill the template)."""
+        return (
+            self.authorize_url.format(**values)
+            + "?"
+            + urlencode({**dict(self.extra_params), **query})
+        )
+
+
+DIALECTS: dict[str, Dialect] = {
+    "hubspot": Dialect(
+        vendor="hubspot",
+        authorize_url="https://app.hubspot.com/oauth/authorize",
+        token_url="https://api.hubapi.com/oauth/v1/token",
+        scope_separator=" ",
+        pkce=True,
+        base_url="https://api.hubapi.com",
+    ),
+    "salesforce": Dialect(
+        vendor="salesforce",
+        authorize_url="https://{login_host}/services/oauth2/authorize",
+        token_url="https://{login_host}/services/oauth2/token",
+        scope_separator=" ",
+        pkce=True,
+        base_url_from="instance_url",
+    ),
+    "shopify": Dialect(
+        vendor="shopify",
+        authorize_url="https://{shop}.myshopify.com/admin/oauth/authorize",
+        token_url="https://{shop}.myshopify.com/admin/oauth/access_token",
+        scope_separator=",",
+        pkce=False,  # Shopify's authorization-code grant for offline tokens has no PKCE
+        base_url_from="shop",
+        base_url="https://{shop}.myshopify.com",
+        signed_callback=True,
+        needs=("shop",),
+    ),
+}
+
+
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 S256: BASE64URL(SHA256(verifier)) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def shopify_hmac_ok(query: list[tuple[str, str]], secret: str) -> bool:
+    """Shopify's callback signature: HMAC-SHA256 (hex) with the app secret over the query
+    without `hmac` (and `signature`), pairs sorted and joined `k=v&k=v`."""
+    given = [v for k, v in query if k == "hmac"]
+    if len(given) != 1:
+        return False
+    rest = sorted((k, v) for k, v in query if k not in ("hmac", "signature"))
+    message = "&".join(f"{k}={v}" for k, v in rest)
+    expected = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, given[0])
+
+
+@dataclass(frozen=True)
+class CodeGrant:
+    access_token: str
+    refresh_token: str | None
+    expires_in: float | None
+    instance_url: str | None  # Salesforce: the org's API host
+
+
+def exchange(
+    token_url: str,
+    *,
+    code: str,
+    redirect_uri: str,
+    client_id: str,
+    client_secret: str,
+    code_verifier: str | None,
+    timeout: float = 15.0,
+) -> CodeGrant:
+    """The authorization-code grant (RFC 6749 4.1.3), through the pinned token session;
+    AuthRejected for a refusal (the vendor's error code only, never its text), Transient for
+    anything retryable."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": client_id,
+        "client_secret": client_secret,
+    }
+    if code_verifier:
+        form["code_verifier"] = code_verifier
+    try:
+        resp = oauth.session().post(
+            token_url, data=form, headers={"Accept": "application/json"}, timeout=timeout,
+            allow_redirects=False,
+        )  # fmt: skip
+    except oauth.TRANSPORT_ERRORS as exc:
+        raise Transient(f"token endpoint: {type(exc).__name__}") from None
+    return _grant(resp)
+
+
+def _grant(resp: requests.Response) -> CodeGrant:
+    if resp.status_code >= 500 or resp.status_code in (408, 429):
+        raise Transient(f"token endpoint answered {resp.status_code}", status=resp.status_code)
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    if resp.status_code >= 400 or not doc.get("access_token"):
+        code = str(doc.get("error") or doc.get("status") or resp.status_code)[:60]
+        raise AuthRejected(f"the vendor refused the code ({code})", status=resp.status_code)
+    expires = doc.get("expires_in")
+    return CodeGrant(
+        access_token=str(doc["access_token"]),
+        refresh_token=str(doc["refresh_token"]) if doc.get("refresh_token") else None,
+        expires_in=float(expires) if isinstance(expires, int | float) else None,
+        instance_url=str(doc["instance_url"]) if doc.get("instance_url") else None,
+    )
