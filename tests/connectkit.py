@@ -44,8 +44,13 @@ def oauth_app(api: Any, sandbox: Any, vendor: str, **over: Any) -> dict[str, str
 
 
 def session(api: Any, vendor: str, **body: Any) -> requests.Response:
-    req = {"vendor": vendor, "end_user": {"id": "user-1", "email": "ada@example.com"},
-           "return_url": RETURN_URL, **({"shop": SHOP} if vendor == "shopify" else {}), **body}
+    req = {
+        "vendor": vendor,
+        "end_user": {"id": "user-1", "email": "ada@example.com"},
+        "return_url": RETURN_URL,
+        **({"shop": SHOP} if vendor == "shopify" else {}),
+        **body,
+    }
     return api.post("/v1/connect/sessions", req)
 
 

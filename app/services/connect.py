@@ -10,7 +10,7 @@ and `status`, or with `error` and `error_description`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -150,12 +150,9 @@ def _authorize_url(session: dict[str, Any]) -> str:
         verifier = sessions.verifier(session)
         query |= {"code_challenge": authorize.pkce_challenge(verifier),
                   "code_challenge_method": "S256"}  # fmt: skip
-    template = app.get("authorize_url") or dialect.authorize_url
-    return (
-        str(template.format(**_values(app, session)).split("?")[0])
-        + "?"
-        + urlencode({**dict(dialect.extra_params), **query})
-    )
+    if app.get("authorize_url"):
+        dialect = replace(dialect, authorize_url=app["authorize_url"])
+    return dialect.authorize(_values(app, session), query)
 
 
 def callback(query: list[tuple[str, str]]) -> Outcome:

@@ -137,9 +137,7 @@ def granted(sandbox):
     return [e for e in sandbox.requests("hubspot") if e["kind"] == "token" and e["status"] == 200]
 
 
-def test_a_tampered_shopify_hmac_is_refused_and_the_genuine_callback_then_works(
-    api, fresh_sandbox
-):
+def test_a_tampered_shopify_hmac_is_refused_and_the_genuine_callback_then_works(api, fresh_sandbox):
     oauth_app(api, fresh_sandbox, "shopify")
     browser = Browser()
     action, fields = browser.open_consent(session(api, "shopify").json()["connect_url"])

@@ -1,0 +1,79 @@
+"""A connected account whose refresh token dies: its job parks, `account.needs_reauth` (at the
+account's events_url only) carries a fresh re-connect link, and following that link through
+the sandbox's consent page re-authorizes the same account; the parked job completes once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from connectkit import Browser, oauth_app, sealed_tokens, session
+from standardwebhooks import Webhook
+from support import wait_until
+
+
+@pytest.fixture
+def events(receiver: Any) -> Iterator[Any]:
+    """A second receiver: the connected account's `events_url`."""
+    rec = type(receiver)()
+    yield rec
+    rec.server.shutdown()
+
+
+def verified(api: Any, rec: Any, kind: str) -> list[dict[str, Any]]:
+    """The events of type `kind` at `rec`, each after checking its signature."""
+    hook = Webhook(api.tenant["webhook_secret"])
+    out = [hook.verify(h["body"], h["headers"]) for h in list(rec.requests)]
+    return [e for e in out if e["type"] == kind]
+
+
+def test_reauthorizing_a_needs_reauth_account_resumes_its_parked_job_once(
+    api, fresh_sandbox, receiver, events, r
+):
+    app = oauth_app(api, fresh_sandbox, "hubspot")
+    link = session(api, "hubspot", events_url=events.url).json()["connect_url"]
+    browser = Browser()
+    account = browser.connect(link)["account_id"]
+    [connected] = wait_until(lambda: verified(api, events, "account.connected") or None, 30)
+    assert connected["data"]["account_id"] == account
+    old = sealed_tokens(r, account)
+
+    fresh_sandbox.config(latency_ms=150, token_ttl_s=1)  # new tokens die fast ...
+    requests.post(
+        f"{fresh_sandbox.url}/_sandbox/revoke", json={"vendor": "hubspot"}, timeout=5
+    ).raise_for_status()  # ... and the refresh token is dead already
+    # the stored token lives 30 min; the vendor now refuses it: expire it at the vendor
+    r.hset(f"tq:token:{account}", "expires_at", 1)
+    job = api.call(account_id=account, args={"limit": 20}, fields=["id"],
+                   callback_url=receiver.url)["job_id"]  # fmt: skip
+    parked = api.wait(job, states=("needs_reauth", "failed", "succeeded"))
+    assert parked["status"] == "needs_reauth", parked
+
+    [needs] = wait_until(lambda: verified(api, events, "account.needs_reauth") or None, 30)
+    reconnect = needs["data"]["reconnect_url"]
+    assert reconnect and reconnect.startswith(api.url + "/connect/") and reconnect != link
+    job_hooks = [h["body"].decode() for h in receiver.requests]
+    assert not any(reconnect in body for body in job_hooks)  # only the tenant's events_url
+
+    fresh_sandbox.config(latency_ms=0, token_ttl_s=1800)
+    page = browser.request("GET", reconnect)
+    assert "Reconnect" in page.text
+    back = browser.connect(reconnect)
+    assert back == {"account_id": account, "status": "reactivated"}
+
+    done = api.wait(job)
+    assert done["status"] == "succeeded", done
+    ids = [rec["id"] for rec in api.records(job)]
+    assert len(ids) == len(set(ids)) == 1000  # every contact once: resumed, not restarted
+    history = [h["status"] for h in api.get(f"/v1/jobs/{job}").json()["history"]]
+    assert history.count("succeeded") == 1
+    [reactivated] = wait_until(lambda: verified(api, events, "account.reactivated") or None, 30)
+    assert reactivated["data"]["parked_jobs"] == [job]
+    assert api.get(f"/v1/accounts/{account}").json()["status"] == "active"
+
+    new = sealed_tokens(r, account)
+    assert new["access_token"] != old["access_token"]
+    seen = browser.seen() + "".join(h["body"].decode() for h in events.requests + receiver.requests)
+    assert not [s for s in [app["client_secret"], *old.values(), *new.values()] if s in seen]
