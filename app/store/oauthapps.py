@@ -18,7 +18,7 @@ from app.kernel import keys
 from app.kernel.crypto import seal, unseal
 from app.kernel.errors import NotFound
 from app.kernel.redis import get_redis
-from app.kernel.ssrf import check_public_url, check_token_url
+from app.kernel.ssrf import check_public_url, check_token_url, strict_url
 from app.kernel.timefmt import now_iso
 from app.store.accounts import _sendable
 from connectors.authorize import DIALECTS, Dialect
@@ -75,10 +75,12 @@ def dialect(vendor: str) -> Dialect:
 def _check_urls(vendor: str, req: OAuthAppIn) -> None:
     """Overrides as account URLs are checked: public (or allow-listed) addresses; the token
     URL only where a client secret may go."""
-    for name in ("authorize_url", "token_url", "base_url", "redirect_uri"):
+    for name in ("authorize_url", "token_url", "base_url"):
         url = getattr(req, name)
         if url is not None:
             check_public_url(url.replace("{shop}", "shop"), field=name)
+    if req.redirect_uri is not None:  # never fetched by us: only its shape is checked
+        strict_url(req.redirect_uri, field="redirect_uri")
     if req.token_url:
         base = (req.base_url or dialect(vendor).base_url or req.token_url).replace("{shop}", "s")
         vendor_token = dialect(vendor).token_url.format(login_host=req.login_host, shop="s")

@@ -172,3 +172,22 @@ def test_sessions_and_apps_are_checked_and_scoped(api, fresh_sandbox, api_url):
     assert api.s.delete(f"{api.url}/v1/oauth-apps/hubspot", timeout=5).status_code == 204
     assert api.get("/v1/oauth-apps/hubspot").status_code == 404
     assert RETURN_URL.startswith("http://127.0.0.1")
+
+
+def test_oauth_apps_need_the_admin_scope_and_never_show_the_secret(api, fresh_sandbox):
+    app = oauth_app(api, fresh_sandbox, "salesforce", login_host="test.salesforce.com")
+    made = api.post("/v1/keys", {"name": "reader", "scopes": ["read"]})
+    assert made.status_code == 201, made.text
+    reader = type(api)(api.url, {**api.tenant, "api_key": made.json()["api_key"]})
+
+    assert reader.get("/v1/oauth-apps/salesforce").json()["error"] == "scope_missing"
+    put = reader.s.put(f"{api.url}/v1/oauth-apps/salesforce", timeout=5,
+                       json={"client_id": "x", "client_secret": "y"})  # fmt: skip
+    assert put.status_code == 403
+    shown = api.get("/v1/oauth-apps/salesforce")
+    assert shown.json()["login_host"] == "test.salesforce.com"
+    assert shown.json()["client_id"] == app["client_id"]
+    assert app["client_secret"] not in shown.text and shown.json()["client_secret_set"] is True
+    unknown = api.s.put(f"{api.url}/v1/oauth-apps/nosuch", timeout=5,
+                        json={"client_id": "x", "client_secret": "y"})  # fmt: skip
+    assert unknown.status_code == 404 and unknown.json()["error"] == "vendor_not_supported"
