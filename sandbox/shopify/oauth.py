@@ -41,7 +41,8 @@ def _signed(
     state: SandboxState, vendor: str, form: dict[str, str], approved: bool
 ) -> dict[str, str]:
     """The install callback, signed with the app's secret (a Deny is not signed)."""
-    params = code_params(state, vendor, form, approved)
+    unbound = {k: v for k, v in form.items() if not k.startswith("code_challenge")}  # no PKCE
+    params = code_params(state, vendor, unbound, approved)
     if not approved:
         return params
     params |= {

@@ -1,0 +1,100 @@
+"""The sandbox vendors' authorize step: consent page, codes bound to client, redirect URI and
+PKCE challenge, and each vendor's refusal shape for a wrong verifier, redirect or reused code."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+REDIRECT = "https://app.example/cb"
+VERIFIER = "v" * 50
+CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=")
+AUTHORIZE = {"hubspot": "/hubspot/oauth/authorize",
+             "salesforce": "/salesforce/services/oauth2/authorize",
+             "shopify": "/shopify/admin/oauth/authorize"}  # fmt: skip
+TOKEN = {"hubspot": "/hubspot/oauth/v1/token", "salesforce": "/salesforce/services/oauth2/token",
+         "shopify": "/shopify/admin/oauth/access_token"}  # fmt: skip
+# a code that does not fit: the vendor's own error body
+REFUSED = {"hubspot": {"status": "BAD_AUTH_CODE"}, "salesforce": {"error": "invalid_grant"},
+           "shopify": {"error": "invalid_request"}}  # fmt: skip
+
+
+def approve(client: Any, vendor: str, decision: str = "approve") -> dict[str, str]:
+    """Open the consent page, press a button; the redirect's query."""
+    query = {"client_id": "cid-1", "redirect_uri": REDIRECT, "scope": "a b", "state": "st-1",
+             "code_challenge": CHALLENGE.decode(), "code_challenge_method": "S256"}  # fmt: skip
+    page = client.get(AUTHORIZE[vendor], params=query)
+    assert page.status_code == 200 and 'id="approve"' in page.text and 'id="deny"' in page.text
+    assert "cid-1" in page.text and "secret-1" not in page.text
+    resp = client.post(AUTHORIZE[vendor], data={**query, "decision": decision},
+                       follow_redirects=False)  # fmt: skip
+    assert resp.status_code == 302 and resp.headers["location"].startswith(REDIRECT + "?")
+    return dict(parse_qsl(urlsplit(resp.headers["location"]).query))
+
+
+def exchange(client: Any, vendor: str, code: str, **over: str) -> Any:
+    form = {"grant_type": "authorization_code", "code": code, "client_id": "cid-1",
+            "client_secret": "secret-1", "redirect_uri": REDIRECT, "code_verifier": VERIFIER,
+            **over}  # fmt: skip
+    return client.post(TOKEN[vendor], data=form)
+
+
+@pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "shopify"])
+def test_a_code_is_exchanged_once(make_client, mint, vendor):
+    client = make_client()
+    mint(client, vendor)
+    code = approve(client, vendor)["code"]
+
+    first = exchange(client, vendor, code)
+    again = exchange(client, vendor, code)
+
+    assert first.status_code == 200 and first.json()["access_token"], first.text
+    assert again.status_code in (400, 401)
+    assert REFUSED[vendor].items() <= again.json().items()
+
+
+@pytest.mark.parametrize("vendor", ["hubspot", "salesforce"])
+@pytest.mark.parametrize("wrong", [{"code_verifier": "w" * 50}, {"redirect_uri": REDIRECT + "x"},
+                                   {"code_verifier": ""}])  # fmt: skip
+def test_a_wrong_verifier_or_redirect_uri_is_refused(make_client, mint, vendor, wrong):
+    client = make_client()
+    mint(client, vendor)
+    code = approve(client, vendor)["code"]
+
+    resp = exchange(client, vendor, code, **wrong)
+
+    assert resp.status_code == 400 and REFUSED[vendor].items() <= resp.json().items()
+
+
+def test_salesforce_answers_with_its_instance_url_and_deny_says_why(make_client, mint):
+    client = make_client()
+    mint(client, "salesforce")
+    body = exchange(client, "salesforce", approve(client, "salesforce")["code"]).json()
+    assert body["instance_url"].endswith("/salesforce") and body["refresh_token"]
+
+    denied = approve(client, "salesforce", "deny")
+    assert denied == {"error": "access_denied", "state": "st-1",
+                      "error_description": "end-user denied authorization"}  # fmt: skip
+
+
+def test_shopify_signs_its_callback_with_the_app_secret(make_client, mint):
+    client = make_client()
+    mint(client, "shopify")
+    query = approve(client, "shopify")
+    given = query.pop("hmac")
+    message = "&".join(f"{k}={v}" for k, v in sorted(query.items()))
+    assert given == hmac.new(b"secret-1", message.encode(), hashlib.sha256).hexdigest()
+    assert query["shop"] == "toolqueue-sandbox.myshopify.com" and query["state"] == "st-1"
+    assert approve(client, "shopify", "deny") == {"error": "access_denied", "state": "st-1"}
+
+
+def test_an_unknown_client_gets_an_error_page_not_a_redirect(make_client):
+    client = make_client()
+    page = client.get(AUTHORIZE["hubspot"], params={"client_id": "nobody",
+                                                    "redirect_uri": REDIRECT})  # fmt: skip
+    assert page.status_code == 400 and "Unknown client_id" in page.text
