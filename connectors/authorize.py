@@ -57,6 +57,14 @@ DIALECTS: dict[str, Dialect] = {
         pkce=True,
         base_url="https://api.hubapi.com",
     ),
+    "github": Dialect(
+        vendor="github",
+        authorize_url="https://github.com/login/oauth/authorize",
+        token_url="https://github.com/login/oauth/access_token",
+        scope_separator=" ",  # OAuth apps; a GitHub App ignores scopes (its permissions rule)
+        pkce=True,  # S256 only, since July 2025
+        base_url="https://api.github.com",
+    ),
     "salesforce": Dialect(
         vendor="salesforce",
         authorize_url="https://{login_host}/services/oauth2/authorize",
