@@ -65,6 +65,14 @@ DIALECTS: dict[str, Dialect] = {
         pkce=True,  # S256 only, since July 2025
         base_url="https://api.github.com",
     ),
+    "slack": Dialect(
+        vendor="slack",
+        authorize_url="https://slack.com/oauth/v2/authorize",
+        token_url="https://slack.com/api/oauth.v2.access",
+        scope_separator=",",  # bot scopes in `scope`; user scopes would go in `user_scope`
+        pkce=False,  # enabling PKCE makes a Slack app a public client, for good
+        base_url="https://slack.com",
+    ),
     "salesforce": Dialect(
         vendor="salesforce",
         authorize_url="https://{login_host}/services/oauth2/authorize",

@@ -19,6 +19,7 @@ PATHS = {  # the sandbox's authorize and token endpoints, and the accounts' API 
     "hubspot": ("/hubspot/oauth/authorize", "/hubspot/oauth/v1/token", "/hubspot"),
     "salesforce": ("/salesforce/services/oauth2/authorize",
                    "/salesforce/services/oauth2/token", None),
+    "slack": ("/slack/oauth/v2/authorize", "/slack/api/oauth.v2.access", "/slack"),
     "github": ("/github/login/oauth/authorize", "/github/login/oauth/access_token", "/github"),
     "shopify": ("/shopify/admin/oauth/authorize", "/shopify/admin/oauth/access_token",
                 "/shopify"),
@@ -28,6 +29,7 @@ JOBS = {  # a small read per vendor, to show the new account works
     "salesforce": ("salesforce.query", {"soql": "SELECT Id FROM Contact LIMIT 50"}),
     "shopify": ("shopify.customers.list", {}),
     "github": ("github.issues.list", {"owner": "octo", "repo": "hello"}),
+    "slack": ("slack.users.list", {}),
 }
 
 

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import bearer_token, preamble, sandbox_state, token_call
+from sandbox.consentpage import code_params, consent_routes
 from sandbox.slack import posted
 from sandbox.state import Issued, SandboxState, TokenError
 
@@ -474,6 +475,8 @@ async def oauth_v2_access(request: Request) -> Response:
     if client is None:
         return _fail("invalid_client_id")
     client_id, client_secret = client
+    if form.get("code") and form.get("grant_type") in (None, "authorization_code"):
+        return _code_grant(state, form, client_id, client_secret)
     if form.get("grant_type") != "refresh_token":
         return _fail("invalid_grant_type")
     with state.lock:
@@ -486,3 +489,24 @@ async def oauth_v2_access(request: Request) -> Response:
     except TokenError as exc:
         return _fail("bad_client_secret" if exc.reason == "client" else "invalid_refresh_token")
     return _granted(issued)
+
+
+def _code_grant(
+    state: SandboxState, form: dict[str, str], client_id: str, client_secret: str
+) -> Response:
+    """The install's code exchange; `invalid_code` (HTTP 200, ok: false) for a reused, swapped
+    or misdirected code, `bad_client_secret` / `invalid_client_id` for the client."""
+    try:
+        issued = state.exchange_code(
+            NAME, client_id, client_secret, form.get("code", ""),
+            form.get("redirect_uri") or None, form.get("code_verifier") or None,
+        )  # fmt: skip
+    except TokenError as exc:
+        if exc.reason == "client":
+            return _fail("invalid_client_id" if not state.client_known(NAME, client_id)
+                         else "bad_client_secret")  # fmt: skip
+        return _fail("invalid_code")
+    return _granted(issued)
+
+
+consent_routes(router, "/oauth/v2/authorize", NAME, "Slack", code_params)
