@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from app.kernel import keys
-from app.kernel.errors import InvalidInput
+from app.kernel.errors import InvalidInput, NotFound
 from app.kernel.redis import get_redis
 from app.kernel.settings import get_settings
 from app.kernel.ssrf import check_public_url
@@ -53,6 +53,8 @@ class SessionCreate(BaseModel):
         None, max_length=2000, description="A new account's events_url (account events)"
     )
     expires_in: float | None = Field(None, gt=0, le=86400, description="Seconds; default 600")
+
+    _check_scopes = field_validator("scopes")(lambda v: oauthapps.check_scopes(v))
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,10 @@ def callback(query: list[tuple[str, str]]) -> Outcome:
     sid, session = found
     try:
         account_id, status = _complete(sid, session, query, params)
+    except NotFound as exc:  # the OAuth app (or the account) was deleted meanwhile
+        exc_ = ConnectError(exc.code, exc.message)
+        return Outcome(_back(session, {"error": exc_.code, "error_description": exc_.description}),
+                       exc_.code, exc_.description)  # fmt: skip
     except ConnectError as exc:
         return Outcome(_back(session, {"error": exc.code, "error_description": exc.description}),
                        exc.code, exc.description)  # fmt: skip
@@ -199,8 +205,7 @@ def _check_signed(
 ) -> None:
     if not authorize.shopify_hmac_ok(query, secret):
         raise ConnectError("invalid_hmac", "the callback's hmac does not verify")
-    shop = params.get("shop", "")
-    if session.get("shop") and shop.split(".")[0] != session["shop"]:
+    if params.get("shop", "") != f"{session.get('shop')}.myshopify.com":
         raise ConnectError("invalid_hmac", "the callback is for another shop")
 
 

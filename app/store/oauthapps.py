@@ -26,6 +26,15 @@ from connectors.authorize import DIALECTS, Dialect
 _HOST = r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
 
 
+def check_scopes(value: list[str] | None) -> list[str] | None:
+    """Each scope one word: vendors join them with a space or a comma, so neither may be in
+    one (it would smuggle in another scope)."""
+    for scope in value or []:
+        if not scope or len(scope) > 200 or any(c in scope for c in " ,\t\r\n"):
+            raise ValueError("each scope is one non-empty word (no spaces or commas)")
+    return value
+
+
 class OAuthAppIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client_id: str = Field(min_length=1, max_length=500)
@@ -53,13 +62,7 @@ class OAuthAppIn(BaseModel):
 
     _check_sendable = field_validator("client_id", "client_secret")(_sendable)
 
-    @field_validator("scopes")
-    @classmethod
-    def _scopes(cls, value: list[str]) -> list[str]:
-        for scope in value:
-            if not scope or len(scope) > 200 or any(c in scope for c in " ,\t\r\n"):
-                raise ValueError("each scope is one non-empty word (no spaces or commas)")
-        return value
+    _check_scopes = field_validator("scopes")(lambda v: check_scopes(v))
 
 
 def dialect(vendor: str) -> Dialect:

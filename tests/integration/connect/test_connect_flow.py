@@ -191,3 +191,17 @@ def test_oauth_apps_need_the_admin_scope_and_never_show_the_secret(api, fresh_sa
     unknown = api.s.put(f"{api.url}/v1/oauth-apps/nosuch", timeout=5,
                         json={"client_id": "x", "client_secret": "y"})  # fmt: skip
     assert unknown.status_code == 404 and unknown.json()["error"] == "vendor_not_supported"
+
+
+def test_a_scope_cannot_smuggle_another_and_a_deleted_app_ends_the_flow_cleanly(api, fresh_sandbox):
+    oauth_app(api, fresh_sandbox, "hubspot")
+    smuggled = session(api, "hubspot", scopes=["crm.read oauth.admin"])
+    assert smuggled.status_code == 422
+    browser = Browser()
+    action, fields = browser.open_consent(session(api, "hubspot").json()["connect_url"])
+    to_callback = browser.decide(action, fields, "approve")
+    assert api.s.delete(f"{api.url}/v1/oauth-apps/hubspot", timeout=5).status_code == 204
+
+    back = dict(parse_qsl(urlsplit(browser.follow(to_callback)).query))
+
+    assert back["error"] == "oauth_app_not_found" and "account_id" not in back
