@@ -34,9 +34,10 @@ class Dialect:
     extra_params: tuple[tuple[str, str], ...] = ()
     # where the account's base_url comes from: the vendor's API host, the token answer's
     # `instance_url` (Salesforce), or the shop's own host (Shopify)
-    base_url_from: Literal["vendor", "instance_url", "shop"] = "vendor"
+    base_url_from: Literal["vendor", "instance_url", "shop", "accessible_resources"] = "vendor"
     base_url: str = ""  # the template for base_url_from == "shop" / "vendor"
     signed_callback: bool = False  # Shopify: the callback query carries an `hmac`
+    resources_url: str = ""  # Jira: where the token's sites (cloud ids) are listed
     needs: tuple[str, ...] = field(default=())  # session fields the templates need
 
     def authorize(self, values: dict[str, str], query: dict[str, str]) -> str:
@@ -72,6 +73,17 @@ DIALECTS: dict[str, Dialect] = {
         scope_separator=",",  # bot scopes in `scope`; user scopes would go in `user_scope`
         pkce=False,  # enabling PKCE makes a Slack app a public client, for good
         base_url="https://slack.com",
+    ),
+    "jira": Dialect(
+        vendor="jira",
+        authorize_url="https://auth.atlassian.com/authorize",
+        token_url="https://auth.atlassian.com/oauth/token",
+        scope_separator=" ",  # add offline_access to the scopes for a refresh token
+        pkce=False,  # Atlassian's 3LO documents no PKCE
+        extra_params=(("audience", "api.atlassian.com"), ("prompt", "consent")),
+        base_url_from="accessible_resources",
+        base_url="https://api.atlassian.com/ex/jira/{cloudid}",
+        resources_url="https://api.atlassian.com/oauth/token/accessible-resources",
     ),
     "salesforce": Dialect(
         vendor="salesforce",
@@ -171,3 +183,28 @@ def _grant(resp: requests.Response) -> CodeGrant:
         expires_in=float(expires) if isinstance(expires, int | float) else None,
         instance_url=str(doc["instance_url"]) if doc.get("instance_url") else None,
     )
+
+
+def first_cloud_id(resources_url: str, access_token: str, timeout: float = 15.0) -> str:
+    """Atlassian: the first site the token may reach (`GET accessible-resources`, a JSON list
+    of `{id, url, name, scopes}`); its `id` is the cloud id of the account's API base URL."""
+    try:
+        resp = oauth.session().get(
+            resources_url, headers={"Authorization": f"Bearer {access_token}",
+                                    "Accept": "application/json"},
+            timeout=timeout, allow_redirects=False,
+        )  # fmt: skip
+    except oauth.TRANSPORT_ERRORS as exc:
+        raise Transient(f"accessible-resources: {type(exc).__name__}") from None
+    if resp.status_code != 200:
+        raise AuthRejected(f"accessible-resources answered {resp.status_code}")
+    try:
+        sites = resp.json()
+    except ValueError:
+        sites = None
+    if not isinstance(sites, list) or not sites or not isinstance(sites[0], dict):
+        raise AuthRejected("the token reaches no Atlassian site")
+    cloud_id = str(sites[0].get("id") or "")
+    if not cloud_id or not all(c.isalnum() or c == "-" for c in cloud_id):
+        raise AuthRejected("accessible-resources gave no usable cloud id")
+    return cloud_id

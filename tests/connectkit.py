@@ -19,6 +19,7 @@ PATHS = {  # the sandbox's authorize and token endpoints, and the accounts' API 
     "hubspot": ("/hubspot/oauth/authorize", "/hubspot/oauth/v1/token", "/hubspot"),
     "salesforce": ("/salesforce/services/oauth2/authorize",
                    "/salesforce/services/oauth2/token", None),
+    "jira": ("/jira/authorize", "/jira/oauth/token", "/jira"),
     "slack": ("/slack/oauth/v2/authorize", "/slack/api/oauth.v2.access", "/slack"),
     "github": ("/github/login/oauth/authorize", "/github/login/oauth/access_token", "/github"),
     "shopify": ("/shopify/admin/oauth/authorize", "/shopify/admin/oauth/access_token",
@@ -30,6 +31,7 @@ JOBS = {  # a small read per vendor, to show the new account works
     "shopify": ("shopify.customers.list", {}),
     "github": ("github.issues.list", {"owner": "octo", "repo": "hello"}),
     "slack": ("slack.users.list", {}),
+    "jira": ("jira.issues.search", {"jql": "project = ENG"}),
 }
 
 
@@ -41,7 +43,9 @@ def oauth_app(api: Any, sandbox: Any, vendor: str, **over: Any) -> dict[str, str
     authorize, token, base = PATHS[vendor]
     body = {"client_id": client_id, "client_secret": secret, "scopes": ["crm.read", "oauth"],
             "authorize_url": sandbox.url + authorize, "token_url": sandbox.url + token,
-            **({"base_url": sandbox.url + base} if base else {}), **over}  # fmt: skip
+            **({"base_url": sandbox.url + base} if base else {}),
+            **({"resources_url": f"{sandbox.url}/jira/oauth/token/accessible-resources"}
+               if vendor == "jira" else {}), **over}  # fmt: skip
     resp = api.s.put(f"{api.url}/v1/oauth-apps/{vendor}", json=body, timeout=10)
     assert resp.status_code == 200, resp.text
     return {"client_id": client_id, "client_secret": secret}

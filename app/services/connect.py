@@ -236,8 +236,17 @@ def _base_url(app: dict[str, Any], dialect: authorize.Dialect, session: dict[str
         if not grant.instance_url:
             raise ConnectError("code_rejected", "the token answer had no instance_url")
         return grant.instance_url.rstrip("/")
+    values = _values(app, session)
+    if dialect.base_url_from == "accessible_resources":
+        url = app.get("resources_url") or dialect.resources_url
+        try:
+            values["cloudid"] = authorize.first_cloud_id(url, grant.access_token)
+        except AuthRejected as exc:
+            raise ConnectError("code_rejected", str(exc)) from None
+        except Transient:
+            raise ConnectError("vendor_unavailable", "accessible-resources failed") from None
     template = app.get("base_url") or dialect.base_url
-    return str(template.format(**_values(app, session))).rstrip("/")
+    return str(template.format(**values)).rstrip("/")
 
 
 def _store(

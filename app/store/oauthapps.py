@@ -59,6 +59,9 @@ class OAuthAppIn(BaseModel):
     base_url: str | None = Field(
         None, max_length=2000, description="Override of the new accounts' API host"
     )
+    resources_url: str | None = Field(
+        None, max_length=2000, description="Jira override: accessible-resources"
+    )
 
     _check_sendable = field_validator("client_id", "client_secret")(_sendable)
 
@@ -78,14 +81,15 @@ def dialect(vendor: str) -> Dialect:
 def _check_urls(vendor: str, req: OAuthAppIn) -> None:
     """Overrides as account URLs are checked: public (or allow-listed) addresses; the token
     URL only where a client secret may go."""
-    for name in ("authorize_url", "token_url", "base_url"):
+    for name in ("authorize_url", "token_url", "base_url", "resources_url"):
         url = getattr(req, name)
         if url is not None:
-            check_public_url(url.replace("{shop}", "shop"), field=name)
+            check_public_url(url.replace("{shop}", "shop").replace("{cloudid}", "c"), field=name)
     if req.redirect_uri is not None:  # never fetched by us: only its shape is checked
         strict_url(req.redirect_uri, field="redirect_uri")
     if req.token_url:
         base = (req.base_url or dialect(vendor).base_url or req.token_url).replace("{shop}", "s")
+        base = base.replace("{cloudid}", "c")
         vendor_token = dialect(vendor).token_url.format(login_host=req.login_host, shop="s")
         check_token_url(req.token_url.replace("{shop}", "s"), base_url=base,
                         vendor_token_url=vendor_token)  # fmt: skip
@@ -124,7 +128,8 @@ def client_secret(app: dict[str, Any]) -> str:
 
 def view(tenant_id: str, vendor: str) -> dict[str, Any]:
     app = load(tenant_id, vendor)
-    shown = ("client_id", "scopes", "redirect_uri", "authorize_url", "token_url", "base_url")
+    shown = ("client_id", "scopes", "redirect_uri", "authorize_url", "token_url", "base_url",
+             "resources_url")  # fmt: skip
     out: dict[str, Any] = {"vendor": vendor, **{k: app.get(k) for k in shown}}
     if vendor == "salesforce":
         out["login_host"] = app.get("login_host")

@@ -1,19 +1,34 @@
-"""OAuth: ``POST /oauth/token`` stands in for ``https://auth.atlassian.com/oauth/token``:
-JSON or form refresh grant, ``expires_in``, rotating refresh tokens, reuse → 403
-``invalid_grant``."""
+"""OAuth: ``GET /authorize`` (the 3LO consent page of ``auth.atlassian.com``), ``POST
+/oauth/token`` stands in for ``https://auth.atlassian.com/oauth/token``: the code grant
+(bound to client and redirect URI; 403 ``invalid_grant`` otherwise) and the JSON or form
+refresh grant, ``expires_in``, rotating refresh tokens, reuse → 403 ``invalid_grant``; and
+``GET /oauth/token/accessible-resources`` (the token's one site, ``CLOUD_ID``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from sandbox.common import sandbox_state, token_call, token_form
+from sandbox.common import bearer_token, sandbox_state, token_call, token_form
+from sandbox.consentpage import code_params, consent_routes
 from sandbox.jira.http import NAME, unavailable
-from sandbox.state import TokenError
+from sandbox.state import Issued, SandboxState, TokenError
 
 SCOPE = "read:jira-work read:jira-user offline_access"
 
+CLOUD_ID = "11223344-a1b2-4b5c-9d8e-sandbox00001"  # the sandbox's one Atlassian site
+
 router = APIRouter()
+consent_routes(router, "/authorize", NAME, "Atlassian", code_params)
+
+
+@router.get("/oauth/token/accessible-resources")
+def accessible_resources(request: Request) -> Response:
+    """The sites a 3LO token reaches: here one, for a valid token; 401 otherwise."""
+    if sandbox_state(request).check_access(NAME, bearer_token(request)) is not None:
+        return JSONResponse({"code": 401, "message": "Unauthorized"}, status_code=401)
+    return JSONResponse([{"id": CLOUD_ID, "name": "sandbox", "url": "https://sandbox.atlassian.net",
+                          "scopes": SCOPE.split(), "avatarUrl": ""}])  # fmt: skip
 
 
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
@@ -27,6 +42,8 @@ async def token(request: Request) -> Response:
     if (fault := await token_call(request, NAME, unavailable)) is not None:
         return fault
     form = await token_form(request)
+    if form.get("grant_type") == "authorization_code":
+        return _code_grant(state, {k: str(v) for k, v in form.items()})
     if form.get("grant_type") != "refresh_token":
         return _oauth_error(
             400, "unsupported_grant_type", "The authorization grant type is not supported."
@@ -42,6 +59,23 @@ async def token(request: Request) -> Response:
         if exc.reason == "client":
             return _oauth_error(401, "access_denied", "Unauthorized")
         return _oauth_error(403, "invalid_grant", "Unknown or invalid refresh token.")
+    return _issued(issued)
+
+
+def _code_grant(state: SandboxState, form: dict[str, str]) -> Response:
+    try:
+        issued = state.exchange_code(
+            NAME, form.get("client_id", ""), form.get("client_secret", ""), form.get("code", ""),
+            form.get("redirect_uri", ""), form.get("code_verifier") or None,
+        )  # fmt: skip
+    except TokenError as exc:
+        if exc.reason == "client":
+            return _oauth_error(401, "access_denied", "Unauthorized")
+        return _oauth_error(403, "invalid_grant", "Invalid authorization code")
+    return _issued(issued)
+
+
+def _issued(issued: Issued) -> Response:
     return JSONResponse(
         {
             "access_token": issued.access_token,

@@ -16,15 +16,18 @@ VERIFIER = "v" * 50
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=")
 AUTHORIZE = {"hubspot": "/hubspot/oauth/authorize",
              "github": "/github/login/oauth/authorize", "slack": "/slack/oauth/v2/authorize",
+             "jira": "/jira/authorize",
              "salesforce": "/salesforce/services/oauth2/authorize",
              "shopify": "/shopify/admin/oauth/authorize"}  # fmt: skip
 TOKEN = {"hubspot": "/hubspot/oauth/v1/token", "github": "/github/login/oauth/access_token",
+         "jira": "/jira/oauth/token",
          "salesforce": "/salesforce/services/oauth2/token", "slack": "/slack/api/oauth.v2.access",
          "shopify": "/shopify/admin/oauth/access_token"}  # fmt: skip
 # a code that does not fit: the vendor's own error body
 REFUSED = {"hubspot": {"status": "BAD_AUTH_CODE"}, "github": {"error": "bad_verification_code"},
            "salesforce": {"error": "invalid_grant"}, "shopify": {"error": "invalid_request"},
-           "slack": {"ok": False, "error": "invalid_code"}}  # fmt: skip
+           "slack": {"ok": False, "error": "invalid_code"},
+           "jira": {"error": "invalid_grant"}}  # fmt: skip
 
 
 def approve(client: Any, vendor: str, decision: str = "approve") -> dict[str, str]:
@@ -47,7 +50,7 @@ def exchange(client: Any, vendor: str, code: str, **over: str) -> Any:
     return client.post(TOKEN[vendor], data=form, headers={"Accept": "application/json"})
 
 
-@pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "shopify", "github", "slack"])
+@pytest.mark.parametrize("vendor", list(AUTHORIZE))
 def test_a_code_is_exchanged_once(make_client, mint, vendor):
     client = make_client()
     mint(client, vendor)
@@ -57,7 +60,7 @@ def test_a_code_is_exchanged_once(make_client, mint, vendor):
     again = exchange(client, vendor, code)
 
     assert first.status_code == 200 and first.json()["access_token"], first.text
-    assert again.status_code in ((200,) if vendor in ("github", "slack") else (400, 401))
+    assert again.status_code in ((200,) if vendor in ("github", "slack") else (400, 401, 403))
     assert REFUSED[vendor].items() <= again.json().items()
 
 
@@ -102,3 +105,15 @@ def test_an_unknown_client_gets_an_error_page_not_a_redirect(make_client):
     page = client.get(AUTHORIZE["hubspot"], params={"client_id": "nobody",
                                                     "redirect_uri": REDIRECT})  # fmt: skip
     assert page.status_code == 400 and "Unknown client_id" in page.text
+
+
+def test_jira_lists_the_sites_a_token_reaches(make_client, mint):
+    client = make_client()
+    mint(client, "jira")
+    token = exchange(client, "jira", approve(client, "jira")["code"]).json()["access_token"]
+
+    sites = client.get("/jira/oauth/token/accessible-resources",
+                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+
+    assert sites.status_code == 200 and sites.json()[0]["id"]
+    assert client.get("/jira/oauth/token/accessible-resources").status_code == 401

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from connectkit import JOBS, RETURN_URL, Browser, elements, oauth_app, sealed_tokens, session
 
-VENDORS = ("hubspot", "salesforce", "shopify", "github", "slack")
+VENDORS = ("hubspot", "salesforce", "shopify", "github", "slack", "jira")
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
@@ -36,6 +36,9 @@ def test_a_full_connect_creates_an_account_that_runs_a_job(api, fresh_sandbox, r
     assert query["client_id"] == app["client_id"] and query["state"]
     if vendor in ("shopify", "slack"):  # no PKCE (see docs/connect.md); scopes comma-separated
         assert "code_challenge" not in query and query["scope"] == "crm.read,oauth"
+    elif vendor == "jira":  # 3LO: audience and prompt, no PKCE documented
+        assert query["audience"] == "api.atlassian.com" and query["prompt"] == "consent"
+        assert "code_challenge" not in query and query["scope"] == "crm.read oauth"
     else:
         assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
         assert query["scope"] == "crm.read oauth"
@@ -46,6 +49,9 @@ def test_a_full_connect_creates_an_account_that_runs_a_job(api, fresh_sandbox, r
     view = api.get(f"/v1/accounts/{account}").json()
     assert view["vendor"] == vendor and view["status"] == "active"
     assert view["base_url"] == f"{fresh_sandbox.url}/{vendor}"  # Salesforce: its instance_url
+    if vendor == "jira":  # the site was looked up with the new token
+        looked = [e for e in fresh_sandbox.requests("jira") if "accessible-resources" in e["path"]]
+        assert [e["status"] for e in looked] == [200]
 
     tool, args = JOBS[vendor]
     job = api.call(tool, account_id=account, args=args, fields=["id"])
