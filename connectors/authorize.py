@@ -27,7 +27,7 @@ from connectors.errors import AuthRejected, Transient
 @dataclass(frozen=True)
 class Dialect:
     vendor: str
-    authorize_url: str  # template: {shop}, {login_host}
+    authorize_url: str  # template: {shop}, {subdomain}, {login_host}
     token_url: str  # template, as above
     scope_separator: str
     pkce: bool  # send code_challenge (S256) and code_verifier
@@ -73,6 +73,15 @@ DIALECTS: dict[str, Dialect] = {
         scope_separator=",",  # bot scopes in `scope`; user scopes would go in `user_scope`
         pkce=False,  # enabling PKCE makes a Slack app a public client, for good
         base_url="https://slack.com",
+    ),
+    "zendesk": Dialect(
+        vendor="zendesk",
+        authorize_url="https://{subdomain}.zendesk.com/oauth/authorizations/new",
+        token_url="https://{subdomain}.zendesk.com/oauth/tokens",
+        scope_separator=" ",  # "read write", or per resource: "tickets:read"
+        pkce=True,  # S256, for the Ticketing, Help Center and Voice APIs
+        base_url="https://{subdomain}.zendesk.com",
+        needs=("subdomain",),
     ),
     "jira": Dialect(
         vendor="jira",

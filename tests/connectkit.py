@@ -20,6 +20,7 @@ PATHS = {  # the sandbox's authorize and token endpoints, and the accounts' API 
     "salesforce": ("/salesforce/services/oauth2/authorize",
                    "/salesforce/services/oauth2/token", None),
     "jira": ("/jira/authorize", "/jira/oauth/token", "/jira"),
+    "zendesk": ("/zendesk/oauth/authorizations/new", "/zendesk/oauth/tokens", "/zendesk"),
     "slack": ("/slack/oauth/v2/authorize", "/slack/api/oauth.v2.access", "/slack"),
     "github": ("/github/login/oauth/authorize", "/github/login/oauth/access_token", "/github"),
     "shopify": ("/shopify/admin/oauth/authorize", "/shopify/admin/oauth/access_token",
@@ -32,6 +33,7 @@ JOBS = {  # a small read per vendor, to show the new account works
     "github": ("github.issues.list", {"owner": "octo", "repo": "hello"}),
     "slack": ("slack.users.list", {}),
     "jira": ("jira.issues.search", {"jql": "project = ENG"}),
+    "zendesk": ("zendesk.tickets.list", {}),
 }
 
 
@@ -57,6 +59,7 @@ def session(api: Any, vendor: str, **body: Any) -> requests.Response:
         "end_user": {"id": "user-1", "email": "ada@example.com"},
         "return_url": RETURN_URL,
         **({"shop": SHOP} if vendor == "shopify" else {}),
+        **({"subdomain": "acme"} if vendor == "zendesk" else {}),
         **body,
     }
     return api.post("/v1/connect/sessions", req)

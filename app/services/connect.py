@@ -49,6 +49,7 @@ class SessionCreate(BaseModel):
     return_url: str = Field(max_length=2000)
     scopes: list[str] | None = Field(None, max_length=100, description="Default: the app's")
     shop: str | None = Field(None, pattern=_SHOP, description="Shopify: the shop's subdomain")
+    subdomain: str | None = Field(None, pattern=_SHOP, description="Zendesk: the subdomain")
     events_url: str | None = Field(
         None, max_length=2000, description="A new account's events_url (account events)"
     )
@@ -96,6 +97,7 @@ def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str,
         "events_url": req.events_url,
         "scopes": req.scopes if req.scopes is not None else app["scopes"],
         "shop": shop,
+        "subdomain": req.subdomain,
         "redirect_uri": app.get("redirect_uri") or origin + CALLBACK_PATH,
         "origin": origin,
     }
@@ -109,8 +111,9 @@ def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str,
 
 
 def _shop(req: SessionCreate, dialect: authorize.Dialect) -> str | None:
-    if "shop" in dialect.needs and not req.shop:
-        raise InvalidInput(f"{req.vendor} sessions need `shop`", code="shop_required")
+    for name in dialect.needs:
+        if not getattr(req, name):
+            raise InvalidInput(f"{req.vendor} sessions need `{name}`", code=f"{name}_required")
     return req.shop
 
 
@@ -134,7 +137,11 @@ def page(token: str) -> dict[str, Any]:
 
 
 def _values(app: dict[str, Any], session: dict[str, Any]) -> dict[str, str]:
-    return {"shop": session.get("shop") or "", "login_host": app.get("login_host") or ""}
+    return {
+        "shop": session.get("shop") or "",
+        "subdomain": session.get("subdomain") or "",
+        "login_host": app.get("login_host") or "",
+    }
 
 
 def _authorize_url(session: dict[str, Any]) -> str:
@@ -294,6 +301,7 @@ def _new_account(
             "connect_return_url": session["return_url"],
             "connect_origin": session["origin"],
             "connect_shop": session.get("shop") or "",
+            "connect_subdomain": session.get("subdomain") or "",
         },
     )
     emit(account_id, "account.connected", [ACCOUNT_TARGET], {"end_user_id": session["end_user_id"]})

@@ -102,6 +102,7 @@ def reconnect_link(account_id: str, ttl_s: float) -> str | None:
         "return_url": acc["connect_return_url"],
         "scopes": app["scopes"],
         "shop": acc.get("connect_shop") or None,
+        "subdomain": acc.get("connect_subdomain") or None,
         "redirect_uri": app.get("redirect_uri") or origin + CALLBACK_PATH,
         "origin": origin,
     }

@@ -78,21 +78,27 @@ def dialect(vendor: str) -> Dialect:
     return found
 
 
+def _sample(template: str) -> str:
+    """A URL template with its placeholders filled by sample labels, to check its shape and
+    host (a `{shop}` or `{subdomain}` label is one DNS label under the checked host)."""
+    for name in ("shop", "subdomain", "cloudid"):
+        template = template.replace("{" + name + "}", "s")
+    return template
+
+
 def _check_urls(vendor: str, req: OAuthAppIn) -> None:
     """Overrides as account URLs are checked: public (or allow-listed) addresses; the token
     URL only where a client secret may go."""
     for name in ("authorize_url", "token_url", "base_url", "resources_url"):
         url = getattr(req, name)
         if url is not None:
-            check_public_url(url.replace("{shop}", "shop").replace("{cloudid}", "c"), field=name)
+            check_public_url(_sample(url), field=name)
     if req.redirect_uri is not None:  # never fetched by us: only its shape is checked
         strict_url(req.redirect_uri, field="redirect_uri")
     if req.token_url:
-        base = (req.base_url or dialect(vendor).base_url or req.token_url).replace("{shop}", "s")
-        base = base.replace("{cloudid}", "c")
-        vendor_token = dialect(vendor).token_url.format(login_host=req.login_host, shop="s")
-        check_token_url(req.token_url.replace("{shop}", "s"), base_url=base,
-                        vendor_token_url=vendor_token)  # fmt: skip
+        base = _sample(req.base_url or dialect(vendor).base_url or req.token_url)
+        vendor_token = _sample(dialect(vendor).token_url).replace("{login_host}", req.login_host)
+        check_token_url(_sample(req.token_url), base_url=base, vendor_token_url=vendor_token)
 
 
 def put(tenant_id: str, vendor: str, req: OAuthAppIn) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from sandbox.common import (
     token_call,
     token_form,
 )
+from sandbox.consentpage import code_params, consent_routes
 from sandbox.state import SandboxState, TokenError
 
 NAME = "zendesk"
@@ -387,6 +388,8 @@ async def token(request: Request) -> Response:
             {"error": code, "error_description": DOORKEEPER[code]}, status_code=status
         )
 
+    if form.get("grant_type") == "authorization_code":
+        return _code_grant(state, {k: str(v) for k, v in form.items()})
     if form.get("grant_type") != "refresh_token":
         return oauth_error("unsupported_grant_type")
     if not form.get("refresh_token"):
@@ -411,3 +414,22 @@ async def token(request: Request) -> Response:
             "expires_in": issued.expires_in,
         }
     )
+
+
+def _code_grant(state: SandboxState, form: dict[str, str]) -> Response:
+    """The authorization-code grant: the code bound to client, redirect URI and PKCE."""
+    try:
+        issued = state.exchange_code(
+            NAME, form.get("client_id", ""), form.get("client_secret", ""), form.get("code", ""),
+            form.get("redirect_uri", ""), form.get("code_verifier") or None,
+        )  # fmt: skip
+    except TokenError as exc:
+        code, status = ("invalid_client", 401) if exc.reason == "client" else ("invalid_grant", 400)
+        return JSONResponse({"error": code, "error_description": DOORKEEPER[code]},
+                            status_code=status)  # fmt: skip
+    return JSONResponse({"access_token": issued.access_token, "refresh_token": issued.refresh_token,
+                         "token_type": "bearer", "scope": form.get("scope") or "read",
+                         "expires_in": issued.expires_in})  # fmt: skip
+
+
+consent_routes(router, "/oauth/authorizations/new", NAME, "Zendesk", code_params)

@@ -16,18 +16,18 @@ VERIFIER = "v" * 50
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=")
 AUTHORIZE = {"hubspot": "/hubspot/oauth/authorize",
              "github": "/github/login/oauth/authorize", "slack": "/slack/oauth/v2/authorize",
-             "jira": "/jira/authorize",
+             "jira": "/jira/authorize", "zendesk": "/zendesk/oauth/authorizations/new",
              "salesforce": "/salesforce/services/oauth2/authorize",
              "shopify": "/shopify/admin/oauth/authorize"}  # fmt: skip
 TOKEN = {"hubspot": "/hubspot/oauth/v1/token", "github": "/github/login/oauth/access_token",
-         "jira": "/jira/oauth/token",
+         "jira": "/jira/oauth/token", "zendesk": "/zendesk/oauth/tokens",
          "salesforce": "/salesforce/services/oauth2/token", "slack": "/slack/api/oauth.v2.access",
          "shopify": "/shopify/admin/oauth/access_token"}  # fmt: skip
 # a code that does not fit: the vendor's own error body
 REFUSED = {"hubspot": {"status": "BAD_AUTH_CODE"}, "github": {"error": "bad_verification_code"},
            "salesforce": {"error": "invalid_grant"}, "shopify": {"error": "invalid_request"},
            "slack": {"ok": False, "error": "invalid_code"},
-           "jira": {"error": "invalid_grant"}}  # fmt: skip
+           "jira": {"error": "invalid_grant"}, "zendesk": {"error": "invalid_grant"}}  # fmt: skip
 
 
 def approve(client: Any, vendor: str, decision: str = "approve") -> dict[str, str]:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from connectkit import JOBS, RETURN_URL, Browser, elements, oauth_app, sealed_tokens, session
 
-VENDORS = ("hubspot", "salesforce", "shopify", "github", "slack", "jira")
+VENDORS = ("hubspot", "salesforce", "shopify", "github", "slack", "jira", "zendesk")
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
