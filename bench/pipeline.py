@@ -24,10 +24,10 @@ b. the sink alone: `POST /v1/pipelines/{c}/rerun {"from_stage": 3}`, the blocks 
 
 b and c run once per `--modes` entry (default both, in this order), as the product knows the
 Salesforce budget:
-- seeded: the account's budget state in Redis holds the sandbox's limit and window, as a
-  seed of Salesforce's budget would (the product has none: connectors/salesforce.py), so the
-  shared sliding log paces the sink as HubSpot's seeded 100 per 10 s paces the source. This
-  is the issue's scenario, and the target's verdict.
+- seeded: the Salesforce account was connected with its own `rate_budget` (the sandbox's limit
+  and window; `POST /v1/accounts`), the seed of its shared budget, so the sliding log paces the
+  sink as HubSpot's documented 100 per 10 s paces the source. This is the issue's scenario
+  ("its own budget"), and the target's verdict.
 - learned (as deployed, printed, not part of the verdict): the product only learns from the
   answers. `Sforce-Limit-Info: api-usage=used/limit` states no window, so the budget pauses
   1 s at `remaining` 0, then paces by refusal: 403 REQUEST_LIMIT_EXCEEDED names no time, and
@@ -96,7 +96,9 @@ class Bench:
     st: h.Stack
     http: requests.Session
     hubspot: str
-    salesforce: str
+    salesforce: str  # the sink account of the runs under way: one of the two below
+    salesforce_learned: str = ""
+    salesforce_seeded: str = ""
     sf_budget: int = 0
     rss: list[tuple[str, float]] = field(default_factory=list)
 
@@ -195,9 +197,9 @@ def layout(split: Sequence[int]) -> list[tuple[str, ...]]:
             for q, c, n in zip(groups, split, names, strict=True)]  # fmt: skip
 
 
-def setup(st: h.Stack) -> Bench:
-    """A tenant whose writes run, with a HubSpot and a Salesforce account, each on a static
-    sandbox token."""
+def setup(st: h.Stack, sf_budget: int) -> Bench:
+    """A tenant whose writes run, with a HubSpot and two Salesforce accounts (one connected
+    with its own `rate_budget`, one without), each on a static sandbox token."""
     from app.store import policies
     from app.store.accounts import AccountCreate, create_account
     from app.store.tenants import create_tenant
@@ -212,17 +214,21 @@ def setup(st: h.Stack) -> Bench:
                 "credentials": {"type": "bearer", "token": token}}  # fmt: skip
         made = create_account(tenant["tenant_id"], AccountCreate.model_validate(spec))
         ids[vendor] = made["account_id"]
+        if vendor == "salesforce":
+            own = {**spec, "rate_budget": {"limit": sf_budget, "window_s": WINDOW_S}}
+            seeded = create_account(tenant["tenant_id"], AccountCreate.model_validate(own))
     http = requests.Session()
     http.trust_env = False
     http.headers["Authorization"] = f"Bearer {tenant['api_key']}"
-    return Bench(st, http, ids["hubspot"], ids["salesforce"])
+    return Bench(st, http, ids["hubspot"], ids["salesforce"], ids["salesforce"],
+                 seeded["account_id"], sf_budget)  # fmt: skip
 
 
 def fresh(b: Bench, seeded: bool = False) -> None:
     """A clean slate for the next run: the sandbox's log, rate windows and written objects
     reset (the static tokens registered again) and both accounts' budgets in Redis forgotten,
     so each run starts from full windows and creates every contact. `seeded`: Salesforce's
-    budget state then holds the sandbox's limit and window, as a seed would put them."""
+    Salesforce account is then the one with its own `rate_budget`."""
     from app.kernel import keys
     from app.kernel.redis import get_redis
 
@@ -232,10 +238,9 @@ def fresh(b: Bench, seeded: bool = False) -> None:
         sb.http.post(f"{sb.base}/_sandbox/static-token", json={"vendor": vendor, "token": token},
                      timeout=5).raise_for_status()  # fmt: skip
     r = get_redis()
-    for account in (b.hubspot, b.salesforce):
+    for account in (b.hubspot, b.salesforce_learned, b.salesforce_seeded):
         r.delete(keys.budget(account), keys.budget_log(account))
-    if seeded:
-        r.hset(keys.budget(b.salesforce), mapping={"limit": b.sf_budget, "window": WINDOW_S})
+    b.salesforce = b.salesforce_seeded if seeded else b.salesforce_learned
     time.sleep(1.0)  # the last run's coordinator and webhook traffic settle
 
 
@@ -467,8 +472,7 @@ def main() -> None:
     with h.stack("tq-bench-pipeline-", sandbox=True, api=True, beat=True,
                  workers=layout(split)) as st:  # fmt: skip
         st.sandbox.configure(latency_ms=0, write_latency_ms=0, rate_window_ms=int(WINDOW_S * 1000))
-        b = setup(st)
-        b.sf_budget = args.sf_budget
+        b = setup(st, args.sf_budget)
         b.sample_rss("at start")
         warm_up(b)
         st.sandbox.configure(hubspot_contacts=args.records)
