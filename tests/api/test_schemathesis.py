@@ -211,8 +211,9 @@ def test_served_schema_is_the_fuzzed_one(api_url):
     assert resp.json() == schema.raw_schema
     # 16 + the webhook routes (redeliver, dead letters and replay, secret rotation) + vendor
     # webhooks (two inbound, the account's setup and its event log) + a job's history pages
-    # + pipelines (create, list, view, cancel, deliveries, rejected, retry-rejected, rerun)
-    assert len(list(schema.get_all_operations())) == 47
+    # + pipelines (create, list, view, cancel, deliveries, rejected, retry-rejected, rerun,
+    # preview, approve, reject)
+    assert len(list(schema.get_all_operations())) == 50
 
 
 def test_fuzzed_jobs_end_without_internal_errors(api_url, st_tenant, st_objects):
