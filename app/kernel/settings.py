@@ -158,8 +158,9 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         None,
-        description="The API's public base URL (as vendors call it), for signatures over the "
-        "URL (HubSpot v3); default: the URL of the request as received",
+        description="The API's public base URL (as vendors and MCP clients call it), for "
+        "signatures over the URL (HubSpot v3) and as the OAuth issuer of /mcp; default: the URL "
+        "of the request as received (the issuer: the local API on loopback)",
     )
     oauth_access_ttl_s: int = Field(
         3600, ge=60, description="Lifetime of an MCP OAuth access token (seconds)"
