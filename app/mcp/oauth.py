@@ -134,7 +134,9 @@ class Provider:
         grant = await to_thread.run_sync(store.take_code, authorization_code.code)
         if grant is None:  # spent by a concurrent exchange
             raise TokenError("invalid_grant", "authorization code does not exist")
-        return await self._tokens(client, grant)
+        tokens = await self._tokens(client, grant)
+        await to_thread.run_sync(store.spend_code, authorization_code.code, tokens)
+        return _oauth_token(tokens)
 
     async def load_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: str
@@ -185,11 +187,11 @@ class Provider:
         """SEP-990's enterprise grant is not offered (not advertised either)."""
         raise TokenError("unsupported_grant_type", "the JWT bearer grant is not supported")
 
-    async def _tokens(self, client: OAuthClientInformationFull, grant: store.Grant) -> OAuthToken:
+    async def _tokens(self, client: OAuthClientInformationFull, grant: store.Grant) -> store.Tokens:
         if await to_thread.run_sync(grant.principal) is None:
             raise TokenError("invalid_grant", "the API key that signed in was revoked")
         await to_thread.run_sync(store.touch_client, client.client_id)
-        return _oauth_token(await to_thread.run_sync(store.issue_tokens, grant))
+        return await to_thread.run_sync(store.issue_tokens, grant)
 
 
 def _oauth_token(tokens: store.Tokens) -> OAuthToken:

@@ -127,12 +127,24 @@ def issue_code(grant: Grant, bound: dict[str, object]) -> str:
 
 
 def code(code: str) -> dict[str, object] | None:
-    return _load(get_redis().get(keys.oauth_code(digest(code)))) if code else None
+    """The code's grant as stored; a code already exchanged is None, and its use again ends
+    the tokens the first exchange gave (OAuth 2.1 §4.1.3: a replayed code may be a stolen one)."""
+    doc = _load(get_redis().get(keys.oauth_code(digest(code)))) if code else None
+    if doc is not None and "spent" in doc:
+        revoke_digests(str(doc["spent"]), str(doc.get("pair", "")))
+        return None
+    return doc
 
 
 def take_code(code: str) -> Grant | None:
     """The code's grant, once (GETDEL): a second exchange of the same code finds nothing."""
     return _grant(_load(get_redis().getdel(keys.oauth_code(digest(code)))))
+
+
+def spend_code(code: str, tokens: Tokens) -> None:
+    """Remember, for the code's lifetime, which tokens its exchange gave (see `code`)."""
+    mark = {"spent": digest(tokens.access_token), "pair": digest(tokens.refresh_token)}
+    _put(keys.oauth_code(digest(code)), mark, get_settings().oauth_code_ttl_s)
 
 
 def issue_tokens(grant: Grant) -> Tokens:
@@ -172,6 +184,10 @@ def rotate(token: str, grant: Grant) -> Tokens | None:
         return None
     get_redis().delete(keys.oauth_access(str(doc.get("pair", ""))))
     return issue_tokens(grant)
+
+
+def revoke_digests(access_digest: str, refresh_digest: str) -> None:
+    get_redis().delete(keys.oauth_access(access_digest), keys.oauth_refresh(refresh_digest))
 
 
 def revoke(token: str) -> None:

@@ -295,9 +295,12 @@ def test_codes_are_single_use_and_bound_to_the_pkce_verifier_and_redirect(
     good = flow.token(code)
     assert good.status_code == 200, good.text
     assert good.headers["cache-control"] == "no-store"
+    assert mcp_post(api_url, good.json()["access_token"]).status_code == 200
     again = flow.token(code)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-    assert mcp_post(api_url, good.json()["access_token"]).status_code == 200
+    # a replayed code may be a stolen one: what its first exchange gave ends too
+    assert mcp_post(api_url, good.json()["access_token"]).status_code == 401
+    assert flow.refresh(good.json()["refresh_token"]).json()["error"] == "invalid_grant"
 
     unregistered = flow.authorize(redirect_uri="http://127.0.0.1:9/elsewhere")
     assert unregistered.status_code == 400 and "location" not in unregistered.headers
