@@ -118,10 +118,9 @@ def _base(api_url: str) -> None:
     page_base[0] = api_url
 
 
-@asynccontextmanager
-async def oauth_client(api_url: str, person: Person, storage: Memory) -> AsyncIterator[Client]:
-    """An SDK client on /mcp that signs in with OAuth (no API key in its headers)."""
-    provider = OAuthClientProvider(
+def sdk_auth(api_url: str, person: Person, storage: Memory) -> OAuthClientProvider:
+    """The SDK's OAuth client flow for /mcp: discovery, registration, PKCE, tokens, refresh."""
+    return OAuthClientProvider(
         server_url=f"{api_url}/mcp",
         client_metadata=OAuthClientMetadata(
             client_name="test agent <b>",
@@ -133,7 +132,15 @@ async def oauth_client(api_url: str, person: Person, storage: Memory) -> AsyncIt
         redirect_handler=person.redirect,
         callback_handler=person.callback,
     )
-    http = httpx2.AsyncClient(auth=provider, timeout=httpx2.Timeout(30, read=120))
+
+
+@asynccontextmanager
+async def oauth_client(
+    api_url: str, person: Person, storage: Memory, auth: OAuthClientProvider | None = None
+) -> AsyncIterator[Client]:
+    """An SDK client on /mcp that signs in with OAuth (no API key in its headers)."""
+    auth = auth or sdk_auth(api_url, person, storage)
+    http = httpx2.AsyncClient(auth=auth, timeout=httpx2.Timeout(30, read=120))
     client = Client(streamable_http_client(f"{api_url}/mcp", http_client=http))
     async with http, client:
         yield client
@@ -176,6 +183,30 @@ def test_sign_in_with_the_sdk_client_then_list_and_call_tools(
     for secret in secrets_seen:
         assert secret not in log
         assert secret not in page
+
+
+def test_the_sdk_client_refreshes_an_expired_token_without_a_second_sign_in(
+    api: Any, api_url: str
+) -> None:
+    person, storage = Person(api.tenant["api_key"]), Memory()
+    auth = sdk_auth(api_url, person, storage)
+
+    async def main() -> None:
+        async with oauth_client(api_url, person, storage, auth) as client:
+            assert "job_status" in {t.name for t in (await client.list_tools()).tools}
+        first = storage.tokens
+        assert first is not None and first.refresh_token
+        auth.context.update_token_expiry(first.model_copy(update={"expires_in": -1}))
+        async with oauth_client(api_url, person, storage, auth) as client:
+            assert "job_status" in {t.name for t in (await client.list_tools()).tools}
+        second = storage.tokens
+        assert second is not None and second.access_token != first.access_token
+        assert second.refresh_token != first.refresh_token
+        assert mcp_post(api_url, first.access_token).status_code == 401  # rotated away
+        assert mcp_post(api_url, second.access_token).status_code == 200
+
+    anyio.run(main)
+    assert len(person.locations) == 1  # one browser step; the second session refreshed
 
 
 def test_discovery_starts_from_the_401(api_url: str) -> None:
