@@ -54,8 +54,10 @@ SIGNIN_PATH = "/oauth/signin"
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
+    # no `form-action`: browsers apply it to the redirect after the POST too, and a client's
+    # redirect URI may be any origin or a native app's own scheme
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self' http: https:; frame-ancestors 'none'",
+    "frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
 
