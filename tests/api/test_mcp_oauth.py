@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import httpx2
-import pytest
 import requests
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
@@ -68,7 +67,8 @@ class Person:
     """The browser step: opens the authorize URL, pastes `api_key` into the sign-in page,
     presses Approve, and reads the code off the redirect to the client."""
 
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_url: str, api_key: str) -> None:
+        self.api_url = api_url
         self.api_key = api_key
         self.url = ""
         self.pages: list[str] = []
@@ -86,7 +86,7 @@ class Person:
             page = s.get(url, timeout=10)
             assert page.status_code == 200, page.text
             self.pages.append(page.text)
-            form = signin_form(page.text)
+            form = signin_form(self.api_url, page.text)
             answer = s.post(
                 form["action"],
                 data={"request": form["request"], "api_key": self.api_key, "action": action},
@@ -99,23 +99,14 @@ class Person:
         return parse_qs(urlsplit(answer.headers["location"]).query)
 
 
-def signin_form(page: str) -> dict[str, str]:
+def signin_form(api_url: str, page: str) -> dict[str, str]:
     """The sign-in form's stable parts: its action, the hidden request id, the input and
     button ids a browser test clicks."""
     assert 'id="api_key"' in page and 'id="approve"' in page and 'id="deny"' in page
     action = re.search(r'<form method="post" action="([^"]+)"', page)
     rid = re.search(r'name="request" value="([^"]+)"', page)
     assert action and rid, page
-    base = page_base[0]
-    return {"action": base + action.group(1), "request": rid.group(1)}
-
-
-page_base: list[str] = [""]
-
-
-@pytest.fixture(autouse=True)
-def _base(api_url: str) -> None:
-    page_base[0] = api_url
+    return {"action": api_url + action.group(1), "request": rid.group(1)}
 
 
 def sdk_auth(api_url: str, person: Person, storage: Memory) -> OAuthClientProvider:
@@ -150,7 +141,7 @@ def test_sign_in_with_the_sdk_client_then_list_and_call_tools(
     api: Any, api_url: str, fresh_sandbox: Any
 ) -> None:
     account = api.account(fresh_sandbox)
-    person, storage = Person(api.tenant["api_key"]), Memory()
+    person, storage = Person(api_url, api.tenant["api_key"]), Memory()
     started: list[str] = []
 
     async def main() -> None:
@@ -188,7 +179,7 @@ def test_sign_in_with_the_sdk_client_then_list_and_call_tools(
 def test_the_sdk_client_refreshes_an_expired_token_without_a_second_sign_in(
     api: Any, api_url: str
 ) -> None:
-    person, storage = Person(api.tenant["api_key"]), Memory()
+    person, storage = Person(api_url, api.tenant["api_key"]), Memory()
     auth = sdk_auth(api_url, person, storage)
 
     async def main() -> None:
@@ -275,7 +266,7 @@ class Flow:
         return page.text
 
     def submit(self, page: str, api_key: str, action: str = "approve") -> requests.Response:
-        form = signin_form(page)
+        form = signin_form(self.url, page)
         data = {"request": form["request"], "api_key": api_key, "action": action}
         return requests.post(form["action"], data=data, allow_redirects=False, timeout=5)
 
@@ -422,7 +413,7 @@ def test_a_token_of_another_tenant_sees_nothing_of_this_one(
 ) -> None:
     account = api.account(fresh_sandbox)
     job = api.call(account_id=account, args={"limit": 100}, max_pages=1)
-    theirs, storage = Person(other_api.tenant["api_key"]), Memory()
+    theirs, storage = Person(api_url, other_api.tenant["api_key"]), Memory()
 
     async def main() -> None:
         async with oauth_client(api_url, theirs, storage) as other:
