@@ -213,3 +213,27 @@ def tenant_pipelines(tid: str) -> str:
 
 def pipeline_work(pid: str) -> str:
     return f"pipe:{pid}"  # member: the pipeline's coordinator (attempt = its tick number)
+
+
+# MCP sign-in with OAuth (app/store/oauth.py): toolqueue as the authorization server of /mcp.
+# Codes and tokens are looked up by digest; the secrets themselves are never stored.
+
+
+def oauth_client(client_id: str) -> str:
+    return f"{P}:oauth:client:{client_id}"  # string: JSON client registration (RFC 7591); TTL
+
+
+def oauth_request(rid: str) -> str:
+    return f"{P}:oauth:request:{rid}"  # string: JSON authorize request awaiting sign-in; TTL
+
+
+def oauth_code(digest: str) -> str:
+    return f"{P}:oauth:code:{digest}"  # string: JSON grant of a code; single use, TTL
+
+
+def oauth_access(digest: str) -> str:
+    return f"{P}:oauth:access:{digest}"  # string: JSON grant of an access token; TTL
+
+
+def oauth_refresh(digest: str) -> str:
+    return f"{P}:oauth:refresh:{digest}"  # string: JSON grant of a refresh token; rotated, TTL
