@@ -215,6 +215,34 @@ def pipeline_work(pid: str) -> str:
     return f"pipe:{pid}"  # member: the pipeline's coordinator (attempt = its tick number)
 
 
+# MCP sign-in with OAuth (app/store/oauth.py): toolqueue as the authorization server of /mcp.
+# Codes and tokens are looked up by digest; the secrets themselves are never stored.
+
+
+def oauth_client(client_id: str) -> str:
+    return f"{P}:oauth:client:{client_id}"  # string: JSON client registration (RFC 7591); TTL
+
+
+def oauth_request(rid: str) -> str:
+    return f"{P}:oauth:request:{rid}"  # string: JSON authorize request awaiting sign-in; TTL
+
+
+def oauth_code(digest: str) -> str:
+    return f"{P}:oauth:code:{digest}"  # string: JSON grant of a code; single use, TTL
+
+
+def oauth_access(digest: str) -> str:
+    return f"{P}:oauth:access:{digest}"  # string: JSON grant of an access token; TTL
+
+
+def oauth_refresh(digest: str) -> str:
+    return f"{P}:oauth:refresh:{digest}"  # string: JSON grant of a refresh token; rotated, TTL
+
+
+# Connect (app/store/oauthapps.py, app/store/connect.py): a tenant's OAuth app per vendor, and
+# the sessions its end users follow to the vendor.
+
+
 def oauth_app(tid: str, vendor: str) -> str:
     return f"{P}:tenant:{tid}:oauth-app:{vendor}"  # hash: client_id, sealed secret, scopes…
 
@@ -224,4 +252,4 @@ def connect_session(digest: str) -> str:
 
 
 def connect_state(state: str) -> str:
-    return f"{P}:connect-state:{state}"  # string: session digest; single use (GETDEL), TTL
+    return f"{P}:connect-state:{state}"  # string: session digest; TTL (the claim: single use)

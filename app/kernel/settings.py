@@ -158,8 +158,21 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         None,
-        description="The API's public base URL (as vendors call it), for signatures over the "
-        "URL (HubSpot v3); default: the URL of the request as received",
+        description="The API's public base URL (as vendors and MCP clients call it), for "
+        "signatures over the URL (HubSpot v3) and as the OAuth issuer of /mcp; default: the URL "
+        "of the request as received (the issuer: the local API on loopback)",
+    )
+    oauth_access_ttl_s: int = Field(
+        3600, ge=60, description="Lifetime of an MCP OAuth access token (seconds)"
+    )
+    oauth_refresh_ttl_s: int = Field(
+        30 * 86400,
+        ge=3600,
+        description="Lifetime of an MCP OAuth refresh token (rotated on every use) and of an "
+        "unused client registration (seconds)",
+    )
+    oauth_code_ttl_s: int = Field(
+        600, ge=30, description="Lifetime of an MCP OAuth sign-in request and its code (seconds)"
     )
     connect_session_ttl_s: float = Field(
         600.0,
@@ -266,6 +279,16 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.local_redis_port}/0"
+
+    @property
+    def issuer_url(self) -> str:
+        """toolqueue's own base URL as MCP clients reach it: the OAuth issuer, and the origin of
+        the `/mcp` resource. `public_url` when set; else the local API (a wildcard bind is
+        reached on loopback)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+        return f"http://{host}:{self.api_port}"
 
     @property
     def uses_local_redis(self) -> bool:

@@ -1,10 +1,12 @@
 """`/mcp` in the API process: the SDK's streamable HTTP transport behind toolqueue's own auth.
 
-Every HTTP request carries `Authorization: Bearer <api_key>`: the key (401 otherwise) is the
-`Principal` the request runs as (its tenant, scopes, tool and account lists), and spends one
-request of the tenant's API limit, like any `/v1` route (429 with `Retry-After` when spent).
-The transport runs stateless (no `Mcp-Session-Id` kept in one process), so any API process
-behind a load balancer answers any request.
+Every HTTP request carries `Authorization: Bearer <api_key>` or an OAuth access token a person
+signed in for (app.mcp.oauth): the key, or the token's key narrowed to its scopes (a 401 with
+`WWW-Authenticate: Bearer resource_metadata=…` otherwise), is the `Principal` the request runs
+as (its tenant, scopes, tool and account lists), and spends one request of the tenant's API
+limit, like any `/v1` route (429 with `Retry-After` when spent). The transport runs stateless
+(no `Mcp-Session-Id` kept in one process), so any API process behind a load balancer answers
+any request.
 
 While Redis is unreachable no key can be checked: a `tools/call` gets a tool error
 `store_unavailable` (the model reads it and retries later; it says nothing about any tenant),
@@ -32,9 +34,9 @@ from starlette.types import Receive, Scope, Send
 from app.api import errors, throttle
 from app.kernel.errors import StoreUnavailable, ToolqueueError, Unauthorized
 from app.kernel.redis import STORE_ERRORS
-from app.mcp import calls
+from app.mcp import calls, oauth
 from app.mcp.server import build_server
-from app.store.apikeys import Principal, authenticate
+from app.store.apikeys import Principal
 
 PATH = "/mcp"
 WHO_KEY = "toolqueue.principal"  # the ASGI scope key the authenticated API key travels in
@@ -57,13 +59,13 @@ class McpHttp:
         scheme, _, key = Headers(scope=scope).get("authorization", "").partition(" ")
         try:
             if scheme.lower() != "bearer" or not key.strip():
-                raise Unauthorized("send `Authorization: Bearer <api_key>`")
-            who = await run_in_threadpool(authenticate, key.strip())
+                raise Unauthorized("send `Authorization: Bearer <api_key or access token>`")
+            who = await run_in_threadpool(oauth.principal, key.strip(), scope["path"])
             quota = await run_in_threadpool(throttle.take, who.tenant_id)
             if not quota.allowed:
                 raise quota.refusal()
         except ToolqueueError as exc:
-            await errors.response(exc)(scope, receive, send)
+            await _refuse(exc, bool(key.strip()), scope, receive, send)
             return
         except STORE_ERRORS:
             await _store_unavailable(scope, receive, send)
@@ -71,6 +73,20 @@ class McpHttp:
         scope[WHO_KEY] = who
         scope[throttle.SCOPE_KEY] = quota.headers()  # stamped by QuotaHeaders, like /v1
         await self.manager.handle_request(scope, receive, send)
+
+
+async def _refuse(
+    exc: ToolqueueError, sent: bool, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """The error; a 401 names the protected-resource metadata (RFC 9728 §5.1), which is where
+    an MCP client starts its OAuth sign-in, and says `invalid_token` when a bearer was sent."""
+    response = errors.response(exc)
+    if exc.status == 401:
+        challenge = [f'resource_metadata="{oauth.resource_metadata_url(scope["path"])}"']
+        if sent:
+            challenge.insert(0, 'error="invalid_token"')
+        response.headers["WWW-Authenticate"] = "Bearer " + ", ".join(challenge)
+    await response(scope, receive, send)
 
 
 async def _store_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,6 +129,7 @@ def mount(api: FastAPI, path: str = PATH) -> None:
     the app's lifetime, around whatever lifespan the app already has."""
     manager = StreamableHTTPSessionManager(app=build_server(scope_who), stateless=True)
     api.router.routes.append(Route(path, endpoint=McpHttp(manager)))
+    oauth.mount(api, path)  # /mcp as an OAuth protected resource, toolqueue as its server
     inner = api.router.lifespan_context
 
     @asynccontextmanager

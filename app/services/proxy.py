@@ -143,7 +143,7 @@ def forward(
     out.pop("authorization", None)
     timeout = get_settings().http_timeout_s
 
-    budget = Budget(account_id, vendor.budget)
+    budget = Budget(account_id, accounts.rate_policy(acc, vendor))
     exchange = _Exchange(
         vendor, method, url, out, body or None, timeout, budget, acc.get("time_zone")
     )

@@ -25,6 +25,7 @@ from app.kernel.registry import registry
 from app.kernel.ssrf import check_public_url, check_token_url
 from app.kernel.timefmt import now_iso
 from app.store import tokens
+from connectors.base import RatePolicy, Vendor
 
 
 def _sendable(value: Any, info: ValidationInfo) -> Any:
@@ -94,6 +95,17 @@ class BearerCredentials(BaseModel):
 Credentials = Annotated[OAuth2Credentials | BearerCredentials, Field(discriminator="type")]
 
 
+class RateBudget(BaseModel):
+    """The account's own request budget, where the vendor documents none per account or the
+    account's differs (a Salesforce org's allocation, an enterprise HubSpot portal): the seed
+    of its shared budget, which answers then correct."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    limit: int = Field(ge=1, le=1_000_000, description="Requests per window")
+    window_s: float = Field(gt=0, le=86_400, description="The rolling window, seconds")
+
+
 class AccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vendor: str = Field(description="One of the vendors in GET /v1/tools")
@@ -113,6 +125,10 @@ class AccountCreate(BaseModel):
         max_length=64,
         description="The vendor account's time zone (IANA, e.g. America/New_York): a daily "
         "quota resets at its midnight; UTC is assumed when absent",
+    )
+    rate_budget: RateBudget | None = Field(
+        None,
+        description="Pace this account by its own budget (default: the vendor's documented one)",
     )
 
     @field_validator("vendor")
@@ -191,6 +207,11 @@ def create_account(tenant_id: str, req: AccountCreate) -> dict[str, Any]:
             "created_at": time.time(),
             **({"events_url": req.events_url} if req.events_url else {}),
             **({"time_zone": req.time_zone} if req.time_zone else {}),
+            **(
+                {"budget_limit": req.rate_budget.limit, "budget_window_s": req.rate_budget.window_s}
+                if req.rate_budget
+                else {}
+            ),
         },
     )
     tokens.store_initial(account_id, req.credentials, base_url, vendor.token_url)
@@ -215,10 +236,24 @@ def view(account_id: str, tenant_id: str) -> dict[str, Any]:
         "created_at": now_iso(float(acc["created_at"])),
         "events_url": acc.get("events_url"),
         "time_zone": acc.get("time_zone"),
+        "rate_budget": _budget_view(acc),
         "vendor_webhook": vendor_webhook(account_id, acc),
         **tokens.status(account_id),
         **reauth_status(account_id),
     }
+
+
+def rate_policy(acc: dict[str, str], vendor: Vendor) -> RatePolicy | None:
+    """The budget the account is paced by: its own (`rate_budget`), else its vendor's."""
+    if acc.get("budget_limit"):
+        return RatePolicy(int(acc["budget_limit"]), float(acc["budget_window_s"]))
+    return vendor.budget
+
+
+def _budget_view(acc: dict[str, str]) -> dict[str, Any] | None:
+    if not acc.get("budget_limit"):
+        return None
+    return {"limit": int(acc["budget_limit"]), "window_s": float(acc["budget_window_s"])}
 
 
 def vendor_webhook(account_id: str, acc: dict[str, str]) -> dict[str, Any] | None:

@@ -49,11 +49,7 @@ class Options:
 
 
 CREATE_FRESH_S = 2.0  # a create Redis runs later than this after it was sent creates nothing
-
-
 SEND_ERRORS = (OperationalError, RedisError)  # the broker (Redis) did not take the message
-
-
 _QUEUED = metrics.field("job_transitions", {"state": "queued"})
 
 
@@ -115,7 +111,7 @@ def create(
     job_id = str(uuid.uuid4())
     now = time.time()
     record = {**_record(tenant_id, opts, call, job_id, now), **_consent(who, tool, call, opts)}
-    create = _Create(
+    made = _Create(
         tenant_id=tenant_id,
         job_id=job_id,
         now=now,
@@ -125,11 +121,11 @@ def create(
         idempotency_slot=slot,
         first=dispatch.plan(now=now),
     )
-    replay = _refused_or_replay(create.run(), tenant_id, call, tool, opts.dry_run)
+    replay = _refused_or_replay(made.run(), tenant_id, call, tool, opts.dry_run)
     if replay is not None:
         return replay
     try:
-        dispatch.send(keys.step_work(job_id), 0, create.first, lane=create.job["lane"])
+        dispatch.send(keys.step_work(job_id), 0, made.first, lane=made.job["lane"])
     except SEND_ERRORS as exc:  # the job exists: beat's sweep sends its step after the grace
         logger.warning("job %s recorded, its first step not sent (%s): the sweep will", job_id, exc)
     return {
@@ -137,7 +133,7 @@ def create(
         "status": "queued",
         "tool": call.tool,
         "account_id": call.account_id,
-        "created_at": create.created_at,
+        "created_at": made.created_at,
     }
 
 

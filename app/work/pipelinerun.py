@@ -86,9 +86,12 @@ def _run(pid: str) -> tuple[bool, float | None]:
     if p["status"] in ENDED:
         announce(pid)
         return True, None
-    coordinator = Coordinator(pid, p)
+    coordinator: Coordinator | None = None
     try:
+        coordinator = Coordinator(pid, p)
         coordinator.run()
+        if p.get("tick_errors"):
+            store.set_state(pid, {"tick_errors": None})  # consecutive failures only
     except PipelineFailed as exc:
         fail(pid, exc.code, exc.message)
     except store.InputExpired as exc:
@@ -105,7 +108,7 @@ def _run(pid: str) -> tuple[bool, float | None]:
     if p is not None and p["status"] in ENDED:
         announce(pid)
         return True, None
-    return False, coordinator.idle_until
+    return False, coordinator.idle_until if coordinator else None
 
 
 def fail(pid: str, code: str, message: str) -> None:

@@ -173,7 +173,7 @@ class Step:
         account = self.account = accounts.load(job["account_id"])
         self.vendor_name = account["vendor"]
         vendor = registry().vendors[account["vendor"]]
-        self.budget = Budget(job["account_id"], vendor.budget)
+        self.budget = Budget(job["account_id"], accounts.rate_policy(account, vendor))
         self.token = TokenSource(job["account_id"], lambda reason: self.write({}, reason=reason))
         http = VendorHttp(
             vendor,

@@ -398,7 +398,10 @@ def test_http_auth_and_api_limit(api_url: str, redis_server: Any) -> None:
         resp = requests.post(f"{api_url}/mcp", json={}, headers=headers, timeout=5)
         assert resp.status_code == 401, resp.text
         assert resp.json()["error"] == "unauthorized"
-        assert resp.headers["www-authenticate"] == "Bearer"
+        # where an MCP client starts its OAuth sign-in (tests/api/test_mcp_oauth.py)
+        prm = f"{api_url}/.well-known/oauth-protected-resource/mcp"
+        challenge = resp.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ") and f'resource_metadata="{prm}"' in challenge
     limited = create_tenant("mcp-limited", rate_limit=2, rate_window_s=60)
     auth = {"Authorization": f"Bearer {limited['api_key']}"}
     codes = [requests.post(f"{api_url}/mcp", json={}, headers=auth, timeout=5) for _ in range(3)]

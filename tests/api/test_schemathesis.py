@@ -211,8 +211,8 @@ def test_served_schema_is_the_fuzzed_one(api_url):
     assert resp.json() == schema.raw_schema
     # 16 + the webhook routes (redeliver, dead letters and replay, secret rotation) + vendor
     # webhooks (two inbound, the account's setup and its event log) + a job's history pages
-    # + pipelines (create, list, view, cancel, deliveries, rejected, retry-rejected, rerun)
-    # + 3 main already served uncounted (50, not 47, before #19)
+    # + pipelines (create, list, view, cancel, deliveries, rejected, retry-rejected, rerun,
+    # preview, approve, reject)
     # + connect (OAuth app put/get/delete, connect sessions; the HTML pages are not in it)
     assert len(list(schema.get_all_operations())) == 54
 
