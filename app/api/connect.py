@@ -57,6 +57,14 @@ def create_session(
     return connect.create_session(tenant, body, connect.api_origin(str(request.base_url)))
 
 
+@router.get(
+    "/v1/connect/sessions/{session_id}",
+    summary="A connect session's status (pending, expired, connected, reactivated, failed)",
+)
+def get_session(session_id: str, tenant: str = Depends(tenant_id)) -> dict[str, Any]:
+    return connect.session_view(tenant, session_id)
+
+
 @router.get("/connect/callback", response_class=HTMLResponse, include_in_schema=False)
 def callback(request: Request) -> Response:
     """The vendor's redirect: 303 to the session's return_url, or an error page."""

@@ -253,3 +253,7 @@ def connect_session(digest: str) -> str:
 
 def connect_state(state: str) -> str:
     return f"{P}:connect-state:{state}"  # string: session digest; TTL (the claim: single use)
+
+
+def connect_session_id(session_id: str) -> str:
+    return f"{P}:connect-id:{session_id}"  # string: session digest, for its status; TTL

@@ -174,13 +174,35 @@ def callback(query: list[tuple[str, str]]) -> Outcome:
     try:
         account_id, status = _complete(sid, session, query, params)
     except NotFound as exc:  # the OAuth app (or the account) was deleted meanwhile
-        exc_ = ConnectError(exc.code, exc.message)
-        return Outcome(_back(session, {"error": exc_.code, "error_description": exc_.description}),
-                       exc_.code, exc_.description)  # fmt: skip
+        return _failed(sid, session, ConnectError(exc.code, exc.message))
     except ConnectError as exc:
-        return Outcome(_back(session, {"error": exc.code, "error_description": exc.description}),
-                       exc.code, exc.description)  # fmt: skip
+        return _failed(sid, session, exc)
+    sessions.record_outcome(sid, {"outcome": status, "account_id_made": account_id})
     return Outcome(_back(session, {"account_id": account_id, "status": status}))
+
+
+def _failed(sid: str, session: dict[str, Any], exc: ConnectError) -> Outcome:
+    if exc.code != "state_mismatch":  # a replay does not overwrite what the first one did
+        sessions.record_outcome(sid, {"outcome": "failed", "error": exc.code})
+    params = {"error": exc.code, "error_description": exc.description}
+    return Outcome(_back(session, params), exc.code, exc.description)
+
+
+def session_view(tenant_id: str, session_id: str) -> dict[str, Any]:
+    """A session's status for its tenant: `pending` (not used yet), `expired`, or how its
+    callback ended (`connected` / `reactivated` with `account_id`, `failed` with `error`)."""
+    session = sessions.by_id(session_id)
+    if session is None or session["tenant_id"] != tenant_id:
+        raise NotFound(f"connect session {session_id!r} not found", code="session_not_found")
+    status = session.get("outcome") or ("expired" if sessions.expired(session) else "pending")
+    return {
+        "session_id": session_id,
+        "vendor": session["vendor"],
+        "status": status,
+        "account_id": session.get("account_id_made") or session.get("account_id"),
+        "error": session.get("error"),
+        "expires_at": now_iso(session["expires_at"]),
+    }
 
 
 def _back(session: dict[str, Any], params: dict[str, str]) -> str:

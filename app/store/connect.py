@@ -46,6 +46,7 @@ def create(fields: dict[str, Any], ttl_s: float) -> tuple[str, dict[str, Any]]:
         p.hset(keys.connect_session(sid), mapping=record)
         p.expire(keys.connect_session(sid), keep)
         p.set(keys.connect_state(state), sid, ex=keep)
+        p.set(keys.connect_session_id(record["session_id"]), sid, ex=keep)
         p.execute()
     return token, record
 
@@ -59,6 +60,21 @@ def by_state(state: str) -> tuple[str, dict[str, Any]] | None:
     sid = get_redis().get(keys.connect_state(state)) if state else None
     found = _load(sid) if sid else None
     return (sid, found) if sid and found else None
+
+
+def by_id(session_id: str) -> dict[str, Any] | None:
+    """A session by its public id (the tenant's handle for its status)."""
+    sid = get_redis().get(keys.connect_session_id(session_id)) if session_id else None
+    return _load(sid) if sid else None
+
+
+def record_outcome(sid: str, outcome: dict[str, str]) -> None:
+    """What the callback ended with (`outcome`, `account_id` or `error`), for the status."""
+    key = keys.connect_session(sid)
+    with get_redis().pipeline() as p:
+        p.hdel(key, "outcome", "account_id_made", "error")
+        p.hset(key, mapping=outcome)
+        p.execute()
 
 
 def _load(sid: str) -> dict[str, Any] | None:

@@ -213,8 +213,8 @@ def test_served_schema_is_the_fuzzed_one(api_url):
     # webhooks (two inbound, the account's setup and its event log) + a job's history pages
     # + pipelines (create, list, view, cancel, deliveries, rejected, retry-rejected, rerun,
     # preview, approve, reject)
-    # + connect (OAuth app put/get/delete, connect sessions; the HTML pages are not in it)
-    assert len(list(schema.get_all_operations())) == 54
+    # + connect (OAuth app put/get/delete, session create and status; not the HTML pages)
+    assert len(list(schema.get_all_operations())) == 55
 
 
 def test_fuzzed_jobs_end_without_internal_errors(api_url, st_tenant, st_objects):

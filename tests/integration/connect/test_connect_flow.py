@@ -43,9 +43,14 @@ def test_a_full_connect_creates_an_account_that_runs_a_job(api, fresh_sandbox, r
         assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
         assert query["scope"] == "crm.read oauth"
 
+    status = f"/v1/connect/sessions/{link['session_id']}"
+    assert api.get(status).json()["status"] == "pending"
     back = browser.connect(link["connect_url"])
     assert back["status"] == "connected", back
     account = back["account_id"]
+    assert api.get(status).json() | {"expires_at": None} == {
+        "session_id": link["session_id"], "vendor": vendor, "status": "connected",
+        "account_id": account, "error": None, "expires_at": None}  # fmt: skip
     view = api.get(f"/v1/accounts/{account}").json()
     assert view["vendor"] == vendor and view["status"] == "active"
     assert view["base_url"] == f"{fresh_sandbox.url}/{vendor}"  # Salesforce: its instance_url
@@ -70,12 +75,14 @@ def test_a_full_connect_creates_an_account_that_runs_a_job(api, fresh_sandbox, r
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_deny_at_the_vendor_returns_access_denied(api, fresh_sandbox, vendor):
     oauth_app(api, fresh_sandbox, vendor)
-    link = session(api, vendor).json()["connect_url"]
+    made = session(api, vendor).json()
 
-    back = Browser().connect(link, decision="deny")
+    back = Browser().connect(made["connect_url"], decision="deny")
 
     assert back["error"] == "access_denied" and back["error_description"]
     assert "account_id" not in back
+    view = api.get(f"/v1/connect/sessions/{made['session_id']}").json()
+    assert (view["status"], view["error"], view["account_id"]) == ("failed", "access_denied", None)
 
 
 def test_an_expired_session_is_refused_on_the_page_and_at_the_callback(api, fresh_sandbox):
@@ -91,8 +98,10 @@ def test_an_expired_session_is_refused_on_the_page_and_at_the_callback(api, fres
     page = browser.request("GET", late)
     assert page.status_code == 410
     assert elements(page.text).by_id["error-code"] and "expired_session" in page.text
-    never_opened = session(api, "hubspot", expires_in=1).json()["connect_url"]
+    never = session(api, "hubspot", expires_in=1).json()
+    never_opened = never["connect_url"]
     time.sleep(1.5)
+    assert api.get(f"/v1/connect/sessions/{never['session_id']}").json()["status"] == "expired"
     page = browser.request("GET", never_opened)
     assert page.status_code == 410 and "expired_session" in page.text
     assert "continue" not in elements(page.text).by_id
@@ -174,6 +183,8 @@ def test_sessions_and_apps_are_checked_and_scoped(api, fresh_sandbox, api_url):
     assert session(api, "shopify").status_code == 404  # no app
     other = type(api)(api_url, create_tenant("other"))
     assert other.get("/v1/oauth-apps/hubspot").status_code == 404
+    mine = session(api, "hubspot").json()["session_id"]
+    assert other.get(f"/v1/connect/sessions/{mine}").json()["error"] == "session_not_found"
     assert session(other, "hubspot", account_id="acc_x").status_code == 404
     assert api.s.delete(f"{api.url}/v1/oauth-apps/hubspot", timeout=5).status_code == 204
     assert api.get("/v1/oauth-apps/hubspot").status_code == 404
