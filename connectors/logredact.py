@@ -1,5 +1,6 @@
 """Credentials in URLs never reach a log line: `?api_key=…`, `?token=…`, a signed download
-link's `X-Amz-Signature=…` keep their name and lose their value.
+link's `X-Amz-Signature=…` keep their name and lose their value, and a connect link's token
+(`/connect/<token>`) its path segment.
 
 A credential sent in a query string is the client's mistake, but the access log that prints
 the request line (uvicorn's), or the HTTP client that prints every request at DEBUG
@@ -38,8 +39,15 @@ def is_secret(name: str) -> bool:
     return name in SECRET_PARAMS or name.endswith(SECRET_SUFFIXES)
 
 
+# a path segment that is itself a credential: a connect link's token (`/connect/<token>`)
+_PATH_SECRET = re.compile(r"(?P<lead>/connect/)(?!callback\b)(?P<value>[A-Za-z0-9_\-]{16,})")
+
+
 def redact(text: str) -> str:
-    """`text` with the value of every credential-looking query parameter replaced."""
+    """`text` with the value of every credential-looking query parameter, and every token
+    carried in a path, replaced."""
+    if "/connect/" in text:
+        text = _PATH_SECRET.sub(lambda m: m["lead"] + REDACTED, text)
     if "=" not in text:
         return text
 

@@ -35,24 +35,26 @@ def reseal(token: str) -> str:
 
 
 def reseal_all() -> dict[str, int]:
-    """Re-seal every token record, tenant webhook secret and account vendor-webhook secret under
-    the first key, after which
+    """Re-seal every token record, tenant webhook secret, account vendor-webhook secret and
+    tenant OAuth app secret under the first key, after which
     the older keys can be dropped from `TOOLQUEUE_SECRET_KEY`. Safe while workers run."""
     from app.kernel import keys
     from app.kernel.lua import source
     from app.kernel.redis import get_redis, run_script
 
     r = get_redis()
-    done = {"tokens": 0, "tenants": 0, "accounts": 0}
+    done = {"tokens": 0, "tenants": 0, "accounts": 0, "oauth_apps": 0}
     for kind, pattern, field in (
         ("tokens", keys.token("*"), "sealed"),
         ("tenants", keys.tenant("*"), "webhook_secret"),
         # a rotated-out secret still signing during its overlap (counted with the tenants)
         ("tenants", keys.tenant("*"), "webhook_secret_prev"),
         ("accounts", keys.account("*"), "webhook_secret"),  # the vendor's, for inbound ones
+        ("oauth_apps", keys.oauth_app("*", "*"), "sealed_secret"),  # a tenant's client secret
     ):
+        parts = pattern.count(":")  # tq:tenant:<id>, not tq:tenant:<id>:jobs and the like
         for key in r.scan_iter(match=pattern, count=500):
-            if key.count(":") != 2:  # tq:tenant:<id>, not tq:tenant:<id>:jobs and the like
+            if key.count(":") != parts:
                 continue
             old = r.hget(key, field)
             if old and run_script(source("sealed_swap"), [key], [field, old, reseal(old)]):

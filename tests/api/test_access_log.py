@@ -19,6 +19,7 @@ from app.cli.stack import Stack
 from connectors.logredact import REDACTED, RedactCredentials, redact
 
 SECRET = "SECRETVALUE"
+LINK_TOKEN = "tqcs_" + "Zq3" * 14  # the shape of a connect link's token
 
 
 def stack_argv() -> list[str]:
@@ -68,8 +69,10 @@ def test_credentials_in_a_query_string_stay_out_of_the_access_log(api_url, comma
         assert requests.get(f"{url}/v1/jobs?limit=5&api_key={SECRET}", timeout=5).status_code
         assert requests.get(f"{url}/healthz?token={SECRET}", timeout=5).status_code == 200
         requests.get(f"{url}/v1/jobs?Access_Token={SECRET}&x-amz-signature={SECRET}", timeout=5)
+        requests.get(f"{url}/connect/{LINK_TOKEN}", timeout=5)  # a connect link is a credential
         wait_until(lambda: proc.log().count("/healthz?token=") >= 1, 10, 0.1)
         wait_until(lambda: "Access_Token=" in proc.log(), 10, 0.1)
+        wait_until(lambda: "/connect/" in proc.log(), 10, 0.1)
     finally:
         proc.stop()
     log = proc.log()
@@ -77,6 +80,7 @@ def test_credentials_in_a_query_string_stay_out_of_the_access_log(api_url, comma
     assert f"/v1/jobs?limit=5&api_key={REDACTED}" in log  # the path and the other parameters
     assert f"/healthz?token={REDACTED}" in log
     assert f"/v1/jobs?Access_Token={REDACTED}&x-amz-signature={REDACTED}" in log
+    assert LINK_TOKEN not in log and f"/connect/{REDACTED}" in log
 
 
 def _ok(url: str) -> bool:
@@ -90,6 +94,8 @@ def _ok(url: str) -> bool:
     ("/v1/jobs?api_key=s3cr3t", f"/v1/jobs?api_key={REDACTED}"),
     ("/cb?a=1&token=t&b=2", f"/cb?a=1&token={REDACTED}&b=2"),
     ("/x?client_secret=a;password=b", f"/x?client_secret={REDACTED};password={REDACTED}"),
+    ("GET /connect/tqcs_abcdefghijklmnopqrstuv HTTP/1.1", f"GET /connect/{REDACTED} HTTP/1.1"),
+    ("/connect/callback?code=c&state=s", f"/connect/callback?code={REDACTED}&state=s"),
     ("/oauth?code=abc&state=xyz", f"/oauth?code={REDACTED}&state=xyz"),
     ("/x?webhook_secret=a&session_token=b&x-api-key=c",
      f"/x?webhook_secret={REDACTED}&session_token={REDACTED}&x-api-key={REDACTED}"),

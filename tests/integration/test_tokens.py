@@ -404,11 +404,15 @@ if sys.argv[1] == "seed":
         expires_at=None, expires_in=3600)
     tokens.store_initial("acc_rotation", creds, "http://127.0.0.1:9", "/token")
     get_redis().hset(keys.account("acc_rotation"), "webhook_secret", crypto.seal("vendor-whk"))
+    app = keys.oauth_app(t["tenant_id"], "hubspot")
+    get_redis().hset(app, "sealed_secret", crypto.seal("app-secret"))
     print(json.dumps({"tenant": t["tenant_id"], "whsec": d(t["webhook_secret"])}))
 else:
     vendor = crypto.unseal(get_redis().hget(keys.account("acc_rotation"), "webhook_secret"))
+    app = crypto.unseal(get_redis().hget(keys.oauth_app(sys.argv[2], "hubspot"), "sealed_secret"))
     print(json.dumps({"token": d(tokens.get_access_token("acc_rotation")),
-                      "whsec": d(tenants.webhook_secret(sys.argv[2])), "vendor": d(vendor)}))
+                      "whsec": d(tenants.webhook_secret(sys.argv[2])), "vendor": d(vendor),
+                      "app": d(app)}))
 """
 
 
@@ -428,13 +432,14 @@ def test_keys_rotate_reseals_everything_under_the_newest_key(redis_server):
                                    "TOOLQUEUE_SECRET_KEY": secret_key})
 
     seeded = json.loads(run(a, "seed").stdout)
-    want = {"token": sha("at-rotation"), "whsec": seeded["whsec"], "vendor": sha("vendor-whk")}
+    want = {"token": sha("at-rotation"), "whsec": seeded["whsec"], "vendor": sha("vendor-whk"),
+            "app": sha("app-secret")}
     assert run(b, "read", seeded["tenant"]).returncode != 0  # sealed under A only
     assert json.loads(run(f"{b},{a}", "read", seeded["tenant"]).stdout) == want
 
     rotated = run(f"{b},{a}", "keys", "rotate", script=False)
     assert rotated.returncode == 0, rotated.stderr
-    assert json.loads(rotated.stdout) == {"tokens": 1, "tenants": 1, "accounts": 1}
+    assert json.loads(rotated.stdout) == {"tokens": 1, "tenants": 1, "accounts": 1, "oauth_apps": 1}
     assert json.loads(run(b, "read", seeded["tenant"]).stdout) == want
     old_only = run(a, "read", seeded["tenant"])
     assert old_only.returncode != 0 and "InvalidToken" in old_only.stderr
