@@ -52,14 +52,15 @@ def statuses(job: dict[str, Any]) -> list[str]:
 # themselves (every job hash with a status, ARGV[1] the SCAN pattern of job keys), so the two
 # can be compared exactly.
 _GAUGE_AND_RECORDS = """
-local counts, cursor = {}, '0'
+local counts, cursor, ended = {}, '0', {}
+for i = 2, #ARGV do ended[ARGV[i]] = true end
 repeat
   local res = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
   cursor = res[1]
   for _, k in ipairs(res[2]) do
     if redis.call('TYPE', k).ok == 'hash' then
       local st = redis.call('HGET', k, 'status')
-      if st and st ~= 'succeeded' and st ~= 'failed' and st ~= 'cancelled' then
+      if st and not ended[st] then
         counts[st] = (counts[st] or 0) + 1
       end
     end
@@ -74,8 +75,10 @@ return {redis.call('HGETALL', KEYS[1]), out}
 def job_gauge_and_records(r: Any) -> tuple[dict[str, int], dict[str, int]]:
     """(gauge, records): jobs per unfinished state, as the gauge says and as counted."""
     from app.kernel import keys
+    from app.kernel.states import TERMINAL
 
-    gauge, counted = r.eval(_GAUGE_AND_RECORDS, 1, keys.JOBS_BY_STATE, keys.job("*"))
+    ended = sorted(TERMINAL)  # completed_with_errors too: a write some records of which failed
+    gauge, counted = r.eval(_GAUGE_AND_RECORDS, 1, keys.JOBS_BY_STATE, keys.job("*"), *ended)
     pairs = [dict(zip(x[::2], map(int, x[1::2]), strict=True)) for x in (gauge, counted)]
     return {k: v for k, v in pairs[0].items() if v}, pairs[1]
 
