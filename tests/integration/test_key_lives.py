@@ -24,12 +24,14 @@ PERMANENT = {
     f"{keys.BULK_READY}|{keys.BULK_OWNER}|{keys.BULK_LEASES}":
         "bulk steps waiting or running (entries leave as the steps run and end)",
     keys.account(r"acc_\w+"): "the account",
+    keys.oauth_app(r"ten_\w+", "[a-z]+"): "a tenant's OAuth app for a vendor (connect)",
     keys.token(r"acc_\w+"): "the account's sealed credentials",
     keys.vendor_ref("[a-z]+", ".+"): "accounts a vendor's name claims (left with the ref)",
     keys.METRICS: "the /metrics counters",
     keys.JOBS_BY_STATE: "the gauge of unfinished jobs",
     keys.TOKEN_EXPIRY: "index of refreshable tokens (one entry per account)",
     f"{keys.DUE}|{keys.PENDING}": "pending work (entries leave as the work ends)",
+    keys.POKED: "news for running coordinators (entries leave as they run or end)",
     f"{keys.REAUTH_PARKED}|{keys.account_parked('acc_[0-9a-f]+')}":
         "jobs awaiting credentials (expire)",
 }
