@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sandbox.common import sandbox_state
-from sandbox.state import SandboxState
+from sandbox.state import Issued, SandboxState
 
 FIELDS = ("client_id", "redirect_uri", "scope", "state", "code_challenge",
           "code_challenge_method", "response_type")  # fmt: skip
@@ -32,6 +32,16 @@ def code_params(
         return {"error": "access_denied", "state": form.get("state", "")}
     code = _issue(state, vendor, form)
     return {"code": code, "state": form.get("state", "")}
+
+
+def redeem(state: SandboxState, vendor: str, form: dict[str, str]) -> Issued:
+    """An authorization-code grant as a form posts it (client id and secret in the body): the
+    code must be the client's, for this redirect_uri, and the verifier match its challenge
+    (raises `TokenError`; each vendor words the refusal in its own dialect)."""
+    return state.exchange_code(
+        vendor, form.get("client_id", ""), form.get("client_secret", ""), form.get("code", ""),
+        form.get("redirect_uri", ""), form.get("code_verifier") or None,
+    )  # fmt: skip
 
 
 def _issue(state: SandboxState, vendor: str, form: dict[str, str]) -> str:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sandbox.common import bearer_token, sandbox_state, token_call, token_form
-from sandbox.consentpage import code_params, consent_routes
+from sandbox.consentpage import code_params, consent_routes, redeem
 from sandbox.jira.http import NAME, unavailable
 from sandbox.state import Issued, SandboxState, TokenError
 
@@ -64,10 +64,7 @@ async def token(request: Request) -> Response:
 
 def _code_grant(state: SandboxState, form: dict[str, str]) -> Response:
     try:
-        issued = state.exchange_code(
-            NAME, form.get("client_id", ""), form.get("client_secret", ""), form.get("code", ""),
-            form.get("redirect_uri", ""), form.get("code_verifier") or None,
-        )  # fmt: skip
+        issued = redeem(state, NAME, form)
     except TokenError as exc:
         if exc.reason == "client":
             return _oauth_error(401, "access_denied", "Unauthorized")

@@ -27,7 +27,7 @@ from sandbox.common import (
     token_call,
     token_form,
 )
-from sandbox.consentpage import code_params, consent_routes
+from sandbox.consentpage import code_params, consent_routes, redeem
 from sandbox.state import SandboxState, TokenError
 
 NAME = "zendesk"
@@ -419,10 +419,7 @@ async def token(request: Request) -> Response:
 def _code_grant(state: SandboxState, form: dict[str, str]) -> Response:
     """The authorization-code grant: the code bound to client, redirect URI and PKCE."""
     try:
-        issued = state.exchange_code(
-            NAME, form.get("client_id", ""), form.get("client_secret", ""), form.get("code", ""),
-            form.get("redirect_uri", ""), form.get("code_verifier") or None,
-        )  # fmt: skip
+        issued = redeem(state, NAME, form)
     except TokenError as exc:
         code, status = ("invalid_client", 401) if exc.reason == "client" else ("invalid_grant", 400)
         return JSONResponse({"error": code, "error_description": DOORKEEPER[code]},
