@@ -7,6 +7,7 @@ import logging
 from celery.exceptions import Reject
 
 from app.kernel.celery import app
+from app.kernel.errors import StoreUnavailable
 from app.kernel.redis import STORE_ERRORS
 from app.work import pipelinerun
 
@@ -17,7 +18,7 @@ log = logging.getLogger("toolqueue.pipelines")
 def tick(pipeline_id: str, attempt: int) -> None:
     try:
         pipelinerun.tick(pipeline_id, attempt)
-    except STORE_ERRORS as exc:
+    except (*STORE_ERRORS, StoreUnavailable) as exc:  # a stage job's create went unanswered
         log.warning(
             "pipeline %s run %s: Redis unavailable (%s); requeued", pipeline_id, attempt, exc
         )

@@ -78,9 +78,12 @@ class StoreUnavailable(ToolqueueError):
     code = "store_unavailable"
     RETRY_AFTER_S = 2
 
-    def __init__(self, message: str | None = None, *, retry_after_s: int = RETRY_AFTER_S) -> None:
+    def __init__(
+        self, message: str | None = None, *, retry_after_s: int = RETRY_AFTER_S, **extra: Any
+    ) -> None:
         super().__init__(
             message or f"the job store is unreachable right now; retry in {retry_after_s} s",
             retry_after_s=retry_after_s,
+            **extra,
         )
         self.headers = {"Retry-After": str(retry_after_s)}

@@ -24,7 +24,7 @@ from app.dispatch import lanes
 from app.kernel import keys, metrics, storeclock
 from app.kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreUnavailable
 from app.kernel.lua import source
-from app.kernel.redis import run_script
+from app.kernel.redis import STORE_ERRORS, run_script
 from app.kernel.registry import registry
 from app.kernel.settings import get_settings
 from app.store import audit, policies, spool
@@ -121,7 +121,16 @@ def create(
         idempotency_slot=slot,
         first=dispatch.plan(now=now),
     )
-    replay = _refused_or_replay(made.run(), tenant_id, call, tool, opts.dry_run)
+    try:
+        outcome = made.run()
+    except STORE_ERRORS as exc:  # sent, unanswered: Redis may have run it before it stopped
+        raise StoreUnavailable(
+            f"the job store stopped answering after the create was sent, so job {job_id} may "
+            f"exist: once the store answers, GET /v1/jobs/{job_id} tells (404: it was not "
+            "created), and the same request again with its idempotency_key returns that job",
+            job_id=job_id,
+        ) from exc
+    replay = _refused_or_replay(outcome, tenant_id, call, tool, opts.dry_run)
     if replay is not None:
         return replay
     try:

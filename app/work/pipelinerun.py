@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from app import dispatch
 from app.kernel import keys
-from app.kernel.errors import Forbidden, InvalidInput, NotFound
+from app.kernel.errors import Forbidden, InvalidInput, NotFound, StoreUnavailable
 from app.kernel.leases import Lease
 from app.kernel.redis import STORE_ERRORS
 from app.kernel.registry import registry
@@ -96,7 +96,7 @@ def _run(pid: str) -> tuple[bool, float | None]:
         fail(pid, exc.code, exc.message)
     except store.InputExpired as exc:
         fail(pid, "input_expired", str(exc))
-    except STORE_ERRORS:
+    except (*STORE_ERRORS, StoreUnavailable):  # an outage, not this pipeline's failure
         raise
     except Exception:
         log.exception("pipeline %s: coordinator run failed", pid)
