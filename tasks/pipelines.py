@@ -7,8 +7,6 @@ import logging
 from celery.exceptions import Reject
 
 from app.kernel.celery import app
-from app.kernel.errors import StoreUnavailable
-from app.kernel.redis import STORE_ERRORS
 from app.work import pipelinerun
 
 log = logging.getLogger("toolqueue.pipelines")
@@ -18,7 +16,7 @@ log = logging.getLogger("toolqueue.pipelines")
 def tick(pipeline_id: str, attempt: int) -> None:
     try:
         pipelinerun.tick(pipeline_id, attempt)
-    except (*STORE_ERRORS, StoreUnavailable) as exc:  # a stage job's create went unanswered
+    except pipelinerun.OUTAGE as exc:
         log.warning(
             "pipeline %s run %s: Redis unavailable (%s); requeued", pipeline_id, attempt, exc
         )

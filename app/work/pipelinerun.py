@@ -41,6 +41,8 @@ from app.work.pipelineplan import Plan, parse, plan_of
 from app.work.pipelineview import brief as view
 
 log = logging.getLogger("toolqueue.pipelines")
+# the store unreachable, or a stage job's create it did not answer (launch.create)
+OUTAGE: tuple[type[Exception], ...] = (*STORE_ERRORS, StoreUnavailable)
 
 TICK_ERRORS_MAX = 5  # consecutive failed runs (a bug, not Redis) before the pipeline fails
 
@@ -96,7 +98,7 @@ def _run(pid: str) -> tuple[bool, float | None]:
         fail(pid, exc.code, exc.message)
     except store.InputExpired as exc:
         fail(pid, "input_expired", str(exc))
-    except (*STORE_ERRORS, StoreUnavailable):  # an outage, not this pipeline's failure
+    except OUTAGE:  # not this pipeline's failure: the task requeues the run
         raise
     except Exception:
         log.exception("pipeline %s: coordinator run failed", pid)
