@@ -335,3 +335,25 @@ def receiver() -> Iterator[Receiver]:
     rec = Receiver()
     yield rec
     rec.server.shutdown()
+
+
+# The browser tests (tests/browser) skip where no Chromium is installed; under .ci/run
+# (TOOLQUEUE_REQUIRE_BROWSER=1) a skipped one, or none run, fails the session.
+_browser_runs: dict[str, list[str]] = {"passed": [], "skipped": []}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid.startswith("tests/browser/") and (report.when == "call" or report.skipped):
+        _browser_runs["skipped" if report.skipped else "passed"].append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from browserkit import REQUIRED
+
+    selected = any(item.nodeid.startswith("tests/browser/") for item in session.items)
+    if not (REQUIRED and selected):
+        return
+    skipped, passed = _browser_runs["skipped"], _browser_runs["passed"]
+    if skipped or not passed:
+        print(f"\nbrowser tests required: {len(skipped)} skipped, {len(passed)} run", skipped[:5])
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -69,4 +69,3 @@ class LosingProxy:
                     if self.holding:
                         continue
                 client.sendall(chunk)
-

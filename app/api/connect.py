@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.auth import principal, tenant_id
+from app.kernel import pages
 from app.services import connect
 from app.store import oauthapps
 from app.store.apikeys import Principal
@@ -84,19 +85,6 @@ def connect_page(token: str) -> Response:
     return HTMLResponse(_page(shown), headers=_HEADERS)
 
 
-def _document(title: str, body: str) -> str:
-    return (
-        '<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;"
-        "padding:0 1rem;line-height:1.5}a.button{display:inline-block;padding:.6rem 1.2rem;"
-        "background:#1a56db;color:#fff;border-radius:.3rem;text-decoration:none}"
-        "a.button:focus{outline:3px solid #f59e0b}</style></head>\n"
-        f"<body><main>{body}</main></body>\n</html>\n"
-    )
-
-
 def _page(shown: dict[str, Any]) -> str:
     vendor, tenant = escape(shown["vendor"].capitalize()), escape(shown["tenant"])
     verb = "Reconnect" if shown["reauthorize"] else "Connect"
@@ -112,7 +100,7 @@ def _page(shown: dict[str, Any]) -> str:
         f'rel="noreferrer">Continue to {vendor}</a></p>'
         f'<p><a id="cancel" href="{escape(shown["return_url"])}">Cancel</a></p>'
     )
-    return _document(f"{verb} {vendor} — {shown['tenant']}", body)
+    return pages.document(f"{verb} {vendor} — {shown['tenant']}", body)
 
 
 def _error_page(code: str, description: str, back: str | None, status: int) -> HTMLResponse:
@@ -123,4 +111,5 @@ def _error_page(code: str, description: str, back: str | None, status: int) -> H
         f'<p>Error code: <code id="error-code">{escape(code)}</code></p>{link}'
         "<p>Ask the application that sent you here for a new link.</p>"
     )
-    return HTMLResponse(_document("Connect: error", body), status_code=status, headers=_HEADERS)
+    page = pages.document("Connect: error", body)
+    return HTMLResponse(page, status_code=status, headers=_HEADERS)

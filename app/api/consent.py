@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.auth import principal
+from app.kernel import pages
 from app.kernel.errors import NotFound, ToolqueueError
 from app.services import approvals
 from app.store import accounts, apikeys, audit, policies, tenants
@@ -111,11 +112,7 @@ async def link_decide(token: str, request: Request) -> HTMLResponse:
 
 
 def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
-    doc = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
-        f"{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
-        f"{content}</main></body></html>"
-    )
+    doc = pages.document(title, f"<h1>{html.escape(title)}</h1>{content}")
     return HTMLResponse(
         doc, status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     )

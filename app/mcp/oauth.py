@@ -44,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from app.kernel import pages
 from app.kernel.errors import Unauthorized
 from app.kernel.settings import get_settings
 from app.store import oauth as store
@@ -269,7 +270,8 @@ def _expired() -> Response:
         "<p id='error'>This sign-in request has expired or was already answered. "
         "Start again from your MCP client.</p>"
     )
-    return HTMLResponse(_html("Sign-in expired", body), status_code=400, headers=PAGE_HEADERS)
+    page = pages.document("Sign-in expired", "<h1>Sign-in expired</h1>" + body)
+    return HTMLResponse(page, status_code=400, headers=PAGE_HEADERS)
 
 
 def _page(rid: str, pending: dict[str, Any], error: str = "", status: int = 200) -> Response:
@@ -288,18 +290,11 @@ back to <span id="target">{target}</span>.</p>{problem}
 <p><label for="api_key">API key</label>
 <input id="api_key" name="api_key" type="password" autocomplete="off" required></p>
 <p><button id="approve" name="action" value="approve" type="submit">Approve</button>
-<button id="deny" name="action" value="deny" type="submit" formnovalidate>Deny</button></p>
+<button id="deny" class="secondary" name="action" value="deny" type="submit"
+ formnovalidate>Deny</button></p>
 </form>"""
-    page = _html("Sign in to toolqueue", body)
+    page = pages.document("Sign in to toolqueue", "<h1>Sign in to toolqueue</h1>" + body)
     return HTMLResponse(page, status_code=status, headers=PAGE_HEADERS)
-
-
-def _html(title: str, body: str) -> str:
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f'<meta name="viewport" content="width=device-width"></head>'
-        f"<body><main><h1>{title}</h1>{body}</main></body></html>"
-    )
 
 
 def mount(api: FastAPI, mcp_path: str) -> None:

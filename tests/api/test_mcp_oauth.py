@@ -2,8 +2,8 @@
 (discovery from the 401, dynamic registration, PKCE, the authorize step, the token exchange),
 then tools over the same client; and the authorization server's refusals, over plain HTTP.
 
-The browser step is driven programmatically for now (GET the authorize URL, submit the sign-in
-form, take the code from the redirect); a real headless browser drives it in a later change.
+The browser step is driven over HTTP here (GET the authorize URL, submit the sign-in form, take
+the code from the redirect); tests/browser/test_browser_mcp_signin.py does it in Chromium.
 """
 
 from __future__ import annotations
@@ -13,54 +13,19 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
-import httpx2
 import requests
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import (
-    AuthorizationCodeResult,
-    OAuthClientInformationFull,
-    OAuthClientMetadata,
-    OAuthToken,
-)
-from mcp_types import CallToolResult
-from pydantic import AnyUrl
+from mcp.shared.auth import AuthorizationCodeResult
+from mcpoauthkit import Memory, body, provider, signed_in
 from support import HOME
 
 REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: the test takes the code itself
-
-
-def body(result: CallToolResult) -> dict[str, Any]:
-    assert len(result.content) == 1 and result.content[0].type == "text", result
-    out: dict[str, Any] = json.loads(result.content[0].text)
-    return out
-
-
-class Memory:
-    """The SDK client's TokenStorage, in memory."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
 
 
 class Person:
@@ -110,31 +75,13 @@ def signin_form(api_url: str, page: str) -> dict[str, str]:
 
 
 def sdk_auth(api_url: str, person: Person, storage: Memory) -> OAuthClientProvider:
-    """The SDK's OAuth client flow for /mcp: discovery, registration, PKCE, tokens, refresh."""
-    return OAuthClientProvider(
-        server_url=f"{api_url}/mcp",
-        client_metadata=OAuthClientMetadata(
-            client_name="test agent <b>",
-            redirect_uris=[AnyUrl(REDIRECT)],
-            grant_types=["authorization_code", "refresh_token"],
-            response_types=["code"],
-        ),
-        storage=storage,
-        redirect_handler=person.redirect,
-        callback_handler=person.callback,
-    )
+    return provider(api_url, REDIRECT, storage, person.redirect, person.callback)
 
 
-@asynccontextmanager
-async def oauth_client(
+def oauth_client(
     api_url: str, person: Person, storage: Memory, auth: OAuthClientProvider | None = None
-) -> AsyncIterator[Client]:
-    """An SDK client on /mcp that signs in with OAuth (no API key in its headers)."""
-    auth = auth or sdk_auth(api_url, person, storage)
-    http = httpx2.AsyncClient(auth=auth, timeout=httpx2.Timeout(30, read=120))
-    client = Client(streamable_http_client(f"{api_url}/mcp", http_client=http))
-    async with http, client:
-        yield client
+) -> AbstractAsyncContextManager[Client]:
+    return signed_in(api_url, auth or sdk_auth(api_url, person, storage))
 
 
 def test_sign_in_with_the_sdk_client_then_list_and_call_tools(

@@ -79,4 +79,3 @@ def test_an_unanswered_create_answers_503_naming_the_job_that_then_runs_once(
     indexed = get_redis().zrange(keys.tenant_jobs(api.tenant["tenant_id"]), 0, -1)
     assert indexed.count(job_id) == 1
     assert api.get(f"/v1/jobs/{job_id}").json()["progress"]["pages"] == 1
-
