@@ -198,3 +198,36 @@ def test_flower_shows_jobs_not_housekeeping(flower, api, fresh_sandbox, receiver
     names = {t.get("name") for t in tasks.values()}
     assert not names & HOUSEKEEPING, names
     assert tasks[f"{job_id}.webhook.1"]["name"] == "toolqueue.deliver_webhook"
+
+
+def test_a_connected_account_leaves_no_secret_in_flower(flower, api, fresh_sandbox, receiver,
+                                                         workers):  # fmt: skip
+    """Connect's secrets: the OAuth app's client secret, the tokens the callback stored, and
+    the connect link's token; the account.connected event and a job on the account go
+    through Celery, and none of them reaches Flower or the logs."""
+    from connectkit import Browser, oauth_app, sealed_tokens, session
+    from support import wait_until
+
+    from app.kernel.redis import get_redis
+
+    app = oauth_app(api, fresh_sandbox, "hubspot")
+    link = session(api, "hubspot", events_url=receiver.url).json()["connect_url"]
+    account = Browser().connect(link)["account_id"]
+    job = api.call(account_id=account, args={"limit": 100}, fields=["id"], max_pages=1)
+    assert api.wait(job["job_id"])["status"] == "succeeded"
+    receiver.wait(1)  # account.connected, delivered by a task
+
+    def seen() -> str | None:
+        tasks = flower.get("/api/tasks", params={"limit": 100000})
+        ended = tasks.json().get(job["job_id"], {}).get("state") == "SUCCESS"
+        return tasks.text if ended else None
+
+    raw = wait_until(seen, 30, 0.2)
+    assert job["job_id"] in raw
+    secrets = {"client secret": app["client_secret"], "connect token": link.rsplit("/", 1)[1],
+               **sealed_tokens(get_redis(), account)}  # fmt: skip
+    logs = workers.logs() + flower.log()
+    for what, secret in secrets.items():
+        assert secret and len(secret) >= 16, what
+        assert secret not in raw, f"{what} appears in Flower's /api/tasks"
+        assert secret not in logs, f"{what} appears in a log"
