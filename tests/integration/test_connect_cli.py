@@ -19,8 +19,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-from connectkit import Browser, elements, oauth_app, sealed_tokens, session
+import requests
+from connectkit import RETURN_URL, Browser, elements, oauth_app, sealed_tokens, session
 from support import ROOT, wait_until
 
 
@@ -119,7 +121,8 @@ def test_connect_prints_a_link_then_the_new_account_which_runs_a_job(
 
 def test_deny_at_the_vendor_exits_1_with_access_denied(api, fresh_sandbox):
     oauth_app(api, fresh_sandbox, "hubspot")
-    with connect(api, "hubspot", "--no-browser") as cli:
+    args = ("--scopes", "crm.read, crm.write", "--return-url", RETURN_URL, "--no-browser")
+    with connect(api, "hubspot", *args) as cli:
         link = cli.link()
         browser, landed = consent(link, "deny")
         code, out, err = cli.finish()
@@ -127,9 +130,25 @@ def test_deny_at_the_vendor_exits_1_with_access_denied(api, fresh_sandbox):
     assert code == 1
     assert out == [link]  # no account id
     assert "error access_denied:" in err and "approve" in err
-    assert "error=access_denied" in landed
-    assert elements(browser.pages[-1]).by_id["error-code"]
-    assert "account-id" not in elements(browser.pages[-1]).by_id
+    assert landed.startswith(RETURN_URL + "?") and "error=access_denied" in landed
+    authorize = dict(parse_qsl(urlsplit(browser.urls[1]).query))  # the page's Continue link
+    assert authorize["scope"] == "crm.read crm.write"
+
+
+def done_page(api_url: str, **query: str) -> requests.Response:
+    return requests.get(f"{api_url}/connect/done", params=query, timeout=10)
+
+
+def test_the_done_page_shows_only_a_well_formed_account_id_or_error_code(api_url):
+    page = done_page(api_url, error="access_denied", error_description="call 555-0100")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert elements(page.text).by_id["error-code"] and ">access_denied<" in page.text
+    assert "555-0100" not in page.text  # nobody's text on our page
+    odd = done_page(api_url, status="connected", account_id="<b>x</b>", error="<script>")
+    assert "<b>" not in odd.text and "<script>" not in odd.text
+    assert "Nothing was connected" in odd.text and "account-id" not in elements(odd.text).by_id
+    made = done_page(api_url, status="reactivated", account_id="acc_1f2e")
+    assert "Account reconnected" in made.text and ">acc_1f2e<" in made.text
 
 
 def test_reauthorizing_with_account_prints_the_same_id_and_new_tokens_are_stored(
