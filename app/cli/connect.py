@@ -113,7 +113,7 @@ def _offer(link: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"Open this link to {what} (single use, until {link['expires_at']}):", file=sys.stderr)
     print(link["connect_url"], flush=True)
     if not args.no_browser and sys.stderr.isatty() and open_browser(link["connect_url"]):
-        print("(opened in your browser)", file=sys.stderr)
+        print("(opening it in your browser)", file=sys.stderr)
     print("waiting for the account… (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
 
