@@ -11,6 +11,9 @@
     p = client.pipeline({"source": {...}, "stages": [...], "sink": {...}})  # source → sink
     view = client.pipeline_wait(p["pipeline_id"], budget_s=300)   # per-stage in/out/rejected
 
+    link = client.connect_session("hubspot", "u-42")   # an end user's single-use connect link
+    client.connect_session_get(link["session_id"])["status"]   # pending … connected
+
 Trusted in-process agents may call `app.jobs.enqueue` directly instead.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -31,17 +34,28 @@ PIPELINE_ENDED = frozenset({"succeeded", "partly_done", "failed", "cancelled"})
 PIPELINE_POLL_S = 1.0  # pipeline_wait's pause between reads (the view has no long-poll)
 CONTINUATION_PREFIX = "tqc_"  # app.spool's: a truncated result's continuation (a new job)
 PARTIAL = re.compile(r"p:[0-9]+\.[0-9]+")  # app.spool's partial cursor (the server checks it)
+CONNECT_DONE_PATH = "/connect/done"  # the API's own landing page: a return_url for anyone
 
 
 class ClientError(Exception):
-    """An API error: `status`, machine-readable `code`, and the server's message."""
+    """An API error: `status`, machine-readable `code`, the server's message, and the
+    response's `headers` (a 503 `store_unavailable` or a 429 says in `Retry-After` when to
+    come back)."""
 
-    def __init__(self, status: int, code: str, message: str, body: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        body: dict[str, Any],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.body = body
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
 
 
 class RateLimitExhausted(ClientError):
@@ -134,8 +148,9 @@ class Client:
             except ValueError:
                 body = {"error": f"http_{resp.status_code}", "message": resp.text[:500]}
             raise ClientError(
-                resp.status_code, str(body.get("error")), str(body.get("message")), body
-            )
+                resp.status_code, str(body.get("error")), str(body.get("message")), body,
+                resp.headers,
+            )  # fmt: skip
         if resp.status_code == 204:
             return {}
         answer: dict[str, Any] = resp.json()
@@ -349,6 +364,30 @@ class Client:
             sleep(min(poll_s, left))
             view = self.pipeline_get(pipeline_id)
         return view
+
+    # connect: an end user links a vendor account through the hosted OAuth flow
+
+    def connect_session(self, vendor: str, end_user_id: str, **options: Any) -> dict[str, Any]:
+        """A single-use connect link for `end_user_id` (`POST /v1/connect/sessions`):
+        `{"session_id", "connect_url", "expires_at"}`. Hand `connect_url` to the end user.
+
+        Options: email, account_id (re-authorize that account: same id), scopes (a list),
+        shop (Shopify), subdomain (Zendesk), events_url, expires_in (seconds), return_url
+        (where the browser lands at the end; default the API's own `/connect/done` page,
+        which says how it went). Options given as None are left out."""
+        email = options.pop("email", None)
+        end_user = {"id": end_user_id, **({"email": email} if email else {})}
+        body = {k: v for k, v in options.items() if v is not None}
+        body.setdefault("return_url", self.base_url + CONNECT_DONE_PATH)
+        return self._request(
+            "POST", "/v1/connect/sessions", json={"vendor": vendor, "end_user": end_user, **body}
+        )
+
+    def connect_session_get(self, session_id: str) -> dict[str, Any]:
+        """How the session went: `status` `pending` (not used yet), `expired`, `connected` or
+        `reactivated` (with `account_id`), or `failed` (with `error`, the code the browser
+        got: `access_denied`, `expired_session`, `code_rejected` …)."""
+        return self._request("GET", f"/v1/connect/sessions/{session_id}")
 
 
 def _decision(binding: str | None, reason: str) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """/v1/oauth-apps, /v1/connect/sessions, and the hosted connect pages (/connect/...).
 
 The pages are server-rendered HTML with no script: a heading, what is asked, and one link
-(`#continue`) to the vendor. Stable ids for drivers: `continue`, `error-code`. Nothing secret
+(`#continue`) to the vendor; `/connect/done` is a landing page for a caller with none of its
+own. Stable ids for drivers: `continue`, `error-code`, `account-id`. Nothing secret
 is ever in a page or a Location header: the link token is an opaque handle, the PKCE
 verifier and the client secret stay server side.
 """
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -21,6 +23,10 @@ from app.store import oauthapps
 from app.store.apikeys import Principal
 
 router = APIRouter(tags=["connect"])
+
+DONE_PATH = "/connect/done"  # app.client.CONNECT_DONE_PATH: the default return_url there
+_CODE = re.compile(r"[a-z][a-z_-]{0,39}")  # what the done page shows of `error`
+_ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # … and of `account_id`
 
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -73,6 +79,30 @@ def callback(request: Request) -> Response:
     if outcome.location is None:
         return _error_page(outcome.error or "state_mismatch", outcome.description, None, 400)
     return RedirectResponse(outcome.location, status_code=303, headers=_HEADERS)
+
+
+@router.get(DONE_PATH, response_class=HTMLResponse, include_in_schema=False)
+def done_page(request: Request) -> Response:
+    """A return_url for callers with no page of their own (the CLI, scripts): how it ended,
+    from the query the callback added. Declared before `/connect/{token}`, which would
+    otherwise take `done` for a token."""
+    body = _outcome(dict(request.query_params))
+    body += "<p>You can close this tab and go back to where you started.</p>"
+    return HTMLResponse(_document("Connect: done", body), headers=_HEADERS)
+
+
+def _outcome(q: dict[str, str]) -> str:
+    """Only a well-formed account id or error code is shown, never `error_description`:
+    anyone can make a link to this page, so it must not carry their text."""
+    status, account, error = q.get("status", ""), q.get("account_id", ""), q.get("error", "")
+    if status in ("connected", "reactivated") and _ACCOUNT.fullmatch(account):
+        verb = "connected" if status == "connected" else "reconnected"
+        shown = f'<code id="account-id">{escape(account)}</code>'
+        return f'<h1 id="title">Account {verb}</h1><p>Account {shown} is {verb}.</p>'
+    title = '<h1 id="title">Nothing was connected</h1>'
+    if _CODE.fullmatch(error):
+        return title + f'<p>Error code: <code id="error-code">{escape(error)}</code></p>'
+    return title
 
 
 @router.get("/connect/{token}", response_class=HTMLResponse, include_in_schema=False)

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from app.cli import consent, pipeline
+from app.cli import connect, consent, pipeline
 from app.cli.common import client as _client
 from app.cli.common import show as _print
 from app.kernel.errors import ToolqueueError
@@ -163,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
     _jobs(sub)
     consent.add_approvals(sub)
     pipeline.add_pipeline(sub)
+    connect.add_connect(sub)
     _mcp(sub)
     return p
 
