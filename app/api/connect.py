@@ -88,7 +88,7 @@ def done_page(request: Request) -> Response:
     otherwise take `done` for a token."""
     body = _outcome(dict(request.query_params))
     body += "<p>You can close this tab and go back to where you started.</p>"
-    return HTMLResponse(_document("Connect: done", body), headers=_HEADERS)
+    return HTMLResponse(pages.document("Connect: done", body), headers=_HEADERS)
 
 
 def _outcome(q: dict[str, str]) -> str:
