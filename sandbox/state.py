@@ -411,6 +411,18 @@ class SandboxState:
         with self.lock:
             return self.clients.get((vendor, client_id))
 
+    def client_by_secret(self, vendor: str, client_secret: str) -> str | None:
+        """The client whose secret this is (Stripe: a platform is known by its secret key)."""
+        with self.lock:
+            found = [c for (v, c), s in self.clients.items() if v == vendor and s == client_secret]
+        return found[0] if client_secret and len(found) == 1 else None
+
+    def code_scope(self, code: str) -> str | None:
+        """The scope an unexchanged code was approved for (None: no such code)."""
+        with self.lock:
+            found = self.codes.get(code)
+        return found.scope if found else None
+
     def issue_code(
         self, vendor: str, client_id: str, redirect_uri: str, challenge: str | None, scope: str
     ) -> str:
