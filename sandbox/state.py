@@ -365,6 +365,15 @@ class SandboxState:
                 del self.refresh_tokens[t]
             return len(doomed)
 
+    def revoke_access(self, vendor: str) -> int:
+        """Drop every access token of ``vendor`` (a deauthorization: Stripe revokes a connected
+        account's key at once); the next call with one is a 401."""
+        with self.lock:
+            doomed = [t for t, a in self.access.items() if a.vendor == vendor]
+            for t in doomed:
+                del self.access[t]
+            return len(doomed)
+
     def check_access(self, vendor: str, token: str | None) -> float | None | Literal["invalid"]:
         """``None`` if valid, seconds since expiry if expired, ``"invalid"`` if unknown."""
         if not token:

@@ -10,10 +10,15 @@ and the workers' logs, are searched for the platform's secret key and the accoun
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 from connectkit import JOBS, Browser, elements, oauth_app, sealed_tokens, session
+from standardwebhooks import Webhook
+from support import free_port, wait_until
 
 from app.kernel import keys
 from app.store.connect import MAX_REOPENS
@@ -27,6 +32,21 @@ def query_of(url: str) -> dict[str, str]:
 
 def token_calls(sandbox, vendor="stripe"):
     return [e for e in sandbox.requests(vendor) if e["kind"] == "token"]
+
+
+@pytest.fixture
+def events(receiver: Any) -> Iterator[Any]:
+    """A second receiver: the connected account's `events_url`."""
+    rec = type(receiver)()
+    yield rec
+    rec.server.shutdown()
+
+
+def verified(api: Any, rec: Any, kind: str) -> list[dict[str, Any]]:
+    """The events of type `kind` at `rec`, each after checking its signature."""
+    hook = Webhook(api.tenant["webhook_secret"])
+    out = [hook.verify(h["body"], h["headers"]) for h in list(rec.requests)]
+    return [e for e in out if e["type"] == kind]
 
 
 def test_a_stripe_connect_makes_an_account_that_reads_customers(api, fresh_sandbox, r, workers):
@@ -161,6 +181,23 @@ def test_a_token_endpoint_503_leaves_the_session_usable(api, fresh_sandbox, vend
     assert browser.request("GET", made["connect_url"]).status_code == 410  # spent now
 
 
+def test_an_unreachable_token_endpoint_is_transient_too(api, fresh_sandbox):
+    good = f"{fresh_sandbox.url}/stripe/oauth/token"
+    nobody = f"http://127.0.0.1:{free_port()}/stripe/oauth/token"  # connection refused
+    app = oauth_app(api, fresh_sandbox, "stripe", token_url=nobody, **STRIPE)
+    made = session(api, "stripe").json()
+    browser = Browser()
+
+    back = browser.connect(made["connect_url"])
+
+    assert back["error"] == "vendor_unavailable", back
+    assert token_calls(fresh_sandbox) == []
+    fixed = {**app, **STRIPE, "authorize_url": f"{fresh_sandbox.url}/stripe/oauth/authorize",
+             "token_url": good, "base_url": f"{fresh_sandbox.url}/stripe"}  # fmt: skip
+    assert api.s.put(f"{api.url}/v1/oauth-apps/stripe", json=fixed, timeout=10).status_code == 200
+    assert browser.connect(made["connect_url"])["status"] == "connected"
+
+
 def test_a_session_whose_vendor_keeps_failing_ends_after_its_reopens(api, fresh_sandbox):
     oauth_app(api, fresh_sandbox, "stripe", **STRIPE)
     made = session(api, "stripe").json()
@@ -174,3 +211,35 @@ def test_a_session_whose_vendor_keeps_failing_ends_after_its_reopens(api, fresh_
     assert (view["status"], view["error"]) == ("failed", "vendor_unavailable")
     page = browser.request("GET", made["connect_url"])
     assert page.status_code == 410 and "continue" not in elements(page.text).by_id
+
+
+def test_a_deauthorized_stripe_account_parks_its_job_until_it_is_reconnected(
+    api, fresh_sandbox, events, r
+):
+    app = oauth_app(api, fresh_sandbox, "stripe", **STRIPE)
+    fresh_sandbox.config(volumes={"stripe.customers": 450})
+    browser = Browser()
+    link = session(api, "stripe", events_url=events.url).json()["connect_url"]
+    account = browser.connect(link)["account_id"]
+    old = sealed_tokens(r, account)["access_token"]
+    revoke = requests.post(f"{fresh_sandbox.url}/_sandbox/revoke", timeout=5,
+                           json={"vendor": "stripe", "access_tokens": True})  # fmt: skip
+    assert revoke.json()["revoked_access"] >= 1  # the user disconnected the platform
+
+    job = api.call("stripe.customers.list", account_id=account, args={"limit": 100},
+                   fields=["id"])["job_id"]  # fmt: skip
+    parked = api.wait(job, states=("needs_reauth", "failed", "succeeded"))
+
+    assert parked["status"] == "needs_reauth", parked
+    [needs] = wait_until(lambda: verified(api, events, "account.needs_reauth") or None, 30)
+    reconnect = needs["data"]["reconnect_url"]
+    assert reconnect and reconnect.startswith(api.url + "/connect/")
+    assert browser.connect(reconnect) == {"account_id": account, "status": "reactivated"}
+    done = api.wait(job)
+    assert done["status"] == "succeeded", done
+    ids = [rec["id"] for rec in api.records(job)]
+    assert len(ids) == len(set(ids)) == 450
+    new = sealed_tokens(r, account)["access_token"]
+    assert new != old and set(sealed_tokens(r, account)) == {"access_token"}
+    seen = browser.seen() + "".join(h["body"].decode() for h in events.requests)
+    assert not [s for s in (app["client_secret"], old, new) if s in seen]
