@@ -4,7 +4,9 @@ One frozen `Dialect` per vendor says where the user is sent (`authorize_url`), w
 is exchanged (`token_url`), how scopes are joined, whether PKCE (S256) is sent, which extra
 query parameters the authorize URL carries, and how the token answer becomes the account's
 `base_url` (`base_url_from`). URL templates hold `{shop}` (Shopify) or `{login_host}`
-(Salesforce) placeholders filled from the connect session and the OAuth app.
+(Salesforce) placeholders filled from the connect session and the OAuth app. A vendor whose
+code grant is not RFC 6749's standard form says which fields it takes (`code_form`; Stripe:
+the platform's secret key as `client_secret`, no `client_id` or `redirect_uri`).
 
 Verified facts and their sources: docs/connect.md, "Vendor OAuth dialects".
 """
@@ -15,13 +17,15 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import requests
 
 from connectors import oauth
 from connectors.errors import AuthRejected, Transient
+
+STANDARD_FORM = ("grant_type", "code", "redirect_uri", "client_id", "client_secret")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,13 @@ class Dialect:
     signed_callback: bool = False  # Shopify: the callback query carries an `hmac`
     resources_url: str = ""  # Jira: where the token's sites (cloud ids) are listed
     needs: tuple[str, ...] = field(default=())  # session fields the templates need
+    # the code grant's form fields (RFC 6749 4.1.3 with client_secret_post; plus the PKCE
+    # verifier where `pkce`)
+    code_form: tuple[str, ...] = STANDARD_FORM
+    # store the grant's refresh token on the account (Stripe: no; its access token does not
+    # expire, and a deauthorization revokes both)
+    keeps_refresh_token: bool = True
+    scope_choices: tuple[str, ...] = ()  # non-empty: a session asks one of these, or none
 
     def authorize(self, values: dict[str, str], query: dict[str, str]) -> str:
         """The authorize URL with its query (`values` fill the template)."""
@@ -113,6 +124,17 @@ DIALECTS: dict[str, Dialect] = {
         signed_callback=True,
         needs=("shop",),
     ),
+    "stripe": Dialect(
+        vendor="stripe",
+        authorize_url="https://connect.stripe.com/oauth/authorize",
+        token_url="https://connect.stripe.com/oauth/token",
+        scope_separator=" ",  # never joins: one scope, read_only (Stripe's default) or read_write
+        scope_choices=("read_only", "read_write"),
+        pkce=False,  # Stripe's authorize URL takes no code_challenge
+        base_url="https://api.stripe.com",  # the access token is a secret key of the account
+        code_form=("grant_type", "code", "client_secret"),  # client_secret: the platform key
+        keeps_refresh_token=False,
+    ),
 }
 
 
@@ -140,6 +162,7 @@ class CodeGrant:
     refresh_token: str | None
     expires_in: float | None
     instance_url: str | None  # Salesforce: the org's API host
+    vendor_account: str | None = None  # Stripe: the connected account (`stripe_user_id`)
 
 
 def exchange(
@@ -150,18 +173,20 @@ def exchange(
     client_id: str,
     client_secret: str,
     code_verifier: str | None,
+    fields: tuple[str, ...] = STANDARD_FORM,
     timeout: float = 15.0,
 ) -> CodeGrant:
-    """The authorization-code grant (RFC 6749 4.1.3), through the pinned token session;
-    AuthRejected for a refusal (the vendor's error code only, never its text), Transient for
-    anything retryable."""
-    form = {
+    """The authorization-code grant (RFC 6749 4.1.3), through the pinned token session, with
+    the form `fields` the vendor takes; AuthRejected for a refusal (the vendor's error code
+    only, never its text), Transient for anything retryable."""
+    full = {
         "grant_type": "authorization_code",
         "code": code,
         "redirect_uri": redirect_uri,
         "client_id": client_id,
         "client_secret": client_secret,
     }
+    form = {k: v for k, v in full.items() if k in fields}
     if code_verifier:
         form["code_verifier"] = code_verifier
     try:
@@ -183,7 +208,7 @@ def _grant(resp: requests.Response) -> CodeGrant:
         doc = {}
     doc = doc if isinstance(doc, dict) else {}
     if resp.status_code >= 400 or not doc.get("access_token"):
-        code = str(doc.get("error") or doc.get("status") or resp.status_code)[:60]
+        code = str(_error_code(doc) or resp.status_code)[:60]
         raise AuthRejected(f"the vendor refused the code ({code})", status=resp.status_code)
     expires = doc.get("expires_in")
     return CodeGrant(
@@ -191,7 +216,17 @@ def _grant(resp: requests.Response) -> CodeGrant:
         refresh_token=str(doc["refresh_token"]) if doc.get("refresh_token") else None,
         expires_in=float(expires) if isinstance(expires, int | float) else None,
         instance_url=str(doc["instance_url"]) if doc.get("instance_url") else None,
+        vendor_account=str(doc["stripe_user_id"]) if doc.get("stripe_user_id") else None,
     )
+
+
+def _error_code(doc: dict[str, Any]) -> object:
+    """The refusal's code: OAuth's `error` string, HubSpot's `status`, or (Stripe's API shape,
+    `error` an object) its `code` or `type` — never the object itself, which holds text."""
+    error = doc.get("error")
+    if isinstance(error, dict):
+        return error.get("code") or error.get("type")
+    return error or doc.get("status")
 
 
 def first_cloud_id(resources_url: str, access_token: str, timeout: float = 15.0) -> str:

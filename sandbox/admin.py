@@ -34,6 +34,7 @@ class RevokeRequest(BaseModel):
 
     vendor: str
     refresh_token: str | None = None  # omitted: every refresh token of the vendor
+    access_tokens: bool = False  # also every access token of the vendor (a deauthorization)
 
 
 def _known(state: SandboxState, vendor: str) -> str:
@@ -109,4 +110,8 @@ def static_token(request: Request, body: StaticTokenRequest) -> dict[str, bool]:
 @router.post("/revoke")
 def revoke(request: Request, body: RevokeRequest) -> dict[str, int]:
     state = sandbox_state(request)
-    return {"revoked": state.revoke(_known(state, body.vendor), body.refresh_token)}
+    vendor = _known(state, body.vendor)
+    revoked = {"revoked": state.revoke(vendor, body.refresh_token)}
+    if body.access_tokens:
+        revoked["revoked_access"] = state.revoke_access(vendor)
+    return revoked

@@ -365,6 +365,15 @@ class SandboxState:
                 del self.refresh_tokens[t]
             return len(doomed)
 
+    def revoke_access(self, vendor: str) -> int:
+        """Drop every access token of ``vendor`` (a deauthorization: Stripe revokes a connected
+        account's key at once); the next call with one is a 401."""
+        with self.lock:
+            doomed = [t for t, a in self.access.items() if a.vendor == vendor]
+            for t in doomed:
+                del self.access[t]
+            return len(doomed)
+
     def check_access(self, vendor: str, token: str | None) -> float | None | Literal["invalid"]:
         """``None`` if valid, seconds since expiry if expired, ``"invalid"`` if unknown."""
         if not token:
@@ -410,6 +419,18 @@ class SandboxState:
     def client_secret(self, vendor: str, client_id: str) -> str | None:
         with self.lock:
             return self.clients.get((vendor, client_id))
+
+    def client_by_secret(self, vendor: str, client_secret: str) -> str | None:
+        """The client whose secret this is (Stripe: a platform is known by its secret key)."""
+        with self.lock:
+            found = [c for (v, c), s in self.clients.items() if v == vendor and s == client_secret]
+        return found[0] if client_secret and len(found) == 1 else None
+
+    def code_scope(self, code: str) -> str | None:
+        """The scope an unexchanged code was approved for (None: no such code)."""
+        with self.lock:
+            found = self.codes.get(code)
+        return found.scope if found else None
 
     def issue_code(
         self, vendor: str, client_id: str, redirect_uri: str, challenge: str | None, scope: str

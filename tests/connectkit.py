@@ -25,6 +25,7 @@ PATHS = {  # the sandbox's authorize and token endpoints, and the accounts' API 
     "github": ("/github/login/oauth/authorize", "/github/login/oauth/access_token", "/github"),
     "shopify": ("/shopify/admin/oauth/authorize", "/shopify/admin/oauth/access_token",
                 "/shopify"),
+    "stripe": ("/stripe/oauth/authorize", "/stripe/oauth/token", "/stripe"),
 }  # fmt: skip
 JOBS = {  # a small read per vendor, to show the new account works
     "hubspot": ("hubspot.contacts.list", {"limit": 100}),
@@ -34,6 +35,7 @@ JOBS = {  # a small read per vendor, to show the new account works
     "slack": ("slack.users.list", {}),
     "jira": ("jira.issues.search", {"jql": "project = ENG"}),
     "zendesk": ("zendesk.tickets.list", {}),
+    "stripe": ("stripe.customers.list", {"limit": 100}),
 }
 
 

@@ -5,7 +5,9 @@ scopes, and the vendor authorize URL with `state` and PKCE S256); `callback` ver
 vendor's answer, exchanges the code server side (verifier and sealed client secret never
 leave), then creates the account — or re-authorizes the one the session names (same id;
 parked jobs resume) — and says where to send the browser: `return_url` with the account id
-and `status`, or with `error` and `error_description`.
+and `status`, or with `error` and `error_description`. A transient vendor failure
+(`vendor_unavailable`: a 5xx, 408/429, a timeout or a lost connection) does not spend the
+session: the same link starts a fresh authorization; any other failure ends it.
 """
 
 from __future__ import annotations
@@ -68,9 +70,12 @@ class Outcome:
 
 
 class ConnectError(Exception):
-    def __init__(self, code: str, description: str) -> None:
+    """Why a connect step failed; `retryable` ones (the vendor failed transiently) leave the
+    session usable."""
+
+    def __init__(self, code: str, description: str, *, retryable: bool = False) -> None:
         super().__init__(code)
-        self.code, self.description = code, description
+        self.code, self.description, self.retryable = code, description, retryable
 
 
 def api_origin(request_base: str) -> str:
@@ -84,6 +89,8 @@ def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str,
     if req.events_url:
         check_public_url(req.events_url, field="events_url")
     shop = _shop(req, dialect)
+    scopes = req.scopes if req.scopes is not None else app["scopes"]
+    _check_choice(dialect, scopes)
     if req.account_id:
         acc = accounts.load(req.account_id, tenant_id)
         accounts.require_vendor(acc, req.vendor)
@@ -95,7 +102,7 @@ def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str,
         "account_id": req.account_id,
         "return_url": req.return_url,
         "events_url": req.events_url,
-        "scopes": req.scopes if req.scopes is not None else app["scopes"],
+        "scopes": scopes,
         "shop": shop,
         "subdomain": req.subdomain,
         "redirect_uri": app.get("redirect_uri") or origin + CALLBACK_PATH,
@@ -115,6 +122,19 @@ def _shop(req: SessionCreate, dialect: authorize.Dialect) -> str | None:
         if not getattr(req, name):
             raise InvalidInput(f"{req.vendor} sessions need `{name}`", code=f"{name}_required")
     return req.shop
+
+
+def _check_choice(dialect: authorize.Dialect, scopes: list[str]) -> None:
+    """A vendor with a fixed set of scopes (Stripe: `read_only` or `read_write`) is asked one
+    of them, or none (its default)."""
+    if not dialect.scope_choices:
+        return
+    if len(scopes) > 1 or not set(scopes) <= set(dialect.scope_choices):
+        raise InvalidInput(
+            f"{dialect.vendor} sessions ask one scope of {', '.join(dialect.scope_choices)} "
+            f"(or none), not {scopes}",
+            code="scope_not_supported",
+        )
 
 
 def page(token: str) -> dict[str, Any]:
@@ -155,6 +175,8 @@ def _authorize_url(session: dict[str, Any]) -> str:
     }
     if dialect.vendor != "shopify":
         query["response_type"] = "code"
+    if dialect.scope_choices and not session["scopes"]:  # the vendor's default (Stripe's)
+        del query["scope"]
     if dialect.pkce:
         verifier = sessions.verifier(session)
         query |= {"code_challenge": authorize.pkce_challenge(verifier),
@@ -176,6 +198,8 @@ def callback(query: list[tuple[str, str]]) -> Outcome:
     except NotFound as exc:  # the OAuth app (or the account) was deleted meanwhile
         return _failed(sid, session, ConnectError(exc.code, exc.message))
     except ConnectError as exc:
+        if exc.retryable:
+            return _retry_later(sid, session, exc)
         return _failed(sid, session, exc)
     sessions.record_outcome(sid, {"outcome": status, "account_id_made": account_id})
     return Outcome(_back(session, {"account_id": account_id, "status": status}))
@@ -188,14 +212,24 @@ def _failed(sid: str, session: dict[str, Any], exc: ConnectError) -> Outcome:
     return Outcome(_back(session, params), exc.code, exc.description)
 
 
+def _retry_later(sid: str, session: dict[str, Any], exc: ConnectError) -> Outcome:
+    """A transient vendor failure: the session is given back under a new `state` (so the
+    same link starts over), unless it has failed so too often, which ends it."""
+    if not sessions.reopen(sid, session, exc.code):
+        return _failed(sid, session, ConnectError(exc.code, exc.description))
+    params = {"error": exc.code, "error_description": exc.description}
+    return Outcome(_back(session, params), exc.code, exc.description)
+
+
 def session_view(tenant_id: str, session_id: str) -> dict[str, Any]:
-    """A session's status for its tenant: `pending` (not used yet), `expired`, or how its
-    callback ended (`connected` / `reactivated` with `account_id`, `failed` with `error`)."""
+    """A session's status for its tenant: `pending` (not used yet, or reopened after a
+    transient vendor failure, which `last_error` names), `expired`, or how its callback ended
+    (`connected` / `reactivated` with `account_id`, `failed` with `error`)."""
     session = sessions.by_id(session_id)
     if session is None or session["tenant_id"] != tenant_id:
         raise NotFound(f"connect session {session_id!r} not found", code="session_not_found")
     status = session.get("outcome") or ("expired" if sessions.expired(session) else "pending")
-    return {
+    view = {
         "session_id": session_id,
         "vendor": session["vendor"],
         "status": status,
@@ -203,6 +237,10 @@ def session_view(tenant_id: str, session_id: str) -> dict[str, Any]:
         "error": session.get("error"),
         "expires_at": now_iso(session["expires_at"]),
     }
+    if session.get("last_error"):  # only once a transient failure happened
+        view |= {"last_error": session["last_error"],
+                 "last_error_at": now_iso(float(session["last_error_at"]))}  # fmt: skip
+    return view
 
 
 def _back(session: dict[str, Any], params: dict[str, str]) -> str:
@@ -251,12 +289,22 @@ def _exchange(
             client_id=app["client_id"],
             client_secret=secret,
             code_verifier=sessions.verifier(session) if dialect.pkce else None,
+            fields=dialect.code_form,
         )
     except AuthRejected as exc:
         raise ConnectError("code_rejected", str(exc)) from None
-    except (Transient, InvalidInput) as exc:
-        raise ConnectError("vendor_unavailable", "the vendor's token endpoint failed; retry "
-                           f"with a new link ({type(exc).__name__})") from None  # fmt: skip
+    except Transient:
+        raise _unavailable("the vendor's token endpoint") from None
+    except InvalidInput as exc:  # the token URL's address was refused: no retry helps
+        raise ConnectError("account_refused", exc.message) from None
+
+
+def _unavailable(what: str) -> ConnectError:
+    return ConnectError(
+        "vendor_unavailable",
+        f"{what} failed for a moment; open the same connect link again to retry",
+        retryable=True,
+    )
 
 
 def _base_url(app: dict[str, Any], dialect: authorize.Dialect, session: dict[str, Any],
@@ -273,7 +321,7 @@ def _base_url(app: dict[str, Any], dialect: authorize.Dialect, session: dict[str
         except AuthRejected as exc:
             raise ConnectError("code_rejected", str(exc)) from None
         except Transient:
-            raise ConnectError("vendor_unavailable", "accessible-resources failed") from None
+            raise _unavailable("accessible-resources") from None
     template = app.get("base_url") or dialect.base_url
     return str(template.format(**values)).rstrip("/")
 
@@ -283,30 +331,39 @@ def _store(
     grant: authorize.CodeGrant,
 ) -> tuple[str, str]:  # fmt: skip
     token_url = app.get("token_url")
+    refresh = grant.refresh_token if dialect.keeps_refresh_token else None
     creds = OAuth2Credentials(
         type="oauth2",
         access_token=SecretStr(grant.access_token),
-        refresh_token=SecretStr(grant.refresh_token) if grant.refresh_token else None,
+        refresh_token=SecretStr(refresh) if refresh else None,
         expires_in=grant.expires_in,
         token_url=token_url.format(**_values(app, session)) if token_url else None,
-        client_id=app["client_id"] if grant.refresh_token else None,
-        client_secret=SecretStr(secret) if grant.refresh_token else None,
+        client_id=app["client_id"] if refresh else None,
+        client_secret=SecretStr(secret) if refresh else None,
     )
     tenant = session["tenant_id"]
     try:
         if session.get("account_id"):
             reauthorize(tenant, session["account_id"], creds)
+            _remember(session["account_id"], grant)
             return session["account_id"], "reactivated"
-        return _new_account(dialect, session, creds, _base_url(app, dialect, session, grant)), (
-            "connected"
-        )
+        base_url = _base_url(app, dialect, session, grant)
+        return _new_account(dialect, session, creds, base_url, grant), "connected"
     except InvalidInput as exc:
         raise ConnectError("account_refused", exc.message) from None
 
 
+def _remember(account_id: str, grant: authorize.CodeGrant) -> None:
+    """The vendor's id of the connected account (Stripe's `acct_…`), kept on the account for
+    the vendor's account-level events and a later switch to the `Stripe-Account` header."""
+    if grant.vendor_account:
+        get_redis().hset(keys.account(account_id), "vendor_account_id", grant.vendor_account)
+
+
 def _new_account(
-    dialect: authorize.Dialect, session: dict[str, Any], creds: OAuth2Credentials, base_url: str
-) -> str:
+    dialect: authorize.Dialect, session: dict[str, Any], creds: OAuth2Credentials, base_url: str,
+    grant: authorize.CodeGrant,
+) -> str:  # fmt: skip
     who = session.get("end_user_email") or session["end_user_id"]
     req = AccountCreate(
         vendor=dialect.vendor,
@@ -326,5 +383,6 @@ def _new_account(
             "connect_subdomain": session.get("subdomain") or "",
         },
     )
+    _remember(account_id, grant)
     emit(account_id, "account.connected", [ACCOUNT_TARGET], {"end_user_id": session["end_user_id"]})
     return account_id

@@ -4,7 +4,9 @@ The link's token is random and only its SHA-256 is a key, so a Redis dump holds 
 link. `state` (what the vendor echoes to the callback) is a second random value pointing at
 the session; the PKCE verifier is sealed. Records outlive their expiry by `KEEP_S`, so a late
 callback is told `expired_session` rather than an unknown `state`. One callback claims the
-session (HSETNX `claimed_at`): a replayed `state` finds it claimed.
+session (HSETNX `claimed_at`): a replayed `state` finds it claimed. A claim that ended in a
+transient vendor failure is given back (`reopen`) under a new `state` and verifier, so the
+link starts a fresh authorization and the failed callback's `state` is dead.
 """
 
 from __future__ import annotations
@@ -23,13 +25,18 @@ from app.store import oauthapps
 
 CALLBACK_PATH = "/connect/callback"  # toolqueue's redirect_uri, on its public origin
 KEEP_S = 3600  # a session's record stays this long past its expiry (to name a late callback)
+MAX_REOPENS = 5  # transient vendor failures a session survives; the next one ends it
+
+
+def _fresh_authorization() -> tuple[str, str]:
+    """A new `state`, and a PKCE verifier (64 chars of [A-Za-z0-9_-]: RFC 7636's alphabet)."""
+    return secrets.token_urlsafe(32), secrets.token_urlsafe(48)
 
 
 def create(fields: dict[str, Any], ttl_s: float) -> tuple[str, dict[str, Any]]:
     """Store a session; returns its link token (shown once) and the stored record."""
     token = secrets.token_urlsafe(32)
-    state = secrets.token_urlsafe(32)
-    verifier = secrets.token_urlsafe(48)  # 64 chars of [A-Za-z0-9_-]: RFC 7636's alphabet
+    state, verifier = _fresh_authorization()
     now = time.time()
     record = {
         **{k: v for k, v in fields.items() if v is not None},
@@ -87,6 +94,27 @@ def _load(sid: str) -> dict[str, Any] | None:
 def claim(sid: str) -> bool:
     """True for the one callback that uses the session; False for every later one."""
     return bool(get_redis().hsetnx(keys.connect_session(sid), "claimed_at", time.time()))
+
+
+def reopen(sid: str, session: dict[str, Any], error: str) -> bool:
+    """Give back the claim this callback holds after a transient vendor failure: a new `state`
+    and PKCE verifier (the old `state` is forgotten, so its callback cannot be replayed), the
+    failure as `last_error`. False, and nothing changed, once the session has been reopened
+    MAX_REOPENS times. Only the claim's holder calls this, so nothing else writes meanwhile."""
+    if int(session.get("reopened") or 0) >= MAX_REOPENS:
+        return False
+    key = keys.connect_session(sid)
+    keep = max(1, int(float(session["expires_at"]) + KEEP_S - time.time()))  # as the record's
+    state, fresh = _fresh_authorization()
+    with get_redis().pipeline() as p:  # MULTI: the link never shows a half-renewed session
+        p.delete(keys.connect_state(session["state"]))
+        p.set(keys.connect_state(state), sid, ex=keep)
+        p.hset(key, mapping={"state": state, "sealed_verifier": seal(fresh),
+                             "last_error": error, "last_error_at": time.time()})  # fmt: skip
+        p.hincrby(key, "reopened", 1)
+        p.hdel(key, "claimed_at")
+        p.execute()
+    return True
 
 
 def verifier(session: dict[str, Any]) -> str:

@@ -1,11 +1,12 @@
 """Stripe double: customers and charges lists (:mod:`.reads`), customer writes with
-``Idempotency-Key`` and the write faults (:mod:`.writes`), Stripe's error shapes."""
+``Idempotency-Key`` and the write faults (:mod:`.writes`), Stripe's error shapes, and Stripe
+Connect's OAuth consent page and token endpoint (:mod:`.oauth`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sandbox.stripe import reads, writes
+from sandbox.stripe import oauth, reads, writes
 from sandbox.stripe.reads import (
     CHARGE,
     CUSTOMER,
@@ -17,7 +18,7 @@ from sandbox.stripe.reads import (
 )
 
 router = APIRouter(prefix=f"/{NAME}", tags=[NAME])
-for _part in (reads, writes):
+for _part in (reads, writes, oauth):
     router.include_router(_part.router)
 
 __all__ = [

@@ -34,3 +34,13 @@ def test_dialects_say_scope_syntax_and_pkce_per_vendor():
     assert (DIALECTS["shopify"].scope_separator, DIALECTS["shopify"].pkce) == (",", False)
     url = DIALECTS["salesforce"].authorize({"login_host": "test.salesforce.com"}, {"a": "b"})
     assert url == "https://test.salesforce.com/services/oauth2/authorize?a=b"
+
+
+def test_stripe_connect_asks_one_scope_without_pkce_and_sends_its_secret_key_only():
+    stripe = DIALECTS["stripe"]
+    assert (stripe.pkce, stripe.scope_choices) == (False, ("read_only", "read_write"))
+    assert stripe.code_form == ("grant_type", "code", "client_secret")
+    assert stripe.keeps_refresh_token is False and stripe.base_url == "https://api.stripe.com"
+    url = stripe.authorize({}, {"response_type": "code", "scope": "read_only"})
+    assert url == "https://connect.stripe.com/oauth/authorize?response_type=code&scope=read_only"
+    assert stripe.token_url == "https://connect.stripe.com/oauth/token"
