@@ -367,6 +367,15 @@ class Client:
 
     # connect: an end user links a vendor account through the hosted OAuth flow
 
+    def oauth_app(
+        self, vendor: str, client_id: str, client_secret: str, **options: Any
+    ) -> dict[str, Any]:
+        """Register (or replace) the tenant's OAuth app at `vendor` (`PUT /v1/oauth-apps/…`,
+        admin scope); the answer never holds the secret. Options: scopes, redirect_uri,
+        login_host (Salesforce), authorize_url, token_url, base_url, resources_url."""
+        body = {"client_id": client_id, "client_secret": client_secret, **options}
+        return self._request("PUT", f"/v1/oauth-apps/{vendor}", json=body)
+
     def connect_session(self, vendor: str, end_user_id: str, **options: Any) -> dict[str, Any]:
         """A single-use connect link for `end_user_id` (`POST /v1/connect/sessions`):
         `{"session_id", "connect_url", "expires_at"}`. Hand `connect_url` to the end user.

@@ -2,12 +2,13 @@
 
 The agent calls `hubspot.contacts.list` with a projection and a callback URL, gets a job id
 at once, receives the signed webhook, checks its signature, then follows the continuation
-and shows that the next records start exactly after the last one. Then six short acts:
+and shows that the next records start exactly after the last one. Then seven short acts:
 a tool called over MCP as a task and polled; a vendor rate limit met and waited out to the
 instant it named; a job that outlives its 3 s access token; an async vendor job resumed by the
 vendor's signed webhook; a batch upsert whose answer the vendor loses after committing, written
 exactly once all the same; a 20,000-contact pipeline (map, enrich, Salesforce upsert) through a
-killed worker. A summary table ends it.
+killed worker; an end user connecting their own HubSpot account through a connect link. A
+summary table ends it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from standardwebhooks import Webhook
 
+from app.cli.democonnect import act_connect
 from app.cli.demopipeline import act_pipeline
 from app.cli.demowrite import act_exactly_once
 from app.cli.stack import Stack
@@ -81,6 +83,7 @@ def _agent(stack: Stack) -> int:
         _act_vendor_webhook(stack.sandbox_url, client),
         act_exactly_once(stack.sandbox_url, client, account_id),
         act_pipeline(stack, client, account_id),
+        act_connect(stack.sandbox_url, client),
     ]
     summary = Table(title="what happened")
     for col in ("act", "ok", "evidence"):
