@@ -114,7 +114,7 @@ class Provider:
                 "invalid_client_metadata",
                 f"client metadata is limited to {MAX_REGISTRATION_BYTES} bytes",
             )
-        await to_thread.run_sync(store.save_client, str(client_info.client_id), doc)
+        await to_thread.run_sync(store.save_client, client_info.client_id, doc)
 
     async def authorize(
         self, client: OAuthClientInformationFull, params: AuthorizationParams

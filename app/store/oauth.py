@@ -112,8 +112,9 @@ def save_client(client_id: str, registration: dict[str, Any], ttl: int | None = 
 
 
 def _index(p: Any, client_id: str, ttl: int, *, only_known: bool = False) -> None:
-    """Queue the client's expiry in the index the cap counts; the index itself lives as long
-    as its longest-lived entry can."""
+    """Queue the client's expiry in the index the cap counts (`only_known`: a touch never
+    brings back the entry of a registration that expired meanwhile); the index itself lives as
+    long as its longest-lived entry can."""
     index, s = keys.oauth_clients(), get_settings()
     p.zadd(index, {client_id: time.time() + ttl}, xx=only_known)
     p.expire(index, max(s.oauth_unused_client_ttl_s, s.oauth_refresh_ttl_s))
