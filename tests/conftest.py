@@ -48,6 +48,9 @@ ENV = {
     "TOOLQUEUE_RETRY_BACKOFF_CAP_S": "0.5",
     # beat runs, but its proactive refresh stays out of tests that count refreshes
     "TOOLQUEUE_TOKEN_REFRESH_EVERY_S": "3600",
+    # every MCP OAuth test registers a client from loopback: the shared API's hourly budget
+    # (20 a client IP) is not what they test (tests/api/test_mcp_oauth_limits.py does)
+    "TOOLQUEUE_OAUTH_REGISTER_RATE_LIMIT": "1000",
 }
 os.environ.update(ENV)  # before any app module reads settings
 

@@ -35,15 +35,18 @@ def reseal(token: str) -> str:
 
 
 def reseal_all() -> dict[str, int]:
-    """Re-seal every token record, tenant webhook secret, account vendor-webhook secret and
-    tenant OAuth app secret under the first key, after which
-    the older keys can be dropped from `TOOLQUEUE_SECRET_KEY`. Safe while workers run."""
+    """Re-seal every token record, tenant webhook secret, account vendor-webhook secret,
+    tenant OAuth app secret and MCP OAuth client secret (dynamic registration) under the first
+    key, after which the older keys can be dropped from `TOOLQUEUE_SECRET_KEY`. Safe while
+    workers run. Only hashes are looked at: a client registration an older toolqueue kept
+    whole, a string with its secret in clear, is no sealed value (app.store.oauth seals it on
+    its next use, or `seal_legacy_clients`)."""
     from app.kernel import keys
     from app.kernel.lua import source
     from app.kernel.redis import get_redis, run_script
 
     r = get_redis()
-    done = {"tokens": 0, "tenants": 0, "accounts": 0, "oauth_apps": 0}
+    done = {"tokens": 0, "tenants": 0, "accounts": 0, "oauth_apps": 0, "oauth_clients": 0}
     for kind, pattern, field in (
         ("tokens", keys.token("*"), "sealed"),
         ("tenants", keys.tenant("*"), "webhook_secret"),
@@ -51,15 +54,30 @@ def reseal_all() -> dict[str, int]:
         ("tenants", keys.tenant("*"), "webhook_secret_prev"),
         ("accounts", keys.account("*"), "webhook_secret"),  # the vendor's, for inbound ones
         ("oauth_apps", keys.oauth_app("*", "*"), "sealed_secret"),  # a tenant's client secret
+        ("oauth_clients", keys.oauth_client("*"), "sealed_secret"),  # an MCP client's (DCR)
     ):
         parts = pattern.count(":")  # tq:tenant:<id>, not tq:tenant:<id>:jobs and the like
         for key in r.scan_iter(match=pattern, count=500):
             if key.count(":") != parts:
                 continue
-            old = r.hget(key, field)
+            old = _hget(key, field)
             if old and run_script(source("sealed_swap"), [key], [field, old, reseal(old)]):
                 done[kind] += 1
     return done
+
+
+def _hget(key: str, field: str) -> str | None:
+    """The field of a hash; None for a key of another type (see `reseal_all`)."""
+    from redis.exceptions import ResponseError
+
+    from app.kernel.redis import get_redis
+
+    try:
+        return get_redis().hget(key, field)
+    except ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        return None
 
 
 def digest(secret: str) -> str:

@@ -220,7 +220,24 @@ def pipeline_work(pid: str) -> str:
 
 
 def oauth_client(client_id: str) -> str:
-    return f"{P}:oauth:client:{client_id}"  # string: JSON client registration (RFC 7591); TTL
+    # hash: a client registration (RFC 7591): `doc` its JSON without the secret, `sealed_secret`;
+    # TTL. (A string of the whole JSON before sealing: the store migrates one when it reads it.)
+    return f"{P}:oauth:client:{client_id}"
+
+
+def oauth_clients() -> str:
+    return f"{P}:oauth:clients"  # zset: registered client ids by expiry (epoch s), for the cap
+
+
+def oauth_limit(kind: str, digest: str) -> str:
+    # hash: a token bucket (tokens, at) of the authorization server's limits
+    # (app/mcp/oauthlimits.py), by kind (register, token, signin) and the digest of who spends
+    # it (a client IP, a client_id); PEXPIRE: until it is full again
+    return f"{P}:oauth:limit:{kind}:{digest}"
+
+
+def oauth_signin_lock(digest: str) -> str:
+    return f"{P}:oauth:signin-lock:{digest}"  # string: an IP out of failed sign-ins; PX: its wait
 
 
 def oauth_request(rid: str) -> str:

@@ -174,6 +174,39 @@ class Settings(BaseSettings):
     oauth_code_ttl_s: int = Field(
         600, ge=30, description="Lifetime of an MCP OAuth sign-in request and its code (seconds)"
     )
+    oauth_unused_client_ttl_s: int = Field(
+        86400,
+        ge=600,
+        description="A client registration no sign-in has used yet expires after this long "
+        "(seconds); its first token exchange keeps it oauth_refresh_ttl_s from each use",
+    )
+    oauth_max_clients: int = Field(
+        20000,
+        ge=1,
+        description="Most client registrations kept at once (expired ones leave); past it "
+        "/register answers 503 until one expires",
+    )
+    oauth_register_rate_limit: int = Field(
+        20, ge=0, description="Client registrations (/register) per client IP per window; 0: off"
+    )
+    oauth_register_rate_window_s: float = Field(
+        3600.0, gt=0, description="Window of oauth_register_rate_limit in seconds"
+    )
+    oauth_token_rate_limit: int = Field(
+        60, ge=0, description="/token requests per client_id per window; 0: off"
+    )
+    oauth_token_rate_window_s: float = Field(
+        60.0, gt=0, description="Window of oauth_token_rate_limit in seconds"
+    )
+    oauth_signin_rate_limit: int = Field(
+        10,
+        ge=0,
+        description="Failed sign-ins (an API key that is no key) per client IP per window on "
+        "the MCP sign-in page; 0: off",
+    )
+    oauth_signin_rate_window_s: float = Field(
+        60.0, gt=0, description="Window of oauth_signin_rate_limit in seconds"
+    )
     connect_session_ttl_s: float = Field(
         600.0,
         gt=0,

@@ -17,9 +17,11 @@ the sign-in page `/oauth/signin`. None is a JSON API route, so none is in the Op
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from anyio import to_thread
 from fastapi import FastAPI
 from mcp.server.auth.provider import (
@@ -29,6 +31,7 @@ from mcp.server.auth.provider import (
     AuthorizeError,
     IdentityAssertionParams,
     RefreshToken,
+    RegistrationError,
     TokenError,
     construct_redirect_uri,
 )
@@ -43,14 +46,17 @@ from pydantic import AnyHttpUrl
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from app.kernel import pages
 from app.kernel.errors import Unauthorized
 from app.kernel.settings import get_settings
+from app.mcp import oauthlimits as limits
 from app.store import oauth as store
 from app.store.apikeys import Principal, authenticate
 
 MCP_SCOPES = ("read", "write", "approve")
+MAX_REGISTRATION_BYTES = 8192  # a real client's metadata (name, redirect URIs, URLs) is < 2 KiB
 SIGNIN_PATH = "/oauth/signin"
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -97,11 +103,18 @@ class Provider:
         self.mcp_path = mcp_path
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        raw = await to_thread.run_sync(store.client, client_id)
-        return OAuthClientInformationFull.model_validate_json(raw) if raw else None
+        doc = await to_thread.run_sync(store.client, client_id)
+        return OAuthClientInformationFull.model_validate(doc) if doc else None
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
-        doc = client_info.model_dump_json(exclude_none=True)
+        """Keep the registration (its secret sealed: app.store.oauth.save_client), refusing
+        one larger than any real client's metadata: each is kept up to a day unused."""
+        doc = client_info.model_dump(mode="json", exclude_none=True)
+        if len(orjson.dumps(doc)) > MAX_REGISTRATION_BYTES:
+            raise RegistrationError(
+                "invalid_client_metadata",
+                f"client metadata is limited to {MAX_REGISTRATION_BYTES} bytes",
+            )
         await to_thread.run_sync(store.save_client, client_info.client_id, doc)
 
     async def authorize(
@@ -167,6 +180,7 @@ class Provider:
         tokens = await to_thread.run_sync(store.rotate, refresh_token.token, narrowed)
         if tokens is None:
             raise TokenError("invalid_grant", "the refresh token was already used")
+        await to_thread.run_sync(store.touch_client, client.client_id)  # lives as its tokens do
         return _oauth_token(tokens)
 
     async def load_access_token(self, token: str) -> AccessToken | None:
@@ -216,7 +230,7 @@ async def signin(request: Request) -> Response:
     rid, key, action = (str(form.get(f, "")) for f in ("request", "api_key", "action"))
     if action != "approve":
         return await _deny(rid)
-    return await _approve(rid, key.strip())
+    return await _approve(rid, key.strip(), limits.client_ip(request.scope))
 
 
 async def _deny(rid: str) -> Response:
@@ -226,14 +240,17 @@ async def _deny(rid: str) -> Response:
     return _back(pending, error="access_denied")
 
 
-async def _approve(rid: str, api_key: str) -> Response:
+async def _approve(rid: str, api_key: str, ip: str) -> Response:
     pending = await to_thread.run_sync(store.request, rid)
     if pending is None:
         return _expired()
+    wait = await to_thread.run_sync(limits.signin_wait, ip)
+    if wait:
+        return _too_many(rid, pending, wait)
     try:
         who = await to_thread.run_sync(authenticate, api_key)
     except Unauthorized:
-        return _page(rid, pending, "That is not an API key of any tenant.", status=401)
+        return await _failed(rid, pending, ip)
     granted = tuple(s for s in _scopes(pending) if s in who.scopes)
     if not granted:
         return _page(rid, pending, "This key holds none of the scopes asked for.", status=403)
@@ -246,6 +263,23 @@ async def _approve(rid: str, api_key: str) -> Response:
     bound = {k: pending[k] for k in fields}
     code = await to_thread.run_sync(store.issue_code, grant, bound)
     return _back(pending, code=code)
+
+
+async def _failed(rid: str, pending: dict[str, Any], ip: str) -> Response:
+    """A key that is no key: counted against `ip` (app.mcp.oauthlimits), the form again."""
+    quota = await to_thread.run_sync(limits.signin_failed, ip)
+    if not quota.allowed:
+        return _too_many(rid, pending, quota.retry_after_s)
+    page = _page(rid, pending, "That is not an API key of any tenant.", status=401)
+    page.headers.update(quota.headers())
+    return page
+
+
+def _too_many(rid: str, pending: dict[str, Any], wait_s: int) -> Response:
+    error = f"Too many failed sign-ins from your address: try again in {wait_s} s."
+    page = _page(rid, pending, error, status=429)
+    page.headers.update(limits.signin_refusal_headers(wait_s))
+    return page
 
 
 def _scopes(pending: dict[str, Any]) -> list[str]:
@@ -315,4 +349,18 @@ def mount(api: FastAPI, mcp_path: str) -> None:
         resource_name="toolqueue",
     )
     routes.append(Route(SIGNIN_PATH, signin, methods=["GET", "POST"]))
+    _limit(routes)
     api.router.routes.extend(routes)
+
+
+def _limit(routes: list[Route]) -> None:
+    """Put the rate limits (app.mcp.oauthlimits) around the SDK's /register and /token."""
+    wrappers: dict[str, Callable[[ASGIApp], ASGIApp]] = {
+        "/register": limits.Registrations,
+        "/token": limits.token_limited,
+    }
+    found = [r for r in routes if r.path in wrappers]
+    if len(found) != len(wrappers):
+        raise RuntimeError("the MCP SDK's /register or /token route moved: limits not placed")
+    for route in found:
+        route.app = wrappers[route.path](route.app)

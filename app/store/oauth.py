@@ -6,10 +6,12 @@ the key holds). A grant never copies the key's powers: each use looks the key up
 (`apikeys.by_id`), so revoking the key ends all its tokens at once, and narrowing its tools or
 accounts narrows them too.
 
-Kept in Redis, each under its TTL (app.kernel.keys): client registrations (RFC 7591; an unused
-one expires), authorize requests awaiting sign-in, authorization codes (single use: taken with
-GETDEL), access and refresh tokens (a refresh token is rotated on use: the old pair is deleted
-as the new one is written). Codes and tokens are stored under their digest only.
+Kept in Redis, each under its TTL (app.kernel.keys): client registrations (RFC 7591; the
+client secret sealed; one no sign-in used expires in a day, a used one `oauth_refresh_ttl_s`
+after its last use; at most `oauth_max_clients` at once), authorize requests awaiting sign-in,
+authorization codes (single use: taken with GETDEL), access and refresh tokens (a refresh token
+is rotated on use: the old pair is deleted as the new one is written). Codes and tokens are
+stored under their digest only.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import orjson
+from redis.exceptions import ResponseError
 
 from app.kernel import keys
-from app.kernel.crypto import digest
+from app.kernel.crypto import digest, seal, unseal
 from app.kernel.redis import get_redis
 from app.kernel.settings import get_settings
 from app.store import apikeys
@@ -83,19 +87,103 @@ def _grant(doc: dict[str, object] | None) -> Grant | None:
     )
 
 
-def save_client(client_id: str, registration: str) -> None:
-    """A client's registration (the SDK's JSON of it), kept while it is used."""
-    ttl = get_settings().oauth_refresh_ttl_s
-    get_redis().set(keys.oauth_client(client_id), registration, ex=ttl)
+def save_client(client_id: str, registration: dict[str, Any], ttl: int | None = None) -> None:
+    """Keep a client's registration (the SDK's JSON of it) for `ttl` seconds (default: a new
+    one's, `oauth_unused_client_ttl_s`), its client secret sealed apart from the rest.
+
+    Sealed (Fernet, `keys rotate` re-seals it), not stored as a digest: the SDK's
+    `ClientAuthenticator` takes `client.client_secret` from the provider's `get_client`, which
+    is given the client_id only, and compares it with what the client sent
+    (`hmac.compare_digest`); a digest would never equal the secret, so every confidential
+    client's /token and /revoke would fail."""
+    doc = dict(registration)
+    secret = doc.pop("client_secret", None)
+    record = {"doc": orjson.dumps(doc).decode()}
+    if secret:
+        record["sealed_secret"] = seal(str(secret))
+    ttl = ttl or get_settings().oauth_unused_client_ttl_s
+    key = keys.oauth_client(client_id)
+    with get_redis().pipeline() as p:
+        p.delete(key)
+        p.hset(key, mapping=record)
+        p.expire(key, ttl)
+        _index(p, client_id, ttl)
+        p.execute()
 
 
-def client(client_id: str) -> str | None:
-    raw = get_redis().get(keys.oauth_client(client_id))
-    return str(raw) if raw else None
+def _index(p: Any, client_id: str, ttl: int, *, only_known: bool = False) -> None:
+    """Queue the client's expiry in the index the cap counts (`only_known`: a touch never
+    brings back the entry of a registration that expired meanwhile); the index itself lives as
+    long as its longest-lived entry can."""
+    index, s = keys.oauth_clients(), get_settings()
+    p.zadd(index, {client_id: time.time() + ttl}, xx=only_known)
+    p.expire(index, max(s.oauth_unused_client_ttl_s, s.oauth_refresh_ttl_s))
+
+
+def client(client_id: str) -> dict[str, Any] | None:
+    """The registration with its secret unsealed, as the SDK's authenticator needs it."""
+    key = keys.oauth_client(client_id)
+    try:
+        raw = get_redis().hgetall(key)
+    except ResponseError as exc:  # WRONGTYPE: stored whole, before secrets were sealed
+        if "WRONGTYPE" not in str(exc):
+            raise
+        return _migrate(client_id)
+    if not raw:
+        return None
+    doc: dict[str, Any] = orjson.loads(raw["doc"])
+    if raw.get("sealed_secret"):
+        doc["client_secret"] = unseal(raw["sealed_secret"])
+    return doc
+
+
+def _migrate(client_id: str) -> dict[str, Any] | None:
+    """A registration kept whole (a JSON string, its secret in clear) by an older toolqueue:
+    re-kept sealed under its remaining TTL, and returned as it was."""
+    with get_redis().pipeline() as p:
+        p.get(keys.oauth_client(client_id))
+        p.ttl(keys.oauth_client(client_id))
+        raw, ttl = p.execute()
+    doc = orjson.loads(raw) if raw else None
+    if not isinstance(doc, dict):
+        return None
+    save_client(client_id, doc, ttl if ttl > 0 else get_settings().oauth_refresh_ttl_s)
+    return doc
+
+
+def seal_legacy_clients() -> int:
+    """Seal every registration still kept whole (see `_migrate`); how many there were."""
+    done = 0
+    for key in get_redis().scan_iter(match=keys.oauth_client("*"), count=500):
+        with get_redis().pipeline(transaction=False) as p:
+            p.type(key)
+            (kind,) = p.execute()
+        if kind == "string":
+            done += _migrate(key.rsplit(":", 1)[1]) is not None
+    return done
+
+
+def clients_full() -> float | None:
+    """None while the registrations kept are under `oauth_max_clients`; else the seconds until
+    the oldest one expires (expired ones leave the count first)."""
+    index, now = keys.oauth_clients(), time.time()
+    with get_redis().pipeline() as p:
+        p.zremrangebyscore(index, "-inf", now)
+        p.zcard(index)
+        p.zrange(index, 0, 0, withscores=True)
+        _, count, oldest = p.execute()
+    if count < get_settings().oauth_max_clients:
+        return None
+    return max(1.0, oldest[0][1] - now) if oldest else 1.0
 
 
 def touch_client(client_id: str) -> None:
-    get_redis().expire(keys.oauth_client(client_id), get_settings().oauth_refresh_ttl_s)
+    """A used registration lives `oauth_refresh_ttl_s` from this use (its refresh tokens do)."""
+    ttl = get_settings().oauth_refresh_ttl_s
+    with get_redis().pipeline() as p:
+        p.expire(keys.oauth_client(client_id), ttl)
+        _index(p, client_id, ttl, only_known=True)
+        p.execute()
 
 
 def save_request(request: dict[str, object]) -> str:
