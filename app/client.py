@@ -34,7 +34,6 @@ PIPELINE_ENDED = frozenset({"succeeded", "partly_done", "failed", "cancelled"})
 PIPELINE_POLL_S = 1.0  # pipeline_wait's pause between reads (the view has no long-poll)
 CONTINUATION_PREFIX = "tqc_"  # app.spool's: a truncated result's continuation (a new job)
 PARTIAL = re.compile(r"p:[0-9]+\.[0-9]+")  # app.spool's partial cursor (the server checks it)
-CONNECT_DONE_PATH = "/connect/done"  # the API's own landing page: a return_url for anyone
 
 
 class ClientError(Exception):
@@ -382,12 +381,11 @@ class Client:
 
         Options: email, account_id (re-authorize that account: same id), scopes (a list),
         shop (Shopify), subdomain (Zendesk), events_url, expires_in (seconds), return_url
-        (where the browser lands at the end; default the API's own `/connect/done` page,
-        which says how it went). Options given as None are left out."""
+        (where the browser lands at the end; by default the API's own `/connect/done`
+        page, under its public URL, which says how it went). Options given as None are left out."""
         email = options.pop("email", None)
         end_user = {"id": end_user_id, **({"email": email} if email else {})}
         body = {k: v for k, v in options.items() if v is not None}
-        body.setdefault("return_url", self.base_url + CONNECT_DONE_PATH)
         return self._request(
             "POST", "/v1/connect/sessions", json={"vendor": vendor, "end_user": end_user, **body}
         )

@@ -24,7 +24,7 @@ from app.store.apikeys import Principal
 
 router = APIRouter(tags=["connect"])
 
-DONE_PATH = "/connect/done"  # app.client.CONNECT_DONE_PATH: the default return_url there
+DONE_PATH = connect.DONE_PATH
 _CODE = re.compile(r"[a-z][a-z_-]{0,39}")  # what the done page shows of `error`
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # … and of `account_id`
 
@@ -112,10 +112,21 @@ def connect_page(token: str) -> Response:
     except connect.ConnectError as exc:
         status = 404 if exc.code == "unknown_session" else 410
         return _error_page(exc.code, exc.description, None, status)
-    return HTMLResponse(_page(shown), headers=_HEADERS)
+    return HTMLResponse(_page(shown, token), headers=_HEADERS)
 
 
-def _page(shown: dict[str, Any]) -> str:
+@router.post("/connect/{token}/cancel", include_in_schema=False)
+def cancel(token: str) -> Response:
+    """The page's Cancel button: the session ends as `cancelled`, the browser goes back."""
+    try:
+        back = connect.cancel(token)
+    except connect.ConnectError as exc:
+        status = 404 if exc.code == "unknown_session" else 410
+        return _error_page(exc.code, exc.description, None, status)
+    return RedirectResponse(back, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _page(shown: dict[str, Any], token: str) -> str:
     vendor, tenant = escape(shown["vendor"].capitalize()), escape(shown["tenant"])
     verb = "Reconnect" if shown["reauthorize"] else "Connect"
     scopes = "".join(f"<li><code>{escape(s)}</code></li>" for s in shown["scopes"])
@@ -128,7 +139,8 @@ def _page(shown: dict[str, Any]) -> str:
         "password.</p>"
         f'<p><a id="continue" class="button" href="{escape(shown["authorize_url"])}" '
         f'rel="noreferrer">Continue to {vendor}</a></p>'
-        f'<p><a id="cancel" href="{escape(shown["return_url"])}">Cancel</a></p>'
+        f'<form method="post" action="{escape(token)}/cancel"><p>'
+        '<button id="cancel" class="secondary" type="submit">Cancel</button></p></form>'
     )
     return pages.document(f"{verb} {vendor} — {shown['tenant']}", body)
 

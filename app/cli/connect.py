@@ -42,6 +42,7 @@ CONSOLE_BROWSERS = frozenset({"www-browser", "links", "links2", "elinks", "lynx"
 ADVICE = {  # a failed session's `error` -> what to do about it
     "access_denied": "access was refused on the vendor's consent page; run this again and "
     "approve there",
+    "cancelled": "Cancel was pressed on the connect page; run this again to connect",
     "expired_session": "the link expired before the vendor sent the browser back; run this "
     "again (--expires-in gives a new link longer)",
     "state_mismatch": "that authorization was used already; run this again for a new link",
@@ -60,8 +61,8 @@ ADVICE = {  # a failed session's `error` -> what to do about it
 CREATE_HINTS = {  # an API refusal of the session -> the option that fixes it
     "oauth_app_not_found": "register the tenant's OAuth app first: PUT /v1/oauth-apps/VENDOR "
     "(docs/connect.md)",
-    "return_url_not_allowed": "the browser cannot land on this API's /connect/done under "
-    "--api-url's address: pass --return-url (the API's public URL + /connect/done)",
+    "return_url_not_allowed": "--return-url points at a non-public address: give a public "
+    "one, or leave it out for the API's own /connect/done page",
     "invalid_return_url": "pass --return-url as an absolute http(s) URL",
     "shop_required": "Shopify needs --shop (my-shop for my-shop.myshopify.com)",
     "subdomain_required": "Zendesk needs --subdomain (acme for acme.zendesk.com)",
@@ -273,7 +274,7 @@ def add_connect(sub: Commands) -> None:
         "--return-url",
         metavar="URL",
         help="where the browser lands at the end (default: the API's /connect/done "
-        "page, which says how it went)",
+        "page under its public URL, which says how it went)",
     )
     c.add_argument(
         "--expires-in",

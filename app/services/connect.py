@@ -33,6 +33,7 @@ from connectors import authorize
 from connectors.errors import AuthRejected, Transient
 
 CALLBACK_PATH = sessions.CALLBACK_PATH
+DONE_PATH = "/connect/done"  # the default return_url: a page that says how it went
 _SHOP = r"^[a-z0-9][a-z0-9-]{0,59}$"
 DENIED = ("access_denied", "access-denied")  # Salesforce's docs show the second spelling
 
@@ -48,7 +49,9 @@ class SessionCreate(BaseModel):
     vendor: str = Field(max_length=40)
     end_user: EndUser
     account_id: str | None = Field(None, max_length=100, description="Re-authorize this one")
-    return_url: str = Field(max_length=2000)
+    return_url: str | None = Field(
+        None, max_length=2000, description="Where the browser lands; default /connect/done"
+    )
     scopes: list[str] | None = Field(None, max_length=100, description="Default: the app's")
     shop: str | None = Field(None, pattern=_SHOP, description="Shopify: the shop's subdomain")
     subdomain: str | None = Field(None, pattern=_SHOP, description="Zendesk: the subdomain")
@@ -85,7 +88,8 @@ def api_origin(request_base: str) -> str:
 def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str, Any]:
     dialect = oauthapps.dialect(req.vendor)
     app = oauthapps.load(tenant_id, req.vendor)
-    check_public_url(req.return_url, field="return_url")
+    if req.return_url is not None:  # the default is this API's own page (DONE_PATH)
+        check_public_url(req.return_url, field="return_url")
     if req.events_url:
         check_public_url(req.events_url, field="events_url")
     shop = _shop(req, dialect)
@@ -100,7 +104,7 @@ def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str,
         "end_user_id": req.end_user.id,
         "end_user_email": req.end_user.email,
         "account_id": req.account_id,
-        "return_url": req.return_url,
+        "return_url": req.return_url or origin + DONE_PATH,
         "events_url": req.events_url,
         "scopes": scopes,
         "shop": shop,
@@ -184,6 +188,18 @@ def _authorize_url(session: dict[str, Any]) -> str:
     if app.get("authorize_url"):
         dialect = replace(dialect, authorize_url=app["authorize_url"])
     return dialect.authorize(_values(app, session), query)
+
+
+def cancel(token: str) -> str:
+    """The person pressed Cancel on the connect page: the session ends (`failed`,
+    `cancelled`), so whoever waits on it learns at once; where the browser goes."""
+    page(token)  # a link unknown, expired or used already is refused as the page is
+    sid = sessions.key_of(token)
+    session = sessions.by_token(token) or {}
+    if not sessions.claim(sid):
+        raise ConnectError("state_mismatch", "This link was used already.")
+    sessions.record_outcome(sid, {"outcome": "failed", "error": "cancelled"})
+    return _back(session, {"error": "cancelled", "error_description": "cancelled on the page"})
 
 
 def callback(query: list[tuple[str, str]]) -> Outcome:

@@ -59,7 +59,12 @@ def create(fields: dict[str, Any], ttl_s: float) -> tuple[str, dict[str, Any]]:
 
 
 def by_token(token: str) -> dict[str, Any] | None:
-    return _load(digest(token))
+    return _load(key_of(token))
+
+
+def key_of(token: str) -> str:
+    """The session's key: the link token's digest (the token itself is never stored)."""
+    return digest(token)
 
 
 def by_state(state: str) -> tuple[str, dict[str, Any]] | None:

@@ -194,3 +194,34 @@ def test_reauthorizing_a_needs_reauth_account_in_the_browser_resumes_its_job_onc
                     if s in tab.seen()]  # fmt: skip
     finally:
         events.server.shutdown()
+
+
+def test_cancel_on_the_connect_page_ends_the_session_and_lands_with_cancelled(
+    api, fresh_sandbox, tab, landing
+):
+    oauth_app(api, fresh_sandbox, "hubspot")
+    made = session(api, "hubspot", return_url=landing.url).json()
+    assert tab.goto(made["connect_url"]).status == 200
+
+    tab.click("#cancel")
+
+    back = landed(tab, landing)
+    assert back == {"error": "cancelled", "error_description": "cancelled on the page"}
+    view = api.get(f"/v1/connect/sessions/{made['session_id']}").json()
+    assert (view["status"], view["error"]) == ("failed", "cancelled")
+    again = tab.goto(made["connect_url"])  # the link is spent: no way to the vendor from it
+    assert again.status == 410 and tab.page.locator("#continue").count() == 0
+    assert not [e for e in fresh_sandbox.requests("hubspot") if e["kind"] == "token"]
+
+
+def test_without_a_return_url_the_browser_lands_on_toolqueues_done_page(api, fresh_sandbox, tab):
+    oauth_app(api, fresh_sandbox, "hubspot")
+    made = api.post("/v1/connect/sessions", {"vendor": "hubspot", "end_user": {"id": "u-9"}})
+    assert made.status_code == 201, made.text
+    to_consent(tab, made.json()["connect_url"])
+    tab.page.click("#approve")
+
+    tab.page.wait_for_url(api.url + "/connect/done?*")
+    account = tab.page.locator("#account-id").inner_text()
+    assert tab.page.locator("#title").inner_text() == "Account connected"
+    assert api.get(f"/v1/accounts/{account}").json()["status"] == "active"
