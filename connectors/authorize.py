@@ -18,7 +18,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -229,9 +229,16 @@ def _error_code(doc: dict[str, Any]) -> object:
     return error or doc.get("status")
 
 
-def first_cloud_id(resources_url: str, access_token: str, timeout: float = 15.0) -> str:
-    """Atlassian: the first site the token may reach (`GET accessible-resources`, a JSON list
-    of `{id, url, name, scopes}`); its `id` is the cloud id of the account's API base URL."""
+class SiteNotGranted(AuthRejected):
+    """The session named an Atlassian site the user did not grant."""
+
+
+def cloud_id(
+    resources_url: str, access_token: str, site: str | None = None, timeout: float = 15.0
+) -> str:
+    """Atlassian: the cloud id of the site the token may reach (`GET accessible-resources`, a
+    JSON list of `{id, url, name, scopes}`): the one whose host is `site` (`acme` meaning
+    `acme.atlassian.net`), else the first. The id makes the account's API base URL."""
     try:
         resp = oauth.session().get(
             resources_url, headers={"Authorization": f"Bearer {access_token}",
@@ -246,9 +253,19 @@ def first_cloud_id(resources_url: str, access_token: str, timeout: float = 15.0)
         sites = resp.json()
     except ValueError:
         sites = None
-    if not isinstance(sites, list) or not sites or not isinstance(sites[0], dict):
+    if not isinstance(sites, list) or not sites or not all(isinstance(s, dict) for s in sites):
         raise AuthRejected("the token reaches no Atlassian site")
-    cloud_id = str(sites[0].get("id") or "")
-    if not cloud_id or not all(c.isalnum() or c == "-" for c in cloud_id):
+    chosen = _site(sites, site) if site else sites[0]
+    found = str(chosen.get("id") or "")
+    if not found or not all(c.isalnum() or c == "-" for c in found):
         raise AuthRejected("accessible-resources gave no usable cloud id")
-    return cloud_id
+    return found
+
+
+def _site(sites: list[dict[str, Any]], site: str) -> dict[str, Any]:
+    host = site.lower() if "." in site else f"{site.lower()}.atlassian.net"
+    for s in sites:
+        if urlsplit(str(s.get("url") or "")).hostname == host:
+            return s
+    granted = ", ".join(str(urlsplit(str(s.get("url") or "")).hostname) for s in sites[:10])
+    raise SiteNotGranted(f"the user granted {granted}, not {host}")

@@ -99,6 +99,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "scopes": scopes(args.scopes) if args.scopes is not None else None,
         "shop": args.shop,
         "subdomain": args.subdomain,
+        "site": args.site,
         "return_url": args.return_url,
         "expires_in": args.expires_in,
     }
@@ -270,6 +271,7 @@ def add_connect(sub: Commands) -> None:
     )
     c.add_argument("--shop", help="Shopify: the shop's subdomain (my-shop)")
     c.add_argument("--subdomain", help="Zendesk: the account's subdomain (acme)")
+    c.add_argument("--site", help="Jira: the Atlassian site (acme for acme.atlassian.net)")
     c.add_argument(
         "--return-url",
         metavar="URL",

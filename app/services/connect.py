@@ -35,6 +35,7 @@ from connectors.errors import AuthRejected, Transient
 CALLBACK_PATH = sessions.CALLBACK_PATH
 DONE_PATH = "/connect/done"  # the default return_url: a page that says how it went
 _SHOP = r"^[a-z0-9][a-z0-9-]{0,59}$"
+_SITE = r"^[a-z0-9][a-z0-9-]{0,59}(\.[a-z0-9-]{1,63}){0,4}$"  # acme, or acme.atlassian.net
 DENIED = ("access_denied", "access-denied")  # Salesforce's docs show the second spelling
 
 
@@ -55,6 +56,9 @@ class SessionCreate(BaseModel):
     scopes: list[str] | None = Field(None, max_length=100, description="Default: the app's")
     shop: str | None = Field(None, pattern=_SHOP, description="Shopify: the shop's subdomain")
     subdomain: str | None = Field(None, pattern=_SHOP, description="Zendesk: the subdomain")
+    site: str | None = Field(
+        None, pattern=_SITE, description="Jira: the site (acme for acme.atlassian.net)"
+    )
     events_url: str | None = Field(
         None, max_length=2000, description="A new account's events_url (account events)"
     )
@@ -95,6 +99,9 @@ def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str,
     shop = _shop(req, dialect)
     scopes = req.scopes if req.scopes is not None else app["scopes"]
     _check_choice(dialect, scopes)
+    if req.site and dialect.base_url_from != "accessible_resources":
+        raise InvalidInput("`site` chooses a Jira site: jira sessions only",
+                           code="site_not_supported")  # fmt: skip
     if req.account_id:
         acc = accounts.load(req.account_id, tenant_id)
         accounts.require_vendor(acc, req.vendor)
@@ -109,6 +116,7 @@ def create_session(tenant_id: str, req: SessionCreate, origin: str) -> dict[str,
         "scopes": scopes,
         "shop": shop,
         "subdomain": req.subdomain,
+        "site": req.site,
         "redirect_uri": app.get("redirect_uri") or origin + CALLBACK_PATH,
         "origin": origin,
     }
@@ -333,7 +341,9 @@ def _base_url(app: dict[str, Any], dialect: authorize.Dialect, session: dict[str
     if dialect.base_url_from == "accessible_resources":
         url = app.get("resources_url") or dialect.resources_url
         try:
-            values["cloudid"] = authorize.first_cloud_id(url, grant.access_token)
+            values["cloudid"] = authorize.cloud_id(url, grant.access_token, session.get("site"))
+        except authorize.SiteNotGranted as exc:
+            raise ConnectError("site_not_granted", str(exc)) from None
         except AuthRejected as exc:
             raise ConnectError("code_rejected", str(exc)) from None
         except Transient:

@@ -2,7 +2,7 @@
 /oauth/token`` stands in for ``https://auth.atlassian.com/oauth/token``: the code grant
 (bound to client and redirect URI; 403 ``invalid_grant`` otherwise) and the JSON or form
 refresh grant, ``expires_in``, rotating refresh tokens, reuse → 403 ``invalid_grant``; and
-``GET /oauth/token/accessible-resources`` (the token's one site, ``CLOUD_ID``)."""
+``GET /oauth/token/accessible-resources`` (the token's two sites, ``CLOUD_ID`` first)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from sandbox.state import Issued, SandboxState, TokenError
 
 SCOPE = "read:jira-work read:jira-user offline_access"
 
-CLOUD_ID = "11223344-a1b2-4b5c-9d8e-sandbox00001"  # the sandbox's one Atlassian site
+CLOUD_ID = "11223344-a1b2-4b5c-9d8e-sandbox00001"  # the sandbox's Atlassian site
+OTHER_CLOUD_ID = "55667788-c3d4-4e5f-8a9b-sandbox00002"  # a second site the user also grants
 
 router = APIRouter()
 consent_routes(router, "/authorize", NAME, "Atlassian", code_params)
@@ -24,11 +25,16 @@ consent_routes(router, "/authorize", NAME, "Atlassian", code_params)
 
 @router.get("/oauth/token/accessible-resources")
 def accessible_resources(request: Request) -> Response:
-    """The sites a 3LO token reaches: here one, for a valid token; 401 otherwise."""
+    """The sites a 3LO token reaches: two, for a valid token (the user granted both); 401
+    otherwise."""
     if sandbox_state(request).check_access(NAME, bearer_token(request)) is not None:
         return JSONResponse({"code": 401, "message": "Unauthorized"}, status_code=401)
-    return JSONResponse([{"id": CLOUD_ID, "name": "sandbox", "url": "https://sandbox.atlassian.net",
-                          "scopes": SCOPE.split(), "avatarUrl": ""}])  # fmt: skip
+    return JSONResponse([
+        {"id": CLOUD_ID, "name": "sandbox", "url": "https://sandbox.atlassian.net",
+         "scopes": SCOPE.split(), "avatarUrl": ""},
+        {"id": OTHER_CLOUD_ID, "name": "acme", "url": "https://acme.atlassian.net",
+         "scopes": SCOPE.split(), "avatarUrl": ""},
+    ])  # fmt: skip
 
 
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
