@@ -47,7 +47,15 @@ def test_a_person_connects_an_account_that_then_runs_a_job(
     assert page.locator("#vendor").inner_text().lower() == vendor
     assert "crm.read" in page.locator("#scopes").inner_text()
     connect_shot = tab.shot(f"connect-page-{vendor}")
-    tab.click("#continue")
+    # what assistive technology reads: one top heading, a named link and button; and the
+    # person goes on with the keyboard alone
+    assert page.get_by_role("heading", level=1).count() == 1
+    assert page.get_by_role("button", name="Cancel").is_visible()
+    onward = page.get_by_role("link", name=f"Continue to {vendor.capitalize()}")
+    onward.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(fresh_sandbox.url + "/**")
+    tab.keep()
     assert page.url.startswith(fresh_sandbox.url)  # at the vendor now
     assert app["client_id"] in page.content()
     consent_shot = tab.shot(f"consent-page-{vendor}")
