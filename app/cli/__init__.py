@@ -63,7 +63,9 @@ def cmd_tenants_plan(args: argparse.Namespace) -> int:
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from app.kernel.crypto import reseal_all
+    from app.store.oauth import seal_legacy_clients
 
+    seal_legacy_clients()  # MCP client registrations kept whole before their secrets were sealed
     _print(reseal_all())
     return 0
 
