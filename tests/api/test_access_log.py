@@ -96,6 +96,8 @@ def _ok(url: str) -> bool:
     ("/x?client_secret=a;password=b", f"/x?client_secret={REDACTED};password={REDACTED}"),
     ("GET /connect/tqcs_abcdefghijklmnopqrstuv HTTP/1.1", f"GET /connect/{REDACTED} HTTP/1.1"),
     ("/connect/callback?code=c&state=s", f"/connect/callback?code={REDACTED}&state=s"),
+    ("POST /connect/tqcs_abcdefghijklmnopqrstuv/cancel HTTP/1.1",
+     f"POST /connect/{REDACTED}/cancel HTTP/1.1"),
     ("/oauth?code=abc&state=xyz", f"/oauth?code={REDACTED}&state=xyz"),
     ("/x?webhook_secret=a&session_token=b&x-api-key=c",
      f"/x?webhook_secret={REDACTED}&session_token={REDACTED}&x-api-key={REDACTED}"),
