@@ -28,11 +28,9 @@ DONE_PATH = connect.DONE_PATH
 _CODE = re.compile(r"[a-z][a-z_-]{0,39}")  # what the done page shows of `error`
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # … and of `account_id`
 
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # the link token never leaks to the vendor's page
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action *",
-    "X-Frame-Options": "DENY",
+_HEADERS = {  # the link token never leaks to the vendor's page (no-referrer); forms post anywhere
+    **pages.HEADERS,
+    "Content-Security-Policy": pages.HEADERS["Content-Security-Policy"] + "; form-action *",
 }
 
 

@@ -113,9 +113,7 @@ async def link_decide(token: str, request: Request) -> HTMLResponse:
 
 def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
     doc = pages.document(title, f"<h1>{html.escape(title)}</h1>{content}")
-    return HTMLResponse(
-        doc, status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    )
+    return HTMLResponse(doc, status, headers=pages.HEADERS)
 
 
 def _ident(who: Principal, level: Level, ident: str) -> str:

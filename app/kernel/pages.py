@@ -17,6 +17,17 @@ _STYLE = (
 )
 
 
+# what every such page is sent with: never cached, no Referer to where it links, and never
+# framed (a framed Approve button is a clickjacking target)
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'",
+}
+
+
 def document(title: str, body: str) -> str:
     """A whole page: `title` is escaped here; `body` is HTML its caller escaped."""
     return (

@@ -58,15 +58,9 @@ from app.store.apikeys import Principal, authenticate
 MCP_SCOPES = ("read", "write", "approve")
 MAX_REGISTRATION_BYTES = 8192  # a real client's metadata (name, redirect URIs, URLs) is < 2 KiB
 SIGNIN_PATH = "/oauth/signin"
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    # no `form-action`: browsers apply it to the redirect after the POST too, and a client's
-    # redirect URI may be any origin or a native app's own scheme
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-}
+# no `form-action`: browsers apply it to the redirect after the POST too, and a client's
+# redirect URI may be any origin or a native app's own scheme
+PAGE_HEADERS = pages.HEADERS
 
 
 def resource_url(mcp_path: str) -> str:

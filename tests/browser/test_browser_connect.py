@@ -233,3 +233,19 @@ def test_without_a_return_url_the_browser_lands_on_toolqueues_done_page(api, fre
     account = tab.page.locator("#account-id").inner_text()
     assert tab.page.locator("#title").inner_text() == "Account connected"
     assert api.get(f"/v1/accounts/{account}").json()["status"] == "active"
+
+
+def test_no_page_that_asks_for_a_decision_renders_inside_another_sites_frame(
+    api, fresh_sandbox, tab, landing
+):
+    """Clickjacking: the connect page (and, with the same headers, the MCP sign-in and the
+    approval pages) refuses to be framed, so no other site can overlay its buttons."""
+    oauth_app(api, fresh_sandbox, "hubspot")
+    link = session(api, "hubspot", return_url=landing.url).json()["connect_url"]
+    assert tab.goto(landing.url).status == 200  # another origin's page
+    tab.page.set_content(f'<iframe id="f" src="{link}" width="600" height="400"></iframe>')
+    tab.page.wait_for_timeout(1000)
+
+    [framed] = [f for f in tab.page.frames if f is not tab.page.main_frame]
+    assert framed.locator("#continue").count() == 0  # Chromium blocked it: nothing rendered
+    assert tab.goto(link).status == 200  # the same link, opened as a page, works

@@ -52,6 +52,8 @@ def test_a_link_approves_once_and_a_tampered_one_nothing(
 
     page = requests.get(link, timeout=5)
     assert page.status_code == 200 and "hubspot.contacts.update" in page.text
+    assert page.headers["x-frame-options"] == "DENY"  # no framed Approve button to trick a click
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "csecret" not in page.text and "access_token" not in page.text
     assert owner.get(f"/v1/jobs/{job_id}").json()["status"] == "awaiting_approval"  # GET: no-op
     assert requests.post(link, data={"decision": "approve"}, timeout=5).status_code == 200
