@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from support import HOME, LANES, Proc, free_port, wait_until
+from support import HOME, LANES, Proc, free_port, start_api, wait_until
 
 REDIS_PORT = free_port()
 ENV = {
@@ -211,14 +211,7 @@ def workers(redis_server: Any) -> Iterator[Workers]:
 
 @pytest.fixture(scope="session")
 def api_url(redis_server: Any, workers: Workers) -> Iterator[str]:
-    port = ENV["TOOLQUEUE_API_PORT"]
-    proc = Proc("api", [sys.executable, "-m", "uvicorn", "app.api.main:app",
-                        "--host", "127.0.0.1", "--port", port, "--log-level", "warning"])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _ok(f"{url}/healthz"), 60, 0.2)
-    except AssertionError:
-        raise AssertionError(proc.log()) from None
+    proc, url = start_api("api", ENV["TOOLQUEUE_API_PORT"])
     yield url
     proc.stop()
 

@@ -153,3 +153,12 @@ def sealed_tokens(r: Any, account_id: str) -> dict[str, str]:
 
     secret = unseal(r.hget(keys.token(account_id), "sealed"))
     return {k: secret[k] for k in ("access_token", "refresh_token") if secret.get(k)}
+
+
+def verified(api: Any, rec: Any, kind: str) -> list[dict[str, Any]]:
+    """The events of type `kind` at `rec`, each after checking its signature."""
+    from standardwebhooks import Webhook
+
+    hook = Webhook(api.tenant["webhook_secret"])
+    out = [hook.verify(h["body"], h["headers"]) for h in list(rec.requests)]
+    return [e for e in out if e["type"] == kind]

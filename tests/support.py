@@ -136,6 +136,35 @@ class Proc:
         self.stop(9)
 
 
+def start_api(
+    name: str, port: str, env: dict[str, str] | None = None, ready: str = "/healthz"
+) -> tuple[Proc, str]:
+    """An API process (uvicorn on loopback, `env` over the session's) and its URL, once
+    `ready` answers 200; its log in the raised error if it never does. A process on a Redis
+    db of its own has no workers, so /healthz says 503 there: such callers wait on another
+    route."""
+    import sys
+
+    import requests
+
+    proc = Proc(name, [sys.executable, "-m", "uvicorn", "app.api.main:app", "--host",
+                       "127.0.0.1", "--port", port, "--log-level", "warning"],
+                env={"TOOLQUEUE_API_PORT": port, **(env or {})})  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(url + ready, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(up, 60, 0.2)
+    except AssertionError:
+        raise AssertionError(proc.log()) from None
+    return proc, url
+
+
 def refresh_grant(
     token_path: str, client: Any, account: dict, refresh_token: str | None = None, **over: str
 ) -> Any:

@@ -108,8 +108,7 @@ def connect_page(token: str) -> Response:
     try:
         shown = connect.page(token)
     except connect.ConnectError as exc:
-        status = 404 if exc.code == "unknown_session" else 410
-        return _error_page(exc.code, exc.description, None, status)
+        return _unusable(exc)
     return HTMLResponse(_page(shown, token), headers=_HEADERS)
 
 
@@ -119,9 +118,14 @@ def cancel(token: str) -> Response:
     try:
         back = connect.cancel(token)
     except connect.ConnectError as exc:
-        status = 404 if exc.code == "unknown_session" else 410
-        return _error_page(exc.code, exc.description, None, status)
+        return _unusable(exc)
     return RedirectResponse(back, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _unusable(exc: connect.ConnectError) -> HTMLResponse:
+    """A link unknown (404), or expired or used already (410)."""
+    status = 404 if exc.code == "unknown_session" else 410
+    return _error_page(exc.code, exc.description, None, status)
 
 
 def _page(shown: dict[str, Any], token: str) -> str:

@@ -27,7 +27,7 @@ import redis
 import requests
 from cryptography.fernet import Fernet, InvalidToken
 from mcp.shared.auth import OAuthClientInformationFull
-from support import ROOT, Proc, free_port, wait_until
+from support import ROOT, free_port, start_api
 from test_mcp_oauth import REDIRECT, Memory, Person, mcp_post, oauth_client, signin_form
 
 from app.kernel import keys
@@ -44,30 +44,13 @@ LIMITED_ENV = {
 }
 
 
-def _up(url: str) -> bool:
-    """Serving (not /healthz: a process on a database of its own has no workers)."""
-    try:
-        return requests.get(url + "/.well-known/oauth-authorization-server", timeout=2).ok
-    except requests.RequestException:
-        return False
-
-
-def start_api(name: str, port: str, env: dict[str, str]) -> tuple[Proc, str]:
-    proc = Proc(name, [sys.executable, "-m", "uvicorn", "app.api.main:app", "--host",
-                       "127.0.0.1", "--port", port, "--log-level", "warning"],
-                env={"TOOLQUEUE_API_PORT": port, **env})  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _up(url), 60, 0.2)
-    except AssertionError:
-        raise AssertionError(proc.log()) from None
-    return proc, url
+READY = "/.well-known/oauth-authorization-server"  # not /healthz: its own db has no workers
 
 
 @pytest.fixture(scope="module")
 def limited(redis_server: Any) -> Iterator[str]:
     """An API process of its own (the session's Redis) whose OAuth limits are 3 per 6 s."""
-    proc, url = start_api("api-oauth-limits", str(free_port()), LIMITED_ENV)
+    proc, url = start_api("api-oauth-limits", str(free_port()), LIMITED_ENV, READY)
     yield url
     proc.stop()
 
@@ -232,7 +215,8 @@ def test_keys_rotate_reseals_client_secrets_and_the_client_signs_in_under_the_ne
     port = str(free_port())
     tenant = cli({"TOOLQUEUE_REDIS_URL": url, "TOOLQUEUE_SECRET_KEY": a}, "tenants", "create", "r")
     proc, api_url = start_api("api-oauth-rotate-a", port,
-                              {"TOOLQUEUE_REDIS_URL": url, "TOOLQUEUE_SECRET_KEY": a})  # fmt: skip
+                              {"TOOLQUEUE_REDIS_URL": url, "TOOLQUEUE_SECRET_KEY": a},
+                              READY)  # fmt: skip
     person, storage = Person(api_url, str(tenant["api_key"])), Memory()
 
     async def session() -> None:
@@ -258,7 +242,7 @@ def test_keys_rotate_reseals_client_secrets_and_the_client_signs_in_under_the_ne
         Fernet(a).decrypt(resealed.encode())
 
     only_b = {"TOOLQUEUE_REDIS_URL": url, "TOOLQUEUE_SECRET_KEY": b}
-    proc, again_url = start_api("api-oauth-rotate-b", port, only_b)
+    proc, again_url = start_api("api-oauth-rotate-b", port, only_b, READY)
     assert again_url == api_url  # the same issuer: the SDK keeps its registration
     storage.tokens = None  # a full sign-in again: the token exchange sends the client secret
     try:

@@ -7,14 +7,12 @@ job is found, the same request again replays to it, and it runs once."""
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 from redisproxy import LosingProxy
-from support import Proc, free_port, wait_until
+from support import free_port, start_api, wait_until
 
 from app.kernel import keys
 from app.kernel.lua import source
@@ -23,26 +21,11 @@ from app.kernel.redis import get_redis
 CREATE_SHA = hashlib.sha1(source("job_create").encode()).hexdigest().encode()
 
 
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=2).ok
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture(scope="module")
 def proxied(redis_server: Any) -> Iterator[tuple[LosingProxy, str]]:
     """An API process of its own whose Redis is behind the proxy."""
     proxy = LosingProxy(redis_server.port)
-    port = str(free_port())
-    proc = Proc("api-proxied", [sys.executable, "-m", "uvicorn", "app.api.main:app",
-                                "--host", "127.0.0.1", "--port", port, "--log-level", "warning"],
-                env={"TOOLQUEUE_REDIS_URL": proxy.url, "TOOLQUEUE_API_PORT": port})  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _up(url), 60, 0.2)
-    except AssertionError:
-        raise AssertionError(proc.log()) from None
+    proc, url = start_api("api-proxied", str(free_port()), {"TOOLQUEUE_REDIS_URL": proxy.url})
     yield proxy, url
     proc.stop()
 

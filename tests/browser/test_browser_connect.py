@@ -13,8 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 from browserkit import Tab
-from connectkit import JOBS, oauth_app, sealed_tokens, session
-from standardwebhooks import Webhook
+from connectkit import JOBS, oauth_app, sealed_tokens, session, verified
 from support import wait_until
 
 
@@ -181,13 +180,7 @@ def test_reauthorizing_a_needs_reauth_account_in_the_browser_resumes_its_job_onc
         job = api.call(account_id=account, args={"limit": 20}, fields=["id"])["job_id"]
         parked = api.wait(job, states=("needs_reauth", "failed", "succeeded"))
         assert parked["status"] == "needs_reauth", parked
-        hook = Webhook(api.tenant["webhook_secret"])
-
-        def needs_reauth() -> list[dict[str, Any]]:
-            got = [hook.verify(h["body"], h["headers"]) for h in list(events.requests)]
-            return [e for e in got if e["type"] == "account.needs_reauth"]
-
-        [needs] = wait_until(lambda: needs_reauth() or None, 30)
+        [needs] = wait_until(lambda: verified(api, events, "account.needs_reauth") or None, 30)
         fresh_sandbox.config(latency_ms=0, token_ttl_s=1800)
         to_consent(tab, needs["data"]["reconnect_url"])
         assert "Reconnect" in tab.pages[-2]  # the connect page says it re-authorizes

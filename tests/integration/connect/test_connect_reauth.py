@@ -4,29 +4,9 @@ the sandbox's consent page re-authorizes the same account; the parked job comple
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
 import requests
-from connectkit import Browser, oauth_app, sealed_tokens, session
-from standardwebhooks import Webhook
+from connectkit import Browser, oauth_app, sealed_tokens, session, verified
 from support import wait_until
-
-
-@pytest.fixture
-def events(receiver: Any) -> Iterator[Any]:
-    """A second receiver: the connected account's `events_url`."""
-    rec = type(receiver)()
-    yield rec
-    rec.server.shutdown()
-
-
-def verified(api: Any, rec: Any, kind: str) -> list[dict[str, Any]]:
-    """The events of type `kind` at `rec`, each after checking its signature."""
-    hook = Webhook(api.tenant["webhook_secret"])
-    out = [hook.verify(h["body"], h["headers"]) for h in list(rec.requests)]
-    return [e for e in out if e["type"] == kind]
 
 
 def test_reauthorizing_a_needs_reauth_account_resumes_its_parked_job_once(

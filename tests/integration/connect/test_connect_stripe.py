@@ -10,14 +10,11 @@ and the workers' logs, are searched for the platform's secret key and the accoun
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
-from connectkit import JOBS, Browser, elements, oauth_app, sealed_tokens, session
-from standardwebhooks import Webhook
+from connectkit import JOBS, Browser, elements, oauth_app, sealed_tokens, session, verified
 from support import free_port, wait_until
 
 from app.kernel import keys
@@ -32,21 +29,6 @@ def query_of(url: str) -> dict[str, str]:
 
 def token_calls(sandbox, vendor="stripe"):
     return [e for e in sandbox.requests(vendor) if e["kind"] == "token"]
-
-
-@pytest.fixture
-def events(receiver: Any) -> Iterator[Any]:
-    """A second receiver: the connected account's `events_url`."""
-    rec = type(receiver)()
-    yield rec
-    rec.server.shutdown()
-
-
-def verified(api: Any, rec: Any, kind: str) -> list[dict[str, Any]]:
-    """The events of type `kind` at `rec`, each after checking its signature."""
-    hook = Webhook(api.tenant["webhook_secret"])
-    out = [hook.verify(h["body"], h["headers"]) for h in list(rec.requests)]
-    return [e for e in out if e["type"] == kind]
 
 
 def test_a_stripe_connect_makes_an_account_that_reads_customers(api, fresh_sandbox, r, workers):
