@@ -246,3 +246,23 @@ def test_no_page_that_asks_for_a_decision_renders_inside_another_sites_frame(
     [framed] = [f for f in tab.page.frames if f is not tab.page.main_frame]
     assert framed.locator("#continue").count() == 0  # Chromium blocked it: nothing rendered
     assert tab.goto(link).status == 200  # the same link, opened as a page, works
+
+
+def test_a_vendor_failing_for_a_moment_leaves_the_same_link_usable(
+    api, fresh_sandbox, tab, landing
+):
+    oauth_app(api, fresh_sandbox, "hubspot")
+    made = session(api, "hubspot", return_url=landing.url).json()
+    fresh_sandbox.config(token_faults=1)  # the next token call answers 503
+    to_consent(tab, made["connect_url"])
+    tab.page.click("#approve")
+    assert landed(tab, landing)["error"] == "vendor_unavailable"
+    assert api.get(f"/v1/connect/sessions/{made['session_id']}").json()["status"] == "pending"
+
+    to_consent(tab, made["connect_url"])  # the person simply opens the same link again
+    tab.page.click("#approve")
+
+    back = landed(tab, landing)
+    assert back["status"] == "connected", back
+    view = api.get(f"/v1/connect/sessions/{made['session_id']}").json()
+    assert (view["status"], view["account_id"]) == ("connected", back["account_id"])
