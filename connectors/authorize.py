@@ -216,8 +216,23 @@ def _grant(resp: requests.Response) -> CodeGrant:
         refresh_token=str(doc["refresh_token"]) if doc.get("refresh_token") else None,
         expires_in=float(expires) if isinstance(expires, int | float) else None,
         instance_url=str(doc["instance_url"]) if doc.get("instance_url") else None,
-        vendor_account=str(doc["stripe_user_id"]) if doc.get("stripe_user_id") else None,
+        vendor_account=_vendor_account(doc),
     )
+
+
+def _vendor_account(doc: dict[str, Any]) -> str | None:
+    """The vendor's id of the account granted, where the token answer names it: Stripe's
+    `stripe_user_id`, HubSpot's `hub_id` (in token answers since August 2025), the org of
+    Salesforce's identity URL (`…/id/<org>/<user>`: another user of the same org is the same
+    account)."""
+    if doc.get("stripe_user_id"):
+        return str(doc["stripe_user_id"])
+    if isinstance(doc.get("hub_id"), int | str) and str(doc["hub_id"]):
+        return f"hub:{doc['hub_id']}"
+    parts = str(doc.get("id") or "").rstrip("/").split("/")
+    if len(parts) >= 3 and parts[-3] == "id" and parts[-2].startswith("00D"):
+        return f"org:{parts[-2]}"
+    return None
 
 
 def _error_code(doc: dict[str, Any]) -> object:
@@ -234,11 +249,13 @@ class SiteNotGranted(AuthRejected):
 
 
 def cloud_id(
-    resources_url: str, access_token: str, site: str | None = None, timeout: float = 15.0
-) -> str:
+    resources_url: str, access_token: str, site: str | None = None, *,
+    keep: str | None = None, timeout: float = 15.0,
+) -> str:  # fmt: skip
     """Atlassian: the cloud id of the site the token may reach (`GET accessible-resources`, a
-    JSON list of `{id, url, name, scopes}`): the one whose host is `site` (`acme` meaning
-    `acme.atlassian.net`), else the first. The id makes the account's API base URL."""
+    JSON list of `{id, url, name, scopes}`): `keep` (a re-authorized account's own site),
+    else the one whose host is `site` (`acme` meaning `acme.atlassian.net`), else the first.
+    The id makes the account's API base URL."""
     try:
         resp = oauth.session().get(
             resources_url, headers={"Authorization": f"Bearer {access_token}",
@@ -255,7 +272,12 @@ def cloud_id(
         sites = None
     if not isinstance(sites, list) or not sites or not all(isinstance(s, dict) for s in sites):
         raise AuthRejected("the token reaches no Atlassian site")
-    chosen = _site(sites, site) if site else sites[0]
+    if keep is not None:
+        chosen = next((s for s in sites if s.get("id") == keep), None)
+        if chosen is None:
+            raise SiteNotGranted(f"the user did not grant the site this account reaches ({keep})")
+    else:
+        chosen = _site(sites, site) if site else sites[0]
     found = str(chosen.get("id") or "")
     if not found or not all(c.isalnum() or c == "-" for c in found):
         raise AuthRejected("accessible-resources gave no usable cloud id")

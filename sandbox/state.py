@@ -75,6 +75,9 @@ class LiveConfig(BaseModel):
     idempotency_ttl_s: int = Field(
         7200, ge=0, description="Zendesk: Idempotency-Key lifetime (Stripe keeps keys for good)"
     )
+    hubspot_hub_id: int = Field(
+        62515, ge=1, description="HubSpot: the portal a consent grants (`hub_id` in token answers)"
+    )
     salesforce_locked_fields: list[str] = Field(
         default_factory=list,
         description="Salesforce: fields the integration user may not write (field-level "

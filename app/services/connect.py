@@ -331,25 +331,52 @@ def _unavailable(what: str) -> ConnectError:
     )
 
 
-def _base_url(app: dict[str, Any], dialect: authorize.Dialect, session: dict[str, Any],
-              grant: authorize.CodeGrant) -> str:  # fmt: skip
+def _base_url(
+    app: dict[str, Any], dialect: authorize.Dialect, session: dict[str, Any],
+    grant: authorize.CodeGrant, keep: str | None = None,
+) -> tuple[str, str | None]:  # fmt: skip
+    """The account's API base URL, and the vendor's id of the account where that is what
+    decides it (Jira's cloud id; `keep`: the site a re-authorized account already reaches)."""
     if dialect.base_url_from == "instance_url":
         if not grant.instance_url:
             raise ConnectError("code_rejected", "the token answer had no instance_url")
-        return grant.instance_url.rstrip("/")
-    values = _values(app, session)
+        return grant.instance_url.rstrip("/"), None
+    values, cloud = _values(app, session), None
     if dialect.base_url_from == "accessible_resources":
         url = app.get("resources_url") or dialect.resources_url
         try:
-            values["cloudid"] = authorize.cloud_id(url, grant.access_token, session.get("site"))
+            cloud = authorize.cloud_id(url, grant.access_token, session.get("site"), keep=keep)
         except authorize.SiteNotGranted as exc:
-            raise ConnectError("site_not_granted", str(exc)) from None
+            code = "account_mismatch" if keep else "site_not_granted"
+            raise ConnectError(code, str(exc)) from None
         except AuthRejected as exc:
             raise ConnectError("code_rejected", str(exc)) from None
         except Transient:
             raise _unavailable("accessible-resources") from None
+        values["cloudid"] = cloud
     template = app.get("base_url") or dialect.base_url
-    return str(template.format(**values)).rstrip("/")
+    return str(template.format(**values)).rstrip("/"), cloud and f"site:{cloud}"
+
+
+def _same_account(app: dict[str, Any], dialect: authorize.Dialect, session: dict[str, Any],
+                  grant: authorize.CodeGrant) -> str | None:  # fmt: skip
+    """A re-authorization must grant the account it re-authorizes, or its parked jobs (writes
+    among them) would resume on another vendor account: the vendor's id of it (where the
+    token answer or, for Jira, the site names one) stays as it was. The id to keep;
+    account_mismatch otherwise, before anything is stored."""
+    acc = accounts.load(session["account_id"], session["tenant_id"])
+    known = acc.get("vendor_account_id") or None
+    granted = grant.vendor_account
+    if dialect.base_url_from == "accessible_resources":  # the site it reaches, if granted
+        keep = known.removeprefix("site:") if known and known.startswith("site:") else None
+        granted = _base_url(app, dialect, session, grant, keep=keep)[1]
+    if known and granted and known != granted:
+        raise ConnectError(
+            "account_mismatch",
+            f"access was granted to another {dialect.vendor} account than the one being "
+            "reconnected: sign in to the same account at the vendor and approve again",
+        )
+    return granted
 
 
 def _store(
@@ -370,25 +397,21 @@ def _store(
     tenant = session["tenant_id"]
     try:
         if session.get("account_id"):
+            vendor_id = _same_account(app, dialect, session, grant)
             reauthorize(tenant, session["account_id"], creds)
-            _remember(session["account_id"], grant)
+            if vendor_id:
+                accounts.remember_vendor_id(session["account_id"], vendor_id)
             return session["account_id"], "reactivated"
-        base_url = _base_url(app, dialect, session, grant)
-        return _new_account(dialect, session, creds, base_url, grant), "connected"
+        base_url, site = _base_url(app, dialect, session, grant)
+        return _new_account(dialect, session, creds, base_url, grant.vendor_account or site), \
+            "connected"
     except InvalidInput as exc:
         raise ConnectError("account_refused", exc.message) from None
 
 
-def _remember(account_id: str, grant: authorize.CodeGrant) -> None:
-    """The vendor's id of the connected account (Stripe's `acct_…`), kept on the account for
-    the vendor's account-level events and a later switch to the `Stripe-Account` header."""
-    if grant.vendor_account:
-        get_redis().hset(keys.account(account_id), "vendor_account_id", grant.vendor_account)
-
-
 def _new_account(
     dialect: authorize.Dialect, session: dict[str, Any], creds: OAuth2Credentials, base_url: str,
-    grant: authorize.CodeGrant,
+    vendor_id: str | None,
 ) -> str:  # fmt: skip
     who = session.get("end_user_email") or session["end_user_id"]
     req = AccountCreate(
@@ -409,6 +432,7 @@ def _new_account(
             "connect_subdomain": session.get("subdomain") or "",
         },
     )
-    _remember(account_id, grant)
+    if vendor_id:
+        accounts.remember_vendor_id(account_id, vendor_id)
     emit(account_id, "account.connected", [ACCOUNT_TARGET], {"end_user_id": session["end_user_id"]})
     return account_id

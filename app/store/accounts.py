@@ -226,6 +226,12 @@ def load(account_id: str, tenant_id: str | None = None) -> dict[str, str]:
     return acc
 
 
+def remember_vendor_id(account_id: str, vendor_id: str) -> None:
+    """The vendor's own id of the account a person granted (HubSpot's portal, Salesforce's
+    org, Jira's site, Stripe's `acct_…`): a re-authorization must grant the same one."""
+    get_redis().hset(keys.account(account_id), "vendor_account_id", vendor_id)
+
+
 def view(account_id: str, tenant_id: str) -> dict[str, Any]:
     acc = load(account_id, tenant_id)
     return {

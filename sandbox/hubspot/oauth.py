@@ -51,7 +51,7 @@ async def token(request: Request) -> Response:
         if exc.reason == "client":
             return _oauth_error("BAD_CLIENT_ID", "missing or unknown client id")
         return _oauth_error("BAD_REFRESH_TOKEN", "missing or invalid refresh token")
-    return _issued(issued)
+    return _issued(issued, state)
 
 
 def _code_grant(state: SandboxState, form: dict[str, str]) -> Response:
@@ -62,15 +62,17 @@ def _code_grant(state: SandboxState, form: dict[str, str]) -> Response:
         if exc.reason == "client":
             return _oauth_error("BAD_CLIENT_ID", "missing or unknown client id")
         return _oauth_error("BAD_AUTH_CODE", "missing or unknown auth code")
-    return _issued(issued)
+    return _issued(issued, state)
 
 
-def _issued(issued: Issued) -> Response:
+def _issued(issued: Issued, state: SandboxState) -> Response:
+    """HubSpot's answer to either grant, with the portal's `hub_id` (added August 2025)."""
     return JSONResponse(
         {
             "token_type": "bearer",
             "refresh_token": issued.refresh_token,
             "access_token": issued.access_token,
             "expires_in": issued.expires_in,
+            "hub_id": state.config.hubspot_hub_id,
         }
     )

@@ -159,8 +159,8 @@ def test_refresh_rotation_and_reuse(make_client, mint):
     resp = refresh(client, account)
     assert resp.status_code == 200
     doc = resp.json()
-    assert set(doc) == {"token_type", "refresh_token", "access_token", "expires_in"}
-    assert doc["token_type"] == "bearer" and doc["expires_in"] == 1800
+    assert set(doc) == {"token_type", "refresh_token", "access_token", "expires_in", "hub_id"}
+    assert doc["token_type"] == "bearer" and doc["expires_in"] == 1800 and doc["hub_id"] == 62515
     assert doc["refresh_token"] == account["refresh_token"]  # HubSpot default: no rotation
     assert client.get(CONTACTS, headers=bearer(doc)).status_code == 200
 

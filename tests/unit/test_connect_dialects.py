@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+import pytest
+
 from connectors.authorize import DIALECTS, pkce_challenge, shopify_hmac_ok
 
 # RFC 7636, appendix B
@@ -44,3 +46,19 @@ def test_stripe_connect_asks_one_scope_without_pkce_and_sends_its_secret_key_onl
     url = stripe.authorize({}, {"response_type": "code", "scope": "read_only"})
     assert url == "https://connect.stripe.com/oauth/authorize?response_type=code&scope=read_only"
     assert stripe.token_url == "https://connect.stripe.com/oauth/token"
+
+
+@pytest.mark.parametrize(("answer", "want"), [
+    ({"stripe_user_id": "acct_1A2b"}, "acct_1A2b"),
+    ({"hub_id": 62515}, "hub:62515"),
+    ({"id": "https://login.salesforce.com/id/00D5g000004ABCD/0055g00000XYZ"},
+     "org:00D5g000004ABCD"),
+    ({"id": "https://test.salesforce.com/id/00Dxx/005yy/"}, "org:00Dxx"),
+    ({"id": "https://evil.example/id/not-an-org/005yy"}, None),
+    ({"hub_id": None, "id": 7}, None),
+    ({}, None),
+])  # fmt: skip
+def test_the_vendor_account_a_token_answer_names(answer, want):
+    from connectors.authorize import _vendor_account
+
+    assert _vendor_account(answer) == want
