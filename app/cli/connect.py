@@ -43,6 +43,9 @@ ADVICE = {  # a failed session's `error` -> what to do about it
     "access_denied": "access was refused on the vendor's consent page; run this again and "
     "approve there",
     "cancelled": "Cancel was pressed on the connect page; run this again to connect",
+    "account_mismatch": "access was granted to another vendor account than the one being "
+    "reconnected; run this again and sign in to the same account at the vendor",
+    "site_not_granted": "the Atlassian site asked (--site) was not among those granted",
     "expired_session": "the link expired before the vendor sent the browser back; run this "
     "again (--expires-in gives a new link longer)",
     "state_mismatch": "that authorization was used already; run this again for a new link",
