@@ -222,13 +222,16 @@ def _grant(resp: requests.Response) -> CodeGrant:
 
 def _vendor_account(doc: dict[str, Any]) -> str | None:
     """The vendor's id of the account granted, where the token answer names it: Stripe's
-    `stripe_user_id`, HubSpot's `hub_id` (in token answers since August 2025), the org of
-    Salesforce's identity URL (`…/id/<org>/<user>`: another user of the same org is the same
-    account)."""
+    `stripe_user_id`, HubSpot's `hub_id` (in token answers since August 2025), Slack's
+    `team.id`, the org of Salesforce's identity URL (`…/id/<org>/<user>`: another user of the
+    same org is the same account)."""
     if doc.get("stripe_user_id"):
         return str(doc["stripe_user_id"])
     if isinstance(doc.get("hub_id"), int | str) and str(doc["hub_id"]):
         return f"hub:{doc['hub_id']}"
+    team = doc.get("team")
+    if isinstance(team, dict) and team.get("id"):  # Slack v2: the workspace installed to
+        return f"team:{team['id']}"
     parts = str(doc.get("id") or "").rstrip("/").split("/")
     if len(parts) >= 3 and parts[-3] == "id" and parts[-2].startswith("00D"):
         return f"org:{parts[-2]}"

@@ -51,6 +51,8 @@ def test_stripe_connect_asks_one_scope_without_pkce_and_sends_its_secret_key_onl
 @pytest.mark.parametrize(("answer", "want"), [
     ({"stripe_user_id": "acct_1A2b"}, "acct_1A2b"),
     ({"hub_id": 62515}, "hub:62515"),
+    ({"ok": True, "team": {"id": "T0123", "name": "Acme"}}, "team:T0123"),
+    ({"ok": True, "team": None, "enterprise": {"id": "E1"}}, None),
     ({"id": "https://login.salesforce.com/id/00D5g000004ABCD/0055g00000XYZ"},
      "org:00D5g000004ABCD"),
     ({"id": "https://test.salesforce.com/id/00Dxx/005yy/"}, "org:00Dxx"),

@@ -66,3 +66,15 @@ def test_a_jira_reconnect_keeps_the_site_the_account_reaches(api, fresh_sandbox,
 
     assert back == {"account_id": account, "status": "reactivated"}
     assert api.get(f"/v1/accounts/{account}").json()["base_url"].endswith(cloud)
+
+
+def test_a_slack_account_keeps_its_workspace_and_reconnects(api, fresh_sandbox, r):
+    from sandbox.slack.reads import TEAM_ID
+
+    oauth_app(api, fresh_sandbox, "slack")
+    account = Browser().connect(session(api, "slack").json()["connect_url"])["account_id"]
+    assert r.hget(keys.account(account), "vendor_account_id") == f"team:{TEAM_ID}"
+
+    _, back = reconnect(api, "slack", account)
+
+    assert back == {"account_id": account, "status": "reactivated"}
