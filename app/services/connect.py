@@ -18,9 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from app.kernel import keys
 from app.kernel.errors import InvalidInput, NotFound
-from app.kernel.redis import get_redis
 from app.kernel.settings import get_settings
 from app.kernel.ssrf import check_public_url
 from app.kernel.timefmt import now_iso
@@ -400,7 +398,7 @@ def _store(
             vendor_id = _same_account(app, dialect, session, grant)
             reauthorize(tenant, session["account_id"], creds)
             if vendor_id:
-                accounts.remember_vendor_id(session["account_id"], vendor_id)
+                accounts.remember_connect(session["account_id"], {"vendor_account_id": vendor_id})
             return session["account_id"], "reactivated"
         base_url, site = _base_url(app, dialect, session, grant)
         return _new_account(dialect, session, creds, base_url, grant.vendor_account or site), \
@@ -422,17 +420,13 @@ def _new_account(
         events_url=session.get("events_url"),
     )
     account_id = str(accounts.create_account(session["tenant_id"], req)["account_id"])
-    get_redis().hset(
-        keys.account(account_id),
-        mapping={
-            "end_user_id": session["end_user_id"],
-            "connect_return_url": session["return_url"],
-            "connect_origin": session["origin"],
-            "connect_shop": session.get("shop") or "",
-            "connect_subdomain": session.get("subdomain") or "",
-        },
-    )
-    if vendor_id:
-        accounts.remember_vendor_id(account_id, vendor_id)
+    accounts.remember_connect(account_id, {
+        "end_user_id": session["end_user_id"],
+        "connect_return_url": session["return_url"],
+        "connect_origin": session["origin"],
+        "connect_shop": session.get("shop") or "",
+        "connect_subdomain": session.get("subdomain") or "",
+        **({"vendor_account_id": vendor_id} if vendor_id else {}),
+    })  # fmt: skip
     emit(account_id, "account.connected", [ACCOUNT_TARGET], {"end_user_id": session["end_user_id"]})
     return account_id

@@ -226,10 +226,12 @@ def load(account_id: str, tenant_id: str | None = None) -> dict[str, str]:
     return acc
 
 
-def remember_vendor_id(account_id: str, vendor_id: str) -> None:
-    """The vendor's own id of the account a person granted (HubSpot's portal, Salesforce's
-    org, Jira's site, Stripe's `acct_…`): a re-authorization must grant the same one."""
-    get_redis().hset(keys.account(account_id), "vendor_account_id", vendor_id)
+def remember_connect(account_id: str, fields: dict[str, str]) -> None:
+    """What a connect session left on the account it made or re-authorized: the end user,
+    where a re-connect link sends them, and `vendor_account_id`, the vendor's own id of the
+    account granted (HubSpot's portal, Salesforce's org, Slack's workspace, Jira's site,
+    Stripe's `acct_…`), which a re-authorization must grant again."""
+    get_redis().hset(keys.account(account_id), mapping=fields)
 
 
 def view(account_id: str, tenant_id: str) -> dict[str, Any]:
